@@ -1,0 +1,149 @@
+"""The engine seam: the ONLY way the TUI talks to the engine.
+
+Two implementations exist: the in-process engine (``tterm.core.engine.Engine``, used by plain
+``tterm``) and the remote hub client (``tterm attach``), which speaks the same commands over a
+WebSocket. Because the TUI sees nothing else, the same screens run embedded or attached, and a
+dropped SSH session never takes the risk engine with it.
+
+The contract:
+
+- ``snapshot()`` returns the whole current state; ``events()`` then delivers every change. A
+  client that (re)connects takes a snapshot first, then follows the stream.
+- Commands never raise for a refused order: ``place`` returns an Order whose status is
+  REJECTED with the reason (pre-trade, validation or broker). They raise ``EngineError`` only
+  when the command itself is malformed or the engine cannot be reached.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Protocol, runtime_checkable
+
+from tterm.core.models import (
+    Account,
+    AccountLock,
+    AccountSnapshot,
+    ConnectionStatus,
+    Fill,
+    Instrument,
+    Order,
+    OrderRequest,
+    Position,
+    Quote,
+    RiskDecision,
+    RiskStatus,
+    utcnow,
+)
+
+
+class EngineError(Exception):
+    """A command the engine cannot carry out (unknown account or order, engine unreachable)."""
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSnapshot:
+    """Everything a freshly attached client needs to draw the screen."""
+
+    accounts: tuple[Account, ...] = ()
+    balances: tuple[AccountSnapshot, ...] = ()
+    positions: tuple[Position, ...] = ()
+    orders: tuple[Order, ...] = ()
+    fills: tuple[Fill, ...] = ()
+    quotes: tuple[Quote, ...] = ()
+    connections: tuple[ConnectionStatus, ...] = ()
+    locks: tuple[AccountLock, ...] = ()
+    risk: tuple[RiskStatus, ...] = ()
+    is_live: bool = False
+    ts: datetime = field(default_factory=utcnow)
+
+
+@runtime_checkable
+class EventStream(Protocol):
+    """A subscriber's view of the engine events (``tterm.core.bus.Subscription`` satisfies it).
+
+    Quotes are coalesced (latest per symbol); order, fill and position events are complete.
+    """
+
+    closed: bool
+
+    def drain(self, limit: int | None = None) -> list[Any]:
+        """Everything pending now, without waiting (the TUI drains once per frame)."""
+        ...
+
+    async def wait(self) -> None:
+        """Wait until something is pending or the stream closes."""
+        ...
+
+    async def get(self) -> Any:
+        """The next event; raises EOFError once closed and drained."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class EngineClient(Protocol):
+    """The commands and the event stream the TUI may use. Nothing else crosses the seam."""
+
+    async def snapshot(self) -> EngineSnapshot:
+        """The complete current state."""
+        ...
+
+    def events(self) -> EventStream:
+        """A new event stream starting now (take a snapshot right after subscribing)."""
+        ...
+
+    def instrument(self, symbol: str) -> Instrument:
+        """Resolve any accepted symbol form (``MES``, ``MES1!``, ``MESZ6``, ``AAPL``).
+
+        Raises ``tterm.core.instruments.UnknownSymbol`` with a specific message.
+        """
+        ...
+
+    async def preview(self, request: OrderRequest) -> RiskDecision:
+        """Run validation and the pre-trade checks without sending (ticket and palette preview)."""
+        ...
+
+    async def place(self, request: OrderRequest) -> Order:
+        """Validate, check, route and send. A refusal comes back as a REJECTED order."""
+        ...
+
+    async def cancel(self, account: str, order_id: str) -> Order:
+        """Cancel one working order."""
+        ...
+
+    async def cancel_all(self, account: str | None = None, symbol: str | None = None) -> list[Order]:
+        """Cancel every working order in one account (None: every account), optionally one symbol."""
+        ...
+
+    async def modify(
+        self,
+        account: str,
+        order_id: str,
+        *,
+        quantity: int | None = None,
+        limit_price: Decimal | None = None,
+        stop_price: Decimal | None = None,
+    ) -> Order:
+        """Change a working order's quantity or prices (checked like a new order)."""
+        ...
+
+    async def flatten(self, account: str | None = None, symbol: str | None = None) -> list[Order]:
+        """Cancel working orders and close positions. ``account`` None is the kill switch:
+        every account on every broker."""
+        ...
+
+    async def subscribe(self, symbols: Iterable[str]) -> list[str]:
+        """Stream quotes for ``symbols``; returns the contract symbols they resolved to."""
+        ...
+
+    async def unsubscribe(self, symbols: Iterable[str]) -> None:
+        """Stop streaming quotes for ``symbols``."""
+        ...
+
+    async def lock(self, account: str | None, reason: str) -> list[AccountLock]:
+        """Lock one account (None: all) for the rest of the session; only exits pass."""
+        ...

@@ -1,0 +1,630 @@
+"""Core domain models: instruments, market data, orders, fills, positions and accounts.
+
+Money and prices are ``Decimal``; quantities are whole contracts or shares (``int``). Hot-path
+events (Quote) are slotted dataclasses; everything is immutable so an event can be fanned out to
+many subscribers without copying. Vendor field names never appear here: each broker's
+``broker.py`` maps its JSON onto these types.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
+from enum import StrEnum
+from typing import Literal
+
+ZERO = Decimal(0)
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC (the engine never handles naive datetimes)."""
+    return datetime.now(UTC)
+
+
+class ModelError(ValueError):
+    """A value that breaks a model invariant (off-tick price, zero quantity...)."""
+
+
+# --------------------------------------------------------------------------- enums
+
+
+class AssetClass(StrEnum):
+    EQUITY = "equity"
+    OPTION = "option"
+    FUTURE = "future"
+
+
+class OptionRight(StrEnum):
+    CALL = "call"
+    PUT = "put"
+
+
+class Side(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+    @property
+    def sign(self) -> int:
+        """+1 for a buy, -1 for a sell: signed quantity = sign * quantity."""
+        return 1 if self is Side.BUY else -1
+
+    @property
+    def opposite(self) -> Side:
+        return Side.SELL if self is Side.BUY else Side.BUY
+
+
+class OrderType(StrEnum):
+    MARKET = "market"
+    LIMIT = "limit"
+    STOP = "stop"
+    STOP_LIMIT = "stop_limit"
+
+    @property
+    def needs_limit(self) -> bool:
+        return self in (OrderType.LIMIT, OrderType.STOP_LIMIT)
+
+    @property
+    def needs_stop(self) -> bool:
+        return self in (OrderType.STOP, OrderType.STOP_LIMIT)
+
+
+class TimeInForce(StrEnum):
+    DAY = "day"
+    GTC = "gtc"
+    IOC = "ioc"
+    FOK = "fok"
+
+
+class OrderStatus(StrEnum):
+    """The order lifecycle. PENDING: sent, not yet acknowledged by the broker."""
+
+    PENDING = "pending"
+    WORKING = "working"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in _TERMINAL
+
+    @property
+    def is_open(self) -> bool:
+        """Working at the broker: can still fill, be modified or be cancelled."""
+        return not self.is_terminal
+
+
+_TERMINAL = frozenset({OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.EXPIRED})
+
+
+class OrderRole(StrEnum):
+    """Where an order sits in a bracket: the entry, or one of its two OCO children."""
+
+    ENTRY = "entry"
+    TAKE_PROFIT = "take_profit"
+    STOP_LOSS = "stop_loss"
+
+
+class OrderSource(StrEnum):
+    """Which part of tterm asked for an order; every source passes the same pre-trade checks."""
+
+    TICKET = "ticket"
+    PALETTE = "palette"
+    COMMAND_BAR = "command_bar"
+    HOTKEY = "hotkey"
+    WEBHOOK = "webhook"
+    RISK = "risk"
+    API = "api"
+    CLI = "cli"
+
+
+class ConnectionState(StrEnum):
+    CONNECTED = "connected"
+    RECONNECTING = "reconnecting"
+    STALE = "stale"
+    DOWN = "down"
+
+
+class AccountKind(StrEnum):
+    CASH = "cash"
+    MARGIN = "margin"
+    FUTURES = "futures"
+
+
+# --------------------------------------------------------------------------- instruments
+
+
+TickRounding = Literal["nearest", "down", "up", "reject"]
+
+
+@dataclass(frozen=True, slots=True)
+class Instrument:
+    """A tradable contract: what one tick is worth, and how to put a price on the tick grid.
+
+    ``tick_value`` is the currency value of one tick for one contract (or share); the point value
+    (multiplier) follows as ``tick_value / tick_size``. ``root`` groups futures contracts of one
+    product (ES for ESZ6) and ``micro_ratio`` says how many of this contract make one mini-sized
+    contract (10 for MES, 1 for ES), which prop-firm contract limits count by.
+    """
+
+    symbol: str
+    asset_class: AssetClass
+    tick_size: Decimal
+    tick_value: Decimal
+    currency: str = "USD"
+    description: str = ""
+    exchange: str = ""
+    root: str = ""
+    expiry: date | None = None
+    micro_ratio: int = 1
+    fee_per_side: Decimal = ZERO
+    underlying: str = ""
+    strike: Decimal | None = None
+    right: OptionRight | None = None
+
+    def __post_init__(self) -> None:
+        if self.tick_size <= 0:
+            raise ModelError(f"{self.symbol}: tick size must be positive, got {self.tick_size}")
+        if self.tick_value <= 0:
+            raise ModelError(f"{self.symbol}: tick value must be positive, got {self.tick_value}")
+        if self.micro_ratio < 1:
+            raise ModelError(f"{self.symbol}: micro ratio must be >= 1, got {self.micro_ratio}")
+
+    @property
+    def point_value(self) -> Decimal:
+        """Currency value of a one-point move for one contract: the multiplier."""
+        return self.tick_value / self.tick_size
+
+    @property
+    def is_micro(self) -> bool:
+        return self.micro_ratio > 1
+
+    def is_on_tick(self, price: Decimal) -> bool:
+        return (price / self.tick_size) % 1 == 0
+
+    def round_price(self, price: Decimal, mode: TickRounding = "nearest") -> Decimal:
+        """Put ``price`` on the tick grid; ``reject`` raises ModelError for an off-tick price."""
+        price = Decimal(price)
+        if not price.is_finite():
+            raise ModelError(f"{self.symbol}: price {price} is not a finite number")
+        ticks = price / self.tick_size
+        if ticks % 1 == 0:
+            return ticks.to_integral_value() * self.tick_size
+        if mode == "reject":
+            raise ModelError(
+                f"{self.symbol}: price {price} is off the tick grid (tick size {self.tick_size}; "
+                f"nearest valid prices {self.round_price(price, 'down')} and {self.round_price(price, 'up')})"
+            )
+        rounding = {"nearest": ROUND_HALF_EVEN, "down": ROUND_FLOOR, "up": ROUND_CEILING}[mode]
+        return ticks.to_integral_value(rounding=rounding) * self.tick_size
+
+    def ticks_between(self, a: Decimal, b: Decimal) -> Decimal:
+        """Signed number of ticks from ``a`` to ``b``."""
+        return (b - a) / self.tick_size
+
+    def money(self, price_move: Decimal, quantity: int) -> Decimal:
+        """Currency value of a price move over ``quantity`` contracts."""
+        return price_move * self.point_value * quantity
+
+
+# --------------------------------------------------------------------------- market data
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """Top of book plus last trade for one symbol. Quotes may be coalesced (latest wins)."""
+
+    symbol: str
+    bid: Decimal | None = None
+    ask: Decimal | None = None
+    last: Decimal | None = None
+    bid_size: int = 0
+    ask_size: int = 0
+    volume: int = 0
+    prev_close: Decimal | None = None
+    ts: datetime = field(default_factory=utcnow)
+
+    @property
+    def mid(self) -> Decimal | None:
+        if self.bid is not None and self.ask is not None:
+            return (self.bid + self.ask) / 2
+        return self.last
+
+    @property
+    def mark(self) -> Decimal | None:
+        """The price open positions are valued at: last trade, else mid."""
+        return self.last if self.last is not None else self.mid
+
+    @property
+    def change(self) -> Decimal | None:
+        if self.last is None or self.prev_close is None:
+            return None
+        return self.last - self.prev_close
+
+    @property
+    def change_pct(self) -> Decimal | None:
+        chg = self.change
+        if chg is None or not self.prev_close:
+            return None
+        return chg / self.prev_close * 100
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    """An OHLCV bar starting at ``start`` and lasting ``seconds``."""
+
+    symbol: str
+    start: datetime
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: int = 0
+    seconds: int = 60
+
+
+# --------------------------------------------------------------------------- orders
+
+
+def new_client_order_id() -> str:
+    """A fresh client order id; generated once per order and reused by every retry."""
+    return "tt" + uuid.uuid4().hex[:22]
+
+
+@dataclass(frozen=True, slots=True)
+class Bracket:
+    """Take-profit and stop-loss children attached to an entry; they cancel each other (OCO).
+
+    Each side is given either as a distance in ticks from the entry fill, or as an absolute price.
+    """
+
+    take_profit_ticks: int | None = None
+    stop_loss_ticks: int | None = None
+    take_profit_price: Decimal | None = None
+    stop_loss_price: Decimal | None = None
+
+    def __post_init__(self) -> None:
+        if self.take_profit_ticks is not None and self.take_profit_price is not None:
+            raise ModelError("bracket: give the take-profit in ticks or as a price, not both")
+        if self.stop_loss_ticks is not None and self.stop_loss_price is not None:
+            raise ModelError("bracket: give the stop-loss in ticks or as a price, not both")
+        for name in ("take_profit_ticks", "stop_loss_ticks"):
+            v = getattr(self, name)
+            if v is not None and v <= 0:
+                raise ModelError(f"bracket: {name.replace('_', ' ')} must be a positive number of ticks")
+        if self.is_empty:
+            raise ModelError("bracket: needs a take-profit, a stop-loss, or both")
+
+    @property
+    def is_empty(self) -> bool:
+        return all(
+            v is None
+            for v in (
+                self.take_profit_ticks,
+                self.stop_loss_ticks,
+                self.take_profit_price,
+                self.stop_loss_price,
+            )
+        )
+
+    def resolve(
+        self, entry_price: Decimal, side: Side, inst: Instrument
+    ) -> tuple[Decimal | None, Decimal | None]:
+        """Absolute (take_profit, stop_loss) prices for an entry at ``entry_price`` on ``side``."""
+        tp = self.take_profit_price
+        sl = self.stop_loss_price
+        if self.take_profit_ticks is not None:
+            tp = entry_price + side.sign * self.take_profit_ticks * inst.tick_size
+        if self.stop_loss_ticks is not None:
+            sl = entry_price - side.sign * self.stop_loss_ticks * inst.tick_size
+        return (
+            inst.round_price(tp) if tp is not None else None,
+            inst.round_price(sl) if sl is not None else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class OrderLeg:
+    """One leg of a multi-leg (option spread) order; ``ratio`` scales the order quantity."""
+
+    symbol: str
+    side: Side
+    ratio: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    """What a user, a webhook or the risk engine asks a broker to do.
+
+    ``account`` is the engine-wide account id (``broker:vendor_id``). For a multi-leg order
+    ``legs`` holds the legs, ``symbol`` names the strategy, and prices are net per unit.
+    ``reduce_only`` marks an order that may only shrink a position (flatten, exits); such orders
+    pass a locked account's pre-trade checks.
+    """
+
+    account: str
+    symbol: str
+    side: Side
+    quantity: int
+    order_type: OrderType = OrderType.MARKET
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    tif: TimeInForce = TimeInForce.DAY
+    bracket: Bracket | None = None
+    legs: tuple[OrderLeg, ...] = ()
+    client_order_id: str = field(default_factory=new_client_order_id)
+    source: OrderSource = OrderSource.API
+    reduce_only: bool = False
+    strategy: str = ""
+    created_at: datetime = field(default_factory=utcnow)
+
+    def with_changes(self, **changes: object) -> OrderRequest:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @property
+    def signed_quantity(self) -> int:
+        return self.side.sign * self.quantity
+
+    def describe(self) -> str:
+        """The order in plain words, as the palette and confirm modal show it."""
+        words = [self.side.value.upper(), str(self.quantity), self.symbol]
+        if self.order_type is OrderType.MARKET:
+            words.append("at market")
+        elif self.order_type is OrderType.LIMIT:
+            words.append(f"limit {self.limit_price}")
+        elif self.order_type is OrderType.STOP:
+            words.append(f"stop {self.stop_price}")
+        else:
+            words.append(f"stop {self.stop_price} limit {self.limit_price}")
+        if self.tif is not TimeInForce.DAY:
+            words.append(self.tif.value.upper())
+        if self.bracket is not None:
+            b = self.bracket
+            if b.take_profit_ticks is not None:
+                words.append(f"take-profit {b.take_profit_ticks} ticks")
+            elif b.take_profit_price is not None:
+                words.append(f"take-profit {b.take_profit_price}")
+            if b.stop_loss_ticks is not None:
+                words.append(f"stop-loss {b.stop_loss_ticks} ticks")
+            elif b.stop_loss_price is not None:
+                words.append(f"stop-loss {b.stop_loss_price}")
+        if self.legs:
+            legs = ", ".join(f"{leg.side.value} {leg.ratio}x {leg.symbol}" for leg in self.legs)
+            words.append(f"[{legs}]")
+        words.append(f"in {self.account}")
+        return " ".join(words)
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """An order as the broker holds it. Each change of state is a new Order event."""
+
+    order_id: str
+    client_order_id: str
+    account: str
+    symbol: str
+    side: Side
+    quantity: int
+    order_type: OrderType
+    status: OrderStatus
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    tif: TimeInForce = TimeInForce.DAY
+    filled_quantity: int = 0
+    avg_fill_price: Decimal | None = None
+    role: OrderRole = OrderRole.ENTRY
+    parent_id: str | None = None
+    oco_group: str | None = None
+    reject_reason: str = ""
+    legs: tuple[OrderLeg, ...] = ()
+    source: OrderSource = OrderSource.API
+    broker: str = ""
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
+
+    @property
+    def remaining(self) -> int:
+        return self.quantity - self.filled_quantity
+
+    @property
+    def is_open(self) -> bool:
+        return self.status.is_open
+
+    def evolve(self, **changes: object) -> Order:
+        """A copy with ``changes`` and a fresh ``updated_at``."""
+        changes.setdefault("updated_at", utcnow())
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """One execution. ``fee`` is the total charged for this fill (commission plus exchange fees)."""
+
+    fill_id: str
+    order_id: str
+    client_order_id: str
+    account: str
+    symbol: str
+    side: Side
+    quantity: int
+    price: Decimal
+    fee: Decimal = ZERO
+    broker: str = ""
+    ts: datetime = field(default_factory=utcnow)
+
+    @property
+    def signed_quantity(self) -> int:
+        return self.side.sign * self.quantity
+
+
+# --------------------------------------------------------------------------- positions and accounts
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """A net position in one instrument in one account, with P&L net of fees.
+
+    ``realized_pnl`` is closed P&L minus every fee charged in this instrument today;
+    ``unrealized_pnl`` is open P&L at ``mark``.
+    """
+
+    account: str
+    symbol: str
+    quantity: int
+    avg_price: Decimal = ZERO
+    mark: Decimal | None = None
+    realized_pnl: Decimal = ZERO
+    unrealized_pnl: Decimal = ZERO
+    fees: Decimal = ZERO
+    ts: datetime = field(default_factory=utcnow)
+
+    @property
+    def is_flat(self) -> bool:
+        return self.quantity == 0
+
+    @property
+    def total_pnl(self) -> Decimal:
+        return self.realized_pnl + self.unrealized_pnl
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """A trading account. ``id`` is engine-wide (``broker:vendor_id``); ``name`` is for display."""
+
+    id: str
+    broker: str
+    vendor_id: str
+    name: str
+    kind: AccountKind = AccountKind.FUTURES
+    currency: str = "USD"
+    is_live: bool = False
+    profile: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSnapshot:
+    """Balances of one account at a moment. ``balance`` is realized cash; equity adds open P&L."""
+
+    account: str
+    balance: Decimal
+    equity: Decimal
+    day_realized_pnl: Decimal = ZERO
+    open_pnl: Decimal = ZERO
+    fees_today: Decimal = ZERO
+    buying_power: Decimal | None = None
+    start_of_day_balance: Decimal | None = None
+    ts: datetime = field(default_factory=utcnow)
+
+    @property
+    def day_pnl(self) -> Decimal:
+        return self.day_realized_pnl + self.open_pnl
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionStatus:
+    """A broker connection's health; ``last_message_at`` lets the UI show the message age."""
+
+    broker: str
+    state: ConnectionState
+    detail: str = ""
+    last_message_at: datetime | None = None
+    ts: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A message for the user (an alert, a warning, an engine error): journaled and shown."""
+
+    level: Literal["info", "warning", "error"]
+    text: str
+    account: str = ""
+    source: str = ""
+    ts: datetime = field(default_factory=utcnow)
+
+
+# --------------------------------------------------------------------------- risk vocabulary
+
+
+class RiskAction(StrEnum):
+    """What a pre-trade check decided."""
+
+    ALLOW = "allow"
+    WARN = "warn"
+    REJECT = "reject"
+
+
+@dataclass(frozen=True, slots=True)
+class RiskDecision:
+    """The outcome of the pre-trade checks for one order request; journaled every time.
+
+    ``reasons`` are plain words a trader can act on ("worst case -$640 crosses the daily loss
+    limit by $140"); ``check`` names the rule that decided (``floor``, ``dll``, ``tier``, ...).
+    """
+
+    client_order_id: str
+    account: str
+    action: RiskAction
+    reasons: tuple[str, ...] = ()
+    check: str = ""
+    worst_case: Decimal | None = None
+    ts: datetime = field(default_factory=utcnow)
+
+    @property
+    def allowed(self) -> bool:
+        return self.action is not RiskAction.REJECT
+
+    @property
+    def reason(self) -> str:
+        return "; ".join(self.reasons)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountLock:
+    """An account locked for the rest of a trading session: only reduce-only orders pass."""
+
+    account: str
+    locked: bool
+    reason: str = ""
+    until: datetime | None = None
+    by: str = ""
+    ts: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True, slots=True)
+class RiskStatus:
+    """The live distance to every limit of one account, as the risk meters show it.
+
+    Dollar fields are None where the account's profile has no such limit. ``band`` is
+    ``ok`` / ``warn`` / ``danger`` / ``breached`` for the nearest limit.
+    """
+
+    account: str
+    profile: str
+    balance: Decimal
+    equity: Decimal
+    day_pnl: Decimal
+    floor: Decimal | None = None
+    floor_distance: Decimal | None = None
+    drawdown_allowance: Decimal | None = None
+    daily_loss_limit: Decimal | None = None
+    dll_distance: Decimal | None = None
+    high_water_mark: Decimal | None = None
+    contracts_used: Decimal = ZERO
+    contracts_max: int | None = None
+    cutoff: datetime | None = None
+    locked: bool = False
+    lock_reason: str = ""
+    band: Literal["ok", "warn", "danger", "breached"] = "ok"
+    detail: str = ""
+    ts: datetime = field(default_factory=utcnow)
+
+
+#: Every event a broker emits onto its stream.
+BrokerEvent = Quote | Order | Fill | Position | AccountSnapshot | ConnectionStatus | Notice
+
+#: Every event the engine publishes on its bus (broker events plus the engine's own).
+EngineEvent = BrokerEvent | RiskDecision | AccountLock | RiskStatus
