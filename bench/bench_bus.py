@@ -1,0 +1,113 @@
+"""Quotes through the engine without a UI: Engine.ingest -> book mark -> bus -> subscribers.
+
+Prints quotes per second and per-event latency (publish -> subscriber receives) p50/p99 for a
+few subscriber shapes. Goal from the engine issue: >= 200,000 quotes/s on one core. Figures
+only; nothing is asserted. Run: ``python bench/bench_bus.py [--quotes N] [--symbols N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import resource
+import statistics
+import time
+from datetime import date
+from decimal import Decimal
+
+from tterm.core.engine import Engine
+from tterm.core.instruments import InstrumentMaster
+from tterm.core.journal import Journal
+from tterm.core.models import Fill, Quote, Side
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(len(values) * p))]
+
+
+async def run(n_quotes: int, n_symbols: int, n_subs: int, coalesce: bool, batch: int) -> dict[str, float]:
+    master = InstrumentMaster(today=lambda: date(2026, 11, 24))
+    engine = Engine(brokers=[], instruments=master, journal=Journal(":memory:"))
+    roots = master.roots
+    symbols = [master.front(roots[i % len(roots)], nth=1 + i // len(roots)).symbol for i in range(n_symbols)]
+    # Hold a position in every tenth symbol so the book's mark path is exercised too.
+    for i, sym in enumerate(symbols[::10]):
+        engine.book.apply_fill(Fill(f"f{i}", "o", "c", "paper:FUT50K", sym, Side.BUY, 1, Decimal("5000")))
+    sent_at: list[int] = [0] * n_quotes
+    latencies: list[list[float]] = [[] for _ in range(n_subs)]
+    subs = [engine.bus.subscribe(f"s{i}", coalesce=coalesce) for i in range(n_subs)]
+    received = [0] * n_subs
+    done = asyncio.Event()
+
+    async def consume(i: int) -> None:
+        sub = subs[i]
+        lat = latencies[i]
+        while True:
+            await sub.wait()
+            now = time.perf_counter_ns()
+            for ev in sub.drain():
+                seq = int(ev.volume)
+                lat.append((now - sent_at[seq]) / 1000.0)
+                received[i] += 1
+                if seq == n_quotes - 1:
+                    done.set()
+                    return
+
+    tasks = [asyncio.create_task(consume(i)) for i in range(n_subs)]
+    prices = [Decimal(5000) + Decimal(k) / 4 for k in range(64)]
+    quotes = [
+        Quote(symbol=symbols[k % n_symbols], bid=prices[k % 64], ask=prices[(k + 1) % 64], volume=k)
+        for k in range(n_quotes)
+    ]
+    ingest = engine.ingest
+    clock = time.perf_counter_ns
+    t0 = time.perf_counter()
+    for k, q in enumerate(quotes):
+        sent_at[k] = clock()
+        ingest(q)
+        if k % batch == batch - 1:
+            await asyncio.sleep(0)  # let the subscribers run, like a real feed between reads
+    publish_s = time.perf_counter() - t0
+    await asyncio.wait_for(done.wait(), 60)
+    total_s = time.perf_counter() - t0
+    for t in tasks:
+        t.cancel()
+    engine.publish_marks()
+    all_lat = [x for lat in latencies for x in lat]
+    return {
+        "quotes": n_quotes,
+        "publish_rate": n_quotes / publish_s,
+        "end_to_end_rate": n_quotes / total_s,
+        "p50_us": pct(all_lat, 0.50),
+        "p99_us": pct(all_lat, 0.99),
+        "delivered_per_sub": statistics.mean(received),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--quotes", type=int, default=300_000)
+    ap.add_argument("--symbols", type=int, default=200)
+    ap.add_argument("--batch", type=int, default=500, help="quotes published between yields to the loop")
+    args = ap.parse_args()
+    print(f"engine bench: {args.quotes:,} quotes over {args.symbols} symbols, yield every {args.batch}")
+    print(
+        f"{'subscribers':>12} {'coalesce':>9} {'publish q/s':>13} {'end-to-end q/s':>15} "
+        f"{'p50 us':>9} {'p99 us':>9} {'delivered/sub':>14}"
+    )
+    for n_subs, coalesce in [(1, True), (3, True), (3, False), (10, True)]:
+        r = asyncio.run(run(args.quotes, args.symbols, n_subs, coalesce, args.batch))
+        print(
+            f"{n_subs:>12} {coalesce!s:>9} {r['publish_rate']:>13,.0f} {r['end_to_end_rate']:>15,.0f} "
+            f"{r['p50_us']:>9.1f} {r['p99_us']:>9.1f} {r['delivered_per_sub']:>14,.0f}"
+        )
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"max RSS {rss:.0f} MiB")
+    print("goal: >= 200,000 quotes/s on one core (engine issue); latency is publish -> subscriber wake")
+
+
+if __name__ == "__main__":
+    main()
