@@ -1,0 +1,63 @@
+"""Redactor: whole secrets, elided fragments, logger adapter and filter."""
+
+import logging
+
+from tterm.brokers.common.redact import MASK, RedactingFilter, RedactingLogger, Redactor
+
+TOKEN = "eyJhbGciOiJIUzI1NiJ9.payload-abcdefghijklmnopqrstuvwxyz0123456789.signatureXYZ"
+
+
+def test_whole_secrets_are_masked():
+    r = Redactor()
+    r.add("hunter2pass")
+    assert r.scrub("password=hunter2pass;") == f"password={MASK};"
+    assert "hunter2pass" in r
+
+
+def test_fragments_of_long_secrets_are_masked():
+    r = Redactor()
+    r.add(TOKEN, rotating=True)
+    # What websockets logs for a long frame: the head and the tail with an ellipsis between.
+    elided = "> TEXT 'authorize\\n0\\n\\n" + TOKEN[:40] + "…" + TOKEN[-20:] + "' [300 bytes]"
+    out = r.scrub(elided)
+    assert TOKEN[:12] not in out and TOKEN[-12:] not in out
+    assert out.startswith("> TEXT 'authorize")
+
+
+def test_short_common_text_is_left_alone():
+    r = Redactor()
+    r.add(TOKEN)
+    assert r.scrub("GET /v1/order/list -> 200") == "GET /v1/order/list -> 200"
+    assert r.scrub("") == ""
+
+
+def test_rotating_secrets_keep_only_the_newest():
+    r = Redactor(keep_rotating=2)
+    for i in range(3):
+        r.add(f"rotating-token-number-{i}-xxxxxxxx", rotating=True)
+    assert "rotating-token-number-0-xxxxxxxx" not in r.secrets()
+    assert len(r.secrets()) == 2
+
+
+def test_redacting_logger_scrubs_formatted_records(caplog):
+    r = Redactor()
+    r.add("topsecretvalue")
+    logger = RedactingLogger(logging.getLogger("test.redact"), r)
+    with caplog.at_level(logging.DEBUG, logger="test.redact"):
+        logger.debug("> %s", "frame with topsecretvalue inside")
+        logger.info("no args topsecretvalue")
+        try:
+            raise ValueError("failed with topsecretvalue")
+        except ValueError as exc:
+            logger.error("oops", exc_info=exc)
+    text = "\n".join(rec.getMessage() for rec in caplog.records)
+    assert "topsecretvalue" not in text
+    assert text.count(MASK) == 3
+
+
+def test_filter_scrubs_records_in_place():
+    r = Redactor()
+    r.add("topsecretvalue")
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "token %s", ("topsecretvalue",), None)
+    assert RedactingFilter(r).filter(record)
+    assert record.getMessage() == f"token {MASK}"

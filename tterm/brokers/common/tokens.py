@@ -1,0 +1,200 @@
+"""A bearer-token keeper: log in once, renew ahead of expiry, tell the UI the time left.
+
+The vendor-specific parts (how to log in, how to renew) are two coroutines handed in; this
+module only decides *when*. Renewal is driven by the expiry the vendor returned, never by a
+hard-coded lifetime. Every caller asks :meth:`TokenManager.get` for the token, which renews
+inline if the background loop has not yet done it, so a request never goes out with a token
+about to lapse. Concurrent callers share one login/renewal (single flight).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from tterm.brokers.base import AuthError, BrokerError
+from tterm.brokers.common.backoff import Backoff
+from tterm.brokers.common.clock import Clock, as_clock
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """A bearer token and when it stops working. ``value`` and ``extra`` never appear in a repr."""
+
+    value: str = field(repr=False)
+    expires_at: datetime
+    issued_at: datetime
+    extra: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.expires_at.tzinfo is None or self.issued_at.tzinfo is None:
+            raise ValueError("token times must be timezone-aware")
+
+    @property
+    def lifetime(self) -> timedelta:
+        return self.expires_at - self.issued_at
+
+
+class TokenManager:
+    """Keeps one valid token for one login.
+
+    ``login()`` returns a fresh token (a new session); ``renew(token)`` extends one that has not
+    expired yet. ``renew_ahead`` is how long before expiry renewal happens; for short-lived
+    tokens it is capped at half the token's lifetime so renewal never loops. ``on_change`` is
+    called with each new token; ``on_error`` with each failed background renewal.
+    """
+
+    def __init__(
+        self,
+        *,
+        login: Callable[[], Awaitable[Token]],
+        renew: Callable[[Token], Awaitable[Token]] | None = None,
+        clock: Clock | None = None,
+        renew_ahead: timedelta = timedelta(minutes=15),
+        check_interval: float = 30.0,
+        on_change: Callable[[Token], None] | None = None,
+        on_error: Callable[[Exception], None] | None = None,
+        retry: Backoff | None = None,
+    ) -> None:
+        self._login = login
+        self._renew = renew
+        self._clock = as_clock(clock)
+        self.renew_ahead = renew_ahead
+        self.check_interval = check_interval
+        self._on_change = on_change
+        self._on_error = on_error
+        self._retry = retry or Backoff(base=2.0, cap=60.0)
+        self._token: Token | None = None
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self.logins = 0
+        self.renewals = 0
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def token(self) -> Token | None:
+        return self._token
+
+    @property
+    def expires_at(self) -> datetime | None:
+        return self._token.expires_at if self._token else None
+
+    def expires_in(self) -> timedelta | None:
+        """Time left on the current token (negative once expired), None before the first login."""
+        if self._token is None:
+            return None
+        return self._token.expires_at - self._clock.now()
+
+    def renew_at(self) -> datetime | None:
+        """When the current token is due for renewal."""
+        token = self._token
+        if token is None:
+            return None
+        ahead = min(self.renew_ahead, token.lifetime / 2)
+        return token.expires_at - ahead
+
+    def _expired(self, token: Token) -> bool:
+        return self._clock.now() >= token.expires_at
+
+    def _due(self, token: Token) -> bool:
+        due = self.renew_at()
+        return due is not None and self._clock.now() >= due
+
+    # ------------------------------------------------------------------ getting a token
+
+    async def get(self) -> Token:
+        """A token good for now: logs in or renews first if needed."""
+        token = self._token
+        if token is not None and not self._due(token):
+            return token
+        async with self._lock:
+            token = self._token
+            if token is not None and not self._due(token):
+                return token
+            try:
+                return await self._refresh_locked(token)
+            except (BrokerError, OSError):
+                # Renewal is early by design: a token that still works is better than no request.
+                if token is not None and not self._expired(token):
+                    return token
+                raise
+
+    async def invalidate(self, rejected: Token | None) -> Token:
+        """The vendor refused ``rejected``: get a different token (renew, else log in again)."""
+        async with self._lock:
+            current = self._token
+            if current is not None and rejected is not None and current.value != rejected.value:
+                return current  # someone already replaced it
+            # A refused token cannot be trusted to renew either: log in again.
+            return await self._install(await self._login(), login=True)
+
+    async def refresh(self) -> Token:
+        """Renew now (or log in if the token has expired), whatever the schedule says."""
+        async with self._lock:
+            return await self._refresh_locked(self._token)
+
+    async def _refresh_locked(self, token: Token | None) -> Token:
+        if token is None or self._expired(token) or self._renew is None:
+            return await self._install(await self._login(), login=True)
+        try:
+            renewed = await self._renew(token)
+        except AuthError as exc:
+            # The vendor will not renew this token (revoked, expired early): start a new session.
+            log.info("token renewal refused (%s); logging in again", exc)
+            return await self._install(await self._login(), login=True)
+        return await self._install(renewed, login=False)
+
+    async def _install(self, token: Token, *, login: bool) -> Token:
+        if token.expires_at <= self._clock.now():
+            raise AuthError("the vendor issued a token that has already expired (check the system clock)")
+        self._token = token
+        if login:
+            self.logins += 1
+        else:
+            self.renewals += 1
+        if self._on_change is not None:
+            self._on_change(token)
+        return token
+
+    # ------------------------------------------------------------------ background renewal
+
+    def start(self) -> None:
+        """Run the renewal loop in the background (idempotent)."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="token-renewal")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self) -> None:
+        while True:
+            due = self.renew_at()
+            if due is None:
+                await self._clock.sleep(self.check_interval)
+                continue
+            wait = (due - self._clock.now()).total_seconds()
+            if wait > 0:
+                # Sleep in slices so a suspended laptop or a clock jump is noticed promptly.
+                await self._clock.sleep(min(wait, self.check_interval))
+                continue
+            try:
+                await self.refresh()
+                self._retry.reset()
+            except asyncio.CancelledError:
+                raise
+            except (BrokerError, OSError) as exc:
+                if self._on_error is not None:
+                    self._on_error(exc)
+                await self._clock.sleep(self._retry.next_delay())
