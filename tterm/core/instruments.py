@@ -37,7 +37,13 @@ class UnknownSymbol(ModelError):
 
 
 class BusinessCalendar(Protocol):
-    """What the master needs from the exchange calendar (``tterm.core.clock`` provides one)."""
+    """What the master needs from the exchange calendar (``tterm.core.clock`` provides one).
+
+    CME contract terms count clearing business days. A calendar that also has
+    ``is_clearing_day(d)`` (``tterm.core.clock.HolidayCalendar`` does) is asked that instead: on a
+    holiday when Globex only halts early (Juneteenth, Thanksgiving...) there is a session but no
+    settlement, so ESM6 expires on Thursday 2026-06-18, not on Juneteenth.
+    """
 
     def is_business_day(self, d: date) -> bool: ...
 
@@ -131,6 +137,7 @@ class InstrumentMaster:
         equities: Iterable[str] = (),
     ) -> None:
         self.calendar: BusinessCalendar = calendar or WeekdayCalendar()
+        self._is_bday: Callable[[date], bool] = getattr(self.calendar, "is_clearing_day", self.calendar.is_business_day)
         self._today = today or date.today
         self.specs: dict[str, FutureSpec] = dict(_SPECS)
         self._fee_overrides = {k.upper(): Decimal(v) for k, v in (fee_overrides or {}).items()}
@@ -214,8 +221,7 @@ class InstrumentMaster:
         if month not in spec.months:
             cycle = "".join(MONTH_CODES[m - 1] for m in spec.months)
             raise UnknownSymbol(
-                f"{root} has no {MONTH_CODES[month - 1]} ({_cal.month_abbr[month]}) contract; "
-                f"its cycle is {cycle}"
+                f"{root} has no {MONTH_CODES[month - 1]} ({_cal.month_abbr[month]}) contract; its cycle is {cycle}"
             )
         fee = self._fee_overrides.get(spec.root, spec.fee_per_side)
         return Instrument(
@@ -239,7 +245,7 @@ class InstrumentMaster:
         if spec.roll == "energy":
             py, pm = (year, month - 1) if month > 1 else (year - 1, 12)
             d25 = date(py, pm, 25)
-            n = spec.last_trade_bdays_before_25th + (0 if self.calendar.is_business_day(d25) else 1)
+            n = spec.last_trade_bdays_before_25th + (0 if self._is_bday(d25) else 1)
             return self._bdays_before(d25, n)
         if spec.roll == "metal":
             last = date(year, month, _cal.monthrange(year, month)[1])
@@ -382,7 +388,7 @@ class InstrumentMaster:
     def _prev_bday(self, d: date, *, inclusive: bool) -> date:
         if not inclusive:
             d -= timedelta(days=1)
-        while not self.calendar.is_business_day(d):
+        while not self._is_bday(d):
             d -= timedelta(days=1)
         return d
 
