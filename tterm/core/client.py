@@ -35,6 +35,7 @@ from tterm.core.models import (
     Quote,
     RiskDecision,
     RiskStatus,
+    SignalOutcome,
     utcnow,
 )
 
@@ -56,6 +57,8 @@ class EngineSnapshot:
     connections: tuple[ConnectionStatus, ...] = ()
     locks: tuple[AccountLock, ...] = ()
     risk: tuple[RiskStatus, ...] = ()
+    #: The latest webhook alert outcomes (filled in by the hub; empty when no hub runs).
+    signals: tuple[SignalOutcome, ...] = ()
     is_live: bool = False
     ts: datetime = field(default_factory=utcnow)
 

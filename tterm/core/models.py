@@ -623,8 +623,62 @@ class RiskStatus:
     ts: datetime = field(default_factory=utcnow)
 
 
+# --------------------------------------------------------------------------- webhook hub
+
+
+class SignalStatus(StrEnum):
+    """Where one webhook alert stands, as a whole or in one account."""
+
+    ACCEPTED = "accepted"
+    DONE = "done"
+    SKIPPED = "skipped"
+    REJECTED = "rejected"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class SignalOutcome:
+    """What one webhook alert did: for the alert as a whole (``account`` empty) or in one account.
+
+    Published on the engine bus by the hub and journaled as kind ``signal``, so the hub screen
+    can show the last alerts, what they did, and what was refused and why. ``error`` is the typed
+    webhook error (``risk-rejected``, ``stale``...) when the alert or this account refused it;
+    ``summary`` says in plain words what was done or why not.
+    """
+
+    signal_id: str
+    strategy: str
+    status: SignalStatus
+    summary: str
+    account: str = ""
+    symbol: str = ""
+    error: str = ""
+    client_order_ids: tuple[str, ...] = ()
+    ts: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True, slots=True)
+class PositionDrift:
+    """A target-position strategy's expected position against the actual one in one account.
+
+    Published when they start to disagree (after a grace period for pending fills) and again,
+    with ``expected == actual``, when they agree again.
+    """
+
+    strategy: str
+    account: str
+    symbol: str
+    expected: int
+    actual: int
+    ts: datetime = field(default_factory=utcnow)
+
+    @property
+    def drifted(self) -> bool:
+        return self.expected != self.actual
+
+
 #: Every event a broker emits onto its stream.
 BrokerEvent = Quote | Order | Fill | Position | AccountSnapshot | ConnectionStatus | Notice
 
 #: Every event the engine publishes on its bus (broker events plus the engine's own).
-EngineEvent = BrokerEvent | RiskDecision | AccountLock | RiskStatus
+EngineEvent = BrokerEvent | RiskDecision | AccountLock | RiskStatus | SignalOutcome | PositionDrift
