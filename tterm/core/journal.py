@@ -1,0 +1,372 @@
+"""The journal: an append-only SQLite record of everything that touched an order or an account.
+
+Every order request, acknowledgement, reject, fill, cancel, risk decision, lock, connection
+change, notice, webhook and error is one row: ``(id, ts, kind, account, ref, data)`` where
+``ref`` is usually the client order id and ``data`` is the event as JSON. Every payload passes
+through :func:`tterm.core.redact.redact` first, so no secret reaches the file.
+
+Storage choices:
+
+- WAL mode with ``synchronous=NORMAL``. Each :meth:`Journal.record` is its own committed
+  transaction, so a crash of the tterm process loses nothing already returned. An operating
+  system crash or power loss may lose the last few transactions (WAL frames not yet
+  checkpointed to disk); that is the price of not fsyncing on every order event.
+- One connection, used from the event loop thread only (SQLite's same-thread check is left on,
+  so misuse fails loudly). Another thread must hand work to the loop
+  (``loop.call_soon_threadsafe``); another process (``tterm journal export`` while the terminal
+  runs) opens its own :class:`Journal` — WAL lets readers run beside the writer.
+- ``ts`` is stored as fixed-width UTC ISO-8601 text, so text order is time order and the file
+  reads well in the ``sqlite3`` shell. Rows are returned in the order they were recorded (id).
+- A small ``state`` table holds persisted engine state as JSON (risk high-water marks, locks,
+  webhook dedup keys); it is not journal history and is not redacted — never put a credential
+  there (secrets belong in ``secrets.toml``, see :mod:`tterm.config`).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from decimal import Decimal
+from enum import Enum
+from pathlib import Path, PurePath
+from typing import Any, Literal, TextIO
+
+from tterm.core.models import (
+    AccountLock,
+    ConnectionStatus,
+    Fill,
+    Notice,
+    Order,
+    RiskDecision,
+    utcnow,
+)
+from tterm.core.redact import redact
+
+JOURNAL_FILENAME = "journal.sqlite3"
+
+JOURNAL_KINDS: frozenset[str] = frozenset(
+    {
+        "order_request",
+        "order_ack",
+        "order_reject",
+        "order_update",
+        "fill",
+        "cancel_request",
+        "modify_request",
+        "flatten",
+        "risk_decision",
+        "lock",
+        "connection",
+        "notice",
+        "webhook",
+        "signal",
+        "error",
+    }
+)
+
+EXPORT_COLUMNS = ("id", "ts", "kind", "account", "ref", "data")
+
+_SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS journal (
+    id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts      TEXT    NOT NULL,
+    kind    TEXT    NOT NULL,
+    account TEXT    NOT NULL DEFAULT '',
+    ref     TEXT    NOT NULL DEFAULT '',
+    data    TEXT    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS journal_ts      ON journal (ts);
+CREATE INDEX IF NOT EXISTS journal_kind    ON journal (kind);
+CREATE INDEX IF NOT EXISTS journal_ref     ON journal (ref);
+CREATE INDEX IF NOT EXISTS journal_account ON journal (account);
+CREATE TABLE IF NOT EXISTS state (
+    key     TEXT PRIMARY KEY,
+    value   TEXT NOT NULL,
+    updated TEXT NOT NULL
+);
+"""
+
+
+class JournalError(Exception):
+    """The journal file cannot be used (written by a newer tterm, not a journal...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEntry:
+    """One journal row as read back; ``data`` is the redacted JSON payload."""
+
+    id: int
+    ts: datetime
+    kind: str
+    account: str
+    ref: str
+    data: dict[str, Any]
+
+
+def to_jsonable(obj: Any) -> Any:
+    """``obj`` as plain JSON types: Decimal -> str, datetime/date -> ISO-8601, enum -> value,
+    dataclass -> dict of its fields, tuple/list/set -> list, Path -> str.
+
+    Anything else falls back to ``str(obj)`` (which :func:`redact` then scrubs), so recording an
+    unexpected type never fails the event that carries it.
+    """
+    if obj is None or isinstance(obj, bool | int | float):
+        return obj
+    if isinstance(obj, Enum):
+        return to_jsonable(obj.value)
+    if isinstance(obj, str):
+        return obj
+    if isinstance(obj, Decimal):
+        return str(obj)
+    if isinstance(obj, datetime | date | time):
+        return obj.isoformat()
+    if isinstance(obj, Mapping):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, list | tuple | set | frozenset):
+        items = sorted(obj, key=repr) if isinstance(obj, set | frozenset) else obj
+        return [to_jsonable(v) for v in items]
+    if isinstance(obj, PurePath):
+        return str(obj)
+    if isinstance(obj, bytes | bytearray):
+        return f"<{len(obj)} bytes>"
+    return str(obj)
+
+
+def _ts_text(ts: datetime) -> str:
+    if ts.tzinfo is None or ts.utcoffset() is None:
+        raise ValueError(f"journal timestamps must be timezone-aware, got naive {ts.isoformat()}")
+    return ts.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _kinds(kind: str | Iterable[str] | None) -> list[str] | None:
+    if kind is None:
+        return None
+    kinds = [kind] if isinstance(kind, str) else list(kind)
+    unknown = sorted(set(kinds) - JOURNAL_KINDS)
+    if unknown:
+        raise ValueError(
+            f"unknown journal kind {', '.join(map(repr, unknown))} (known: {', '.join(sorted(JOURNAL_KINDS))})"
+        )
+    return kinds
+
+
+class Journal:
+    """The SQLite journal (see the module docstring for durability and threading)."""
+
+    def __init__(self, path: Path | str, *, clock: Callable[[], datetime] = utcnow) -> None:
+        self.path = path if str(path) == ":memory:" else Path(path).expanduser()
+        self._clock = clock
+        if isinstance(self.path, Path):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: autocommit, so every INSERT below is its own committed transaction.
+        self._db = sqlite3.connect(str(self.path), isolation_level=None)
+        try:
+            self._setup()
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _setup(self) -> None:
+        db = self._db
+        try:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise JournalError(f"{self.path}: not a tterm journal ({exc})") from exc
+        if version > _SCHEMA_VERSION:
+            raise JournalError(
+                f"{self.path}: journal schema version {version} is newer than this tterm understands "
+                f"({_SCHEMA_VERSION}); upgrade tterm"
+            )
+        self.journal_mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA busy_timeout=5000")
+        db.executescript(_SCHEMA)
+        if version < _SCHEMA_VERSION:
+            db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+
+    # ------------------------------------------------------------------ writing
+
+    def record(
+        self,
+        kind: str,
+        data: Mapping[str, Any] | object,
+        *,
+        account: str = "",
+        ref: str = "",
+        ts: datetime | None = None,
+    ) -> int:
+        """Append one row and commit it; returns its id. ``data`` is redacted before it is stored."""
+        if kind not in JOURNAL_KINDS:
+            raise ValueError(f"unknown journal kind {kind!r} (known: {', '.join(sorted(JOURNAL_KINDS))})")
+        payload = to_jsonable(data)
+        if not isinstance(payload, dict):
+            payload = {"value": payload}
+        text = json.dumps(redact(payload), separators=(",", ":"), ensure_ascii=False)
+        stamp = _ts_text(ts if ts is not None else self._clock())
+        cur = self._db.execute(
+            "INSERT INTO journal (ts, kind, account, ref, data) VALUES (?, ?, ?, ?, ?)",
+            (stamp, kind, account or "", ref or "", text),
+        )
+        row_id = cur.lastrowid
+        assert row_id is not None
+        return row_id
+
+    def record_event(self, event: object) -> int | None:
+        """Journal a core event by its type; quotes, positions, snapshots and risk status are not
+        journaled (they are derived or too frequent) and return None."""
+        match event:
+            case Order():
+                return self.record("order_update", event, account=event.account, ref=event.client_order_id)
+            case Fill():
+                return self.record("fill", event, account=event.account, ref=event.client_order_id)
+            case ConnectionStatus():
+                return self.record("connection", event, ref=event.broker)
+            case Notice():
+                return self.record("notice", event, account=event.account)
+            case RiskDecision():
+                return self.record("risk_decision", event, account=event.account, ref=event.client_order_id)
+            case AccountLock():
+                return self.record("lock", event, account=event.account)
+        return None
+
+    # ------------------------------------------------------------------ reading
+
+    def _select(
+        self,
+        *,
+        kind: str | Iterable[str] | None = None,
+        account: str | None = None,
+        ref: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> sqlite3.Cursor:
+        where: list[str] = []
+        args: list[Any] = []
+        kinds = _kinds(kind)
+        if kinds is not None:
+            where.append(f"kind IN ({', '.join('?' * len(kinds))})")
+            args.extend(kinds)
+        if account is not None:
+            where.append("account = ?")
+            args.append(account)
+        if ref is not None:
+            where.append("ref = ?")
+            args.append(ref)
+        if since is not None:
+            where.append("ts >= ?")
+            args.append(_ts_text(since))
+        if until is not None:
+            where.append("ts < ?")
+            args.append(_ts_text(until))
+        sql = "SELECT id, ts, kind, account, ref, data FROM journal"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id DESC" if newest_first else " ORDER BY id"
+        if limit is not None:
+            if limit < 0:
+                raise ValueError(f"limit must be >= 0, got {limit}")
+            sql += " LIMIT ?"
+            args.append(limit)
+        return self._db.execute(sql, args)
+
+    def entries(
+        self,
+        *,
+        kind: str | Iterable[str] | None = None,
+        account: str | None = None,
+        ref: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> list[JournalEntry]:
+        """Rows matching every given filter, in recorded order; ``since`` inclusive, ``until``
+        exclusive. An unknown kind raises ValueError."""
+        cur = self._select(
+            kind=kind,
+            account=account,
+            ref=ref,
+            since=since,
+            until=until,
+            limit=limit,
+            newest_first=newest_first,
+        )
+        return [
+            JournalEntry(id=i, ts=datetime.fromisoformat(t), kind=k, account=a, ref=r, data=json.loads(d))
+            for i, t, k, a, r, d in cur
+        ]
+
+    def _rows(self, **filters: Any) -> Iterator[tuple[int, str, str, str, str, str]]:
+        yield from self._select(**filters)
+
+    def export(
+        self,
+        fmt: Literal["csv", "jsonl"],
+        out: TextIO,
+        *,
+        since: datetime | None = None,
+        kind: str | Iterable[str] | None = None,
+    ) -> int:
+        """Write matching rows to ``out`` and return how many; streams, so any size works.
+
+        csv: a header row, then ``id, ts, kind, account, ref, data`` with ``data`` as compact JSON.
+        jsonl: one JSON object per line with the same keys and ``data`` as a nested object.
+        """
+        if fmt not in ("csv", "jsonl"):
+            raise ValueError(f"unknown export format {fmt!r} (use csv or jsonl)")
+        rows = self._rows(since=since, kind=kind)
+        n = 0
+        if fmt == "csv":
+            writer = csv.writer(out, lineterminator="\n")
+            writer.writerow(EXPORT_COLUMNS)
+            for row in rows:
+                writer.writerow(row)
+                n += 1
+        else:
+            for i, t, k, a, r, d in rows:
+                obj = {"id": i, "ts": t, "kind": k, "account": a, "ref": r, "data": json.loads(d)}
+                out.write(json.dumps(obj, separators=(",", ":"), ensure_ascii=False) + "\n")
+                n += 1
+        return n
+
+    def count(self) -> int:
+        """Number of rows in the journal."""
+        return int(self._db.execute("SELECT COUNT(*) FROM journal").fetchone()[0])
+
+    # ------------------------------------------------------------------ persisted state
+
+    def get_state(self, key: str, default: Any = None) -> Any:
+        """The JSON value stored under ``key`` (Decimals come back as strings), else ``default``."""
+        row = self._db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+        return default if row is None else json.loads(row[0])
+
+    def set_state(self, key: str, value: Any) -> None:
+        """Store ``value`` (made JSON-able like journal payloads) under ``key``, committed at once."""
+        text = json.dumps(to_jsonable(value), separators=(",", ":"), ensure_ascii=False)
+        self._db.execute(
+            "INSERT INTO state (key, value, updated) VALUES (?, ?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated = excluded.updated",
+            (key, text, _ts_text(self._clock())),
+        )
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        self._db.close()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
