@@ -1,0 +1,16 @@
+"""The paper broker: simulated accounts, market and matching, embedded and offline."""
+
+from tterm.brokers.paper.broker import PaperBroker
+from tterm.brokers.paper.feed import DEFAULT_SYMBOLS, START_PRICES, ReplayError
+from tterm.brokers.paper.ledger import DEFAULT_ACCOUNTS, PaperAccountSpec
+from tterm.brokers.paper.matching import ModifyRejected
+
+__all__ = [
+    "DEFAULT_ACCOUNTS",
+    "DEFAULT_SYMBOLS",
+    "START_PRICES",
+    "ModifyRejected",
+    "PaperAccountSpec",
+    "PaperBroker",
+    "ReplayError",
+]

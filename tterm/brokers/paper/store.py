@@ -1,0 +1,386 @@
+"""SQLite persistence for the paper broker, so a restart resumes exactly where it stopped.
+
+One file (WAL mode) holds balances, positions, today's orders (working ones with everything the
+matching engine needs: trigger state, bracket, OCO links), today's fills, the last market per
+symbol and the id counter. Every broker operation writes its changes in one transaction.
+Decimals are stored as text, never floats, so a balance survives a restart to the cent.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass, field, fields
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from tterm.brokers.paper.feed import WalkState
+from tterm.brokers.paper.matching import BracketGroup, Working
+from tterm.core.models import (
+    AssetClass,
+    Bracket,
+    Fill,
+    Instrument,
+    OptionRight,
+    Order,
+    OrderRole,
+    OrderSource,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+)
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS accounts (
+    id TEXT PRIMARY KEY, balance TEXT NOT NULL, start_of_day TEXT NOT NULL,
+    day_realized TEXT NOT NULL, fees_today TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS positions (
+    account TEXT NOT NULL, symbol TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (account, symbol));
+CREATE TABLE IF NOT EXISTS orders (
+    order_id TEXT PRIMARY KEY, is_open INTEGER NOT NULL, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS groups (group_id TEXT PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS fills (fill_id TEXT PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS marks (symbol TEXT PRIMARY KEY, data TEXT NOT NULL);
+"""
+
+
+class StoreError(RuntimeError):
+    """The paper state file cannot be opened or is from an incompatible version."""
+
+
+# --------------------------------------------------------------------------- encoding
+
+
+def _enc(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    return value
+
+
+def instrument_to_json(inst: Instrument) -> dict[str, Any]:
+    return {f.name: _enc(getattr(inst, f.name)) for f in fields(inst)}
+
+
+def instrument_from_json(d: dict[str, Any]) -> Instrument:
+    return Instrument(
+        symbol=d["symbol"],
+        asset_class=AssetClass(d["asset_class"]),
+        tick_size=Decimal(d["tick_size"]),
+        tick_value=Decimal(d["tick_value"]),
+        currency=d["currency"],
+        description=d["description"],
+        exchange=d["exchange"],
+        root=d["root"],
+        expiry=date.fromisoformat(d["expiry"]) if d["expiry"] else None,
+        micro_ratio=int(d["micro_ratio"]),
+        fee_per_side=Decimal(d["fee_per_side"]),
+        underlying=d["underlying"],
+        strike=Decimal(d["strike"]) if d["strike"] is not None else None,
+        right=OptionRight(d["right"]) if d["right"] else None,
+    )
+
+
+def order_to_json(o: Order) -> dict[str, Any]:
+    d = {f.name: _enc(getattr(o, f.name)) for f in fields(o) if f.name != "legs"}
+    return d
+
+
+def _dec(v: str | None) -> Decimal | None:
+    return Decimal(v) if v is not None else None
+
+
+def order_from_json(d: dict[str, Any]) -> Order:
+    return Order(
+        order_id=d["order_id"],
+        client_order_id=d["client_order_id"],
+        account=d["account"],
+        symbol=d["symbol"],
+        side=Side(d["side"]),
+        quantity=int(d["quantity"]),
+        order_type=OrderType(d["order_type"]),
+        status=OrderStatus(d["status"]),
+        limit_price=_dec(d["limit_price"]),
+        stop_price=_dec(d["stop_price"]),
+        tif=TimeInForce(d["tif"]),
+        filled_quantity=int(d["filled_quantity"]),
+        avg_fill_price=_dec(d["avg_fill_price"]),
+        role=OrderRole(d["role"]),
+        parent_id=d["parent_id"],
+        oco_group=d["oco_group"],
+        reject_reason=d["reject_reason"],
+        source=OrderSource(d["source"]),
+        broker=d["broker"],
+        created_at=datetime.fromisoformat(d["created_at"]),
+        updated_at=datetime.fromisoformat(d["updated_at"]),
+    )
+
+
+def fill_to_json(f: Fill) -> dict[str, Any]:
+    return {fl.name: _enc(getattr(f, fl.name)) for fl in fields(f)}
+
+
+def fill_from_json(d: dict[str, Any]) -> Fill:
+    return Fill(
+        fill_id=d["fill_id"],
+        order_id=d["order_id"],
+        client_order_id=d["client_order_id"],
+        account=d["account"],
+        symbol=d["symbol"],
+        side=Side(d["side"]),
+        quantity=int(d["quantity"]),
+        price=Decimal(d["price"]),
+        fee=Decimal(d["fee"]),
+        broker=d["broker"],
+        ts=datetime.fromisoformat(d["ts"]),
+    )
+
+
+def _bracket_to_json(b: Bracket | None) -> dict[str, Any] | None:
+    if b is None:
+        return None
+    return {f.name: _enc(getattr(b, f.name)) for f in fields(b)}
+
+
+def _bracket_from_json(d: dict[str, Any] | None) -> Bracket | None:
+    if d is None:
+        return None
+    return Bracket(
+        take_profit_ticks=d["take_profit_ticks"],
+        stop_loss_ticks=d["stop_loss_ticks"],
+        take_profit_price=_dec(d["take_profit_price"]),
+        stop_loss_price=_dec(d["stop_loss_price"]),
+    )
+
+
+def working_to_json(w: Working) -> dict[str, Any]:
+    return {
+        "order": order_to_json(w.order),
+        "instrument": instrument_to_json(w.instrument),
+        "trade_date": w.trade_date.isoformat(),
+        "seq": w.seq,
+        "bracket": _bracket_to_json(w.bracket),
+        "triggered": w.triggered,
+        "reduce_only": w.reduce_only,
+        "group": w.group,
+        "groups_made": w.groups_made,
+        "notional": str(w.notional),
+    }
+
+
+def working_from_json(d: dict[str, Any]) -> Working:
+    return Working(
+        order=order_from_json(d["order"]),
+        instrument=instrument_from_json(d["instrument"]),
+        trade_date=date.fromisoformat(d["trade_date"]),
+        seq=int(d["seq"]),
+        bracket=_bracket_from_json(d["bracket"]),
+        triggered=bool(d["triggered"]),
+        reduce_only=bool(d["reduce_only"]),
+        group=d["group"],
+        groups_made=int(d["groups_made"]),
+        notional=Decimal(d["notional"]),
+    )
+
+
+# --------------------------------------------------------------------------- rows
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRow:
+    id: str
+    balance: Decimal
+    start_of_day: Decimal
+    day_realized: Decimal
+    fees_today: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class PositionRow:
+    account: str
+    instrument: Instrument
+    quantity: int
+    avg_price: Decimal
+    realized: Decimal
+    fees: Decimal
+
+
+@dataclass(slots=True)
+class StoredState:
+    """Everything read back from the file on start."""
+
+    meta: dict[str, str] = field(default_factory=dict)
+    accounts: list[AccountRow] = field(default_factory=list)
+    positions: list[PositionRow] = field(default_factory=list)
+    orders: list[Order] = field(default_factory=list)
+    working: list[Working] = field(default_factory=list)
+    groups: list[BracketGroup] = field(default_factory=list)
+    fills: list[Fill] = field(default_factory=list)
+    marks: list[WalkState] = field(default_factory=list)
+
+
+class PaperStore:
+    """The paper broker's state file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version not in (0, SCHEMA_VERSION):
+                raise StoreError(
+                    f"{self.path}: paper state file is schema version {version}; this tterm reads "
+                    f"version {SCHEMA_VERSION}"
+                )
+            self._db.executescript(_SCHEMA)
+            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot open paper state file ({exc})") from None
+
+    def close(self) -> None:
+        self._db.close()
+
+    def load(self) -> StoredState:
+        db = self._db
+        st = StoredState()
+        try:
+            st.meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+            for row in db.execute("SELECT id, balance, start_of_day, day_realized, fees_today FROM accounts"):
+                st.accounts.append(AccountRow(row[0], *(Decimal(v) for v in row[1:])))
+            for (data,) in db.execute("SELECT data FROM positions"):
+                d = json.loads(data)
+                st.positions.append(
+                    PositionRow(
+                        account=d["account"],
+                        instrument=instrument_from_json(d["instrument"]),
+                        quantity=int(d["quantity"]),
+                        avg_price=Decimal(d["avg_price"]),
+                        realized=Decimal(d["realized"]),
+                        fees=Decimal(d["fees"]),
+                    )
+                )
+            for is_open, data in db.execute("SELECT is_open, data FROM orders ORDER BY rowid"):
+                d = json.loads(data)
+                if is_open:
+                    w = working_from_json(d)
+                    st.working.append(w)
+                    st.orders.append(w.order)
+                else:
+                    st.orders.append(order_from_json(d["order"]))
+            for (data,) in db.execute("SELECT data FROM groups"):
+                d = json.loads(data)
+                st.groups.append(BracketGroup(d["group_id"], d["entry_id"], d["tp_id"], d["sl_id"], d["exposure"]))
+            for (data,) in db.execute("SELECT data FROM fills ORDER BY rowid"):
+                st.fills.append(fill_from_json(json.loads(data)))
+            for (data,) in db.execute("SELECT data FROM marks"):
+                d = json.loads(data)
+                st.marks.append(
+                    WalkState(
+                        symbol=d["symbol"],
+                        bid=Decimal(d["bid"]),
+                        ask=Decimal(d["ask"]),
+                        last=_dec(d["last"]),
+                        prev_close=_dec(d["prev_close"]),
+                        volume=int(d["volume"]),
+                    )
+                )
+        except (sqlite3.Error, KeyError, ValueError, TypeError) as exc:
+            raise StoreError(f"{self.path}: paper state file is damaged ({type(exc).__name__}: {exc})") from None
+        return st
+
+    def write(
+        self,
+        *,
+        meta: dict[str, str] | None = None,
+        accounts: Iterable[AccountRow] = (),
+        positions: Iterable[PositionRow] = (),
+        orders: Iterable[tuple[Order, Working | None]] = (),
+        groups: Iterable[BracketGroup] | None = None,
+        fills: Iterable[Fill] = (),
+        marks: Iterable[WalkState] = (),
+    ) -> None:
+        """Write one batch of changes atomically. ``groups`` (when given) replaces every group."""
+        db = self._db
+        db.execute("BEGIN")
+        try:
+            for k, v in (meta or {}).items():
+                db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (k, v))
+            for a in accounts:
+                db.execute(
+                    "INSERT OR REPLACE INTO accounts VALUES (?, ?, ?, ?, ?)",
+                    (a.id, str(a.balance), str(a.start_of_day), str(a.day_realized), str(a.fees_today)),
+                )
+            for p in positions:
+                data = {
+                    "account": p.account,
+                    "instrument": instrument_to_json(p.instrument),
+                    "quantity": p.quantity,
+                    "avg_price": str(p.avg_price),
+                    "realized": str(p.realized),
+                    "fees": str(p.fees),
+                }
+                db.execute(
+                    "INSERT OR REPLACE INTO positions VALUES (?, ?, ?)",
+                    (p.account, p.instrument.symbol, json.dumps(data)),
+                )
+            for order, working in orders:
+                data = working_to_json(working) if working is not None else {"order": order_to_json(order)}
+                db.execute(
+                    "INSERT INTO orders (order_id, is_open, data) VALUES (?, ?, ?) "
+                    "ON CONFLICT(order_id) DO UPDATE SET is_open = excluded.is_open, data = excluded.data",
+                    (order.order_id, 1 if working is not None else 0, json.dumps(data)),
+                )
+            if groups is not None:
+                db.execute("DELETE FROM groups")
+                for g in groups:
+                    data = {
+                        "group_id": g.group_id,
+                        "entry_id": g.entry_id,
+                        "tp_id": g.tp_id,
+                        "sl_id": g.sl_id,
+                        "exposure": g.exposure,
+                    }
+                    db.execute("INSERT INTO groups VALUES (?, ?)", (g.group_id, json.dumps(data)))
+            for f in fills:
+                db.execute("INSERT OR REPLACE INTO fills VALUES (?, ?)", (f.fill_id, json.dumps(fill_to_json(f))))
+            for m in marks:
+                data = {
+                    "symbol": m.symbol,
+                    "bid": str(m.bid),
+                    "ask": str(m.ask),
+                    "last": _enc(m.last),
+                    "prev_close": _enc(m.prev_close),
+                    "volume": m.volume,
+                }
+                db.execute("INSERT OR REPLACE INTO marks VALUES (?, ?)", (m.symbol, json.dumps(data)))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def new_day(self) -> None:
+        """Forget yesterday's finished orders, fills and flat positions (a new trade date)."""
+        db = self._db
+        db.execute("BEGIN")
+        try:
+            db.execute("DELETE FROM orders WHERE is_open = 0")
+            db.execute("DELETE FROM fills")
+            db.execute("DELETE FROM positions WHERE json_extract(data, '$.quantity') = 0")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
