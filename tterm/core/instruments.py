@@ -205,7 +205,9 @@ class InstrumentMaster:
         on = on or self._today()
         if nth < 1:
             raise UnknownSymbol(f"{root}{nth}!: the continuous index starts at 1")
-        year, month = self._contract_months_from(spec, on.year - 1, 1)
+        # Every roll rule rolls a contract in its own month or the month before, so no contract month
+        # before ``on``'s can still be ahead of its roll date (and earlier years' holidays never matter).
+        year, month = self._contract_months_from(spec, on.year, on.month)
         found = 0
         for _ in range(400):
             if self.roll_date(spec.root, year, month) > on:
