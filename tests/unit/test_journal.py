@@ -229,7 +229,7 @@ def test_record_rejects_unknown_kind_and_naive_time(journal: Journal) -> None:
 
 
 def test_record_event_kinds_and_skips(journal: Journal) -> None:
-    lock = AccountLock("paper:FUT50K", True, "daily loss limit hit")
+    lock = AccountLock("paper:FUT50K", True, "daily loss limit hit", by="risk")
     notice = Notice("warning", "feed stale", account="paper:FUT50K", source="paper")
     assert journal.record_event(lock) is not None
     assert journal.record_event(notice) is not None
@@ -242,7 +242,10 @@ def test_record_event_kinds_and_skips(journal: Journal) -> None:
     ]
     assert [journal.record_event(e) for e in skipped] == [None] * len(skipped)
     rows = journal.entries()
-    assert [(r.kind, r.account) for r in rows] == [("lock", "paper:FUT50K"), ("notice", "paper:FUT50K")]
+    assert [(r.kind, r.account, r.ref) for r in rows] == [
+        ("lock", "paper:FUT50K", "risk"),
+        ("notice", "paper:FUT50K", "paper"),
+    ]
     assert rows[0].data["reason"] == "daily loss limit hit"
 
 

@@ -221,7 +221,11 @@ class Journal:
 
     def record_event(self, event: object) -> int | None:
         """Journal a core event by its type; quotes, positions, snapshots and risk status are not
-        journaled (they are derived or too frequent) and return None."""
+        journaled (they are derived or too frequent) and return None.
+
+        ``ref`` is the client order id for orders, fills and risk decisions, the broker name for a
+        connection change, the source of a notice and who set a lock.
+        """
         match event:
             case Order():
                 return self.record("order_update", event, account=event.account, ref=event.client_order_id)
@@ -230,11 +234,11 @@ class Journal:
             case ConnectionStatus():
                 return self.record("connection", event, ref=event.broker)
             case Notice():
-                return self.record("notice", event, account=event.account)
+                return self.record("notice", event, account=event.account, ref=event.source)
             case RiskDecision():
                 return self.record("risk_decision", event, account=event.account, ref=event.client_order_id)
             case AccountLock():
-                return self.record("lock", event, account=event.account)
+                return self.record("lock", event, account=event.account, ref=event.by)
         return None
 
     # ------------------------------------------------------------------ reading
