@@ -355,3 +355,12 @@ def test_missing_credentials() -> None:
     tt = BrokerSettings(type="tastytrade", enabled=True)
     assert missing_credentials("tt", tt, {"password": "p"}) == []
     assert [w for w, _ in missing_credentials("tt", tt, {"client_secret": "c"})] == ["secret 'refresh_token'"]
+
+
+def test_extra_equities_reach_the_instrument_master() -> None:
+    """[instruments] equities feed InstrumentMaster(equities=...) as the runtime builds it."""
+    from tterm.core.instruments import InstrumentMaster
+
+    settings = load_settings(_write('[instruments]\nequities = ["pltr"]\n[paper]\nsymbols = ["PLTR", "MES"]\n'))
+    master = InstrumentMaster(fee_overrides=settings.fee_overrides(), equities=settings.instruments.equities)
+    assert master.resolve("PLTR").symbol == "PLTR"

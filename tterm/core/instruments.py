@@ -145,12 +145,12 @@ class InstrumentMaster:
             if root not in self.specs:
                 raise UnknownSymbol(f"fee override for unknown futures root {root!r}")
         self._equities: dict[str, str] = dict(_EQUITIES)
+        self._cache: dict[tuple[str, date], Instrument] = {}  # before add_equity, which clears it
         for sym in equities:
             self.add_equity(sym)
         self._extra: dict[str, Instrument] = {}
         # Longest roots first so MESZ6 parses as MES+Z6, never ES+...
         self._roots_by_len = sorted(self.specs, key=len, reverse=True)
-        self._cache: dict[tuple[str, date], Instrument] = {}
 
     # ------------------------------------------------------------------ public API
 
