@@ -57,8 +57,9 @@ ENV_PREFIX = "TTERM_"
 BrokerType = Literal["tradovate", "projectx", "schwab", "tastytrade"]
 
 #: Broker instance names that cannot be used: ``paper`` is the embedded broker; ``config`` and
-#: ``data`` would collide with the ``TTERM_CONFIG_DIR`` / ``TTERM_DATA_DIR`` variables.
-RESERVED_BROKER_NAMES = frozenset({"paper", "config", "data"})
+#: ``data`` would collide with the ``TTERM_CONFIG_DIR`` / ``TTERM_DATA_DIR`` variables; ``hub``
+#: holds the webhook hub's secrets (``[hub]`` in secrets.toml, ``TTERM_HUB_*``).
+RESERVED_BROKER_NAMES = frozenset({"paper", "config", "data", "hub"})
 
 #: The secret keys each broker type logs in with (read from ``secrets.toml`` or the environment
 #: by :func:`load_secrets`). Any one complete set is enough. Usernames are not secret and live
@@ -316,6 +317,104 @@ class InstrumentsSettings(_Section):
         return v
 
 
+#: TradingView's published webhook source addresses (support article 43000529348).
+TRADINGVIEW_IPS: tuple[str, ...] = ("52.89.214.238", "34.212.75.30", "54.218.53.128", "52.32.178.7")
+
+_STRATEGY_ID = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _ip_or_network(v: str) -> str:
+    import ipaddress
+
+    try:
+        ipaddress.ip_network(v.strip(), strict=False)
+    except ValueError:
+        raise ValueError(f"{v!r} is not an IP address or network (e.g. 203.0.113.7 or 203.0.113.0/24)") from None
+    return v.strip()
+
+
+class HubAccountSettings(_Section):
+    """One account a hub strategy trades, with its quantity multiplier (``0.5`` halves, floored)."""
+
+    account: AccountId
+    multiplier: Decimal = Field(Decimal(1), gt=0)
+
+
+class HubStrategySettings(_Section):
+    """``[hub.strategies.<id>]``: where the alerts posted to ``/webhook/<id>`` trade.
+
+    ``accounts`` lists account ids (``"paper:FUT50K"``) or tables ``{account = "...", multiplier =
+    2}``; ``symbols`` maps an alert's ticker to the symbol traded (``"NQ1!" = "MNQ1!"``);
+    ``quantity`` is used when an alert gives none; with ``pyramiding`` a buy while long adds
+    (otherwise it is skipped; ``action: add`` always adds).
+    """
+
+    accounts: list[HubAccountSettings] = Field(min_length=1)
+    symbols: dict[str, Symbol] = Field(default_factory=dict)
+    quantity: int | None = Field(None, gt=0)
+    pyramiding: bool = False
+    enabled: bool = True
+
+    @field_validator("accounts", mode="before")
+    @classmethod
+    def _plain_ids(cls, v: Any) -> Any:
+        if isinstance(v, list):
+            return [{"account": a} if isinstance(a, str) else a for a in v]
+        return v
+
+    @field_validator("symbols")
+    @classmethod
+    def _upper_keys(cls, v: dict[str, str]) -> dict[str, str]:
+        return {k.strip().upper(): s for k, s in v.items()}
+
+
+class HubSettings(_Section):
+    """``[hub]``: the webhook endpoint and the remote engine API of ``tterm hub``.
+
+    The webhook secret and the API token are secrets: ``webhook_secret`` and ``api_token`` under
+    ``[hub]`` in secrets.toml, or ``TTERM_HUB_WEBHOOK_SECRET`` / ``TTERM_HUB_API_TOKEN``.
+    """
+
+    host: NonEmptyStr = "127.0.0.1"
+    port: int = Field(8787, ge=0, le=65535)
+    serve_webhooks: bool = False
+    tradingview_ips_only: bool = False
+    allowed_ips: list[Annotated[str, AfterValidator(_ip_or_network)]] = Field(default_factory=list)
+    trust_proxy: bool = False
+    max_body_bytes: int = Field(16384, ge=256, le=1_048_576)
+    rate_limit: float = Field(10.0, gt=0)
+    rate_burst: int = Field(50, ge=1)
+    stale_after: float = Field(60.0, gt=0)
+    exit_fill_timeout: float = Field(30.0, gt=0)
+    drift_grace: float = Field(10.0, ge=0)
+    strategies: dict[str, HubStrategySettings] = Field(default_factory=dict)
+
+    @field_validator("strategies", mode="before")
+    @classmethod
+    def _list_form(cls, v: Any) -> Any:
+        """``[[hub.strategies]]`` entries with an ``id`` key become ``[hub.strategies.<id>]`` tables."""
+        if not isinstance(v, list):
+            return v
+        out: dict[str, Any] = {}
+        for i, item in enumerate(v):
+            if not isinstance(item, dict) or not str(item.get("id") or "").strip():
+                raise ValueError(f"[[hub.strategies]] entry {i} needs an id")
+            item = dict(item)
+            sid = str(item.pop("id")).strip()
+            if sid in out:
+                raise ValueError(f"duplicate strategy id {sid!r}")
+            out[sid] = item
+        return out
+
+    @field_validator("strategies")
+    @classmethod
+    def _strategy_ids(cls, v: dict[str, HubStrategySettings]) -> dict[str, HubStrategySettings]:
+        for sid in v:
+            if not _STRATEGY_ID.match(sid):
+                raise ValueError(f"strategy id {sid!r} may use only A-Z, a-z, 0-9, '-' and '_' (it is a URL path)")
+        return v
+
+
 class Settings(_Section):
     """The whole ``config.toml``. One line per section."""
 
@@ -329,6 +428,7 @@ class Settings(_Section):
     keymap: dict[str, NonEmptyStr] = Field(default_factory=dict)
     fees: dict[str, Annotated[Decimal, Field(ge=0)]] = Field(default_factory=dict)
     instruments: InstrumentsSettings = Field(default_factory=InstrumentsSettings)
+    hub: HubSettings = Field(default_factory=HubSettings)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Settings:
@@ -383,6 +483,14 @@ class Settings(_Section):
                         f"no broker named {m.group(1)!r} (configured: {', '.join(sorted(known_brokers))})",
                     )
                 )
+        for sid, strat in self.hub.strategies.items():
+            for i, entry in enumerate(strat.accounts):
+                broker, _, vendor = entry.account.partition(":")
+                key = f"hub.strategies.{_key(sid)}.accounts[{i}]"
+                if broker not in known_brokers:
+                    out.append((key, f"no broker named {broker!r} (configured: {', '.join(sorted(known_brokers))})"))
+                elif broker == "paper" and self.paper.enabled and vendor not in seen:
+                    out.append((key, f"no paper account {vendor!r} (paper accounts: {', '.join(seen) or 'none'})"))
         default = self.general.default_account
         broker_name, _, vendor_id = default.partition(":")
         if broker_name == "paper":
