@@ -207,6 +207,11 @@ class Broker(ABC):
         self._last_message_at = utcnow()
 
     @property
+    def pending_events(self) -> int:
+        """Events emitted but not yet taken by the consumer."""
+        return self._events.qsize()
+
+    @property
     def connection_state(self) -> ConnectionState:
         return self._state
 
@@ -219,11 +224,7 @@ class Broker(ABC):
         if state is self._state and not detail:
             return
         self._state = state
-        self.emit(
-            ConnectionStatus(
-                broker=self.name, state=state, detail=detail, last_message_at=self._last_message_at
-            )
-        )
+        self.emit(ConnectionStatus(broker=self.name, state=state, detail=detail, last_message_at=self._last_message_at))
 
     def mark_closed(self) -> None:
         """End the event stream once it is drained (adapters call this from close())."""

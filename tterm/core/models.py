@@ -193,14 +193,18 @@ class Instrument:
             raise ModelError(f"{self.symbol}: price {price} is not a finite number")
         ticks = price / self.tick_size
         if ticks % 1 == 0:
-            return ticks.to_integral_value() * self.tick_size
+            return self._on_grid(ticks)
         if mode == "reject":
             raise ModelError(
                 f"{self.symbol}: price {price} is off the tick grid (tick size {self.tick_size}; "
                 f"nearest valid prices {self.round_price(price, 'down')} and {self.round_price(price, 'up')})"
             )
         rounding = {"nearest": ROUND_HALF_EVEN, "down": ROUND_FLOOR, "up": ROUND_CEILING}[mode]
-        return ticks.to_integral_value(rounding=rounding) * self.tick_size
+        return self._on_grid(ticks.to_integral_value(rounding=rounding))
+
+    def _on_grid(self, ticks: Decimal) -> Decimal:
+        """``ticks`` whole ticks as a price written with the tick's decimal places (6780.00)."""
+        return (int(ticks) * self.tick_size).quantize(self.tick_size)
 
     def ticks_between(self, a: Decimal, b: Decimal) -> Decimal:
         """Signed number of ticks from ``a`` to ``b``."""
@@ -311,9 +315,7 @@ class Bracket:
             )
         )
 
-    def resolve(
-        self, entry_price: Decimal, side: Side, inst: Instrument
-    ) -> tuple[Decimal | None, Decimal | None]:
+    def resolve(self, entry_price: Decimal, side: Side, inst: Instrument) -> tuple[Decimal | None, Decimal | None]:
         """Absolute (take_profit, stop_loss) prices for an entry at ``entry_price`` on ``side``."""
         tp = self.take_profit_price
         sl = self.stop_loss_price

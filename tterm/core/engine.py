@@ -1,0 +1,729 @@
+"""The in-process engine: brokers -> state, book, journal -> bus, and the EngineClient commands.
+
+Every broker event passes through :meth:`Engine.ingest` on the event loop, in arrival order:
+the engine updates its state (orders, fills, quotes, balances, connections), the book, the
+registered processors (the risk monitor), the journal, and finally publishes the event on the
+bus for every subscriber (the TUI bridge, the hub's remote clients). Ingest is synchronous, so
+a check that runs right after an event sees the state that event produced.
+
+Duplicate order states (an acknowledgement that arrives both as the ``place`` result and on the
+stream) are published once; duplicate fills (a resync after a reconnect) are booked once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from tterm.brokers.base import Broker, BrokerError
+from tterm.core.book import Book
+from tterm.core.bus import Bus, Subscription
+from tterm.core.client import EngineError, EngineSnapshot
+from tterm.core.instruments import InstrumentMaster
+from tterm.core.models import (
+    Account,
+    AccountLock,
+    AccountSnapshot,
+    AssetClass,
+    ConnectionState,
+    ConnectionStatus,
+    Fill,
+    Instrument,
+    ModelError,
+    Notice,
+    Order,
+    OrderRequest,
+    Position,
+    Quote,
+    RiskDecision,
+    RiskStatus,
+    utcnow,
+)
+from tterm.core.router import LockCheck, PreTradeCheck, Router
+
+if TYPE_CHECKING:
+    from tterm.core.clock import CmeClock
+    from tterm.core.journal import Journal
+
+log = logging.getLogger(__name__)
+
+Processor = Callable[[Any], None]
+"""A synchronous hook called for every ingested event, before it is published (risk monitor)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AccountOptions:
+    """Per-account settings from the config that the engine enforces."""
+
+    alias: str = ""
+    profile: str = ""
+    max_order_qty: int | None = None
+
+
+def _order_state(order: Order) -> tuple[object, ...]:
+    return (
+        order.status,
+        order.quantity,
+        order.filled_quantity,
+        order.limit_price,
+        order.stop_price,
+        order.avg_fill_price,
+        order.reject_reason,
+    )
+
+
+class Engine:
+    """The embedded engine; implements :class:`tterm.core.client.EngineClient`."""
+
+    def __init__(
+        self,
+        *,
+        brokers: Sequence[Broker],
+        instruments: InstrumentMaster,
+        journal: Journal,
+        clock: CmeClock | None = None,
+        checks: Sequence[PreTradeCheck] = (),
+        account_options: Mapping[str, AccountOptions] | None = None,
+        mark_interval: float = 0.25,
+        reconcile_after: float = 3.0,
+    ) -> None:
+        names = [b.name for b in brokers]
+        if len(set(names)) != len(names):
+            raise EngineError(f"broker names must be unique, got {names}")
+        self.brokers: dict[str, Broker] = {b.name: b for b in brokers}
+        self.instruments = instruments
+        self.journal = journal
+        self.clock = clock
+        self.bus = Bus()
+        self.book = Book(instruments)
+        self.processors: list[Processor] = []
+        self._options = dict(account_options or {})
+        self._accounts: dict[str, Account] = {}
+        self._balances: dict[str, AccountSnapshot] = {}
+        self._orders: dict[tuple[str, str], Order] = {}
+        self._fills: list[Fill] = []
+        self._fill_ids: set[tuple[str, str]] = set()
+        self._quotes: dict[str, Quote] = {}
+        self._connections: dict[str, ConnectionStatus] = {}
+        self._locks: dict[str, AccountLock] = {}
+        self._risk: dict[str, RiskStatus] = {}
+        self._broker_positions: dict[tuple[str, str], tuple[Position, datetime]] = {}
+        self._subs: dict[str, int] = {}
+        # Contracts the engine itself watches: anything held or worked needs live marks.
+        self._watched: set[str] = set()
+        self._quote_source: dict[str, str] = {}
+        self._dirty_marks: set[str] = set()
+        self._followups: list[Any] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._mark_interval = mark_interval
+        self._reconcile_after = reconcile_after
+        self._started = False
+        self.router = Router(
+            brokers=self.brokers,
+            instruments=instruments,
+            state=self,
+            journal=journal,
+            checks=[LockCheck(), *checks],
+            now=self._now,
+        )
+        self._dispatch: dict[type, Callable[[Any], bool]] = {
+            Quote: self._on_quote,
+            Order: self._on_order,
+            Fill: self._on_fill,
+            Position: self._on_position,
+            AccountSnapshot: self._on_balance,
+            ConnectionStatus: self._on_connection,
+            Notice: self._on_notice,
+            AccountLock: self._on_lock,
+            RiskStatus: self._on_risk_status,
+            RiskDecision: self._on_passthrough,
+        }
+
+    # ================================================================== lifecycle
+
+    async def start(self) -> None:
+        """Connect every broker (one failing does not stop the others) and load their state."""
+        if self._started:
+            return
+        self._started = True
+        self._load_locks()
+        for broker in self.brokers.values():
+            await self._connect(broker)
+        await self.watch({p.symbol for p in self.book.open_positions()} | {o.symbol for o in self.open_orders()})
+        self._tasks.append(asyncio.create_task(self._mark_loop(), name="engine-marks"))
+        if self.clock is not None:
+            self._tasks.append(asyncio.create_task(self._day_loop(), name="engine-day"))
+
+    async def _connect(self, broker: Broker) -> None:
+        try:
+            await broker.connect()
+            for account in await broker.accounts():
+                self._add_account(account)
+            await self._load_broker_state(broker)
+        except Exception as exc:  # a broker that cannot start must not take the others down
+            log.exception("broker %s failed to start", broker.name)
+            self.ingest(ConnectionStatus(broker=broker.name, state=ConnectionState.DOWN, detail=str(exc)))
+            self.ingest(Notice(level="error", text=f"{broker.name} did not start: {exc}", source=broker.name))
+            return
+        self._tasks.append(asyncio.create_task(self._pump(broker), name=f"pump-{broker.name}"))
+
+    async def _load_broker_state(self, broker: Broker) -> None:
+        """Seed the book: today's fills replayed over the overnight position the broker implies."""
+        for snap in await broker.snapshots():
+            self.ingest(snap)
+        fills = await broker.fills()
+        today: dict[tuple[str, str], int] = {}
+        for fill in fills:
+            today[(fill.account, fill.symbol)] = today.get((fill.account, fill.symbol), 0) + fill.signed_quantity
+        for pos in await broker.positions():
+            overnight = pos.quantity - today.get((pos.account, pos.symbol), 0)
+            if overnight:
+                self.book.seed(pos.account, pos.symbol, overnight, pos.avg_price)
+            self._broker_positions[(pos.account, pos.symbol)] = (pos, utcnow())
+        for fill in fills:
+            self._on_fill(fill, journal=False)
+        for order in await broker.orders():
+            self._orders[(order.account, order.order_id)] = order
+        for (account, symbol), _ in list(self._broker_positions.items()):
+            self.bus.publish(self.book.position(account, symbol))
+
+    async def settle(self, within: float = 5.0) -> None:
+        """Wait until every event the brokers emitted so far has been ingested.
+
+        The pump takes an event off a broker's queue and ingests it in the same step, so an
+        empty queue means everything before it is in the state (tests and one-shot CLI commands).
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while any(b.pending_events for b in self.brokers.values()):
+            if loop.time() > deadline:
+                raise EngineError("brokers did not settle in time")
+            await asyncio.sleep(0)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        for broker in self.brokers.values():
+            try:
+                await broker.close()
+            except Exception as exc:
+                log.exception("broker %s failed to close", broker.name)
+                self.journal.record("error", {"action": "close", "broker": broker.name, "error": str(exc)})
+        self.bus.close()
+        self._started = False
+
+    async def _pump(self, broker: Broker) -> None:
+        async for event in broker.events():
+            try:
+                self.ingest(event)
+            except Exception as exc:
+                log.exception("ingest failed for %r", event)
+                self.journal.record("error", {"action": "ingest", "broker": broker.name, "error": repr(exc)})
+                self.bus.publish(Notice(level="error", text=f"engine error on {broker.name} event: {exc}"))
+
+    # ================================================================== ingest
+
+    def ingest(self, event: Any) -> None:
+        """Apply one event to the state, the processors and the journal, then publish it."""
+        handler = self._dispatch.get(type(event))
+        if handler is None:
+            raise EngineError(f"engine cannot ingest {type(event).__name__}")
+        if not handler(event):
+            return
+        for processor in self.processors:
+            processor(event)
+        self.bus.publish(event)
+        if self._followups:
+            followups, self._followups = self._followups, []
+            for follow in followups:
+                for processor in self.processors:
+                    processor(follow)
+                self.bus.publish(follow)
+
+    def _on_quote(self, q: Quote) -> bool:
+        self._quotes[q.symbol] = q
+        if self.book.mark(q):
+            self._dirty_marks.add(q.symbol)
+        return True
+
+    def _on_order(self, order: Order) -> bool:
+        key = (order.account, order.order_id)
+        prev = self._orders.get(key)
+        if prev is not None and _order_state(prev) == _order_state(order):
+            return False
+        self._orders[key] = order
+        self.journal.record("order_update", order, account=order.account, ref=order.client_order_id)
+        return True
+
+    def _on_fill(self, fill: Fill, *, journal: bool = True) -> bool:
+        key = (fill.broker, fill.fill_id)
+        if key in self._fill_ids:
+            return False
+        self._fill_ids.add(key)
+        self._fills.append(fill)
+        if journal:
+            self.journal.record("fill", fill, account=fill.account, ref=fill.client_order_id)
+        position = self.book.apply_fill(fill)
+        self._dirty_marks.discard(fill.symbol)
+        # Published right behind the fill so every subscriber sees the position it produced.
+        self._followups.append(position)
+        return True
+
+    def _on_position(self, pos: Position) -> bool:
+        """A broker-reported position: kept for reconciliation, the book stays the P&L source."""
+        self._broker_positions[(pos.account, pos.symbol)] = (pos, utcnow())
+        return False
+
+    def _on_balance(self, snap: AccountSnapshot) -> bool:
+        self._balances[snap.account] = snap
+        return True
+
+    def _on_connection(self, status: ConnectionStatus) -> bool:
+        prev = self._connections.get(status.broker)
+        self._connections[status.broker] = status
+        if prev is None or prev.state is not status.state or prev.detail != status.detail:
+            self.journal.record("connection", status, ref=status.broker)
+        return True
+
+    def _on_notice(self, notice: Notice) -> bool:
+        self.journal.record("notice", notice, account=notice.account, ref=notice.source)
+        return True
+
+    def _on_lock(self, lock: AccountLock) -> bool:
+        self._locks[lock.account] = lock
+        self._save_locks()
+        self.journal.record("lock", lock, account=lock.account, ref=lock.by)
+        return True
+
+    def _on_risk_status(self, status: RiskStatus) -> bool:
+        self._risk[status.account] = status
+        return True
+
+    def _on_passthrough(self, event: Any) -> bool:
+        return True
+
+    # ================================================================== StateView (for the router)
+
+    def account(self, account_id: str) -> Account | None:
+        return self._accounts.get(account_id)
+
+    def account_ids(self) -> list[str]:
+        return list(self._accounts)
+
+    def quote(self, symbol: str) -> Quote | None:
+        return self._quotes.get(symbol)
+
+    def position(self, account: str, symbol: str) -> Position:
+        return self.book.position(account, symbol)
+
+    def positions(self, account: str) -> list[Position]:
+        return self.book.open_positions(account)
+
+    def open_orders(self, account: str | None = None) -> list[Order]:
+        return [o for o in self._orders.values() if o.is_open and (account is None or o.account == account)]
+
+    def lock_for(self, account: str) -> AccountLock | None:
+        lock = self._locks.get(account)
+        if lock is not None and lock.until is not None and lock.until <= utcnow():
+            return None
+        return lock
+
+    def max_order_qty(self, account: str) -> int | None:
+        opts = self._options.get(account)
+        return opts.max_order_qty if opts else None
+
+    def balance(self, account: str) -> AccountSnapshot | None:
+        return self._balances.get(account)
+
+    @property
+    def accounts(self) -> list[Account]:
+        return list(self._accounts.values())
+
+    # ================================================================== EngineClient
+
+    async def snapshot(self) -> EngineSnapshot:
+        return EngineSnapshot(
+            accounts=tuple(self._accounts.values()),
+            balances=tuple(self._balances.values()),
+            positions=tuple(self.book.positions()),
+            orders=tuple(self._orders.values()),
+            fills=tuple(self._fills),
+            quotes=tuple(self._quotes.values()),
+            connections=tuple(self._connections.values()),
+            locks=tuple(lock for a in self._locks if (lock := self.lock_for(a)) is not None),
+            risk=tuple(self._risk.values()),
+            is_live=any(b.is_live for b in self.brokers.values()),
+        )
+
+    def events(self, name: str = "client") -> Subscription:
+        return self.bus.subscribe(name)
+
+    def instrument(self, symbol: str) -> Instrument:
+        return self.instruments.resolve(symbol)
+
+    async def preview(self, request: OrderRequest) -> RiskDecision:
+        _, decision = self.router.prepare(request)
+        return decision
+
+    async def place(self, request: OrderRequest) -> Order:
+        try:
+            await self.watch([request.symbol])
+        except ModelError:
+            pass  # an unknown symbol: the router rejects it with the reason
+        order = await self.router.place(request)
+        self.ingest(order)
+        return order
+
+    async def cancel(self, account: str, order_id: str) -> Order:
+        order = self._open_order(account, order_id)
+        self.journal.record("cancel_request", {"order_id": order_id}, account=account, ref=order.client_order_id)
+        broker = self._broker_of(account)
+        try:
+            result = await broker.cancel(account, order_id)
+        except BrokerError as exc:
+            self.journal.record("error", {"action": "cancel", "order_id": order_id, "error": str(exc)}, account=account)
+            raise EngineError(f"cancel of order {order_id} failed: {exc}") from exc
+        self.ingest(result)
+        return result
+
+    async def cancel_all(self, account: str | None = None, symbol: str | None = None) -> list[Order]:
+        if account is not None:
+            self._known_account(account)
+        contract = self.instruments.resolve(symbol).symbol if symbol else None
+        targets = [o for o in self.open_orders(account) if contract is None or o.symbol == contract]
+        results = await asyncio.gather(*(self.cancel(o.account, o.order_id) for o in targets), return_exceptions=True)
+        done: list[Order] = []
+        for order, result in zip(targets, results, strict=True):
+            if isinstance(result, BaseException):
+                self.ingest(Notice(level="error", text=f"cancel {order.order_id}: {result}", account=order.account))
+            else:
+                done.append(result)
+        return done
+
+    async def modify(
+        self,
+        account: str,
+        order_id: str,
+        *,
+        quantity: int | None = None,
+        limit_price: Decimal | None = None,
+        stop_price: Decimal | None = None,
+    ) -> Order:
+        order = self._open_order(account, order_id)
+        if quantity is None and limit_price is None and stop_price is None:
+            raise EngineError("modify needs a new quantity, limit price or stop price")
+        if quantity is not None and quantity <= order.filled_quantity:
+            raise EngineError(f"new quantity {quantity} must be above the {order.filled_quantity} already filled")
+        if limit_price is not None and not order.order_type.needs_limit:
+            raise EngineError(f"a {order.order_type.value} order has no limit price to change")
+        if stop_price is not None and not order.order_type.needs_stop:
+            raise EngineError(f"a {order.order_type.value} order has no stop price to change")
+        would_be = OrderRequest(
+            account=account,
+            symbol=order.symbol,
+            side=order.side,
+            quantity=(quantity if quantity is not None else order.quantity) - order.filled_quantity,
+            order_type=order.order_type,
+            limit_price=limit_price if limit_price is not None else order.limit_price,
+            stop_price=stop_price if stop_price is not None else order.stop_price,
+            tif=order.tif,
+            client_order_id=order.client_order_id,
+            source=order.source,
+            reduce_only=order.role is not order.role.ENTRY,
+        )
+        self.journal.record(
+            "modify_request",
+            {
+                "order_id": order_id,
+                "quantity": quantity,
+                "limit_price": limit_price,
+                "stop_price": stop_price,
+            },
+            account=account,
+            ref=order.client_order_id,
+        )
+        normalised, decision = self.router.prepare(would_be)
+        self.journal.record("risk_decision", decision, account=account, ref=order.client_order_id)
+        if not decision.allowed:
+            raise EngineError(f"modify refused: {decision.reason}")
+        broker = self._broker_of(account)
+        try:
+            result = await broker.modify(
+                account,
+                order_id,
+                quantity=quantity,
+                limit_price=normalised.limit_price if limit_price is not None else None,
+                stop_price=normalised.stop_price if stop_price is not None else None,
+            )
+        except BrokerError as exc:
+            self.journal.record("error", {"action": "modify", "order_id": order_id, "error": str(exc)}, account=account)
+            raise EngineError(f"modify of order {order_id} failed: {exc}") from exc
+        self.ingest(result)
+        return result
+
+    async def flatten(self, account: str | None = None, symbol: str | None = None) -> list[Order]:
+        """Cancel working orders and close positions; ``account`` None is the kill switch."""
+        if account is not None:
+            self._known_account(account)
+        contract = self.instruments.resolve(symbol).symbol if symbol else None
+        scope = [account] if account is not None else list(self._accounts)
+        self.journal.record(
+            "flatten",
+            {
+                "scope": account or "ALL",
+                "symbol": contract,
+                "positions": [p for a in scope for p in self.book.open_positions(a)],
+                "open_orders": [o.order_id for o in self.open_orders(account)],
+            },
+            account=account or "",
+        )
+        results = await asyncio.gather(*(self._flatten_one(a, contract) for a in scope), return_exceptions=True)
+        orders: list[Order] = []
+        failures: list[str] = []
+        for acct, result in zip(scope, results, strict=True):
+            if isinstance(result, BaseException):
+                failures.append(f"{acct}: {result}")
+                self.journal.record("error", {"action": "flatten", "error": str(result)}, account=acct)
+                self.ingest(Notice(level="error", text=f"flatten {acct} failed: {result}", account=acct))
+            else:
+                orders.extend(result)
+        if failures and account is not None:
+            raise EngineError("flatten failed: " + "; ".join(failures))
+        return orders
+
+    async def _flatten_one(self, account: str, symbol: str | None) -> list[Order]:
+        broker = self._broker_of(account)
+        orders = await broker.flatten(account, symbol)
+        for order in orders:
+            self.ingest(order)
+        return orders
+
+    async def subscribe(self, symbols: Iterable[str]) -> list[str]:
+        resolved = [self.instruments.resolve(sym).symbol for sym in symbols]
+        await self._source_quotes(resolved, +1)
+        return resolved
+
+    async def watch(self, symbols: Iterable[str]) -> None:
+        """Stream quotes for ``symbols`` for the engine's own use (marks, pre-trade checks).
+
+        Engine-watched contracts stay subscribed whatever clients do; placing an order watches
+        its symbol, so the checks see a market from the first order on.
+        """
+        new = []
+        for sym in symbols:
+            contract = self.instruments.resolve(sym).symbol
+            if contract not in self._watched:
+                self._watched.add(contract)
+                new.append(contract)
+        if new:
+            await self._source_quotes(new, +1)
+
+    async def _source_quotes(self, contracts: list[str], delta: int) -> None:
+        """Reference-count subscriptions; the first reference subscribes at the quote source."""
+        by_broker: dict[str, list[str]] = {}
+        for contract in contracts:
+            count = self._subs.get(contract, 0)
+            if delta > 0:
+                self._subs[contract] = count + 1
+                if count == 0:
+                    source = self._pick_quote_source(self.instruments.resolve(contract))
+                    if source is not None:
+                        self._quote_source[contract] = source
+                        by_broker.setdefault(source, []).append(contract)
+            elif count <= 1:
+                self._subs.pop(contract, None)
+                source = self._quote_source.pop(contract, None)
+                if source is not None:
+                    by_broker.setdefault(source, []).append(contract)
+            else:
+                self._subs[contract] = count - 1
+        for name, syms in by_broker.items():
+            try:
+                if delta > 0:
+                    await self.brokers[name].subscribe_quotes(syms)
+                else:
+                    await self.brokers[name].unsubscribe_quotes(syms)
+            except BrokerError as exc:
+                verb = "quotes" if delta > 0 else "unsubscribe"
+                self.ingest(Notice(level="error", text=f"{verb} from {name} for {', '.join(syms)}: {exc}"))
+
+    async def unsubscribe(self, symbols: Iterable[str]) -> None:
+        await self._source_quotes([self.instruments.resolve(sym).symbol for sym in symbols], -1)
+
+    async def lock(self, account: str | None, reason: str, *, by: str = "user") -> list[AccountLock]:
+        """Lock accounts until the next session opens; a lock is never loosened early."""
+        if account is not None:
+            self._known_account(account)
+        until = self._next_session_start()
+        locks = []
+        for acct in [account] if account is not None else list(self._accounts):
+            existing = self.lock_for(acct)
+            if (
+                existing is not None
+                and existing.locked
+                and (existing.until is None or (until is not None and existing.until >= until))
+            ):
+                locks.append(existing)
+                continue
+            lock = AccountLock(account=acct, locked=True, reason=reason or "locked by user", until=until, by=by)
+            self.ingest(lock)
+            locks.append(lock)
+        return locks
+
+    # ================================================================== internals
+
+    def _add_account(self, account: Account) -> None:
+        opts = self._options.get(account.id)
+        if opts is not None:
+            account = replace(
+                account,
+                name=opts.alias or account.name,
+                profile=opts.profile or account.profile,
+            )
+        self._accounts[account.id] = account
+
+    def _known_account(self, account: str) -> Account:
+        acct = self._accounts.get(account)
+        if acct is None:
+            known = ", ".join(self._accounts) or "none"
+            raise EngineError(f"unknown account {account!r} (accounts: {known})")
+        return acct
+
+    def _broker_of(self, account: str) -> Broker:
+        acct = self._known_account(account)
+        broker = self.brokers.get(acct.broker)
+        if broker is None:
+            raise EngineError(f"broker {acct.broker} of account {account} is not running")
+        return broker
+
+    def _open_order(self, account: str, order_id: str) -> Order:
+        self._known_account(account)
+        order = self._orders.get((account, order_id))
+        if order is None:
+            raise EngineError(f"no order {order_id} in account {account}")
+        if not order.is_open:
+            raise EngineError(f"order {order_id} is already {order.status.value.replace('_', ' ')}")
+        return order
+
+    def _pick_quote_source(self, inst: Instrument) -> str | None:
+        """The first running broker (config order, paper last) that quotes this asset class."""
+        ordered = sorted(self.brokers.values(), key=lambda b: b.name == "paper")
+        for broker in ordered:
+            caps = broker.capabilities
+            ok = {
+                AssetClass.FUTURE: caps.futures,
+                AssetClass.EQUITY: caps.equities,
+                AssetClass.OPTION: caps.options,
+            }[inst.asset_class]
+            state = self._connections.get(broker.name)
+            if ok and (state is None or state.state is not ConnectionState.DOWN):
+                return broker.name
+        return None
+
+    def _now(self) -> datetime:
+        return self.clock.now() if self.clock is not None else utcnow()
+
+    def _next_session_start(self) -> datetime | None:
+        """When the next session opens: locks last until then, and the trading day turns."""
+        if self.clock is None:
+            return None
+        return self.clock.next_open(self.clock.now())
+
+    def _save_locks(self) -> None:
+        self.journal.set_state(
+            "engine.locks",
+            {
+                a: {
+                    "locked": lock.locked,
+                    "reason": lock.reason,
+                    "until": lock.until.isoformat() if lock.until else None,
+                    "by": lock.by,
+                }
+                for a, lock in self._locks.items()
+            },
+        )
+
+    def _load_locks(self) -> None:
+        saved = self.journal.get_state("engine.locks", {}) or {}
+        now = utcnow()
+        for account, data in saved.items():
+            until = datetime.fromisoformat(data["until"]) if data.get("until") else None
+            if until is not None and until <= now:
+                continue
+            self._locks[account] = AccountLock(
+                account=account,
+                locked=data["locked"],
+                reason=data.get("reason", ""),
+                until=until,
+                by=data.get("by", ""),
+            )
+
+    async def _mark_loop(self) -> None:
+        """Publish mark-to-market positions for symbols whose marks moved, and reconcile."""
+        while True:
+            await asyncio.sleep(self._mark_interval)
+            self.publish_marks()
+            self.reconcile()
+
+    def publish_marks(self) -> None:
+        dirty, self._dirty_marks = self._dirty_marks, set()
+        for symbol in dirty:
+            for account in self.book.accounts_holding(symbol):
+                pos = self.book.position(account, symbol)
+                for processor in self.processors:
+                    processor(pos)
+                self.bus.publish(pos)
+
+    def reconcile(self) -> None:
+        """Adopt the broker's position when it has disagreed with the book for a while."""
+        now = utcnow()
+        for (account, symbol), (pos, seen) in list(self._broker_positions.items()):
+            ours = self.book.quantity(account, symbol)
+            if ours == pos.quantity:
+                continue
+            if (now - seen).total_seconds() < self._reconcile_after:
+                continue
+            self.book.seed(account, symbol, pos.quantity, pos.avg_price)
+            self._broker_positions[(account, symbol)] = (pos, now)
+            self.ingest(
+                Notice(
+                    level="warning",
+                    text=(
+                        f"position mismatch in {account} {symbol}: tterm had {ours:+d}, broker reports "
+                        f"{pos.quantity:+d}; adopted the broker's position"
+                    ),
+                    account=account,
+                    source="reconcile",
+                )
+            )
+            self.bus.publish(self.book.position(account, symbol))
+
+    async def _day_loop(self) -> None:
+        """At each session open: new trading day for the book; expired locks drop."""
+        assert self.clock is not None
+        while True:
+            start = self._next_session_start()
+            if start is None:
+                return
+            await asyncio.sleep(max(1.0, (start - self.clock.now()).total_seconds()))
+            self.new_trading_day()
+
+    def new_trading_day(self) -> None:
+        self.book.reset_day()
+        self._fills = []
+        self._orders = {k: o for k, o in self._orders.items() if o.is_open}
+        for account, lock in list(self._locks.items()):
+            if lock.until is not None and lock.until <= self._now():
+                del self._locks[account]
+                self.ingest(AccountLock(account=account, locked=False, reason="new session", by="engine"))
+        self.ingest(Notice(level="info", text="new trading day", source="engine"))

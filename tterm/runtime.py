@@ -1,0 +1,161 @@
+"""Wiring: settings -> clock, instruments, journal, brokers, risk -> Engine; and the terminal launch.
+
+This is the one place that knows how the parts fit together, so ``tterm``, ``tterm hub``, the
+CLI commands and the tests all build the same engine.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tterm.config import Settings, data_dir, load_secrets
+from tterm.core.clock import CmeClock, default_calendar
+from tterm.core.engine import AccountOptions, Engine
+from tterm.core.instruments import InstrumentMaster
+from tterm.core.journal import Journal
+
+if TYPE_CHECKING:
+    from tterm.brokers.base import Broker
+
+#: Broker type -> "module:function" building it from (name, options, secrets, *, instruments, clock, data_dir).
+BROKER_FACTORIES: dict[str, str] = {
+    "tradovate": "tterm.brokers.tradovate.config:build",
+}
+
+
+class BuildError(Exception):
+    """The configured engine cannot be built (unknown broker type, missing credentials)."""
+
+
+def build_core(settings: Settings, *, clock: CmeClock | None = None) -> tuple[CmeClock, InstrumentMaster]:
+    """The exchange clock and the instrument master every part shares."""
+    clock = clock or CmeClock(default_calendar())
+    instruments = InstrumentMaster(
+        calendar=clock.calendar,
+        today=lambda: clock.trade_date(),
+        fee_overrides=dict(settings.fees),
+        equities=settings.instruments.equities,
+    )
+    return clock, instruments
+
+
+def build_brokers(
+    settings: Settings,
+    *,
+    instruments: InstrumentMaster,
+    clock: CmeClock,
+    paper_seed: int | None = None,
+    scripted: bool = False,
+    root: Path | None = None,
+) -> list[Broker]:
+    """Every enabled broker, real ones first (they are preferred for quotes), paper last."""
+    root = root or data_dir(settings)
+    brokers: list[Broker] = []
+    for name, cfg in settings.brokers.items():
+        if not cfg.enabled:
+            continue
+        target = BROKER_FACTORIES.get(cfg.type)
+        if target is None:
+            raise BuildError(f"broker {name}: type {cfg.type!r} is not available in this build")
+        module, func = target.split(":")
+        factory: Callable[..., Broker] = getattr(importlib.import_module(module), func)
+        options = dict(cfg.options)
+        options.setdefault("environment", cfg.environment)
+        if cfg.username:
+            options.setdefault("username", cfg.username)
+        brokers.append(
+            factory(
+                name,
+                options,
+                load_secrets(name, known_brokers=settings.brokers),
+                instruments=instruments,
+                clock=clock,
+                data_dir=root,
+            )
+        )
+    if settings.paper.enabled:
+        from tterm.brokers.paper.broker import PaperAccountSpec, PaperBroker
+
+        seed = paper_seed if paper_seed is not None else settings.paper.seed
+        brokers.append(
+            PaperBroker(
+                "paper",
+                accounts=[
+                    PaperAccountSpec(id=a.id, name=a.name, kind=a.kind, balance=a.balance, profile=a.profile)
+                    for a in settings.paper.accounts
+                ],
+                instruments=instruments,
+                clock=clock,
+                seed=seed,
+                quote_hz=settings.paper.quote_hz,
+                symbols=list(settings.paper.symbols),
+                store_path=root / "paper.sqlite3",
+                scripted=scripted,
+                replay=settings.paper.replay,
+            )
+        )
+    return brokers
+
+
+def build_engine(
+    settings: Settings,
+    *,
+    paper_seed: int | None = None,
+    scripted: bool = False,
+    clock: CmeClock | None = None,
+    journal: Journal | None = None,
+    root: Path | None = None,
+) -> Engine:
+    """The engine the config describes (not started: call ``await engine.start()``)."""
+    root = root or data_dir(settings)
+    root.mkdir(parents=True, exist_ok=True)
+    clock, instruments = build_core(settings, clock=clock)
+    brokers = build_brokers(
+        settings, instruments=instruments, clock=clock, paper_seed=paper_seed, scripted=scripted, root=root
+    )
+    options = {
+        account_id: AccountOptions(alias=a.alias, profile=a.profile, max_order_qty=a.max_order_qty)
+        for account_id, a in settings.accounts.items()
+    }
+    return Engine(
+        brokers=brokers,
+        instruments=instruments,
+        journal=journal or Journal(root / "journal.sqlite3"),
+        clock=clock,
+        account_options=options,
+    )
+
+
+def ssh_profile_active(settings: Settings, ssh: bool | None = None) -> bool:
+    """Whether to use the low-bandwidth SSH profile (explicit flag, then config, then SSH_CONNECTION)."""
+    if ssh is not None:
+        return ssh
+    mode = settings.general.ssh_profile
+    if mode == "on":
+        return True
+    if mode == "off":
+        return False
+    return bool(os.environ.get("SSH_CONNECTION"))
+
+
+def apply_ssh_environment(active: bool) -> None:
+    """Textual reads these at import time, so this runs before anything imports textual."""
+    if active:
+        os.environ.setdefault("TEXTUAL_FPS", "20")
+        os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
+        os.environ.setdefault("TEXTUAL_SMOOTH_SCROLL", "0")
+
+
+def run_terminal(settings: Settings, *, paper_seed: int | None = None, ssh: bool | None = None) -> Any:
+    """Run the full-screen terminal on the embedded engine (plain ``tterm``)."""
+    active = ssh_profile_active(settings, ssh)
+    apply_ssh_environment(active)
+    from tterm.tui.app import TtermApp
+
+    engine = build_engine(settings, paper_seed=paper_seed)
+    app = TtermApp(engine, settings=settings, ssh=active, owns_engine=True)
+    return app.run(mouse=not active)
