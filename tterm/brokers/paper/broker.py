@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 from tterm.brokers.base import Broker, BrokerError, Capabilities, UnknownOrder
 from tterm.brokers.paper.feed import DEFAULT_SYMBOLS, ReplayFeed, SimulatedFeed, WalkState
-from tterm.brokers.paper.ledger import DEFAULT_ACCOUNTS, AccountState, Ledger, PaperAccountSpec, PositionState
+from tterm.brokers.paper.ledger import DEFAULT_ACCOUNTS, AccountState, Ledger, Lot, PaperAccountSpec, PositionState
 from tterm.brokers.paper.matching import (
     Effect,
     Execution,
@@ -466,18 +466,20 @@ class PaperBroker(Broker):
         self._roll_if_new_day()
         order = self._open_order(account, order_id, "modified")
         w = self._engine.working[order_id]
-        if quantity is not None and isinstance(quantity, int) and quantity > order.quantity:
+        if self._ledger.accounts[account].spec.kind is AccountKind.CASH and isinstance(quantity, int | None):
+            # Re-check the whole remaining order at its new terms, excluding its old reservation.
+            new_qty = quantity if quantity is not None else order.quantity
             reason = self._cash_check(
-                w.order.account,
+                account,
                 w.instrument,
                 order.side,
-                quantity - order.quantity,
+                new_qty - order.filled_quantity,
                 limit_price if limit_price is not None else order.limit_price,
                 stop_price if stop_price is not None else order.stop_price,
                 order.order_type,
                 exclude=order_id,
             )
-            if reason:
+            if reason and new_qty > order.filled_quantity:
                 raise ModifyRejected(f"order {order_id}: {reason}")
         self.touch()
         self._engine.modify(order_id, quantity=quantity, limit_price=limit_price, stop_price=stop_price)
@@ -634,6 +636,9 @@ class PaperBroker(Broker):
         """Shares already offered by working sell orders (an OCO pair counts once)."""
         total = 0
         groups: set[str] = set()
+        skipped = self._engine.working.get(exclude or "")
+        if skipped is not None and skipped.order.oco_group:
+            groups.add(skipped.order.oco_group)  # an OCO sibling offers the same shares as the excluded order
         for w in self._engine.working.values():
             o = w.order
             if o.account != account or o.symbol != symbol or o.side is not Side.SELL or o.order_id == exclude:
@@ -777,12 +782,12 @@ class PaperBroker(Broker):
             return
         self._trade_date = today
         self._engine.expire(today)
+        self._flush()  # the expired orders are saved as finished before the day is cleared
         self._ledger.roll_day()
         self._fills = []
         self._orders = {oid: o for oid, o in self._orders.items() if o.is_open}
         self._by_coid = {o.client_order_id: oid for oid, o in self._orders.items()}
         if self._store is not None:
-            self._flush()
             self._store.new_day()
             self._dirty_positions.update(self._ledger.positions)
         self._flush()
@@ -805,16 +810,14 @@ class PaperBroker(Broker):
             return
         if not (dirty or groups_dirty or positions or fills or marks):
             return
-        orders = []
-        for oid in dirty:
-            order = self._orders.get(oid)
-            if order is not None:
-                orders.append((order, self._engine.working.get(oid)))
+        # In creation order, so a restart lists today's orders as they were placed.
+        orders = [(o, self._engine.working.get(oid)) for oid, o in self._orders.items() if oid in dirty]
         pos_rows = []
         for key in positions:
             p = self._ledger.positions.get(key)
             if p is not None:
-                pos_rows.append(PositionRow(p.account, p.instrument, p.quantity, p.avg_price, p.realized, p.fees))
+                lots = tuple((lot.quantity, lot.price) for lot in p.lots)
+                pos_rows.append(PositionRow(p.account, p.instrument, p.quantity, lots, p.realized, p.fees))
         mark_rows = []
         if marks:
             for sym, q in self._engine.quotes.items():
@@ -847,7 +850,7 @@ class PaperBroker(Broker):
         for p in st.positions:
             if p.account in self._ledger.accounts:
                 self._ledger.positions[(p.account, p.instrument.symbol)] = PositionState(
-                    p.account, p.instrument, p.quantity, p.avg_price, p.realized, p.fees
+                    p.account, p.instrument, p.quantity, [Lot(q, px) for q, px in p.lots], p.realized, p.fees
                 )
         for o in st.orders:
             self._orders[o.order_id] = o

@@ -503,13 +503,13 @@ def _bar_points(
         raise ReplayError(f"{where}: bar is inconsistent (open {o}, high {h}, low {low}, close {c})")
     volume = _int(row, "volume", where)
     seconds = _int(row, "seconds", where, default=60) or 60
-    path = (o, low, h, c) if c >= o else (o, h, low, c)
+    path = ((o, ""), (low, "low"), (h, "high"), (c, "")) if c >= o else ((o, ""), (h, "high"), (low, "low"), (c, ""))
     shares = [volume // 4] * 4
     shares[-1] += volume - sum(shares)
     tick = inst.tick_size
     before = prev.get(inst.symbol, o)
-    for i, price in enumerate(path):
-        up = price >= before
+    for i, (price, role) in enumerate(path):
+        up = role == "high" or (role == "" and price >= before)
         bid, ask = (price, price + tick) if up else (price - tick, price)
         if bid <= 0:
             bid, ask = price, price + tick

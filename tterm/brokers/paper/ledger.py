@@ -86,11 +86,21 @@ class AccountState:
 
 
 @dataclass(slots=True)
+class Lot:
+    """Contracts or shares opened at one price, closed first-in first-out."""
+
+    quantity: int
+    price: Decimal
+
+
+@dataclass(slots=True)
 class PositionState:
+    """A position as FIFO lots; ``quantity`` is signed, every lot is on the same side."""
+
     account: str
     instrument: Instrument
     quantity: int = 0
-    avg_price: Decimal = ZERO
+    lots: list[Lot] = field(default_factory=list)
     realized: Decimal = ZERO
     fees: Decimal = ZERO
     ts: datetime = field(default_factory=utcnow)
@@ -98,6 +108,19 @@ class PositionState:
     @property
     def symbol(self) -> str:
         return self.instrument.symbol
+
+    @property
+    def avg_price(self) -> Decimal:
+        """Average open price (on tick when exact); zero when flat."""
+        qty = sum(lot.quantity for lot in self.lots)
+        if qty == 0:
+            return ZERO
+        return average(sum((lot.price * lot.quantity for lot in self.lots), ZERO), qty, self.instrument)
+
+    @property
+    def open_cost(self) -> Decimal:
+        """Sum of price x quantity over the open lots (unsigned)."""
+        return sum((lot.price * lot.quantity for lot in self.lots), ZERO)
 
 
 class Ledger:
@@ -139,7 +162,13 @@ class Ledger:
     def apply_fill(
         self, account: str, inst: Instrument, side: Side, quantity: int, price: Decimal, fee: Decimal
     ) -> PositionState:
-        """Move the position and balance of ``account`` by one fill; returns the position."""
+        """Move the position and balance of ``account`` by one fill; returns the position.
+
+        A fill against the position closes the oldest lots first (FIFO), realizing
+        ``(exit - lot price) * point value`` per contract; any excess opens the other way.
+        Every figure stays exact: realized plus open P&L always equals the fills' cash flows
+        plus the position valued at the mark.
+        """
         acct = self.accounts[account]
         key = (account, inst.symbol)
         pos = self.positions.get(key)
@@ -148,18 +177,21 @@ class Ledger:
         signed = side.sign * quantity
         realized = ZERO
         if pos.quantity == 0 or (pos.quantity > 0) == (signed > 0):
-            new_qty = pos.quantity + signed
-            pos.avg_price = average(pos.avg_price * abs(pos.quantity) + price * quantity, abs(new_qty), inst)
-            pos.quantity = new_qty
+            pos.lots.append(Lot(quantity, price))
         else:
-            closing = min(quantity, abs(pos.quantity))
             direction = 1 if pos.quantity > 0 else -1
-            realized = inst.money(price - pos.avg_price, closing) * direction
-            pos.quantity += signed
-            if pos.quantity == 0:
-                pos.avg_price = ZERO
-            elif (pos.quantity > 0) != (direction > 0):
-                pos.avg_price = price  # reversed through flat: the remainder opened at this fill
+            left = quantity
+            while left and pos.lots:
+                lot = pos.lots[0]
+                take = min(lot.quantity, left)
+                realized += inst.money(price - lot.price, take) * direction
+                lot.quantity -= take
+                left -= take
+                if lot.quantity == 0:
+                    pos.lots.pop(0)
+            if left:
+                pos.lots.append(Lot(left, price))  # reversed through flat
+        pos.quantity += signed
         pos.realized += realized - fee
         pos.fees += fee
         pos.ts = self._now()
@@ -171,7 +203,8 @@ class Ledger:
     def open_pnl(self, pos: PositionState, mark: Decimal | None) -> Decimal:
         if pos.quantity == 0 or mark is None:
             return ZERO
-        return pos.instrument.money(mark - pos.avg_price, pos.quantity)
+        direction = 1 if pos.quantity > 0 else -1
+        return pos.instrument.point_value * direction * (mark * abs(pos.quantity) - pos.open_cost)
 
     def position_model(self, pos: PositionState, mark: Decimal | None) -> Position:
         return Position(
@@ -190,7 +223,7 @@ class Ledger:
         """What the account paid for what it holds (cash accounts hold only longs)."""
         return sum(
             (
-                p.instrument.point_value * p.avg_price * p.quantity
+                p.instrument.point_value * p.open_cost
                 for (acct, _), p in self.positions.items()
                 if acct == account and p.quantity > 0
             ),

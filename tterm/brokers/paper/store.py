@@ -211,7 +211,7 @@ class PositionRow:
     account: str
     instrument: Instrument
     quantity: int
-    avg_price: Decimal
+    lots: tuple[tuple[int, Decimal], ...]
     realized: Decimal
     fees: Decimal
 
@@ -268,7 +268,7 @@ class PaperStore:
                         account=d["account"],
                         instrument=instrument_from_json(d["instrument"]),
                         quantity=int(d["quantity"]),
-                        avg_price=Decimal(d["avg_price"]),
+                        lots=tuple((int(q), Decimal(px)) for q, px in d["lots"]),
                         realized=Decimal(d["realized"]),
                         fees=Decimal(d["fees"]),
                     )
@@ -329,7 +329,7 @@ class PaperStore:
                     "account": p.account,
                     "instrument": instrument_to_json(p.instrument),
                     "quantity": p.quantity,
-                    "avg_price": str(p.avg_price),
+                    "lots": [[q, str(px)] for q, px in p.lots],
                     "realized": str(p.realized),
                     "fees": str(p.fees),
                 }
