@@ -340,6 +340,7 @@ BAD = [
     (req(symbol="AAPL"), "futures account"),
     (req(account=CASH), "cash account"),
     (req(legs=(OrderLeg("MESZ5", Side.BUY),)), "multi-leg"),
+    (req(symbol="MESU5"), "MESU5 expired on 2025-09-19"),
     (req(side=Side.SELL, reduce_only=True), "reduce-only"),
     (
         req(order_type=OrderType.LIMIT, limit_price="6790.00", bracket=Bracket(take_profit_price=D("6785.00"))),
@@ -591,6 +592,7 @@ async def test_state_survives_a_restart(tmp_path: Path) -> None:
     await mkt(b, "MES1!", "6800.00", "6800.25")
     await b.place(req(quantity=2, bracket=Bracket(take_profit_ticks=20, stop_loss_ticks=8)))
     limit = await b.place(req(quantity=1, order_type=OrderType.LIMIT, limit_price="6799.00", tif=TimeInForce.GTC))
+    await b.place(req(legs=(OrderLeg("MESZ5", Side.BUY), OrderLeg("MESH6", Side.SELL, 2))))
     orders_before = await b.orders()
     positions_before = await b.positions()
     snaps_before = await b.snapshots()

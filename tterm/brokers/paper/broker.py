@@ -524,6 +524,8 @@ class PaperBroker(Broker):
             inst = self._instruments.resolve(r.symbol)
         except UnknownSymbol as exc:
             return None, str(exc)
+        if inst.expiry is not None and inst.expiry < self._trade_date:
+            return inst, f"{inst.symbol} expired on {inst.expiry}; trade the current contract"
         if not acct.spec.trades(inst.asset_class):
             if acct.spec.kind is AccountKind.CASH:
                 return inst, (

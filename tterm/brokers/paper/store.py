@@ -27,6 +27,7 @@ from tterm.core.models import (
     Instrument,
     OptionRight,
     Order,
+    OrderLeg,
     OrderRole,
     OrderSource,
     OrderStatus,
@@ -94,6 +95,7 @@ def instrument_from_json(d: dict[str, Any]) -> Instrument:
 
 def order_to_json(o: Order) -> dict[str, Any]:
     d = {f.name: _enc(getattr(o, f.name)) for f in fields(o) if f.name != "legs"}
+    d["legs"] = [[leg.symbol, leg.side.value, leg.ratio] for leg in o.legs]
     return d
 
 
@@ -120,6 +122,7 @@ def order_from_json(d: dict[str, Any]) -> Order:
         parent_id=d["parent_id"],
         oco_group=d["oco_group"],
         reject_reason=d["reject_reason"],
+        legs=tuple(OrderLeg(sym, Side(side), int(ratio)) for sym, side, ratio in d.get("legs", ())),
         source=OrderSource(d["source"]),
         broker=d["broker"],
         created_at=datetime.fromisoformat(d["created_at"]),
