@@ -82,6 +82,27 @@ def test_average_price_adds_and_reversal(master):
     assert book.position("paper:A", "MESZ6").unrealized_pnl == D("10")  # short 2 from 5006 to mid 5005
 
 
+def test_fifo_closes_the_oldest_lot_first_like_the_broker(master):
+    book = Book(master)
+    book.apply_fill(fill("MESZ6", Side.BUY, 1, "5000", n=1))
+    book.apply_fill(fill("MESZ6", Side.BUY, 1, "5010", n=2))
+    pos = book.apply_fill(fill("MESZ6", Side.SELL, 1, "5020", n=3))
+    # FIFO realizes against 5000 (20 pts * $5 = $100); average cost would have said $75.
+    assert pos.realized_pnl == D("100")
+    assert pos.quantity == 1 and pos.avg_price == D("5010")
+    book.mark(Quote(symbol="MESZ6", last=D("5020")))
+    assert book.position("paper:A", "MESZ6").unrealized_pnl == D("50")
+
+
+def test_average_price_of_uneven_lots_is_shown_to_1e8(master):
+    book = Book(master)
+    book.apply_fill(fill("MESZ6", Side.BUY, 1, "4750.00", n=1))
+    pos = book.apply_fill(fill("MESZ6", Side.BUY, 2, "4750.25", n=2))
+    assert pos.avg_price == D("4750.16666667")
+    book.mark(Quote(symbol="MESZ6", last=D("4751.00")))
+    assert book.position("paper:A", "MESZ6").unrealized_pnl == D("12.50")  # exact: 1*1.00*5 + 2*0.75*5
+
+
 def test_accounts_are_separate_and_pnl_sums(master):
     book = Book(master)
     book.apply_fill(fill("NQZ6", Side.SELL, 2, "21000", "4.28", account="paper:A", n=1))
@@ -139,5 +160,5 @@ def test_laws_position_is_sum_of_fills_and_pnl_matches_marks(fills, mark_ticks, 
     pos = book.position("paper:A", symbol)
     assert pos.quantity == sum(s.sign * q for s, q, _ in fills)
     assert pos.fees == sum(fee * q for _, q, _ in fills)
-    # Exact inside the book; each of the three figures is rounded to the cent on the way out.
-    assert abs(pos.realized_pnl + pos.unrealized_pnl + pos.fees - expected_total) <= D("0.015")
+    # FIFO lots keep every fill price, so nothing is divided out and the law holds exactly.
+    assert pos.realized_pnl + pos.unrealized_pnl + pos.fees == expected_total

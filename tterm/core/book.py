@@ -1,56 +1,55 @@
 """Positions and P&L per account and instrument, built from fills, net of fees.
 
-Average-cost accounting: adding to a position moves the average price; reducing it realizes
-``(exit - avg) * closed_qty * point_value`` with the sign of the position; a fill that crosses
-zero closes the old side at the average and opens the remainder at the fill price. Every fee is
-taken from realized P&L, so ``realized_pnl`` is always net. The point value comes from the
-instrument master, which is what makes an MES tick worth $1.25 and an ES tick $12.50.
-
-The running average is kept as an exact fraction (an average of 1 @ 4750.00 and 2 @ 4750.25 has
-no finite decimal), so no rounding error accumulates over a day of scaling in and out; money is
-rounded to the cent, and the average price to 1e-8, only where a Position leaves the book.
+FIFO lots, the way futures brokers report P&L: a fill that reduces a position closes the oldest
+open lots first and realizes ``(exit - lot price) * qty * point_value`` for each, with the
+position's sign; a fill that crosses zero closes everything and opens the remainder at its price.
+Because every lot keeps its own fill price, P&L is exact in plain decimals — no average is ever
+divided out — and the realized/open split matches the broker's. Every fee is taken from realized
+P&L, so ``realized_pnl`` is always net. The point value comes from the instrument master, which is
+what makes an MES tick worth $1.25 and an ES tick $12.50. Money is rounded to the cent, and the
+displayed average price to 1e-8, only where a Position leaves the book.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
-from fractions import Fraction
 
 from tterm.core.instruments import InstrumentMaster
-from tterm.core.models import Fill, Instrument, Position, Quote, utcnow
+from tterm.core.models import ZERO, Fill, Instrument, Position, Quote, utcnow
 
 CENT = Decimal("0.01")
 PRICE_QUANTUM = Decimal("1e-8")
-_F0 = Fraction(0)
 
 
-def _money(value: Fraction) -> Decimal:
-    return (Decimal(value.numerator) / Decimal(value.denominator)).quantize(CENT, ROUND_HALF_EVEN)
-
-
-def _price(value: Fraction) -> Decimal:
-    if value.denominator == 1:
-        return Decimal(value.numerator)
-    exact = Decimal(value.numerator) / Decimal(value.denominator)
-    return exact.quantize(PRICE_QUANTUM, ROUND_HALF_EVEN).normalize()
+def _money(value: Decimal) -> Decimal:
+    return value.quantize(CENT, ROUND_HALF_EVEN)
 
 
 @dataclass(slots=True)
 class _Lot:
-    """Mutable running state of one (account, symbol), exact (fractions, never rounded)."""
+    """Mutable running state of one (account, symbol): open FIFO lots (signed qty, price)."""
 
     instrument: Instrument
-    point_value: Fraction
+    point_value: Decimal
+    lots: deque[list] = field(default_factory=deque)  # [signed quantity, price], oldest first
     quantity: int = 0
-    avg_price: Fraction = _F0
-    realized_gross: Fraction = _F0
-    fees: Fraction = _F0
+    cost: Decimal = ZERO  # sum of signed quantity * price over the open lots
+    realized_gross: Decimal = ZERO
+    fees: Decimal = ZERO
 
-    def unrealized(self, mark: Decimal | None) -> Fraction:
+    @property
+    def avg_price(self) -> Decimal:
+        if self.quantity == 0:
+            return ZERO
+        avg = self.cost / self.quantity
+        return avg if avg == avg.quantize(PRICE_QUANTUM) else avg.quantize(PRICE_QUANTUM, ROUND_HALF_EVEN)
+
+    def unrealized(self, mark: Decimal | None) -> Decimal:
         if mark is None or self.quantity == 0:
-            return _F0
-        return (Fraction(mark) - self.avg_price) * self.quantity * self.point_value
+            return ZERO
+        return (mark * self.quantity - self.cost) * self.point_value
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,25 +79,26 @@ class Book:
     def apply_fill(self, fill: Fill) -> Position:
         """Book one fill and return the resulting position."""
         lot = self._lot(fill.account, fill.symbol)
-        pv = lot.point_value
-        qty = fill.signed_quantity
-        price = Fraction(fill.price)
-        lot.fees += Fraction(fill.fee)
-        old = lot.quantity
-        if old == 0 or (old > 0) == (qty > 0):
-            new = old + qty
-            lot.avg_price = (lot.avg_price * abs(old) + price * abs(qty)) / abs(new)
-            lot.quantity = new
-        else:
-            closing = min(abs(qty), abs(old))
-            direction = 1 if old > 0 else -1
-            lot.realized_gross += (price - lot.avg_price) * closing * direction * pv
-            new = old + qty
-            lot.quantity = new
-            if new == 0:
-                lot.avg_price = _F0
-            elif (new > 0) != (old > 0):
-                lot.avg_price = price  # crossed zero: the remainder opened at this fill
+        lot.fees += fill.fee
+        remaining = fill.signed_quantity
+        price = fill.price
+        lots = lot.lots
+        # Close the oldest opposite lots first.
+        while remaining and lots and (lots[0][0] > 0) != (remaining > 0):
+            head = lots[0]
+            closing = min(abs(remaining), abs(head[0]))
+            direction = 1 if head[0] > 0 else -1
+            lot.realized_gross += (price - head[1]) * closing * direction * lot.point_value
+            head[0] -= closing * direction
+            lot.cost -= head[1] * closing * direction
+            lot.quantity -= closing * direction
+            remaining += closing * direction
+            if head[0] == 0:
+                lots.popleft()
+        if remaining:
+            lots.append([remaining, price])
+            lot.cost += price * remaining
+            lot.quantity += remaining
         if fill.symbol not in self._marks:
             self._marks[fill.symbol] = price
         return self.position(fill.account, fill.symbol)
@@ -117,15 +117,18 @@ class Book:
     def seed(self, account: str, symbol: str, quantity: int, avg_price: Decimal) -> Position:
         """Adopt a broker-reported position (at start-up, or to heal a mismatch); keeps realized."""
         lot = self._lot(account, symbol)
+        lot.lots.clear()
+        if quantity:
+            lot.lots.append([quantity, avg_price])
         lot.quantity = quantity
-        lot.avg_price = Fraction(avg_price) if quantity else _F0
+        lot.cost = avg_price * quantity
         return self.position(account, symbol)
 
     def reset_day(self) -> None:
         """Start a new trading day: realized P&L and fees go back to zero, positions carry over."""
         for key, lot in list(self._lots.items()):
-            lot.realized_gross = _F0
-            lot.fees = _F0
+            lot.realized_gross = ZERO
+            lot.fees = ZERO
             if lot.quantity == 0:
                 self._drop(key)
 
@@ -140,7 +143,7 @@ class Book:
             account=account,
             symbol=symbol,
             quantity=lot.quantity,
-            avg_price=_price(lot.avg_price),
+            avg_price=lot.avg_price,
             mark=mark,
             realized_pnl=_money(lot.realized_gross - lot.fees),
             unrealized_pnl=_money(lot.unrealized(mark)),
@@ -163,7 +166,7 @@ class Book:
         return lot.quantity if lot else 0
 
     def pnl(self, account: str) -> AccountPnl:
-        realized = unrealized = fees = _F0
+        realized = unrealized = fees = ZERO
         for (a, s), lot in self._lots.items():
             if a != account:
                 continue
@@ -182,7 +185,7 @@ class Book:
         lot = self._lots.get(key)
         if lot is None:
             inst = self._instruments.resolve(symbol)
-            lot = _Lot(instrument=inst, point_value=Fraction(inst.point_value))
+            lot = _Lot(instrument=inst, point_value=inst.point_value)
             self._lots[key] = lot
             self._by_symbol.setdefault(symbol, set()).add(account)
         return lot
