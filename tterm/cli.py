@@ -250,7 +250,7 @@ def doctor(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> int
         for a in settings.paper.accounts:
             acct_id = f"paper:{a.id}"
             extra = settings.account_settings(acct_id)
-            words = [acct_id, f'"{a.name}"', a.kind.value, f"{a.balance:,}"]
+            words = [acct_id, f'"{a.name}"', a.kind, f"{a.balance:,}"]
             if extra.profile or a.profile:
                 words.append(f"profile {extra.profile or a.profile}")
             if extra.alias:

@@ -236,7 +236,9 @@ class PaperAccountSettings(_Section):
 
     id: PaperAccountId
     name: str = ""
-    kind: AccountKind = AccountKind.FUTURES
+    # The paper broker models cash accounts (equities, options) and futures accounts; it has no
+    # margin model, so "margin" is refused here rather than at start-up.
+    kind: Literal["cash", "futures"] = "futures"
     balance: Decimal = Field(gt=0)
     profile: str = ""
 
@@ -251,11 +253,11 @@ class PaperAccountSettings(_Section):
 
 def _default_paper_accounts() -> list[PaperAccountSettings]:
     return [
-        PaperAccountSettings(id="CASH", name="Paper Cash", kind=AccountKind.CASH, balance=Decimal(100000)),
+        PaperAccountSettings(id="CASH", name="Paper Cash", kind="cash", balance=Decimal(100000)),
         PaperAccountSettings(
             id="FUT50K",
             name="Paper 50K",
-            kind=AccountKind.FUTURES,
+            kind="futures",
             balance=Decimal(50000),
             profile="topstep-50k-combine",
         ),

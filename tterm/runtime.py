@@ -17,6 +17,7 @@ from tterm.core.clock import CmeClock, default_calendar
 from tterm.core.engine import AccountOptions, Engine
 from tterm.core.instruments import InstrumentMaster
 from tterm.core.journal import Journal
+from tterm.core.models import AccountKind
 
 if TYPE_CHECKING:
     from tterm.brokers.base import Broker
@@ -85,7 +86,9 @@ def build_brokers(
             PaperBroker(
                 "paper",
                 accounts=[
-                    PaperAccountSpec(id=a.id, name=a.name, kind=a.kind, balance=a.balance, profile=a.profile)
+                    PaperAccountSpec(
+                        id=a.id, name=a.name, kind=AccountKind(a.kind), balance=a.balance, profile=a.profile
+                    )
                     for a in settings.paper.accounts
                 ],
                 instruments=instruments,

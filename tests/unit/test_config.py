@@ -228,7 +228,7 @@ def test_error_message_names_file_key_and_reason(monkeypatch: pytest.MonkeyPatch
         ),
         (
             '[[paper.accounts]]\nid = "A"\nbalance = 1\nkind = "crypto"\n',
-            "paper.accounts[0].kind: must be one of 'cash', 'margin' or 'futures'",
+            "paper.accounts[0].kind: must be one of 'cash' or 'futures'",
         ),
         (
             '[general]\ndefault_account = "paper:A"\n[[paper.accounts]]\nid = "A"\nbalance = 1\n'
