@@ -623,6 +623,17 @@ class RiskStatus:
     band: Literal["ok", "warn", "danger", "breached"] = "ok"
     detail: str = ""
     ts: datetime = field(default_factory=utcnow)
+    #: The distances in ticks of ``ticks_symbol`` (the account's largest position, for its size;
+    #: when flat, one lot of the last symbol traded).
+    floor_ticks: Decimal | None = None
+    dll_ticks: Decimal | None = None
+    ticks_symbol: str = ""
+    #: Share of each allowance already used, 0-100.
+    floor_used_pct: Decimal | None = None
+    dll_used_pct: Decimal | None = None
+    #: tterm's own flatten points ahead of the firm's: an equity level and an instant (cutoff - lead).
+    flatten_level: Decimal | None = None
+    flatten_at: datetime | None = None
 
 
 # --------------------------------------------------------------------------- webhook hub
