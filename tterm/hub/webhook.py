@@ -74,11 +74,15 @@ HTTP_STATUS: dict[ErrorCode, int] = {
 class WebhookError(Exception):
     """A refused alert: ``code`` is the typed error, ``status`` the HTTP status to answer with."""
 
-    def __init__(self, code: ErrorCode, message: str, *, status: int | None = None) -> None:
+    def __init__(
+        self, code: ErrorCode, message: str, *, status: int | None = None, signal_id: str | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.status = status if status is not None else HTTP_STATUS[code]
+        #: The alert this refers to (a duplicate's original, or a refused alert that was recorded).
+        self.signal_id = signal_id
 
 
 class Action(StrEnum):

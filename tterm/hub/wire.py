@@ -59,6 +59,18 @@ WIRE_TYPES: dict[str, type] = {
     )
 }
 
+
+def register(cls: type) -> type:
+    """Let another frozen dataclass cross the wire (the hub's own records); usable as a decorator."""
+    if not dataclasses.is_dataclass(cls):
+        raise TypeError(f"{cls.__name__} is not a dataclass")
+    existing = WIRE_TYPES.get(cls.__name__)
+    if existing is not None and existing is not cls:
+        raise WireError(f"another type is already registered as {cls.__name__}")
+    WIRE_TYPES[cls.__name__] = cls
+    return cls
+
+
 Encoder = Callable[[Any], Any]
 Decoder = Callable[[Any], Any]
 

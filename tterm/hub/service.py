@@ -1,0 +1,176 @@
+"""The hub as a whole: an engine, the signal router with its store, and the HTTP/WS server.
+
+``tterm hub`` runs :func:`run_hub` (headless, until SIGTERM/SIGINT); the embedded terminal starts
+a :class:`Hub` beside its engine when ``[hub] serve_webhooks`` is on. The hub's two secrets are
+read from ``[hub]`` in secrets.toml or ``TTERM_HUB_WEBHOOK_SECRET`` / ``TTERM_HUB_API_TOKEN``;
+``tterm hub`` creates any that is missing (stored with mode 0600, never printed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets as _secrets
+import signal as _signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from tterm.core.models import Notice
+from tterm.hub.routing import SignalRouter, Strategy
+from tterm.hub.server import HubServer
+from tterm.hub.store import HUB_DB_FILENAME, SignalStore
+
+if TYPE_CHECKING:
+    from tterm.config import HubSettings, Settings
+    from tterm.core.engine import Engine
+
+log = logging.getLogger(__name__)
+
+SECRETS_TABLE = "hub"
+WEBHOOK_SECRET_KEY = "webhook_secret"
+API_TOKEN_KEY = "api_token"
+
+
+def hub_secrets() -> tuple[str | None, str | None]:
+    """(webhook secret, API token) from secrets.toml ``[hub]`` or the environment."""
+    from tterm.config import load_secrets
+
+    found = load_secrets(SECRETS_TABLE)
+    return found.get(WEBHOOK_SECRET_KEY) or None, found.get(API_TOKEN_KEY) or None
+
+
+def ensure_hub_secrets(out: TextIO | None = None) -> tuple[str, str]:
+    """The hub's secrets, creating any missing one in secrets.toml (mode 0600). Says where, never what."""
+    from tterm.config import display_path, save_secret, secrets_path
+
+    webhook, token = hub_secrets()
+    for key, value in ((WEBHOOK_SECRET_KEY, webhook), (API_TOKEN_KEY, token)):
+        if value:
+            continue
+        save_secret(SECRETS_TABLE, key, _secrets.token_urlsafe(24))
+        if out is not None:
+            out.write(f"tterm hub: created {key} in {display_path(secrets_path())} [hub] (mode 0600)\n")
+    webhook, token = hub_secrets()
+    assert webhook and token
+    return webhook, token
+
+
+class Hub:
+    """Router + store + server around a started engine."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        settings: HubSettings,
+        *,
+        data_dir: Path | str,
+        webhook_secret: str | None,
+        api_token: str | None,
+        webhooks: bool = True,
+        remote: bool = True,
+        store: SignalStore | None = None,
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        path = Path(data_dir) / HUB_DB_FILENAME if str(data_dir) != ":memory:" else ":memory:"
+        self.store = store or SignalStore(path)
+        strategies = {sid: Strategy.from_settings(sid, s) for sid, s in settings.strategies.items()}
+        self.router = SignalRouter(
+            engine,
+            self.store,
+            strategies=strategies,
+            stale_after=settings.stale_after,
+            exit_fill_timeout=settings.exit_fill_timeout,
+            drift_grace=settings.drift_grace,
+        )
+        self.server = HubServer(
+            engine,
+            self.router,
+            settings,
+            webhook_secret=webhook_secret,
+            api_token=api_token,
+            webhooks=webhooks,
+            remote=remote,
+        )
+
+    async def start(self, host: str | None = None, port: int | None = None) -> int:
+        """Recover unfinished alerts, then serve. The engine must already be started."""
+        self._check_accounts()
+        await self.router.start()
+        return await self.server.start(host, port)
+
+    async def stop(self) -> None:
+        await self.server.stop()
+        await self.router.stop()
+        self.store.close()
+
+    @property
+    def port(self) -> int | None:
+        return self.server.port
+
+    def _check_accounts(self) -> None:
+        """Warn (visibly) about strategy accounts the running brokers do not have."""
+        known = {a.id for a in self.engine.accounts}
+        for sid, strat in self.router.strategies.items():
+            for acct in strat.accounts:
+                if acct.account not in known:
+                    self.engine.ingest(
+                        Notice(
+                            level="warning",
+                            text=(
+                                f"hub strategy {sid}: account {acct.account} is not available "
+                                f"(accounts: {', '.join(sorted(known)) or 'none'}); its alerts will fail there"
+                            ),
+                            account=acct.account,
+                            source="hub",
+                        )
+                    )
+
+
+async def serve_hub(
+    settings: Settings,
+    *,
+    paper_seed: int | None = None,
+    host: str | None = None,
+    port: int | None = None,
+    out: TextIO = sys.stdout,
+    stop: asyncio.Event | None = None,
+    ready: Callable[[Hub], None] | None = None,
+) -> int:
+    """Run the engine and the hub until ``stop`` is set or SIGTERM/SIGINT arrives."""
+    from tterm.config import data_dir, display_path
+    from tterm.runtime import build_engine
+
+    webhook_secret, api_token = ensure_hub_secrets(out)
+    root = data_dir(settings)
+    engine = build_engine(settings, paper_seed=paper_seed, root=root)
+    await engine.start()
+    hub = Hub(engine, settings.hub, data_dir=root, webhook_secret=webhook_secret, api_token=api_token)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (_signal.SIGTERM, _signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        bound = await hub.start(host, port)
+        shown = host or settings.hub.host
+        out.write(
+            f"tterm hub: listening on http://{shown}:{bound}\n"
+            f"  webhooks: POST /webhook/<strategy> ({len(settings.hub.strategies)} strategies configured)\n"
+            f"  attach:   tterm attach ws://{shown}:{bound}\n"
+            f"  data:     {display_path(root)}\n"
+        )
+        out.flush()
+        if ready is not None:
+            ready(hub)
+        await stop.wait()
+    finally:
+        out.write("tterm hub: stopping\n")
+        out.flush()
+        await hub.stop()
+        await engine.stop()
+        engine.journal.close()
+    return 0

@@ -1,0 +1,316 @@
+"""The hub's durable state: accepted alerts, their dedup keys, each account's planned steps.
+
+A small SQLite file (``hub.sqlite3`` in the data dir, WAL, every write its own committed
+transaction) so that what the hub acknowledged survives a restart and a SIGKILL:
+
+- ``signals``: one row per accepted alert with its dedup key (UNIQUE, so a repeat can never be
+  accepted twice, even across restarts), the parsed signal, the accounts it fans out to, and its
+  status (``accepted`` until every account has an outcome).
+- ``steps``: the plan of each account, written in one transaction before the first step runs;
+  every order step carries its client order id and moves ``planned`` -> ``sending`` -> ``sent``
+  (or ``failed``/``skipped``). After a crash, a ``sending`` step is looked up at the broker by its
+  client order id before anything is resent.
+- ``outcomes``: what each account's part of an alert finally did.
+- ``expected``: the position each target-position strategy wants per account and symbol, for the
+  drift alarm.
+
+Only the event loop thread uses a store (sqlite's same-thread check stays on).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+HUB_DB_FILENAME = "hub.sqlite3"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS signals (
+    id          TEXT PRIMARY KEY,
+    dedup_key   TEXT UNIQUE,
+    strategy    TEXT NOT NULL,
+    ticker      TEXT NOT NULL,
+    symbol      TEXT NOT NULL,
+    form        TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    alert_time  TEXT,
+    signal      TEXT NOT NULL,
+    targets     TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    summary     TEXT NOT NULL DEFAULT '',
+    error       TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS signals_status ON signals (status);
+CREATE INDEX IF NOT EXISTS signals_received ON signals (received_at);
+CREATE TABLE IF NOT EXISTS steps (
+    signal_id       TEXT NOT NULL,
+    account         TEXT NOT NULL,
+    seq             INTEGER NOT NULL,
+    kind            TEXT NOT NULL,
+    data            TEXT NOT NULL,
+    client_order_id TEXT NOT NULL DEFAULT '',
+    status          TEXT NOT NULL,
+    order_id        TEXT NOT NULL DEFAULT '',
+    detail          TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (signal_id, account, seq)
+);
+CREATE INDEX IF NOT EXISTS steps_coid ON steps (client_order_id);
+CREATE TABLE IF NOT EXISTS outcomes (
+    signal_id TEXT NOT NULL,
+    account   TEXT NOT NULL,
+    status    TEXT NOT NULL,
+    summary   TEXT NOT NULL,
+    error     TEXT NOT NULL DEFAULT '',
+    ts        TEXT NOT NULL,
+    PRIMARY KEY (signal_id, account)
+);
+CREATE TABLE IF NOT EXISTS expected (
+    strategy TEXT NOT NULL,
+    account  TEXT NOT NULL,
+    symbol   TEXT NOT NULL,
+    quantity INTEGER NOT NULL,
+    ts       TEXT NOT NULL,
+    PRIMARY KEY (strategy, account, symbol)
+);
+"""
+
+
+def _ts(dt: datetime) -> str:
+    return dt.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+@dataclass(frozen=True, slots=True)
+class SignalRow:
+    id: str
+    dedup_key: str | None
+    strategy: str
+    ticker: str
+    symbol: str
+    form: str
+    received_at: datetime
+    alert_time: datetime | None
+    signal: dict[str, Any]
+    targets: list[tuple[str, str]]
+    status: str
+    summary: str
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class StepRow:
+    signal_id: str
+    account: str
+    seq: int
+    kind: str
+    data: dict[str, Any]
+    client_order_id: str
+    status: str
+    order_id: str
+    detail: str
+
+
+class SignalStore:
+    """SQLite-backed state of the hub (see the module docstring)."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = path if str(path) == ":memory:" else Path(path)
+        if isinstance(self.path, Path):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(self.path), isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    # ------------------------------------------------------------------ signals
+
+    def insert_signal(
+        self,
+        *,
+        signal_id: str,
+        dedup_key: str | None,
+        strategy: str,
+        ticker: str,
+        symbol: str,
+        form: str,
+        received_at: datetime,
+        alert_time: datetime | None,
+        signal: dict[str, Any],
+        targets: list[tuple[str, str]],
+        status: str = "accepted",
+    ) -> str | None:
+        """Insert an accepted alert; returns None, or the id of the alert that already holds
+        ``dedup_key`` (the insert and the check are one statement, so no repeat slips through)."""
+        cur = self._db.execute(
+            "INSERT INTO signals (id, dedup_key, strategy, ticker, symbol, form, received_at, alert_time, "
+            "signal, targets, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(dedup_key) DO NOTHING",
+            (
+                signal_id,
+                dedup_key,
+                strategy,
+                ticker,
+                symbol,
+                form,
+                _ts(received_at),
+                _ts(alert_time) if alert_time else None,
+                json.dumps(signal, separators=(",", ":")),
+                json.dumps(targets),
+                status,
+            ),
+        )
+        if cur.rowcount == 1:
+            return None
+        row = self._db.execute("SELECT id FROM signals WHERE dedup_key = ?", (dedup_key,)).fetchone()
+        return str(row[0])
+
+    def set_signal_status(self, signal_id: str, status: str, summary: str = "", error: str = "") -> None:
+        self._db.execute(
+            "UPDATE signals SET status = ?, summary = ?, error = ? WHERE id = ?", (status, summary, error, signal_id)
+        )
+
+    def _signal(self, row: tuple[Any, ...]) -> SignalRow:
+        return SignalRow(
+            id=row[0],
+            dedup_key=row[1],
+            strategy=row[2],
+            ticker=row[3],
+            symbol=row[4],
+            form=row[5],
+            received_at=datetime.fromisoformat(row[6]),
+            alert_time=datetime.fromisoformat(row[7]) if row[7] else None,
+            signal=json.loads(row[8]),
+            targets=[(a, m) for a, m in json.loads(row[9])],
+            status=row[10],
+            summary=row[11],
+            error=row[12],
+        )
+
+    _COLUMNS = (
+        "id, dedup_key, strategy, ticker, symbol, form, received_at, alert_time, signal, targets, status, "
+        "summary, error"
+    )
+
+    def signal(self, signal_id: str) -> SignalRow | None:
+        row = self._db.execute(f"SELECT {self._COLUMNS} FROM signals WHERE id = ?", (signal_id,)).fetchone()
+        return self._signal(row) if row else None
+
+    def unfinished(self) -> list[SignalRow]:
+        """Alerts acknowledged but not finished in every account, oldest first."""
+        rows = self._db.execute(
+            f"SELECT {self._COLUMNS} FROM signals WHERE status = 'accepted' ORDER BY received_at, rowid"
+        ).fetchall()
+        return [self._signal(r) for r in rows]
+
+    def signals(self, *, limit: int = 100) -> list[SignalRow]:
+        """The latest alerts, newest first."""
+        rows = self._db.execute(
+            f"SELECT {self._COLUMNS} FROM signals ORDER BY received_at DESC, rowid DESC LIMIT ?", (limit,)
+        ).fetchall()
+        return [self._signal(r) for r in rows]
+
+    def prune(self, before: datetime) -> int:
+        """Forget finished alerts received before ``before`` (their dedup keys go with them)."""
+        stamp = _ts(before)
+        ids = [
+            r[0]
+            for r in self._db.execute(
+                "SELECT id FROM signals WHERE received_at < ? AND status != 'accepted'", (stamp,)
+            ).fetchall()
+        ]
+        if not ids:
+            return 0
+        self._db.execute("BEGIN")
+        try:
+            for i in range(0, len(ids), 500):
+                chunk = ids[i : i + 500]
+                marks = ",".join("?" * len(chunk))
+                for table, col in (("steps", "signal_id"), ("outcomes", "signal_id"), ("signals", "id")):
+                    self._db.execute(f"DELETE FROM {table} WHERE {col} IN ({marks})", chunk)
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        return len(ids)
+
+    # ------------------------------------------------------------------ steps
+
+    def record_steps(self, signal_id: str, account: str, steps: list[tuple[str, dict[str, Any], str]]) -> None:
+        """Write an account's whole plan (kind, data, client order id) in one transaction."""
+        self._db.execute("BEGIN")
+        try:
+            self._db.executemany(
+                "INSERT INTO steps (signal_id, account, seq, kind, data, client_order_id, status) "
+                "VALUES (?, ?, ?, ?, ?, ?, 'planned')",
+                [
+                    (signal_id, account, seq, kind, json.dumps(data, separators=(",", ":")), coid)
+                    for seq, (kind, data, coid) in enumerate(steps)
+                ],
+            )
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
+    def set_step(
+        self, signal_id: str, account: str, seq: int, status: str, *, order_id: str = "", detail: str = ""
+    ) -> None:
+        self._db.execute(
+            "UPDATE steps SET status = ?, order_id = CASE WHEN ? != '' THEN ? ELSE order_id END, detail = ? "
+            "WHERE signal_id = ? AND account = ? AND seq = ?",
+            (status, order_id, order_id, detail, signal_id, account, seq),
+        )
+
+    def steps(self, signal_id: str, account: str | None = None) -> list[StepRow]:
+        sql = (
+            "SELECT signal_id, account, seq, kind, data, client_order_id, status, order_id, detail FROM steps "
+            "WHERE signal_id = ?"
+        )
+        args: list[Any] = [signal_id]
+        if account is not None:
+            sql += " AND account = ?"
+            args.append(account)
+        sql += " ORDER BY account, seq"
+        return [
+            StepRow(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5], r[6], r[7], r[8])
+            for r in self._db.execute(sql, args).fetchall()
+        ]
+
+    # ------------------------------------------------------------------ outcomes
+
+    def set_outcome(self, signal_id: str, account: str, status: str, summary: str, error: str, ts: datetime) -> None:
+        self._db.execute(
+            "INSERT INTO outcomes (signal_id, account, status, summary, error, ts) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(signal_id, account) DO UPDATE SET status = excluded.status, summary = excluded.summary, "
+            "error = excluded.error, ts = excluded.ts",
+            (signal_id, account, status, summary, error, _ts(ts)),
+        )
+
+    def outcomes(self, signal_id: str) -> dict[str, tuple[str, str, str]]:
+        """account -> (status, summary, error) for every account that finished."""
+        rows = self._db.execute(
+            "SELECT account, status, summary, error FROM outcomes WHERE signal_id = ?", (signal_id,)
+        ).fetchall()
+        return {r[0]: (r[1], r[2], r[3]) for r in rows}
+
+    # ------------------------------------------------------------------ expected positions
+
+    def set_expected(self, strategy: str, account: str, symbol: str, quantity: int, ts: datetime) -> None:
+        self._db.execute(
+            "INSERT INTO expected (strategy, account, symbol, quantity, ts) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT(strategy, account, symbol) DO UPDATE SET quantity = excluded.quantity, ts = excluded.ts",
+            (strategy, account, symbol, quantity, _ts(ts)),
+        )
+
+    def expected(self) -> list[tuple[str, str, str, int]]:
+        """(strategy, account, symbol, quantity) of every target-position strategy."""
+        return [
+            (r[0], r[1], r[2], int(r[3]))
+            for r in self._db.execute("SELECT strategy, account, symbol, quantity FROM expected").fetchall()
+        ]
