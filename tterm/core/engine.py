@@ -334,7 +334,7 @@ class Engine:
 
     def lock_for(self, account: str) -> AccountLock | None:
         lock = self._locks.get(account)
-        if lock is not None and lock.until is not None and lock.until <= utcnow():
+        if lock is not None and lock.until is not None and lock.until <= self._now():
             return None
         return lock
 
@@ -655,7 +655,7 @@ class Engine:
 
     def _load_locks(self) -> None:
         saved = self.journal.get_state("engine.locks", {}) or {}
-        now = utcnow()
+        now = self._now()
         for account, data in saved.items():
             until = datetime.fromisoformat(data["until"]) if data.get("until") else None
             if until is not None and until <= now:

@@ -40,6 +40,12 @@ def money(value: Decimal) -> Decimal:
     return value.quantize(CENT)
 
 
+def fmt_money(value: Decimal) -> str:
+    """``-$1,012.45`` / ``$48,200.00``: money as a trader reads it."""
+    v = money(value)
+    return f"-${-v:,}" if v < 0 else f"${v:,}"
+
+
 # --------------------------------------------------------------------------- levels
 
 
@@ -376,7 +382,7 @@ class RiskTracker:
                     True,
                     floor,
                     liquidation,
-                    f"equity net of fees ${money(liquidation):,} is at or below the firm's floor ${money(floor):,}",
+                    f"equity net of fees {fmt_money(liquidation)} is at or below the firm's floor {fmt_money(floor)}",
                 )
             )
         elif self.buffer > 0 and liquidation <= trigger:
@@ -386,8 +392,9 @@ class RiskTracker:
                     False,
                     trigger,
                     liquidation,
-                    f"equity net of fees ${money(liquidation):,} reached tterm's flatten level ${money(trigger):,} "
-                    f"(firm floor ${money(floor):,} + {self.buffer_pct.normalize():f}% buffer ${self.buffer:,})",
+                    f"equity net of fees {fmt_money(liquidation)} reached tterm's flatten level {fmt_money(trigger)} "
+                    f"(firm floor {fmt_money(floor)} + {self.buffer_pct.normalize():f}% buffer "
+                    f"{fmt_money(self.buffer)})",
                 )
             )
         if st.closest is None or distance < st.closest:
@@ -408,7 +415,7 @@ class RiskTracker:
                         True,
                         -dll,
                         day_net,
-                        f"day P&L net of fees ${money(day_net):,} reached the daily loss limit -${dll:,}",
+                        f"day P&L net of fees {fmt_money(day_net)} reached the daily loss limit {fmt_money(-dll)}",
                     )
                 )
             elif dll_buffer > 0 and day_net <= dll_trigger:
@@ -418,8 +425,8 @@ class RiskTracker:
                         False,
                         dll_trigger,
                         day_net,
-                        f"day P&L net of fees ${money(day_net):,} reached tterm's flatten level "
-                        f"${money(dll_trigger):,} (daily loss limit -${dll:,} less the "
+                        f"day P&L net of fees {fmt_money(day_net)} reached tterm's flatten level "
+                        f"{fmt_money(dll_trigger)} (daily loss limit {fmt_money(-dll)} less the "
                         f"{self.buffer_pct.normalize():f}% buffer)",
                     )
                 )

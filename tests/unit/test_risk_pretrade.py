@@ -1,0 +1,283 @@
+"""Pre-trade checks on hand-built contexts: each rule, its plain-words reason, and exits always pass."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from tterm.core.instruments import InstrumentMaster
+from tterm.core.models import (
+    Account,
+    Bracket,
+    Order,
+    OrderRequest,
+    OrderRole,
+    OrderSource,
+    OrderStatus,
+    OrderType,
+    Position,
+    Quote,
+    RiskAction,
+    Side,
+)
+from tterm.core.router import CheckContext
+from tterm.risk.pretrade import (
+    CutoffCheck,
+    FatFingerCheck,
+    FlattenInProgressCheck,
+    RiskView,
+    StaleDataCheck,
+    TierCheck,
+    WorstCaseCheck,
+    entry_price,
+    opening_quantity,
+    risk_checks,
+    worst_case,
+)
+from tterm.risk.profiles import load_profiles
+from tterm.risk.settings import RiskSettings
+
+D = Decimal
+NOW = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)  # 09:00 CT
+MASTER = InstrumentMaster(today=lambda: date(2026, 11, 24))
+MES = MASTER.resolve("MES")
+ES = MASTER.resolve("ES")
+PROFILES = load_profiles(user=False)
+ACCOUNT = Account(id="paper:FUT50K", broker="paper", vendor_id="FUT50K", name="50K", profile="topstep-50k-combine")
+SETTINGS = RiskSettings()
+
+
+def view(**kw: object) -> RiskView:
+    base: dict[str, object] = dict(
+        account=ACCOUNT.id,
+        profile=PROFILES.get("topstep-50k-combine"),
+        floor=D(48000),
+        floor_distance=D(2000),
+        buffer=D(200),
+        daily_loss_limit=D(1000),
+        dll_distance=D(1000),
+        dll_buffer=D(100),
+        contracts_max=5,
+        cutoff_at=datetime(2026, 11, 24, 21, 10, tzinfo=UTC),
+        flatten_at=datetime(2026, 11, 24, 21, 8, tzinfo=UTC),
+        window_end=datetime(2026, 11, 24, 23, 0, tzinfo=UTC),
+    )
+    base.update(kw)
+    return RiskView(**base)  # type: ignore[arg-type]
+
+
+def ctx(
+    *,
+    side: Side = Side.BUY,
+    qty: int = 1,
+    symbol: str | None = None,
+    order_type: OrderType = OrderType.MARKET,
+    limit: str | None = None,
+    stop: str | None = None,
+    bracket: Bracket | None = None,
+    held: int = 0,
+    others: tuple[Position, ...] = (),
+    orders: tuple[Order, ...] = (),
+    quote_age: float = 1.0,
+    quote: bool = True,
+    reduce_only: bool = False,
+    now: datetime = NOW,
+) -> CheckContext:
+    inst = MASTER.resolve(symbol) if symbol else MES
+    req = OrderRequest(
+        account=ACCOUNT.id,
+        symbol=inst.symbol,
+        side=side,
+        quantity=qty,
+        order_type=order_type,
+        limit_price=D(limit) if limit else None,
+        stop_price=D(stop) if stop else None,
+        bracket=bracket,
+        source=OrderSource.TICKET,
+        reduce_only=reduce_only,
+    )
+    q = (
+        Quote(inst.symbol, bid=D("6800.00"), ask=D("6800.25"), last=D("6800.00"), ts=now - timedelta(seconds=quote_age))
+        if quote
+        else None
+    )
+    pos = Position(ACCOUNT.id, inst.symbol, held, avg_price=D("6800") if held else D(0))
+    return CheckContext(
+        request=req,
+        account=ACCOUNT,
+        instrument=inst,
+        quote=q,
+        position=pos,
+        positions=(pos, *others) if held else others,
+        open_orders=orders,
+        lock=None,
+        now=now,
+    )
+
+
+def run(check: object, c: CheckContext):
+    return check.check(c)  # type: ignore[attr-defined]
+
+
+# --------------------------------------------------------------------------- arithmetic
+
+
+def test_opening_quantity_counts_only_new_exposure() -> None:
+    assert opening_quantity(ctx(qty=3)) == 3
+    assert opening_quantity(ctx(qty=3, held=2)) == 3
+    assert opening_quantity(ctx(side=Side.SELL, qty=1, held=2)) == 0
+    assert opening_quantity(ctx(side=Side.SELL, qty=5, held=2)) == 3  # reverses through zero
+    assert opening_quantity(ctx(side=Side.SELL, qty=2, held=2, reduce_only=True)) == 0
+
+
+def test_worst_case_with_a_stop_and_without() -> None:
+    fee = MES.fee_per_side
+    c = ctx(qty=2, order_type=OrderType.LIMIT, limit="6799.00", bracket=Bracket(stop_loss_ticks=8))
+    worst, how = worst_case(c, SETTINGS)
+    assert worst == 8 * D("1.25") * 2 + fee * 4
+    assert "stop 8 ticks" in how
+    c = ctx(qty=2, order_type=OrderType.LIMIT, limit="6799.00", bracket=Bracket(stop_loss_price=D("6797.00")))
+    assert worst_case(c, SETTINGS)[0] == 8 * D("1.25") * 2 + fee * 4
+    c = ctx(qty=1, order_type=OrderType.LIMIT, limit="6799.00")
+    worst, how = worst_case(c, SETTINGS)
+    assert worst == 40 * D("1.25") + fee * 2 and "no stop: 40 ticks" in how
+    tuned = RiskSettings(instruments={"mes": {"no_stop_adverse_ticks": 100}})
+    assert worst_case(c, tuned)[0] == 100 * D("1.25") + fee * 2
+
+
+def test_market_order_counts_the_spread_to_its_fill() -> None:
+    c = ctx(qty=1, bracket=Bracket(stop_loss_ticks=4))
+    assert entry_price(c) == D("6800.25")
+    worst, _ = worst_case(c, SETTINGS)
+    assert worst == 5 * D("1.25") + MES.fee_per_side * 2  # 4-tick stop + 1 tick from the mark to the ask
+
+
+# --------------------------------------------------------------------------- worst case vs floor / DLL
+
+
+def test_worst_case_crossing_the_floor_is_rejected_in_plain_words() -> None:
+    check = WorstCaseCheck(lambda a: view(floor_distance=D(300), dll_distance=D(1000)), SETTINGS)
+    d = run(check, ctx(qty=3, order_type=OrderType.LIMIT, limit="6799.00", bracket=Bracket(stop_loss_ticks=80)))
+    assert d.action is RiskAction.REJECT and d.check == "floor"
+    assert "crosses the Topstep floor $48,000.00" in d.reason and "only $300.00 is left" in d.reason
+    assert d.worst_case == 80 * D("1.25") * 3 + MES.fee_per_side * 6
+
+
+def test_worst_case_crossing_the_dll_is_rejected() -> None:
+    check = WorstCaseCheck(lambda a: view(dll_distance=D(50)), SETTINGS)
+    d = run(check, ctx(qty=1, order_type=OrderType.LIMIT, limit="6799.00"))  # worst case $51.24
+    assert d.action is RiskAction.REJECT and d.check == "dll"
+    assert "daily loss limit -$1,000.00" in d.reason and "only $50.00 is left today" in d.reason
+    check = WorstCaseCheck(lambda a: view(dll_distance=D(150)), SETTINGS)
+    d = run(check, ctx(qty=1, order_type=OrderType.LIMIT, limit="6799.00"))
+    assert d.action is RiskAction.WARN and "daily-loss flatten level" in d.reason
+
+
+def test_worst_case_inside_the_buffer_is_a_warning() -> None:
+    check = WorstCaseCheck(lambda a: view(floor_distance=D(240)), SETTINGS)
+    d = run(check, ctx(qty=1, order_type=OrderType.LIMIT, limit="6799.00"))
+    assert d.action is RiskAction.WARN and "tterm's flatten level" in d.reason
+
+
+def test_worst_case_allows_and_reports_the_number() -> None:
+    check = WorstCaseCheck(lambda a: view(), SETTINGS)
+    d = run(check, ctx(qty=1, order_type=OrderType.LIMIT, limit="6799.00", bracket=Bracket(stop_loss_ticks=8)))
+    assert d.action is RiskAction.ALLOW and d.worst_case == 10 + MES.fee_per_side * 2
+
+
+def test_exits_always_pass_every_check() -> None:
+    v = view(floor_distance=D(1), dll_distance=D(1), contracts_max=1, enforcing="breach")
+    late = datetime(2026, 11, 24, 21, 9, tzinfo=UTC)
+    c = ctx(side=Side.SELL, qty=2, held=2, quote=False, now=late)
+    for check in risk_checks(lambda a: v, SETTINGS, MASTER):
+        d = run(check, c)
+        assert d is None or d.allowed, check
+
+
+def test_accounts_without_a_profile_skip_the_firm_checks() -> None:
+    c = ctx(qty=3)
+    none = lambda a: None  # noqa: E731
+    for check in (WorstCaseCheck(none, SETTINGS), TierCheck(none, MASTER), CutoffCheck(none)):
+        assert run(check, c) is None
+
+
+# --------------------------------------------------------------------------- tier
+
+
+def test_tier_counts_the_position_working_entries_and_other_products() -> None:
+    check = TierCheck(lambda a: view(contracts_max=5), MASTER)
+    assert run(check, ctx(qty=5)) is None
+    d = run(check, ctx(qty=6))
+    assert d.action is RiskAction.REJECT and "bring paper:FUT50K to 6 contracts" in d.reason
+    assert "tier allows 5 (a micro counts as 1)" in d.reason
+    d = run(check, ctx(qty=2, held=4))
+    assert d is not None and "6 contracts" in d.reason
+    working = Order(
+        "o1", "c1", ACCOUNT.id, MES.symbol, Side.BUY, 3, OrderType.LIMIT, OrderStatus.WORKING, limit_price=D("6790")
+    )
+    assert run(check, ctx(qty=3, orders=(working,))) is not None
+    stop_child = replace(working, role=OrderRole.STOP_LOSS, side=Side.SELL)
+    assert run(check, ctx(qty=3, orders=(stop_child,))) is None
+    es_pos = Position(ACCOUNT.id, ES.symbol, -2)
+    assert run(check, ctx(qty=4, others=(es_pos,))) is not None
+
+
+def test_topstepx_tier_counts_ten_micros_as_one() -> None:
+    pv = view(profile=PROFILES.get("topstep-50k-combine-topstepx"), contracts_max=5)
+    check = TierCheck(lambda a: pv, MASTER)
+    es_pos = Position(ACCOUNT.id, ES.symbol, 4)
+    assert run(check, ctx(qty=10, others=(es_pos,))) is None  # 4 ES + 10 MES = 5
+    d = run(check, ctx(qty=11, others=(es_pos,)))
+    assert d is not None and "5.1 contracts" in d.reason and "10 micros count as 1" in d.reason
+
+
+# --------------------------------------------------------------------------- cutoff, lock, stale, fat finger
+
+
+def test_cutoff_window_refuses_new_exposure_until_the_next_open() -> None:
+    check = CutoffCheck(lambda a: view())
+    assert run(check, ctx(now=datetime(2026, 11, 24, 21, 7, 59, tzinfo=UTC))) is None
+    d = run(check, ctx(now=datetime(2026, 11, 24, 21, 8, tzinfo=UTC)))
+    assert d.action is RiskAction.REJECT
+    assert "flat by 15:10 CT" in d.reason and "flattens from 15:08 CT" in d.reason
+    assert run(check, ctx(now=datetime(2026, 11, 24, 23, 0, tzinfo=UTC))) is None
+
+
+def test_flatten_in_progress_blocks_new_exposure() -> None:
+    d = run(FlattenInProgressCheck(lambda a: view(enforcing="day P&L reached the DLL")), ctx())
+    assert d.action is RiskAction.REJECT and "day P&L reached the DLL" in d.reason
+
+
+def test_stale_and_missing_market_data() -> None:
+    check = StaleDataCheck(SETTINGS)
+    assert run(check, ctx(quote_age=5)) is None
+    d = run(check, ctx(quote_age=45))
+    assert d.action is RiskAction.REJECT and "stale (last quote 45s ago, limit 30s)" in d.reason
+    d = run(check, ctx(quote=False))
+    assert "no market data for MESZ6" in d.reason
+    assert run(StaleDataCheck(RiskSettings(stale_after_seconds=0)), ctx(quote_age=999)) is None
+
+
+@pytest.mark.parametrize(
+    ("kw", "needle"),
+    [
+        (dict(qty=51), "size 51 is above the maximum of 50 for MES"),
+        (dict(order_type=OrderType.LIMIT, limit="6400.00"), "limit price 6400.00 is 400.00"),
+        (dict(order_type=OrderType.STOP, stop="7200.00"), "stop price 7200.00"),
+    ],
+)
+def test_fat_fingers_are_refused(kw: dict, needle: str) -> None:
+    d = run(FatFingerCheck(SETTINGS), ctx(**kw))
+    assert d is not None and d.action is RiskAction.REJECT and needle in d.reason, d
+
+
+def test_fat_finger_limits_per_instrument() -> None:
+    s = RiskSettings(instruments={"MES": {"max_distance_ticks": 20, "max_size": 3}})
+    assert run(FatFingerCheck(s), ctx(order_type=OrderType.LIMIT, limit="6795.00")) is None
+    d = run(FatFingerCheck(s), ctx(order_type=OrderType.LIMIT, limit="6794.75"))
+    assert d is not None and "21 ticks" in d.reason
+    assert run(FatFingerCheck(s), ctx(qty=4)) is not None
+    assert run(FatFingerCheck(SETTINGS), ctx(order_type=OrderType.LIMIT, limit="6700.00")) is None

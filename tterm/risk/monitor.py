@@ -1,0 +1,859 @@
+"""The live risk monitor: every account's distance to breach, and tterm's flatten ahead of the firm's.
+
+The monitor is an engine processor: it sees every event as it is ingested. For each account with
+a rule profile it keeps a :class:`~tterm.risk.rules.RiskTracker` and, on every tick of a held
+symbol, every fill, order change and balance report (and once a second from a timer, so the cutoff
+and the end-of-day snapshot happen on a quiet market too):
+
+1. turns the trade date at the session open (day P&L resets, the next contract tier applies);
+2. takes the end-of-day snapshot at the profile's snapshot time (the ``eod`` level moves);
+3. moves the intraday levels and measures the floor and the daily limit against equity net of
+   fees (open positions valued at the marks, less the fees to close them);
+4. when tterm's buffer ahead of a firm line is reached, or the flat-by cutoff less the lead comes
+   with positions or orders open, it cancels working orders, flattens, and locks the account for
+   the session, journaling each step with the numbers that triggered it;
+5. publishes a :class:`~tterm.core.models.RiskStatus` for the meters and refreshes the
+   :class:`~tterm.risk.pretrade.RiskView` the pre-trade checks read.
+
+Balance here is the start-of-day balance plus the book's realized P&L net of fees; the
+start-of-day balance comes from the broker when a day starts with tterm not running, and from
+tterm's own running balance when it turns the day itself.
+
+State that must survive a restart (high-water mark, floor, start-of-day balance, tier, the day's
+enforcement and the tighter limits in force today) lives in the journal's state table, written
+whenever it changes, so a restart changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from tterm.core.clock import CT, ClockError, CmeClock
+from tterm.core.models import (
+    AccountLock,
+    AccountSnapshot,
+    Fill,
+    Notice,
+    Order,
+    Quote,
+    RiskStatus,
+)
+from tterm.risk.pretrade import RiskView, risk_checks
+from tterm.risk.profiles import DllAction, Profile, ProfileSet, UnknownProfile
+from tterm.risk.rules import Assessment, RiskTracker, TrackerState, contracts_in_use, money
+from tterm.risk.settings import RiskSettings
+
+if TYPE_CHECKING:
+    from tterm.core.engine import Engine
+
+log = logging.getLogger(__name__)
+
+ZERO = Decimal(0)
+STATE_KEY = "risk.monitor.{account}"
+#: How often the closest-approach figure is persisted while it keeps improving.
+_SAVE_EVERY = timedelta(seconds=5)
+
+
+class RiskError(Exception):
+    """A risk command that is refused (loosening a limit before the next session, unknown account)."""
+
+
+@dataclass(slots=True)
+class _DayLimits:
+    """tterm's own margins in force for one trade date; within a day they only ever tighten."""
+
+    trade_date: date
+    buffer_pct: Decimal
+    cutoff_lead: Decimal  # minutes
+    daily_loss: Decimal | None
+    max_contracts: int | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "trade_date": self.trade_date.isoformat(),
+            "buffer_pct": str(self.buffer_pct),
+            "cutoff_lead": str(self.cutoff_lead),
+            "daily_loss": None if self.daily_loss is None else str(self.daily_loss),
+            "max_contracts": self.max_contracts,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> _DayLimits:
+        return cls(
+            trade_date=date.fromisoformat(d["trade_date"]),
+            buffer_pct=Decimal(d["buffer_pct"]),
+            cutoff_lead=Decimal(d["cutoff_lead"]),
+            daily_loss=None if d.get("daily_loss") is None else Decimal(d["daily_loss"]),
+            max_contracts=d.get("max_contracts"),
+        )
+
+
+def _tighter_min(a: Decimal | int | None, b: Decimal | int | None) -> Any:
+    """The tighter of two optional caps (None means no cap)."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return min(a, b)
+
+
+@dataclass(slots=True)
+class _Account:
+    """The monitor's running state for one account."""
+
+    id: str
+    profile: Profile
+    tracker: RiskTracker
+    limits: _DayLimits | None = None
+    realized_base: Decimal = ZERO
+    evaluated: bool = False
+    enforcing: str = ""
+    enforce_rule: str = ""
+    enforce_date: date | None = None
+    enforced_at: datetime | None = None
+    task: asyncio.Task[None] | None = None
+    last_symbol: str = ""
+    last_status: tuple[Any, ...] | None = None
+    saved_sig: tuple[Any, ...] | None = None
+    saved_at: datetime | None = None
+    notices: set[str] = field(default_factory=set)
+
+
+class RiskMonitor:
+    """Watches every account with a profile; see the module docstring."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        profiles: ProfileSet,
+        settings: RiskSettings | None = None,
+        clock: CmeClock | None = None,
+        tick_interval: float = 1.0,
+    ) -> None:
+        clock = clock or engine.clock
+        if clock is None:
+            raise RiskError("the risk monitor needs the engine's exchange clock")
+        self.engine = engine
+        self.clock = clock
+        self.profiles = profiles
+        self.settings = settings or RiskSettings()
+        self._tick_interval = tick_interval
+        self._accounts: dict[str, _Account] = {}
+        self._views: dict[str, RiskView] = {}
+        self._statuses: dict[str, RiskStatus] = {}
+        self._pending: dict[str, RiskStatus] = {}
+        self._pending_notices: list[Notice] = []
+        self._flush_scheduled = False
+        self._no_profile: set[str] = set()
+        self._timer: asyncio.Task[None] | None = None
+        self._cutoffs: dict[tuple[str, date, Decimal], tuple[datetime | None, datetime | None, datetime | None]] = {}
+        self.checks = risk_checks(self.view, self.settings, engine.instruments)
+
+    # ================================================================== wiring
+
+    def attach(self) -> RiskMonitor:
+        """Register as an engine processor and add the pre-trade checks to its router."""
+        self.engine.processors.append(self.on_event)
+        for check in self.checks:
+            self.engine.router.add_check(check)
+        return self
+
+    def view(self, account: str) -> RiskView | None:
+        """The account's limits as of the last tick (what the pre-trade checks read)."""
+        return self._views.get(account)
+
+    def status(self, account: str) -> RiskStatus | None:
+        return self._statuses.get(account)
+
+    def tracker(self, account: str) -> RiskTracker | None:
+        a = self._accounts.get(account)
+        return a.tracker if a else None
+
+    async def settle(self) -> None:
+        """Publish what is queued and wait for every flatten in flight (tests, one-shot commands)."""
+        for _ in range(100):
+            self.flush()
+            running = [a.task for a in self._accounts.values() if a.task is not None and not a.task.done()]
+            if not running:
+                break
+            await asyncio.gather(*running, return_exceptions=True)
+        self.flush()
+
+    async def close(self) -> None:
+        """Stop the timer and wait for any flatten in flight."""
+        if self._timer is not None:
+            self._timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._timer
+            self._timer = None
+        for a in self._accounts.values():
+            if a.task is not None and not a.task.done():
+                with contextlib.suppress(Exception):
+                    await a.task
+
+    # ================================================================== events
+
+    def on_event(self, event: Any) -> None:
+        """The engine processor: re-evaluate the accounts an event can move."""
+        kind = type(event)
+        if kind is Quote:
+            for account in self.engine.book.accounts_holding(event.symbol):
+                self.evaluate(account)
+        elif kind is Fill:
+            a = self._accounts.get(event.account)
+            if a is not None:
+                a.last_symbol = event.symbol
+            self.evaluate(event.account)
+        elif kind is Order or kind is AccountSnapshot:
+            self.evaluate(event.account)
+        elif kind is Notice and event.source == "engine" and event.text == "new trading day":
+            # The engine reset the book's realized P&L for the new day.
+            for a in self._accounts.values():
+                a.realized_base = ZERO
+            self.tick()
+        elif kind is AccountLock:
+            # Never evaluate inside the engine's day turn (the book may be mid-reset): refresh soon.
+            self._soon(lambda acct=event.account: self.evaluate(acct))
+        self._ensure_timer()
+
+    def tick(self, now: datetime | None = None) -> None:
+        """Evaluate every account (the timer calls this; tests call it with a chosen instant)."""
+        for account in [a.id for a in self.engine.accounts]:
+            self.evaluate(account, now)
+
+    # ================================================================== evaluation
+
+    def evaluate(self, account_id: str, now: datetime | None = None) -> Assessment | None:
+        """Bring one account up to date; returns its assessment (None without a profile)."""
+        acct = self.engine.account(account_id)
+        if acct is None:
+            return None
+        now = now or self.clock.now()
+        if not acct.profile:
+            self._plain_status(account_id, now)
+            return None
+        try:
+            profile = self.profiles.get(acct.profile)
+        except UnknownProfile as exc:
+            if account_id not in self._no_profile:
+                self._no_profile.add(account_id)
+                self._notice("error", f"{account_id}: {exc}; no firm rules are enforced on it", account_id)
+            self._plain_status(account_id, now)
+            return None
+        a = self._accounts.get(account_id)
+        if a is None or a.profile.id != profile.id:
+            a = self._load(account_id, profile)
+        trade_date = self.clock.trade_date(now)
+        self._turn_day(a, trade_date, now)
+        st = a.tracker.state
+        pnl = self.engine.book.pnl(account_id)
+        assert st.sod_balance is not None
+        balance = st.sod_balance + pnl.realized_net - a.realized_base
+        equity = balance + pnl.unrealized
+        positions = self.engine.book.open_positions(account_id)
+        snap_at = self._snapshot_at(a.profile, trade_date)
+        if snap_at is not None and now >= snap_at and st.eod_date != trade_date:
+            a.tracker.end_of_day(trade_date, balance)
+        exit_fees = ZERO
+        for p in positions:
+            exit_fees += abs(p.quantity) * self.engine.instruments.resolve(p.symbol).fee_per_side
+        assessment = a.tracker.update(balance, equity, exit_fees=exit_fees, at=now)
+        assert a.limits is not None
+        cutoff_at, flatten_at, window_end = self._cutoff(a.profile, trade_date, a.limits.cutoff_lead)
+        a.evaluated = True
+        orders = self.engine.open_orders(account_id)
+        exposed = bool(positions or orders)
+
+        breach = next((b for b in assessment.breaches if b.firm), None) or (
+            assessment.breaches[0] if assessment.breaches else None
+        )
+        if breach is not None:
+            self._enforce(a, breach.key, breach.text, assessment, now, trade_date, exposed, breach.firm)
+        elif flatten_at is not None and flatten_at <= now and (window_end is None or now < window_end) and exposed:
+            assert cutoff_at is not None
+            reason = (
+                f"flat-by cutoff: {a.profile.firm} requires flat by {cutoff_at.astimezone(CT):%H:%M} CT; "
+                f"tterm flattens {a.limits.cutoff_lead.normalize():f} min ahead, "
+                f"at {flatten_at.astimezone(CT):%H:%M} CT"
+            )
+            self._enforce(a, "cutoff", reason, assessment, now, trade_date, exposed, False)
+        elif a.enforcing and a.enforce_date == trade_date:
+            self._retry_if_exposed(a, now, exposed)
+
+        tier = a.tracker.contracts_max
+        contracts_max = _tighter_min(tier, a.limits.max_contracts)
+        self._views[account_id] = RiskView(
+            account=account_id,
+            profile=a.profile,
+            floor=assessment.floor,
+            floor_distance=assessment.floor_distance,
+            buffer=a.tracker.buffer,
+            daily_loss_limit=assessment.dll,
+            dll_distance=assessment.dll_distance,
+            dll_buffer=ZERO if assessment.dll is None else money(assessment.dll * a.tracker.buffer_pct / 100),
+            contracts_max=contracts_max,
+            cutoff_at=cutoff_at,
+            flatten_at=flatten_at,
+            window_end=window_end,
+            enforcing=a.enforcing if a.enforce_date == trade_date else "",
+        )
+        used = contracts_in_use(a.profile, positions, self.engine.instruments)
+        self._publish_status(a, assessment, positions, used, contracts_max, cutoff_at, flatten_at, now)
+        self._persist(a, now)
+        return assessment
+
+    # ------------------------------------------------------------------ loading and the day
+
+    def _load(self, account_id: str, profile: Profile) -> _Account:
+        journal = self.engine.journal
+        saved = journal.get_state(STATE_KEY.format(account=account_id)) or {}
+        state: TrackerState | None = None
+        limits: _DayLimits | None = None
+        if saved.get("profile") == profile.id and saved.get("tracker"):
+            state = TrackerState.from_json(saved["tracker"])
+            if saved.get("limits"):
+                limits = _DayLimits.from_json(saved["limits"])
+        elif saved.get("profile"):
+            self._notice(
+                "warning",
+                f"{account_id}: rule profile changed from {saved['profile']} to {profile.id}; "
+                "tterm starts tracking its floor afresh",
+                account_id,
+            )
+        fresh = state is None
+        if state is None:
+            state = TrackerState.fresh(profile, self._broker_sod(account_id))
+        tracker = RiskTracker(
+            profile,
+            state,
+            buffer_pct=self.settings.buffer_pct,
+            warn_pct=self.settings.warn_pct,
+            danger_pct=self.settings.danger_pct,
+        )
+        seeds = self.settings.accounts.get(account_id)
+        if seeds is not None:
+            tracker.raise_floor(floor=seeds.floor, high_water_mark=seeds.high_water_mark)
+        a = _Account(id=account_id, profile=profile, tracker=tracker, limits=limits)
+        enforce = saved.get("enforce") if not fresh else None
+        if enforce:
+            a.enforcing = enforce.get("reason", "")
+            a.enforce_rule = enforce.get("rule", "")
+            a.enforce_date = date.fromisoformat(enforce["trade_date"]) if enforce.get("trade_date") else None
+            a.enforced_at = datetime.fromisoformat(enforce["at"]) if enforce.get("at") else None
+        self._accounts[account_id] = a
+        for item in profile.unknown:
+            self._notice("warning", f"{account_id} ({profile.id}): {item}; set it in a user profile", account_id)
+        if fresh and state.high_water_mark > profile.start and seeds is None:
+            self._notice(
+                "warning",
+                f"{account_id}: tterm starts tracking at a balance of ${state.high_water_mark:,}, above the "
+                f"${profile.start:,} start; if the firm's floor is higher than ${state.floor:,}, seed it under "
+                f'[risk.accounts."{account_id}"] floor',
+                account_id,
+            )
+        return a
+
+    def _broker_sod(self, account_id: str) -> Decimal | None:
+        snap = self.engine.balance(account_id)
+        if snap is None:
+            return None
+        if snap.start_of_day_balance is not None:
+            return snap.start_of_day_balance
+        return snap.balance - snap.day_realized_pnl
+
+    def _turn_day(self, a: _Account, trade_date: date, now: datetime) -> None:
+        st = a.tracker.state
+        if st.trade_date != trade_date:
+            if a.evaluated and st.last_balance is not None:
+                # tterm ran through the close: the day starts at the balance it ended with, and the
+                # book still holds yesterday's realized P&L until the engine turns its day.
+                sod = st.last_balance
+                a.realized_base = self.engine.book.pnl(a.id).realized_net
+            else:
+                broker = self._broker_sod(a.id)
+                sod = broker if broker is not None else (st.last_balance or a.profile.start)
+                a.realized_base = ZERO
+            a.tracker.start_day(trade_date, sod)
+        self._day_limits(a, trade_date)
+
+    def _day_limits(self, a: _Account, trade_date: date) -> None:
+        cfg = self.settings
+        seeds = cfg.accounts.get(a.id)
+        wanted = _DayLimits(
+            trade_date=trade_date,
+            buffer_pct=cfg.buffer_pct,
+            cutoff_lead=cfg.cutoff_lead_minutes,
+            daily_loss=seeds.daily_loss if seeds else None,
+            max_contracts=seeds.max_contracts if seeds else None,
+        )
+        cur = a.limits
+        if cur is None or cur.trade_date != trade_date:
+            a.limits = wanted
+        else:
+            # Same day: the config may only tighten what is in force.
+            tighter = _DayLimits(
+                trade_date=trade_date,
+                buffer_pct=max(cur.buffer_pct, wanted.buffer_pct),
+                cutoff_lead=max(cur.cutoff_lead, wanted.cutoff_lead),
+                daily_loss=_tighter_min(cur.daily_loss, wanted.daily_loss),
+                max_contracts=_tighter_min(cur.max_contracts, wanted.max_contracts),
+            )
+            if tighter != wanted and "looser" not in a.notices:
+                a.notices.add("looser")
+                self._notice(
+                    "warning",
+                    f"{a.id}: the [risk] settings are looser than the limits in force today; "
+                    "the looser values apply from the next session",
+                    a.id,
+                )
+            a.limits = tighter
+        a.tracker.buffer_pct = a.limits.buffer_pct
+        a.tracker.daily_loss_override = a.limits.daily_loss
+
+    def tighten(
+        self,
+        account: str,
+        *,
+        daily_loss: Decimal | None = None,
+        max_contracts: int | None = None,
+        buffer_pct: Decimal | None = None,
+    ) -> None:
+        """Tighten today's limits of ``account``; loosening is refused until the next session."""
+        a = self._accounts.get(account)
+        if a is None or a.limits is None:
+            raise RiskError(f"no rule profile is tracked on {account!r}")
+        lim = a.limits
+        problems = []
+        if daily_loss is not None:
+            current = a.tracker.daily_loss_limit
+            if daily_loss <= 0:
+                problems.append("a daily loss limit must be above zero")
+            elif current is not None and daily_loss > current:
+                problems.append(f"daily loss ${daily_loss:,} is looser than ${current:,} in force today")
+        if max_contracts is not None:
+            current_max = _tighter_min(a.tracker.contracts_max, lim.max_contracts)
+            if max_contracts <= 0:
+                problems.append("max contracts must be at least 1")
+            elif current_max is not None and max_contracts > current_max:
+                problems.append(f"max contracts {max_contracts} is looser than {current_max} in force today")
+        if buffer_pct is not None and not lim.buffer_pct <= buffer_pct < 100:
+            problems.append(f"buffer {buffer_pct}% must be between {lim.buffer_pct}% (today's) and 100%")
+        if problems:
+            raise RiskError(f"{account}: " + "; ".join(problems) + " (limits only loosen at the next session)")
+        a.limits = _DayLimits(
+            trade_date=lim.trade_date,
+            buffer_pct=buffer_pct if buffer_pct is not None else lim.buffer_pct,
+            cutoff_lead=lim.cutoff_lead,
+            daily_loss=_tighter_min(lim.daily_loss, daily_loss),
+            max_contracts=_tighter_min(lim.max_contracts, max_contracts),
+        )
+        a.tracker.buffer_pct = a.limits.buffer_pct
+        a.tracker.daily_loss_override = a.limits.daily_loss
+        self.engine.journal.record(
+            "notice",
+            {"source": "risk", "event": "tighten", "limits": a.limits.to_json()},
+            account=account,
+            ref="risk",
+        )
+        self.evaluate(account)
+
+    def _snapshot_at(self, profile: Profile, trade_date: date) -> datetime | None:
+        session = self.clock.session(trade_date)
+        if session is None:
+            return None
+        t = profile.drawdown.snapshot
+        if t is None:
+            return session.close
+        return datetime.combine(trade_date, t, tzinfo=CT).astimezone(UTC)
+
+    def _cutoff(
+        self, profile: Profile, trade_date: date, lead_minutes: Decimal
+    ) -> tuple[datetime | None, datetime | None, datetime | None]:
+        key = (profile.id, trade_date, lead_minutes)
+        hit = self._cutoffs.get(key)
+        if hit is not None:
+            return hit
+        result: tuple[datetime | None, datetime | None, datetime | None] = (None, None, None)
+        flat_by = profile.session.flat_by
+        if flat_by is not None:
+            try:
+                cutoff_at = self.clock.cutoff(trade_date, flat_by)
+            except ClockError:
+                cutoff_at = None
+            if cutoff_at is not None:
+                flatten_at = cutoff_at - timedelta(minutes=float(lead_minutes))
+                result = (cutoff_at, flatten_at, self.clock.next_open(cutoff_at))
+        if len(self._cutoffs) > 1024:
+            self._cutoffs.clear()
+        self._cutoffs[key] = result
+        return result
+
+    # ------------------------------------------------------------------ enforcement
+
+    def _enforce(
+        self,
+        a: _Account,
+        rule: str,
+        reason: str,
+        x: Assessment,
+        now: datetime,
+        trade_date: date,
+        exposed: bool,
+        firm: bool,
+    ) -> None:
+        if a.enforcing and a.enforce_date == trade_date:
+            self._retry_if_exposed(a, now, exposed)
+            return
+        a.enforcing = reason
+        a.enforce_rule = rule
+        a.enforce_date = trade_date
+        a.enforced_at = now
+        assert a.limits is not None
+        numbers = {
+            "source": "risk",
+            "event": "auto_flatten",
+            "rule": rule,
+            "firm_line": firm,
+            "reason": reason,
+            "profile": a.profile.id,
+            "trade_date": trade_date,
+            "balance": x.balance,
+            "equity": x.equity,
+            "equity_net_of_fees": x.liquidation,
+            "high_water_mark": x.high_water_mark,
+            "floor": x.floor,
+            "flatten_level": x.floor_trigger,
+            "day_pnl": x.day_pnl,
+            "daily_loss_limit": x.dll,
+            "dll_flatten_level": x.dll_trigger,
+            "buffer_pct": a.limits.buffer_pct,
+            "cutoff_lead_minutes": a.limits.cutoff_lead,
+            "positions": [
+                {"symbol": p.symbol, "quantity": p.quantity, "avg_price": p.avg_price, "mark": p.mark}
+                for p in self.engine.book.open_positions(a.id)
+            ],
+            "open_orders": [o.order_id for o in self.engine.open_orders(a.id)],
+        }
+        self.engine.journal.record("notice", numbers, account=a.id, ref="risk")
+        if firm and rule == "dll" and a.profile.daily_loss.action is DllAction.FAIL:
+            extra = " The firm fails the account on this rule."
+        elif firm and rule == "floor":
+            extra = " This is the firm's own line: the account has most likely failed."
+        else:
+            extra = ""
+        self._notice(
+            "error" if firm else "warning",
+            f"{a.id}: tterm is flattening and locking the account — {reason}.{extra}",
+            a.id,
+        )
+        self._persist(a, now, force=True)
+        self._start_flatten(a, reason, exposed)
+
+    def _retry_if_exposed(self, a: _Account, now: datetime, exposed: bool) -> None:
+        """Flatten again if positions or orders reappear (a late fill) or a flatten failed."""
+        if not exposed or (a.task is not None and not a.task.done()):
+            return
+        if a.enforced_at is not None and now - a.enforced_at < timedelta(seconds=self.settings.retry_flatten_seconds):
+            return
+        a.enforced_at = now
+        self.engine.journal.record(
+            "notice",
+            {"source": "risk", "event": "auto_flatten_retry", "rule": a.enforce_rule, "reason": a.enforcing},
+            account=a.id,
+            ref="risk",
+        )
+        self._start_flatten(a, a.enforcing, True)
+
+    def _start_flatten(self, a: _Account, reason: str, exposed: bool) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            log.error("risk: no event loop to flatten %s (%s)", a.id, reason)
+            self.engine.journal.record(
+                "error", {"action": "risk_flatten", "error": "no running event loop", "reason": reason}, account=a.id
+            )
+            return
+        a.task = loop.create_task(self._flatten_and_lock(a.id, reason, exposed), name=f"risk-flatten-{a.id}")
+
+    async def _flatten_and_lock(self, account: str, reason: str, exposed: bool) -> None:
+        """Cancel working orders, flatten, then lock for the session; each step is journaled."""
+        engine = self.engine
+        if exposed:
+            try:
+                cancelled = await engine.cancel_all(account)
+                engine.journal.record(
+                    "notice",
+                    {
+                        "source": "risk",
+                        "event": "auto_flatten_step",
+                        "step": "cancel_all",
+                        "cancelled": [o.order_id for o in cancelled],
+                    },
+                    account=account,
+                    ref="risk",
+                )
+            except Exception as exc:
+                log.exception("risk: cancel_all %s failed", account)
+                engine.journal.record("error", {"action": "risk_cancel_all", "error": str(exc)}, account=account)
+            try:
+                orders = await engine.flatten(account)
+                engine.journal.record(
+                    "notice",
+                    {
+                        "source": "risk",
+                        "event": "auto_flatten_step",
+                        "step": "flatten",
+                        "orders": [o.order_id for o in orders],
+                    },
+                    account=account,
+                    ref="risk",
+                )
+            except Exception as exc:
+                log.exception("risk: flatten %s failed", account)
+                engine.journal.record("error", {"action": "risk_flatten", "error": str(exc)}, account=account)
+                engine.ingest(
+                    Notice(
+                        level="error", text=f"{account}: tterm could not flatten: {exc}", account=account, source="risk"
+                    )
+                )
+        try:
+            await engine.lock(account, reason, by="risk")
+        except Exception as exc:
+            log.exception("risk: lock %s failed", account)
+            engine.journal.record("error", {"action": "risk_lock", "error": str(exc)}, account=account)
+        self.evaluate(account)
+
+    # ------------------------------------------------------------------ status for the meters
+
+    def _plain_status(self, account_id: str, now: datetime) -> None:
+        """Accounts without a profile still get balance, equity and day P&L on the meter."""
+        snap = self.engine.balance(account_id)
+        pnl = self.engine.book.pnl(account_id)
+        if snap is None:
+            return
+        sod = self._broker_sod(account_id)
+        assert sod is not None
+        lock = self.engine.lock_for(account_id)
+        status = RiskStatus(
+            account=account_id,
+            profile="",
+            balance=money(sod + pnl.realized_net),
+            equity=money(sod + pnl.realized_net + pnl.unrealized),
+            day_pnl=money(pnl.realized_net + pnl.unrealized),
+            locked=bool(lock and lock.locked),
+            lock_reason=lock.reason if lock else "",
+            detail="no rule profile" if account_id not in self._no_profile else "unknown rule profile",
+            ts=now,
+        )
+        self._queue(account_id, status)
+
+    def _publish_status(
+        self,
+        a: _Account,
+        x: Assessment,
+        positions: list[Any],
+        used: Decimal,
+        contracts_max: int | None,
+        cutoff_at: datetime | None,
+        flatten_at: datetime | None,
+        now: datetime,
+    ) -> None:
+        lock = self.engine.lock_for(a.id)
+        floor_ticks = dll_ticks = None
+        ticks_symbol = ""
+        per_tick = None
+        if positions:
+            lots = []
+            for p in positions:
+                inst = self.engine.instruments.resolve(p.symbol)
+                lots.append((abs(p.quantity) * inst.tick_value, p.symbol))
+            per_tick, ticks_symbol = max(lots)
+        elif a.last_symbol:
+            per_tick = self.engine.instruments.resolve(a.last_symbol).tick_value
+            ticks_symbol = a.last_symbol
+        if per_tick:
+            floor_ticks = (x.floor_distance / per_tick).quantize(Decimal("0.1"))
+            if x.dll_distance is not None:
+                dll_ticks = (x.dll_distance / per_tick).quantize(Decimal("0.1"))
+        status = RiskStatus(
+            account=a.id,
+            profile=a.profile.id,
+            balance=money(x.balance),
+            equity=money(x.equity),
+            day_pnl=money(x.day_pnl),
+            floor=money(x.floor),
+            floor_distance=money(x.floor_distance),
+            drawdown_allowance=a.profile.drawdown.amount,
+            daily_loss_limit=x.dll,
+            dll_distance=None if x.dll_distance is None else money(x.dll_distance),
+            high_water_mark=money(x.high_water_mark),
+            contracts_used=used.normalize(),
+            contracts_max=contracts_max,
+            cutoff=cutoff_at,
+            locked=bool(lock and lock.locked),
+            lock_reason=lock.reason if lock else "",
+            band=x.band,
+            detail=self._detail(a, x),
+            ts=now,
+            floor_ticks=floor_ticks,
+            dll_ticks=dll_ticks,
+            ticks_symbol=ticks_symbol,
+            floor_used_pct=x.floor_used_pct,
+            dll_used_pct=x.dll_used_pct,
+            flatten_level=money(x.floor_trigger),
+            flatten_at=flatten_at,
+        )
+        self._queue(a.id, status)
+
+    def _detail(self, a: _Account, x: Assessment) -> str:
+        p = a.profile
+        t = a.tracker
+        model = {
+            "eod": "EOD trailing",
+            "intraday_equity": "intraday trailing (equity)",
+            "intraday_realized": "intraday trailing (realized)",
+            "static": "static",
+        }[p.drawdown.model.value]
+        parts = [p.title, model]
+        cap = t.lock_level
+        if t.floor_locked and p.trailing:
+            parts.append("floor locked")
+        elif cap is not None:
+            parts.append(f"locks at ${cap:,}")
+        if p.profit_target is not None:
+            made = x.balance - t.state.start_balance
+            parts.append(f"target ${p.profit_target:,}: {max(made, ZERO) / p.profit_target * 100:.0f}%")
+        cons = t.consistency(today_pnl=x.day_pnl)
+        if cons is not None:
+            best, limit = cons
+            flag = " over" if best > limit else ""
+            parts.append(f"best day {best}% (limit {limit.normalize():f}%{flag})")
+        a_ = self._accounts.get(a.id)
+        if a_ is not None and a_.enforcing and a_.enforce_date == t.state.trade_date:
+            parts.append(f"flattened by tterm: {a_.enforcing}")
+        return " · ".join(parts)
+
+    def _queue(self, account: str, status: RiskStatus) -> None:
+        sig = _status_sig(status)
+        prev = self._statuses.get(account)
+        self._statuses[account] = status
+        if prev is not None and _status_sig(prev) == sig:
+            return
+        self._pending[account] = status
+        self._schedule_flush()
+
+    def _notice(self, level: str, text: str, account: str = "") -> None:
+        notice = Notice(level=level, text=text, account=account, source="risk", ts=self.clock.now())  # type: ignore[arg-type]
+        self._pending_notices.append(notice)
+        self._schedule_flush()
+
+    def _soon(self, fn: Any) -> None:
+        try:
+            asyncio.get_running_loop().call_soon(fn)
+        except RuntimeError:
+            fn()
+
+    def _schedule_flush(self) -> None:
+        """Publish outside the engine's ingest of the current event, so event order stays intact."""
+        if self._flush_scheduled:
+            return
+        self._flush_scheduled = True
+        self._soon(self.flush)
+
+    def flush(self) -> None:
+        """Ingest the queued notices and meter updates."""
+        self._flush_scheduled = False
+        notices, self._pending_notices = self._pending_notices, []
+        pending, self._pending = self._pending, {}
+        for n in notices:
+            self.engine.ingest(n)
+        for status in pending.values():
+            self.engine.ingest(status)
+
+    # ------------------------------------------------------------------ persistence
+
+    def _persist(self, a: _Account, now: datetime, *, force: bool = False) -> None:
+        st = a.tracker.state
+        sig = (
+            st.high_water_mark,
+            st.floor,
+            st.trade_date,
+            st.sod_balance,
+            st.eod_date,
+            st.tier_balance,
+            st.pending_tier_balance,
+            len(st.day_pnls),
+            a.enforcing,
+            a.enforce_date,
+            None if a.limits is None else tuple(a.limits.to_json().values()),
+        )
+        if not force and sig == a.saved_sig:
+            if a.saved_at is not None and now - a.saved_at < _SAVE_EVERY:
+                return
+            if st.closest_at is None or (a.saved_at is not None and st.closest_at <= a.saved_at):
+                return
+        data = {
+            "profile": a.profile.id,
+            "tracker": st.to_json(),
+            "limits": a.limits.to_json() if a.limits else None,
+            "enforce": {
+                "reason": a.enforcing,
+                "rule": a.enforce_rule,
+                "trade_date": a.enforce_date.isoformat() if a.enforce_date else None,
+                "at": a.enforced_at.isoformat() if a.enforced_at else None,
+            }
+            if a.enforcing
+            else None,
+        }
+        self.engine.journal.set_state(STATE_KEY.format(account=a.id), data)
+        a.saved_sig = sig
+        a.saved_at = now
+
+    # ------------------------------------------------------------------ timer
+
+    def _ensure_timer(self) -> None:
+        if self._timer is not None and not self._timer.done():
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._timer = loop.create_task(self._run(), name="risk-monitor")
+        # The engine cancels its tasks on stop(); the timer belongs with them.
+        tasks = getattr(self.engine, "_tasks", None)
+        if isinstance(tasks, list):
+            tasks.append(self._timer)
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._tick_interval)
+            try:
+                self.tick()
+            except Exception as exc:  # a bad tick must not stop the monitor
+                log.exception("risk monitor tick failed")
+                self.engine.journal.record("error", {"action": "risk_tick", "error": repr(exc)})
+
+
+def _status_sig(s: RiskStatus) -> tuple[Any, ...]:
+    return (
+        s.balance,
+        s.equity,
+        s.floor,
+        s.floor_distance,
+        s.dll_distance,
+        s.contracts_used,
+        s.contracts_max,
+        s.locked,
+        s.lock_reason,
+        s.band,
+        s.detail,
+        s.cutoff,
+        s.profile,
+    )
