@@ -98,6 +98,11 @@ class HubRig:
         async with self.http.post(url, data=data.encode(), headers=headers or {"Content-Type": "text/plain"}) as resp:
             return resp.status, await resp.json()
 
+    async def wait_clients(self, n: int) -> None:
+        """Wait until no remote client is attached (``n`` 0)."""
+        assert n == 0
+        await asyncio.wait_for(self.hub.server.no_clients.wait(), 10)
+
     def position(self, account: str, symbol: str = "MES1!") -> int:
         return self.engine.book.quantity(account, self.contract(symbol))
 

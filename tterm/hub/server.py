@@ -111,6 +111,9 @@ class HubServer:
         self._allowed = [ipaddress.ip_network(n, strict=False) for n in networks]
         self._runner: web.AppRunner | None = None
         self._clients: set[web.WebSocketResponse] = set()
+        #: Set while no remote client is attached.
+        self.no_clients = asyncio.Event()
+        self.no_clients.set()
         self.port: int | None = None
         self.host = settings.host
         app = web.Application(client_max_size=settings.max_body_bytes)
@@ -308,12 +311,15 @@ class HubServer:
         ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=16 * 1024 * 1024)
         await ws.prepare(request)
         self._clients.add(ws)
+        self.no_clients.clear()
         session = _RemoteSession(self, ws)
         try:
             await session.run()
         finally:
             self._clients.discard(ws)
             await session.close()
+            if not self._clients:
+                self.no_clients.set()
         return ws
 
     async def snapshot(self) -> Any:

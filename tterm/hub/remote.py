@@ -1,0 +1,359 @@
+"""The remote engine: :class:`~tterm.core.client.EngineClient` over the hub's WebSocket (``tterm attach``).
+
+The TUI cannot tell it from the embedded engine. Events arrive in batches and go onto a local
+:class:`~tterm.core.bus.Bus`, so each ``events()`` stream coalesces quotes and keeps order events
+complete exactly as in-process. Symbols resolve locally (``instrument()`` is synchronous) with an
+instrument master set to the hub's trade date, equities and fees, sent in the hub's hello.
+
+When the connection drops the client says so on the stream (a ``ConnectionStatus`` for broker
+``hub``), refuses commands with a clear :class:`EngineError` (an order is never queued to go out
+later), and reconnects with backoff. Once back it re-subscribes its quotes, takes a snapshot and
+replays it onto the stream (balances, positions — including ones that went flat meanwhile —
+orders, fills it has not seen, quotes, connections, locks, risk), so the screen catches up
+without knowing anything happened. The same resync runs when the hub reports that this client
+fell too far behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Iterable
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import aiohttp
+
+from tterm.core.bus import Bus, Subscription
+from tterm.core.client import EngineError, EngineSnapshot
+from tterm.core.instruments import InstrumentMaster, UnknownSymbol
+from tterm.core.models import (
+    AccountLock,
+    ConnectionState,
+    ConnectionStatus,
+    Fill,
+    Instrument,
+    Notice,
+    Order,
+    OrderRequest,
+    Position,
+    RiskDecision,
+)
+from tterm.hub import wire
+from tterm.hub.server import PROTOCOL
+
+log = logging.getLogger(__name__)
+
+#: The broker name the link to the hub reports its state under.
+HUB_LINK = "hub"
+
+
+class RemoteEngineClient:
+    """An EngineClient backed by a ``tterm hub`` (see the module docstring)."""
+
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        *,
+        call_timeout: float = 30.0,
+        backoff: tuple[float, float] = (0.2, 5.0),
+    ) -> None:
+        if not url.startswith(("ws://", "wss://")):
+            raise EngineError(f"hub address must start with ws:// or wss://, got {url!r}")
+        self.url = url.rstrip("/") + ("" if url.rstrip("/").endswith("/ws") else "/ws")
+        self._token = token
+        self._call_timeout = call_timeout
+        self._backoff = backoff
+        self._bus = Bus()
+        self._instruments = InstrumentMaster()
+        self._session: aiohttp.ClientSession | None = None
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._calls: dict[int, asyncio.Future[Any]] = {}
+        self._next_id = 0
+        self._symbols: list[str] = []
+        self._positions: set[tuple[str, str]] = set()
+        self._fill_ids: set[tuple[str, str]] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._side_tasks: set[asyncio.Task[None]] = set()
+        self._connected = asyncio.Event()
+        self._closed = False
+        self.reconnects = 0
+        self.hub_version = ""
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def connect(self, *, within: float = 10.0) -> None:
+        """Open the first connection; raises EngineError if the hub cannot be reached or refuses."""
+        self._session = aiohttp.ClientSession()
+        try:
+            ws = await asyncio.wait_for(self._open(), within)
+        except BaseException:
+            await self._session.close()
+            self._session = None
+            raise
+        self._task = asyncio.create_task(self._run(ws), name="remote-engine")
+
+    async def _open(self) -> aiohttp.ClientWebSocketResponse:
+        assert self._session is not None
+        try:
+            ws = await self._session.ws_connect(
+                self.url,
+                headers={"Authorization": f"Bearer {self._token}"},
+                heartbeat=20.0,
+                max_msg_size=64 * 1024 * 1024,
+            )
+        except aiohttp.WSServerHandshakeError as exc:
+            if exc.status == 401:
+                raise EngineError(f"the hub at {self.url} refused the API token (401)") from None
+            raise EngineError(f"the hub at {self.url} refused the connection ({exc.status})") from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise EngineError(f"cannot reach the hub at {self.url}: {exc}") from None
+        msg = await ws.receive(timeout=10)
+        hello = json.loads(msg.data) if msg.type is aiohttp.WSMsgType.TEXT else {}
+        if hello.get("type") != "hello":
+            await ws.close()
+            raise EngineError(f"{self.url} is not a tterm hub (no hello)")
+        if hello.get("protocol") != PROTOCOL:
+            await ws.close()
+            raise EngineError(
+                f"the hub speaks protocol {hello.get('protocol')}, this tterm {PROTOCOL}: run the same tterm version"
+            )
+        self._adopt(hello)
+        self._ws = ws
+        self._connected.set()
+        return ws
+
+    def _adopt(self, hello: dict[str, Any]) -> None:
+        """An instrument master that resolves exactly as the hub's does."""
+        self.hub_version = str(hello.get("version", ""))
+        trade_date = date.fromisoformat(hello["trade_date"])
+        fees = {k: Decimal(v) for k, v in (hello.get("fees") or {}).items()}
+        master = InstrumentMaster(today=lambda: trade_date, fee_overrides=fees)
+        for sym in hello.get("equities") or []:
+            with contextlib.suppress(UnknownSymbol):
+                master.add_equity(sym)
+        self._instruments = master
+
+    async def close(self) -> None:
+        """Detach: the hub and everything on it keep running."""
+        self._closed = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        if self._ws is not None:
+            await self._ws.close()
+        if self._session is not None:
+            await self._session.close()
+        self._fail_calls("the client was closed")
+        self._bus.close()
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    # ------------------------------------------------------------------ the link
+
+    async def _run(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        first = True
+        delay = self._backoff[0]
+        while not self._closed:
+            if not first:
+                try:
+                    ws = await self._open()
+                except EngineError as exc:
+                    self._link(ConnectionState.RECONNECTING, f"{exc}; retrying in {delay:.1f} s")
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, self._backoff[1])
+                    continue
+                delay = self._backoff[0]
+                self.reconnects += 1
+                resync = asyncio.create_task(self._resync(reconnected=True))
+            else:
+                resync = None
+            first = False
+            try:
+                await self._read(ws)
+            finally:
+                if resync is not None:
+                    resync.cancel()
+            self._connected.clear()
+            self._ws = None
+            self._fail_calls("the connection to the hub was lost")
+            if not self._closed:
+                self._link(ConnectionState.RECONNECTING, "connection to the hub lost; reconnecting")
+
+    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        async for msg in ws:
+            if msg.type is not aiohttp.WSMsgType.TEXT:
+                continue
+            try:
+                data = json.loads(msg.data)
+                kind = data.get("type")
+                if kind == "events":
+                    for raw in data["events"]:
+                        self._publish(wire.decode(raw))
+                elif kind == "result":
+                    fut = self._calls.pop(data.get("id"), None)
+                    if fut is not None and not fut.done():
+                        fut.set_result(data)
+                elif kind == "resync":
+                    task = asyncio.create_task(self._resync(reconnected=False))
+                    self._side_tasks.add(task)
+                    task.add_done_callback(self._side_tasks.discard)
+            except (ValueError, KeyError, wire.WireError) as exc:
+                log.warning("bad message from the hub: %s", exc)
+                self._bus.publish(Notice(level="error", text=f"bad message from the hub: {exc}", source=HUB_LINK))
+
+    def _publish(self, event: Any) -> None:
+        if isinstance(event, Position):
+            self._positions.add((event.account, event.symbol))
+        elif isinstance(event, Fill):
+            key = (event.broker, event.fill_id)
+            if key in self._fill_ids:
+                return
+            self._fill_ids.add(key)
+        self._bus.publish(event)
+
+    def _link(self, state: ConnectionState, detail: str) -> None:
+        self._bus.publish(ConnectionStatus(broker=HUB_LINK, state=state, detail=detail))
+
+    async def _resync(self, *, reconnected: bool) -> None:
+        """Catch the stream up from a snapshot (after a reconnect, or when the hub says we fell behind)."""
+        try:
+            if reconnected and self._symbols:
+                await self._call("subscribe", symbols=list(self._symbols))
+            snap = await self.snapshot()
+        except EngineError as exc:
+            log.warning("resync failed: %s", exc)
+            return
+        before = set(self._positions)
+        for event in (*snap.balances, *snap.positions, *snap.orders, *snap.quotes, *snap.connections):
+            self._publish(event)
+        for fill in snap.fills:
+            self._publish(fill)
+        for lock in snap.locks:
+            self._publish(lock)
+        for status in snap.risk:
+            self._publish(status)
+        now_held = {(p.account, p.symbol) for p in snap.positions}
+        for account, symbol in sorted(before - now_held):
+            self._publish(Position(account=account, symbol=symbol, quantity=0))
+        if reconnected:
+            self._link(ConnectionState.CONNECTED, f"reconnected to {self.url}")
+            self._bus.publish(
+                Notice(level="info", text="reconnected to the hub; the screen was refreshed", source=HUB_LINK)
+            )
+
+    # ------------------------------------------------------------------ calls
+
+    def _fail_calls(self, why: str) -> None:
+        calls, self._calls = self._calls, {}
+        for fut in calls.values():
+            if not fut.done():
+                fut.set_exception(EngineError(why))
+
+    async def _call(self, op: str, **args: Any) -> Any:
+        ws = self._ws
+        if ws is None or ws.closed or not self._connected.is_set():
+            raise EngineError(f"not connected to the hub at {self.url} (reconnecting); nothing was sent")
+        self._next_id += 1
+        call_id = self._next_id
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._calls[call_id] = fut
+        payload = {"type": "call", "id": call_id, "op": op, "args": wire.encode(args)}
+        try:
+            await ws.send_str(json.dumps(payload, separators=(",", ":"), ensure_ascii=False))
+            reply = await asyncio.wait_for(fut, self._call_timeout)
+        except TimeoutError:
+            raise EngineError(f"no answer from the hub to {op} within {self._call_timeout:g} s") from None
+        except (ConnectionResetError, RuntimeError, aiohttp.ClientError) as exc:
+            raise EngineError(f"{op}: connection to the hub failed ({exc})") from None
+        finally:
+            self._calls.pop(call_id, None)
+        if reply.get("ok"):
+            return wire.decode(reply.get("result"))
+        error = reply.get("error") or {}
+        message = str(error.get("message") or "the hub refused the command")
+        if error.get("kind") == "UnknownSymbol":
+            raise UnknownSymbol(message)
+        raise EngineError(message)
+
+    # ------------------------------------------------------------------ EngineClient
+
+    async def snapshot(self) -> EngineSnapshot:
+        snap = await self._call("snapshot")
+        if not isinstance(snap, EngineSnapshot):
+            raise EngineError("the hub sent something that is not a snapshot")
+        for p in snap.positions:
+            self._positions.add((p.account, p.symbol))
+        for f in snap.fills:
+            self._fill_ids.add((f.broker, f.fill_id))
+        return snap
+
+    def events(self, name: str = "remote-client") -> Subscription:
+        return self._bus.subscribe(name)
+
+    def instrument(self, symbol: str) -> Instrument:
+        return self._instruments.resolve(symbol)
+
+    async def preview(self, request: OrderRequest) -> RiskDecision:
+        return await self._call("preview", request=request)
+
+    async def place(self, request: OrderRequest) -> Order:
+        try:
+            return await self._call("place", request=request)
+        except EngineError as exc:
+            if "nothing was sent" in str(exc):
+                raise
+            raise EngineError(
+                f"{exc}. The order may or may not have reached the hub: look for client order id "
+                f"{request.client_order_id} in the blotter before sending it again"
+            ) from None
+
+    async def cancel(self, account: str, order_id: str) -> Order:
+        return await self._call("cancel", account=account, order_id=order_id)
+
+    async def cancel_all(self, account: str | None = None, symbol: str | None = None) -> list[Order]:
+        return await self._call("cancel_all", account=account, symbol=symbol)
+
+    async def modify(
+        self,
+        account: str,
+        order_id: str,
+        *,
+        quantity: int | None = None,
+        limit_price: Decimal | None = None,
+        stop_price: Decimal | None = None,
+    ) -> Order:
+        return await self._call(
+            "modify",
+            account=account,
+            order_id=order_id,
+            quantity=quantity,
+            limit_price=limit_price,
+            stop_price=stop_price,
+        )
+
+    async def flatten(self, account: str | None = None, symbol: str | None = None) -> list[Order]:
+        return await self._call("flatten", account=account, symbol=symbol)
+
+    async def subscribe(self, symbols: Iterable[str]) -> list[str]:
+        syms = list(symbols)
+        resolved = await self._call("subscribe", symbols=syms)
+        self._symbols.extend(resolved)
+        return resolved
+
+    async def unsubscribe(self, symbols: Iterable[str]) -> None:
+        syms = [self._instruments.resolve(s).symbol for s in symbols]
+        for s in syms:
+            if s in self._symbols:
+                self._symbols.remove(s)
+        await self._call("unsubscribe", symbols=syms)
+
+    async def lock(self, account: str | None, reason: str) -> list[AccountLock]:
+        return await self._call("lock", account=account, reason=reason)
