@@ -46,6 +46,7 @@ from tterm.core.instruments import InstrumentMaster, UnknownSymbol
 from tterm.core.journal import JOURNAL_FILENAME
 from tterm.core.models import AccountKind
 from tterm.core.redact import is_secret_key, mask
+from tterm.risk.settings import RiskSettings
 
 APP_NAME = "tterm"
 CONFIG_FILENAME = "config.toml"
@@ -431,6 +432,7 @@ class Settings(_Section):
     fees: dict[str, Annotated[Decimal, Field(ge=0)]] = Field(default_factory=dict)
     instruments: InstrumentsSettings = Field(default_factory=InstrumentsSettings)
     hub: HubSettings = Field(default_factory=HubSettings)
+    risk: RiskSettings = Field(default_factory=RiskSettings)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Settings:

@@ -21,6 +21,7 @@ from tterm.core.models import AccountKind
 
 if TYPE_CHECKING:
     from tterm.brokers.base import Broker
+    from tterm.risk.monitor import RiskMonitor
 
 #: Broker type -> "module:function" building it from (name, options, secrets, *, instruments, clock, data_dir).
 BROKER_FACTORIES: dict[str, str] = {
@@ -124,13 +125,41 @@ def build_engine(
         account_id: AccountOptions(alias=a.alias, profile=a.profile, max_order_qty=a.max_order_qty)
         for account_id, a in settings.accounts.items()
     }
-    return Engine(
+    engine = Engine(
         brokers=brokers,
         instruments=instruments,
         journal=journal or Journal(root / "journal.sqlite3"),
         clock=clock,
         account_options=options,
     )
+    if settings.risk.enabled:
+        attach_risk(engine, settings)
+    return engine
+
+
+def attach_risk(engine: Engine, settings: Settings) -> RiskMonitor:
+    """The prop-firm risk monitor and pre-trade checks, on every account of ``engine``.
+
+    Every rule profile named in the config must exist (shipped, or in ``<config dir>/profiles``).
+    """
+    from tterm.risk.monitor import RiskMonitor
+    from tterm.risk.profiles import ProfileError, UnknownProfile, load_profiles
+
+    try:
+        profiles = load_profiles()
+    except ProfileError as exc:
+        raise BuildError(f"rule profiles:\n{exc}") from None
+    named = [(f'accounts."{aid}".profile', a.profile) for aid, a in settings.accounts.items() if a.profile]
+    if settings.paper.enabled:
+        named += [
+            (f"paper.accounts[{i}].profile", a.profile) for i, a in enumerate(settings.paper.accounts) if a.profile
+        ]
+    for key, pid in named:
+        try:
+            profiles.get(pid)
+        except UnknownProfile as exc:
+            raise BuildError(f"{key}: {exc}") from None
+    return RiskMonitor(engine, profiles=profiles, settings=settings.risk).attach()
 
 
 def ssh_profile_active(settings: Settings, ssh: bool | None = None) -> bool:

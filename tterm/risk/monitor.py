@@ -857,3 +857,12 @@ def _status_sig(s: RiskStatus) -> tuple[Any, ...]:
         s.cutoff,
         s.profile,
     )
+
+
+def monitor_of(engine: Engine) -> RiskMonitor | None:
+    """The risk monitor attached to ``engine``, if any (it registers as an engine processor)."""
+    for processor in engine.processors:
+        owner = getattr(processor, "__self__", None)
+        if isinstance(owner, RiskMonitor):
+            return owner
+    return None

@@ -29,12 +29,15 @@ keeps the tighter values of that day (the discipline feature traders ask for).
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tterm.core.models import AssetClass, Instrument
+
+_ACCOUNT_ID = re.compile(r"^[a-z0-9-]+:\S+$")
 
 
 class _Section(BaseModel):
@@ -80,6 +83,14 @@ class RiskSettings(_Section):
     @classmethod
     def _upper(cls, v: dict[str, InstrumentRiskSettings]) -> dict[str, InstrumentRiskSettings]:
         return {k.strip().upper(): s for k, s in v.items()}
+
+    @field_validator("accounts")
+    @classmethod
+    def _account_ids(cls, v: dict[str, AccountRiskSettings]) -> dict[str, AccountRiskSettings]:
+        for key in v:
+            if not _ACCOUNT_ID.match(key):
+                raise ValueError(f"{key!r} is not an account id: write broker:account, e.g. paper:FUT50K")
+        return v
 
     @model_validator(mode="after")
     def _bands(self) -> RiskSettings:
