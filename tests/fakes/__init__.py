@@ -28,11 +28,12 @@ class FakeClock:
         return self._now
 
     async def sleep(self, seconds: float) -> None:
-        if seconds <= 0:
+        deadline = self._now + timedelta(seconds=max(0.0, seconds))
+        if deadline <= self._now:  # also a sleep shorter than the clock's microsecond resolution
             await asyncio.sleep(0)
             return
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._sleepers, (self._now + timedelta(seconds=seconds), next(self._seq), fut))
+        heapq.heappush(self._sleepers, (deadline, next(self._seq), fut))
         self._changed.set()
         try:
             await fut
@@ -56,12 +57,15 @@ class FakeClock:
         """Seconds left for each live sleeper, soonest first."""
         return sorted((d - self._now).total_seconds() for d, _, f in self._sleepers if not f.done())
 
-    async def wait_for_sleeper(self, *, longer_than: float = 0.0, within: float = 5.0) -> float:
-        """Wait until something sleeps for more than ``longer_than`` seconds; returns its time left."""
+    async def wait_for_sleeper(
+        self, *, longer_than: float = 0.0, shorter_than: float = float("inf"), within: float = 5.0
+    ) -> float:
+        """Wait until something sleeps with between ``longer_than`` and ``shorter_than`` seconds
+        left; returns the time left of the soonest such sleeper."""
 
         async def _wait() -> float:
             while True:
-                waits = [w for w in self.pending() if w > longer_than]
+                waits = [w for w in self.pending() if longer_than < w < shorter_than]
                 if waits:
                     return waits[0]
                 self._changed.clear()

@@ -24,6 +24,13 @@ def test_fragments_of_long_secrets_are_masked():
     assert out.startswith("> TEXT 'authorize")
 
 
+def test_human_passwords_are_masked_whole_only():
+    r = Redactor()
+    r.add("wrong-password-123")
+    assert r.scrub("Incorrect username or password") == "Incorrect username or password"
+    assert r.scrub("pw=wrong-password-123") == f"pw={MASK}"
+
+
 def test_short_common_text_is_left_alone():
     r = Redactor()
     r.add(TOKEN)

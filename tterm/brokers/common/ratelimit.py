@@ -82,7 +82,8 @@ class RateLimiter:
             until = self._blocked_until.get(blocked_key)
             if until is not None:
                 wait = max(wait, until - now)
-        return max(0.0, wait)
+        # Float clocks round; a wait under a microsecond is no wait.
+        return wait if wait > 1e-6 else 0.0
 
     async def acquire(self, key: str | None = None) -> float:
         """Wait until a request on ``key`` fits every window, then count it. Returns seconds waited."""

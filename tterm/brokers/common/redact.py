@@ -20,6 +20,9 @@ MASK = "***"
 #: Fragments shorter than this are not treated as a secret (they would match ordinary text).
 _MIN_FRAGMENT = 8
 
+#: A fixed (non-rotating) secret at least this long is treated as machine-made (an API secret).
+_LONG_FIXED = 24
+
 
 class Redactor:
     """A set of secret strings to mask. Long-lived secrets stay; rotating tokens keep the newest."""
@@ -45,8 +48,14 @@ class Redactor:
         with self._lock:
             return sorted({*self._fixed, *self._rotating}, key=len, reverse=True)
 
+    def _fragmentable(self) -> list[str]:
+        """Secrets whose fragments are masked too: machine-made tokens and long random keys. A
+        human password can contain ordinary words, so it is only ever masked whole."""
+        with self._lock:
+            return [s for s in {*self._rotating, *self._fixed} if s in self._rotating or len(s) >= _LONG_FIXED]
+
     def scrub(self, text: str) -> str:
-        """``text`` with every registered secret, and every long fragment of one, masked."""
+        """``text`` with every registered secret, and every long fragment of a token, masked."""
         if not text:
             return text
         secrets = self.secrets()
@@ -55,7 +64,7 @@ class Redactor:
         for secret in secrets:
             if len(secret) >= 4 and secret in text:
                 text = text.replace(secret, MASK)
-        return _mask_fragments(text, secrets)
+        return _mask_fragments(text, self._fragmentable())
 
     def __contains__(self, text: str) -> bool:
         return self.scrub(text) != text

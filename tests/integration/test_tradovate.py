@@ -1,0 +1,712 @@
+"""The Tradovate broker against the strict fake server, over real loopback sockets.
+
+Vendor time (token expiry, penalty waits, rate-limit backoff) runs on a FakeClock shared by the
+broker and the fake; tests move it forward. Socket liveness uses short real intervals (tens of
+milliseconds), and every wait is on an event or condition with a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+import websockets
+
+from tests.fakes import FakeClock
+from tests.fakes.tradovate import FakeTradovate
+from tterm.brokers.base import AuthError, BrokerError
+from tterm.brokers.common.settings import BrokerConfigError
+from tterm.brokers.tradovate import TradovateBroker, build
+from tterm.brokers.tradovate.broker import failure_words
+from tterm.brokers.tradovate.stream import FrameError, encode_request, parse_frame
+from tterm.core.instruments import InstrumentMaster
+from tterm.core.models import (
+    AccountSnapshot,
+    Bracket,
+    ConnectionState,
+    ConnectionStatus,
+    Fill,
+    Notice,
+    Order,
+    OrderRequest,
+    OrderRole,
+    OrderStatus,
+    OrderType,
+    Position,
+    Quote,
+    Side,
+)
+
+ACCT = "tv:DEMO123456"
+FAST = {
+    "heartbeat_interval": 0.05,
+    "stale_after": 0.6,
+    "watchdog_interval": 0.05,
+    "reconnect_base": 0.01,
+    "reconnect_cap": 0.05,
+    "connect_timeout": 1,
+    "close_timeout": 0.2,
+    "socket_request_timeout": 3,
+    "request_timeout": 2,
+    "ack_wait": 1,
+}
+
+
+class Collector:
+    """Reads a broker's event stream in the background; tests wait on what arrived."""
+
+    def __init__(self, broker: TradovateBroker) -> None:
+        self.items: list[Any] = []
+        self._changed = asyncio.Event()
+        self._task = asyncio.get_running_loop().create_task(self._run(broker))
+
+    async def _run(self, broker: TradovateBroker) -> None:
+        async for event in broker.events():
+            self.items.append(event)
+            self._changed.set()
+
+    def mark(self) -> int:
+        return len(self.items)
+
+    def of(self, kind: type, since: int = 0) -> list[Any]:
+        return [e for e in self.items[since:] if isinstance(e, kind)]
+
+    async def wait_for(
+        self, kind: type, pred: Callable[[Any], bool] = lambda e: True, *, since: int = 0, within: float = 5
+    ) -> Any:
+        async def _wait() -> Any:
+            while True:
+                for e in self.items[since:]:
+                    if isinstance(e, kind) and pred(e):
+                        return e
+                self._changed.clear()
+                await self._changed.wait()
+
+        return await asyncio.wait_for(_wait(), within)
+
+    async def stop(self) -> None:
+        self._task.cancel()
+
+
+def order_is(order_id: str, status: OrderStatus) -> Callable[[Any], bool]:
+    return lambda o: o.order_id == order_id and o.status is status
+
+
+def make(fake: FakeTradovate, instruments: InstrumentMaster, tmp_path: Any, **options: Any) -> TradovateBroker:
+    return build(
+        "tv",
+        fake.options(**{**FAST, **options}),
+        fake.secrets(),
+        instruments=instruments,
+        clock=fake.clock,
+        data_dir=tmp_path,
+    )
+
+
+@pytest.fixture
+async def fake():
+    server = FakeTradovate(clock=FakeClock())
+    await server.start()
+    server.set_quote("MESZ6", bid="6650.00", ask="6650.25", last="6650.25")
+    server.set_quote("MNQZ6", bid="21000.00", ask="21000.25", last="21000.00")
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+def instruments(fake: FakeTradovate) -> InstrumentMaster:
+    return InstrumentMaster(today=lambda: fake.clock.now().date())
+
+
+@pytest.fixture
+async def connected(fake, instruments, tmp_path):
+    broker = make(fake, instruments, tmp_path)
+    events = Collector(broker)
+    await broker.connect()
+    yield broker, events
+    await broker.close()
+    await events.stop()
+
+
+async def market(broker: TradovateBroker, side: Side, qty: int, symbol: str = "MESZ6", **kw: Any) -> Order:
+    return await broker.place(OrderRequest(account=ACCT, symbol=symbol, side=side, quantity=qty, **kw))
+
+
+# =========================================================================== protocol pieces
+
+
+def test_frames_parse_as_the_reference_says():
+    assert parse_frame("o") == ("o", None)
+    assert parse_frame("h") == ("h", None)
+    assert parse_frame('a[{"s":200,"i":0}]') == ("a", [{"s": 200, "i": 0}])
+    assert parse_frame('c[1000,"bye"]') == ("c", (1000, "bye"))
+    for bad in ("", "x", "a{", 'a{"s":1}', "oo"):
+        with pytest.raises(FrameError):
+            parse_frame(bad)
+    assert encode_request("authorize", 0, "TOKEN") == "authorize\n0\n\nTOKEN"
+    assert encode_request("order/list", 5) == "order/list\n5\n\n"
+    assert encode_request("md/subscribeQuote", 3, {"symbol": "MESZ6"}) == 'md/subscribeQuote\n3\n\n{"symbol":"MESZ6"}'
+
+
+def test_failure_reasons_read_as_plain_words():
+    assert failure_words("MaxPosLimitReached", "") == "the order would go over the account's position limit"
+    assert failure_words("SessionClosed", "CME closed") == "the market is closed (Tradovate: CME closed)"
+    assert failure_words("SomethingNew", "") == "refused (SomethingNew)"
+    assert failure_words(None, "plain text") == "plain text"
+    assert failure_words(None, None) == "refused by Tradovate without a reason"
+
+
+def test_build_refuses_bad_options_and_missing_secrets(fake, instruments, tmp_path):
+    with pytest.raises(BrokerConfigError, match="unknown option 'colour'"):
+        build("tv", {"colour": "red"}, fake.secrets(), instruments=instruments, data_dir=tmp_path)
+    with pytest.raises(BrokerConfigError, match="option 'environment'"):
+        build("tv", {"environment": "paper"}, fake.secrets(), instruments=instruments, data_dir=tmp_path)
+    with pytest.raises(BrokerConfigError, match="must start with ws:// or wss://") as err:
+        build("tv", {"ws_url": "http://x"}, fake.secrets(), instruments=instruments, data_dir=tmp_path)
+    secrets = fake.secrets()
+    del secrets["sec"]
+    with pytest.raises(BrokerConfigError, match="TTERM_TV_SEC") as err:
+        build("tv", {}, secrets, instruments=instruments, data_dir=tmp_path)
+    assert fake.password not in str(err.value)
+    broker = build("tv", {"environment": "live"}, fake.secrets(), instruments=instruments, data_dir=tmp_path)
+    assert broker.is_live and broker.settings.rest_base == "https://live.tradovateapi.com/v1"
+    assert fake.password not in repr(broker._creds) and fake.sec not in repr(broker._creds)
+
+
+# =========================================================================== login, sync, quotes
+
+
+async def test_login_sync_and_partial_quotes_merge(fake, connected, tmp_path):
+    broker, events = connected
+    assert [a.id for a in await broker.accounts()] == ["tv:DEMO123456", "tv:DEMO654321"]
+    snaps = {s.account: s for s in await broker.snapshots()}
+    assert snaps[ACCT].balance == Decimal("50000") and snaps[ACCT].equity == Decimal("50000")
+    status = await events.wait_for(ConnectionStatus, lambda s: s.state is ConnectionState.CONNECTED)
+    assert "session expires at" in status.detail and "(in 80 min)" in status.detail
+    assert broker.token_expires_in() == timedelta(minutes=80)
+
+    await broker.subscribe_quotes(["MES1!"])  # continuous symbol -> MESZ6
+    first = await events.wait_for(Quote, lambda q: q.symbol == "MESZ6")
+    assert (first.bid, first.ask, first.last) == (Decimal("6650.00"), Decimal("6650.25"), Decimal("6650.25"))
+    fake.set_quote("MESZ6", bid="6650.25", bid_size=3)  # only the Bid entry is sent
+    merged = await events.wait_for(Quote, lambda q: q.bid == Decimal("6650.25"))
+    assert merged.ask == Decimal("6650.25") and merged.last == Decimal("6650.25") and merged.bid_size == 3
+
+    # The device id is created once per install and reused.
+    device_file = tmp_path / "tradovate-device-id"
+    assert device_file.read_text().strip() == broker.device_id
+    assert oct(device_file.stat().st_mode & 0o777) == "0o600"
+    assert fake.device_ids == {broker.device_id}
+
+    await broker.unsubscribe_quotes(["MESZ6"])
+    mark = events.mark()
+    fake.set_quote("MESZ6", bid="6649.00")
+    await fake.until(lambda: fake.sockets("md") == 1)
+    fake.set_quote("MNQZ6", bid="21001.00")  # not subscribed either
+    await asyncio.sleep(0.05)
+    assert events.of(Quote, mark) == []
+
+
+async def test_unknown_symbol_for_quotes_is_a_clear_error(connected):
+    broker, _ = connected
+    with pytest.raises(BrokerError, match="Tradovate has no contract named ESZ6"):
+        await broker.subscribe_quotes(["ESZ6"])
+    with pytest.raises(BrokerError, match="unknown symbol"):
+        await broker.subscribe_quotes(["NOPE"])
+
+
+async def test_heartbeats_flow_both_ways(fake, connected):
+    broker, _ = connected
+    await fake.until(lambda: fake.heartbeats["trading"] >= 3 and fake.heartbeats["md"] >= 3)
+    sock = broker._trading.socket
+    assert sock is not None and sock.heartbeats_sent >= 3 and sock.frames_received > 3
+    assert fake.dropped_for_silence == 0
+
+
+async def test_wrong_password_is_a_clear_auth_error(fake, instruments, tmp_path):
+    broker = build(
+        "tv",
+        fake.options(**FAST),
+        fake.secrets(password="wrong-password-123"),
+        instruments=instruments,
+        clock=fake.clock,
+        data_dir=tmp_path,
+    )
+    with pytest.raises(AuthError, match="Incorrect username or password") as err:
+        await broker.connect()
+    assert "wrong-password-123" not in str(err.value)
+    assert fake.failed_logins == 1 and fake.logins == 0
+    await broker.close()
+
+
+# =========================================================================== orders, fills, P&L
+
+
+async def test_market_limit_and_stop_orders_fill_with_pnl(fake, connected):
+    broker, events = connected
+    await broker.subscribe_quotes(["MESZ6"])
+
+    buy = await market(broker, Side.BUY, 2)
+    assert buy.order_id.isdigit() and buy.status in (OrderStatus.WORKING, OrderStatus.FILLED)
+    fill = await events.wait_for(Fill, lambda f: f.order_id == buy.order_id)
+    assert (fill.side, fill.quantity, fill.price) == (Side.BUY, 2, Decimal("6650.25"))
+    assert fill.client_order_id.startswith("tt") and fill.fee == Decimal("1.24")
+    await events.wait_for(Order, order_is(buy.order_id, OrderStatus.FILLED))
+    pos = await events.wait_for(Position, lambda p: p.quantity == 2)
+    assert pos.avg_price == Decimal("6650.25")
+
+    target = await market(broker, Side.SELL, 1, order_type=OrderType.LIMIT, limit_price=Decimal("6655.00"))
+    assert target.status is OrderStatus.WORKING and target.limit_price == Decimal("6655.00")
+    stop = await market(broker, Side.SELL, 1, order_type=OrderType.STOP, stop_price=Decimal("6645.00"))
+    assert stop.status is OrderStatus.WORKING
+
+    fake.set_quote("MESZ6", bid="6655.00", ask="6655.25", last="6655.00")
+    await events.wait_for(Order, order_is(target.order_id, OrderStatus.FILLED))
+    fake.set_quote("MESZ6", bid="6644.75", ask="6645.00", last="6644.75")
+    await events.wait_for(Order, order_is(stop.order_id, OrderStatus.FILLED))
+    flat = await events.wait_for(Position, lambda p: p.quantity == 0)
+    # (6655.00 - 6650.25) * 5 + (6644.75 - 6650.25) * 5 = 23.75 - 27.50, less 4 sides * 0.62
+    assert flat.realized_pnl == Decimal("-3.75") - Decimal("2.48")
+    snap = await events.wait_for(AccountSnapshot, lambda s: s.day_realized_pnl == Decimal("-3.75"))
+    assert snap.balance == Decimal("49996.25")
+    assert await broker.positions(ACCT) == []
+    assert {f.order_id for f in await broker.fills(ACCT)} == {buy.order_id, target.order_id, stop.order_id}
+    sent = [b for b in fake.order_bodies if b.get("clOrdId")]
+    assert all(b["isAutomated"] is True and b["accountSpec"] == "DEMO123456" for b in sent)
+
+
+async def test_open_pnl_follows_the_quote_stream(fake, connected):
+    broker, events = connected
+    await broker.subscribe_quotes(["MESZ6"])
+    await market(broker, Side.BUY, 1)
+    await events.wait_for(Position, lambda p: p.quantity == 1)
+    fake.set_quote("MESZ6", bid="6660.00", ask="6660.25", last="6660.00")
+    await events.wait_for(Quote, lambda q: q.last == Decimal("6660.00"))
+    (pos,) = await broker.positions(ACCT)
+    assert pos.mark == Decimal("6660.00") and pos.unrealized_pnl == Decimal("48.75")
+    snap = next(s for s in await broker.snapshots() if s.account == ACCT)
+    assert snap.open_pnl == Decimal("48.75") and snap.equity == Decimal("50048.75")
+
+
+async def test_bracket_as_oso_then_take_profit_cancels_the_stop(fake, connected):
+    broker, events = connected
+    entry = await market(
+        broker,
+        Side.BUY,
+        1,
+        order_type=OrderType.LIMIT,
+        limit_price=Decimal("6648.00"),
+        bracket=Bracket(take_profit_ticks=8, stop_loss_ticks=4),
+    )
+    assert entry.status is OrderStatus.WORKING and entry.role is OrderRole.ENTRY
+    body = fake.order_bodies[-1]
+    assert body["bracket1"] == {
+        "action": "Sell",
+        "clOrdId": f"{entry.client_order_id}-tp",
+        "orderType": "Limit",
+        "price": 6650,
+        "timeInForce": "Day",
+    }
+    assert body["bracket2"]["orderType"] == "Stop" and body["bracket2"]["stopPrice"] == 6647
+    for role in (OrderRole.TAKE_PROFIT, OrderRole.STOP_LOSS):
+        await events.wait_for(Order, lambda o, role=role: o.parent_id == entry.order_id and o.role is role)
+    children = [o for o in await broker.orders(ACCT) if o.parent_id == entry.order_id]
+    roles = {o.role: o for o in children}
+    assert set(roles) == {OrderRole.TAKE_PROFIT, OrderRole.STOP_LOSS}
+    assert all(o.status is OrderStatus.PENDING for o in children)  # held until the entry fills
+    tp, sl = roles[OrderRole.TAKE_PROFIT], roles[OrderRole.STOP_LOSS]
+    assert tp.limit_price == Decimal("6650.00") and sl.stop_price == Decimal("6647.00")
+    assert tp.oco_group == sl.oco_group is not None
+
+    fake.set_quote("MESZ6", bid="6647.75", ask="6648.00", last="6648.00")
+    await events.wait_for(Order, order_is(entry.order_id, OrderStatus.FILLED))
+    await events.wait_for(Order, order_is(tp.order_id, OrderStatus.WORKING))
+    fake.set_quote("MESZ6", bid="6650.00", ask="6650.25", last="6650.00")
+    await events.wait_for(Order, order_is(tp.order_id, OrderStatus.FILLED))
+    await events.wait_for(Order, order_is(sl.order_id, OrderStatus.CANCELLED))
+    flat = await events.wait_for(Position, lambda p: p.quantity == 0)
+    assert flat.realized_pnl == Decimal("10.00") - Decimal("1.24")
+
+
+async def test_bracket_on_a_market_entry_is_priced_from_the_quote(fake, connected):
+    broker, events = connected
+    refused = await market(broker, Side.SELL, 1, bracket=Bracket(take_profit_ticks=4, stop_loss_ticks=4))
+    assert refused.status is OrderStatus.REJECTED and "no MESZ6 quote" in refused.reject_reason
+    await broker.subscribe_quotes(["MESZ6"])
+    await events.wait_for(Quote)
+    entry = await market(broker, Side.SELL, 1, bracket=Bracket(take_profit_ticks=4, stop_loss_ticks=4))
+    body = fake.order_bodies[-1]
+    assert body["bracket1"]["price"] == 6649 and body["bracket2"]["stopPrice"] == 6651
+    await events.wait_for(Order, order_is(entry.order_id, OrderStatus.FILLED))
+
+
+async def test_modify_then_cancel(fake, connected):
+    broker, _ = connected
+    order = await market(broker, Side.BUY, 1, order_type=OrderType.LIMIT, limit_price=Decimal("6640.00"))
+    modified = await broker.modify(ACCT, order.order_id, quantity=3, limit_price=Decimal("6641.25"))
+    assert (modified.quantity, modified.limit_price, modified.status) == (3, Decimal("6641.25"), OrderStatus.WORKING)
+    body = fake.order_bodies[-1]
+    assert body == {"orderId": int(order.order_id), "orderQty": 3, "orderType": "Limit", "isAutomated": True,
+                    "price": 6641.25, "timeInForce": "Day"}  # fmt: skip
+    off_tick = await broker.modify(ACCT, order.order_id, limit_price=Decimal("6641.30"))
+    assert "off the tick grid" in off_tick.reject_reason and off_tick.limit_price == Decimal("6641.25")
+    cancelled = await broker.cancel(ACCT, order.order_id)
+    assert cancelled.status is OrderStatus.CANCELLED
+    again = await broker.cancel(ACCT, order.order_id)
+    assert again.status is OrderStatus.CANCELLED
+    with pytest.raises(BrokerError, match="no order 999"):
+        await broker.cancel(ACCT, "999")
+
+
+async def test_rejects_come_back_with_their_reason(fake, connected):
+    broker, _ = connected
+    fake.reject_next("MaxPosLimitReached", "Max position 5 reached for MES")
+    order = await market(broker, Side.BUY, 6)
+    assert order.status is OrderStatus.REJECTED
+    assert order.reject_reason == (
+        "the order would go over the account's position limit (Tradovate: Max position 5 reached for MES)"
+    )
+    assert order.order_id == f"rejected-{order.client_order_id}"
+
+    sent = len(fake.order_bodies)
+    off = await market(broker, Side.BUY, 1, order_type=OrderType.LIMIT, limit_price=Decimal("6650.10"))
+    assert off.status is OrderStatus.REJECTED and "off the tick grid" in off.reject_reason
+    unknown = await market(broker, Side.BUY, 1, symbol="ESZ6")
+    assert unknown.reject_reason == "Tradovate has no contract named ESZ6"
+    other = await broker.place(OrderRequest(account="tv:NOPE", symbol="MESZ6", side=Side.BUY, quantity=1))
+    assert "unknown Tradovate account 'tv:NOPE'" in other.reject_reason
+    reduce = await market(broker, Side.SELL, 1, reduce_only=True)
+    assert "reduce-only" in reduce.reject_reason
+    assert len(fake.order_bodies) == sent  # none of those reached Tradovate
+
+    fake.max_position = 1
+    await market(broker, Side.BUY, 1)
+    over = await market(broker, Side.BUY, 1)
+    assert over.reject_reason.startswith("the order would go over the account's position limit")
+
+
+async def test_flatten_cancels_working_orders_and_liquidates(fake, connected):
+    broker, events = connected
+    buy = await market(broker, Side.BUY, 2)
+    await events.wait_for(Order, order_is(buy.order_id, OrderStatus.FILLED))
+    resting = await market(broker, Side.SELL, 1, order_type=OrderType.LIMIT, limit_price=Decimal("6700.00"))
+    mnq = await market(broker, Side.SELL, 1, symbol="MNQZ6")
+    await events.wait_for(Order, order_is(mnq.order_id, OrderStatus.FILLED))
+
+    results = await broker.flatten(ACCT, "MES1!")
+    by_id = {o.order_id: o for o in results}
+    assert by_id[resting.order_id].status is OrderStatus.CANCELLED
+    liquidation = next(o for o in results if o.order_id != resting.order_id)
+    assert liquidation.side is Side.SELL and liquidation.quantity == 2
+    liquidate = fake.order_bodies[-1]
+    assert set(liquidate) == {"accountId", "contractId", "admin", "isAutomated"} and liquidate["admin"] is False
+    await events.wait_for(Order, order_is(liquidation.order_id, OrderStatus.FILLED))
+    await events.wait_for(Position, lambda p: p.symbol == "MESZ6" and p.quantity == 0)
+    assert {p.symbol: p.quantity for p in await broker.positions(ACCT)} == {"MNQZ6": -1}
+
+    await broker.flatten(ACCT)
+    await events.wait_for(Position, lambda p: p.symbol == "MNQZ6" and p.quantity == 0)
+    assert await broker.positions(ACCT) == []
+
+
+async def test_oco_pair_on_an_open_position(fake, connected):
+    broker, events = connected
+    buy = await market(broker, Side.BUY, 1)
+    await events.wait_for(Order, order_is(buy.order_id, OrderStatus.FILLED))
+    tp = OrderRequest(ACCT, "MESZ6", Side.SELL, 1, OrderType.LIMIT, limit_price=Decimal("6660.00"))
+    sl = OrderRequest(ACCT, "MESZ6", Side.SELL, 1, OrderType.STOP, stop_price=Decimal("6640.00"))
+    first, second = await broker.place_oco(tp, sl)
+    assert first.status is second.status is OrderStatus.WORKING
+    assert fake.order_bodies[-1]["other"]["stopPrice"] == 6640
+    fake.set_quote("MESZ6", bid="6639.75", ask="6640.00", last="6639.75")
+    await events.wait_for(Order, order_is(second.order_id, OrderStatus.FILLED))
+    await events.wait_for(Order, order_is(first.order_id, OrderStatus.CANCELLED))
+
+
+async def test_events_in_any_order_give_the_same_result(fake, connected):
+    broker, events = connected
+    fake.scramble_props = True  # every batch arrives reversed: fills and positions before orders
+    order = await market(broker, Side.BUY, 1, order_type=OrderType.LIMIT, limit_price=Decimal("6651.00"))
+    done = await events.wait_for(
+        Order, lambda o: o.order_id == order.order_id and o.status is OrderStatus.FILLED and o.avg_fill_price
+    )
+    assert done.filled_quantity == 1 and done.avg_fill_price == Decimal("6650.25")
+    filled = [o for o in events.of(Order) if o.order_id == order.order_id and o.status is OrderStatus.FILLED]
+    assert all(o.filled_quantity == 1 for o in filled)
+    await events.wait_for(Fill, lambda f: f.order_id == order.order_id)
+    await events.wait_for(Position, lambda p: p.quantity == 1)
+
+
+# =========================================================================== tokens and penalties
+
+
+async def test_token_is_renewed_before_expiry_with_no_failed_request(fake, connected):
+    broker, events = connected
+    first_expiry = broker.session_expires_at
+    assert first_expiry is not None
+    fake.clock.advance(timedelta(minutes=66))  # inside the 15-minute renewal window
+    await fake.until(lambda: fake.renewals == 1)
+    renewed = await events.wait_for(
+        ConnectionStatus, lambda s: "(in 80 min)" in s.detail and s.state is ConnectionState.CONNECTED, since=1
+    )
+    assert broker.session_expires_at == first_expiry + timedelta(minutes=66)
+    assert renewed.detail.startswith("connected; session expires at")
+    fake.clock.advance(timedelta(minutes=20))  # the first token has now expired
+    assert broker.token_expires_in() == timedelta(minutes=60)
+    order = await market(broker, Side.BUY, 1)
+    assert order.status is not OrderStatus.REJECTED
+    assert fake.unauthorized == 0 and fake.logins == 1
+
+
+async def test_an_expired_token_gets_a_new_session_and_the_request_succeeds(fake, connected):
+    broker, events = connected
+    fake.expire_tokens()
+    order = await market(broker, Side.BUY, 1)
+    assert order.order_id.isdigit()
+    assert fake.unauthorized == 1 and fake.logins == 2
+    await events.wait_for(Order, order_is(order.order_id, OrderStatus.FILLED))
+
+
+async def test_login_penalty_is_waited_out_then_resent_with_the_ticket(fake, instruments, tmp_path):
+    fake.penalize("auth/accesstokenrequest", p_time=30)
+    broker = make(fake, instruments, tmp_path)
+    connecting = asyncio.create_task(broker.connect())
+    waiting = await fake.clock.wait_for_sleeper(longer_than=29, shorter_than=31)
+    assert waiting == 30 and fake.logins == 0 and not connecting.done()
+    fake.clock.advance(29)
+    await asyncio.sleep(0.05)
+    assert not connecting.done() and fake.tickets_honoured == 0
+    fake.clock.advance(1)
+    await asyncio.wait_for(connecting, 5)
+    assert fake.logins == 1 and fake.tickets_honoured == 1 and fake.early_resends == 0
+    await broker.close()
+
+
+async def test_captcha_penalty_is_a_clear_error(fake, instruments, tmp_path):
+    fake.penalize("auth/accesstokenrequest", p_time=3600, captcha=True)
+    broker = make(fake, instruments, tmp_path)
+    with pytest.raises(AuthError, match=r"captcha.*Log in once in a web browser"):
+        await broker.connect()
+    assert fake.logins == 0
+    await broker.close()
+
+
+async def test_order_penalty_is_obeyed_and_the_order_sent_once(fake, connected):
+    broker, _ = connected
+    fake.penalize("order/placeorder", p_time=5)
+    placing = asyncio.create_task(market(broker, Side.BUY, 1))
+    assert await fake.clock.wait_for_sleeper(longer_than=4, shorter_than=6) == 5
+    fake.clock.advance(5)
+    order = await asyncio.wait_for(placing, 5)
+    assert order.order_id.isdigit()
+    assert fake.tickets_honoured == 1 and fake.early_resends == 0
+    assert fake.clord_ids[order.client_order_id] == 1
+    assert "p-ticket" in fake.order_bodies[-1]
+
+
+async def test_rate_limit_429_backs_off_on_the_shared_limiter(fake, connected):
+    broker, _ = connected
+    fake.fail_429("contract/find")
+    subscribing = asyncio.create_task(broker.subscribe_quotes(["MNQZ6"]))
+    wait = await fake.clock.wait_for_sleeper(longer_than=0.5, shorter_than=1.01)
+    assert 0.5 < wait <= 1.0  # the jittered backoff held the next request
+    fake.clock.advance(wait)
+    await asyncio.wait_for(subscribing, 5)
+    assert [p for m, p in fake.requests if p == "contract/find"] == ["contract/find", "contract/find"]
+
+
+# =========================================================================== sockets: drops, silence
+
+
+async def test_dropped_sockets_reconnect_resubscribe_and_resync(fake, connected):
+    broker, events = connected
+    await broker.subscribe_quotes(["MESZ6"])
+    await events.wait_for(Quote)
+    resting = await market(broker, Side.BUY, 1, order_type=OrderType.LIMIT, limit_price=Decimal("6645.00"))
+    assert fake.connections == {"trading": 1, "md": 1}
+
+    fake.refuse_sockets = True
+    await fake.drop_sockets()
+    await events.wait_for(ConnectionStatus, lambda s: s.state is ConnectionState.RECONNECTING)
+    # While tterm is away the market trades through the resting order.
+    fake.set_quote("MESZ6", bid="6644.75", ask="6645.00", last="6645.00")
+    assert fake.entities["order"][int(resting.order_id)]["ordStatus"] == "Filled"
+    mark = events.mark()
+    fake.refuse_sockets = False
+    fill = await events.wait_for(Fill, lambda f: f.order_id == resting.order_id, since=mark)
+    assert fill.price == Decimal("6645.00")
+    await events.wait_for(Order, order_is(resting.order_id, OrderStatus.FILLED), since=mark)
+    await events.wait_for(Position, lambda p: p.quantity == 1, since=mark)
+    await events.wait_for(ConnectionStatus, lambda s: s.state is ConnectionState.CONNECTED, since=mark)
+    await fake.until(lambda: fake.sockets("md") == 1 and fake.subscribe_requests == 2)
+    fake.set_quote("MESZ6", bid="6646.00")
+    await events.wait_for(Quote, lambda q: q.bid == Decimal("6646.00"), since=mark)
+    assert fake.sync_requests == 2
+    assert [f.fill_id for f in events.of(Fill)].count(fill.fill_id) == 1  # no duplicate
+
+
+async def test_a_sync_penalty_on_reconnect_is_obeyed(fake, connected):
+    _, events = connected
+    fake.penalize("user/syncrequest", p_time=3)
+    mark = events.mark()
+    await fake.drop_sockets("trading")
+    assert await fake.clock.wait_for_sleeper(longer_than=2, shorter_than=4) == 3
+    fake.clock.advance(3)
+    await events.wait_for(ConnectionStatus, lambda s: s.state is ConnectionState.CONNECTED, since=mark)
+    assert fake.sync_requests == 2 and fake.tickets_honoured == 1
+
+
+async def test_a_silent_socket_is_marked_stale_and_orders_are_held(fake, connected):
+    broker, events = connected
+    fake.silent = True
+    stale = await events.wait_for(ConnectionStatus, lambda s: s.state is ConnectionState.STALE)
+    assert "no message for" in stale.detail
+    sent = len(fake.order_bodies)
+    held = await market(broker, Side.BUY, 1)
+    assert held.status is OrderStatus.REJECTED and held.reject_reason.startswith("held: the Tradovate trading stream")
+    assert len(fake.order_bodies) == sent
+    mark = events.mark()
+    fake.silent = False
+    await events.wait_for(ConnectionStatus, lambda s: s.state is ConnectionState.CONNECTED, since=mark, within=8)
+    order = await market(broker, Side.BUY, 1)
+    assert order.order_id.isdigit()
+
+
+async def test_a_shutdown_event_is_reported_and_the_socket_comes_back(fake, connected):
+    _, events = connected
+    mark = events.mark()
+    await fake.shutdown_sockets("Maintenance", kind="trading")
+    notice = await events.wait_for(Notice, since=mark)
+    assert notice.text == "Tradovate is closing the trading connection: Maintenance"
+    await events.wait_for(ConnectionStatus, lambda s: s.state is ConnectionState.RECONNECTING, since=mark)
+    await events.wait_for(ConnectionStatus, lambda s: s.state is ConnectionState.CONNECTED, since=mark)
+
+
+# =========================================================================== retries never duplicate
+
+
+async def test_a_lost_reply_is_looked_up_not_resent(fake, connected):
+    broker, _ = connected
+    fake.slow("order/placeorder", 0.8)  # processed at once, answered after the client gave up
+    broker._http._client.timeout = httpx.Timeout(0.3)
+    order = await market(broker, Side.BUY, 1, order_type=OrderType.LIMIT, limit_price=Decimal("6640.00"))
+    assert order.order_id.isdigit() and order.status is OrderStatus.WORKING
+    assert fake.clord_ids[order.client_order_id] == 1
+    assert [p for _, p in fake.requests].count("order/placeorder") == 1
+
+
+async def test_find_order_by_client_order_id_after_a_restart(fake, connected, instruments, tmp_path):
+    broker, _ = connected
+    order = await market(broker, Side.BUY, 1, order_type=OrderType.LIMIT, limit_price=Decimal("6640.00"))
+    fresh = make(fake, instruments, tmp_path)
+    await fresh.connect()
+    try:
+        fresh._replica.order_by_clord.clear()  # as if the stream had not mentioned it
+        found = await fresh.find_order(ACCT, order.client_order_id)
+        assert found is not None and found.order_id == order.order_id
+        assert found.client_order_id == order.client_order_id
+        assert await fresh.find_order(ACCT, "tt-never-sent") is None
+        assert await fresh.find_order("tv:DEMO654321", order.client_order_id) is None
+    finally:
+        await fresh.close()
+
+
+# =========================================================================== the fake is strict
+
+
+async def test_fake_rejects_malformed_requests_like_the_vendor(fake):
+    async with httpx.AsyncClient(base_url=fake.rest_url) as http:
+        assert (await http.get("/account/list")).status_code == 401
+        grant = (
+            await http.post(
+                "/auth/AccessTokenRequest",
+                json={
+                    "name": fake.username,
+                    "password": fake.password,
+                    "appId": "x",
+                    "appVersion": "1",
+                    "cid": str(fake.cid),
+                    "sec": fake.sec,
+                },
+            )
+        ).json()
+        auth = {"Authorization": f"Bearer {grant['accessToken']}"}
+        acct = next(a for a in (await http.get("/account/list", headers=auth)).json() if a["name"] == "DEMO123456")
+        base = {"accountSpec": "DEMO123456", "accountId": acct["id"], "action": "Buy", "symbol": "MESZ6",
+                "orderQty": 1, "orderType": "Limit", "price": 6640.0, "isAutomated": True}  # fmt: skip
+
+        async def place(**changes: Any) -> httpx.Response:
+            body = {k: v for k, v in {**base, **changes}.items() if v is not None}
+            return await http.post("/order/placeOrder", json=body, headers=auth)
+
+        assert (await place(orderQty=None)).status_code == 400
+        assert (await place(orderQty=0)).status_code == 400
+        assert (await place(action="Long")).status_code == 400
+        assert (await place(orderType="Limitt")).status_code == 400
+        assert (await place(orderQuantity=1)).status_code == 400
+        assert (await place(price=6640.1)).json()["failureReason"] == "InvalidPrice"
+        assert (await place(price=None)).json()["failureReason"] == "InvalidPrice"
+        assert (await place(symbol="ZZZ9")).json()["failureReason"] == "InvalidContract"
+        assert (await place(accountSpec="SOMEONE")).json()["failureReason"] == "Unauthorized"
+        assert "orderId" in (await place()).json()
+        assert (await http.get("/contract/find", params={"name": "NOPE"}, headers=auth)).status_code == 404
+        assert (await http.get("/contract/find", params={"name": "mesz6"}, headers=auth)).json()["name"] == "MESZ6"
+        fake.expire_tokens()
+        assert (await http.get("/account/list", headers=auth)).status_code == 401
+
+
+async def test_fake_socket_rejects_bad_frames_and_unauthorised_requests(fake):
+    async with websockets.connect(fake.ws_url) as ws:
+        assert await ws.recv() == "o"
+        await ws.send("order/list\n1\n\n")
+        assert parse_frame(await _next_data(ws)) == ("a", [{"s": 401, "i": 1, "d": "Not authorized"}])
+        await ws.send("authorize\n2\n\nnot-a-token")
+        assert parse_frame(await _next_data(ws))[1][0]["s"] == 401
+        await ws.send("this is not a request")
+        assert parse_frame(await _next_data(ws)) == ("c", (1008, "Malformed message"))
+    assert fake.bad_frames == 1
+
+
+async def _next_data(ws: Any) -> str:
+    while True:
+        frame = await asyncio.wait_for(ws.recv(), 5)
+        if frame != "h":
+            return frame
+
+
+# =========================================================================== secrets
+
+
+async def test_no_secret_in_any_log_line(fake, instruments, tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
+    broker = make(fake, instruments, tmp_path)
+    events = Collector(broker)
+    await broker.connect()
+    await broker.subscribe_quotes(["MESZ6"])
+    await market(broker, Side.BUY, 1)
+    fake.clock.advance(timedelta(minutes=70))
+    await fake.until(lambda: fake.renewals == 1)
+    fake.expire_tokens()
+    await market(broker, Side.SELL, 1)
+    await fake.drop_sockets()
+    await events.wait_for(ConnectionStatus, lambda s: s.state is ConnectionState.RECONNECTING)
+    await events.wait_for(ConnectionStatus, lambda s: s.state is ConnectionState.CONNECTED, since=events.mark())
+    await broker.close()
+    await events.stop()
+    text = "\n".join(f"{r.name} {r.getMessage()}" for r in caplog.records)
+    assert "tradovate" in text.lower()  # logging really was captured
+    secrets = [fake.password, fake.sec, *fake.tokens]
+    assert len(fake.tokens) >= 6
+    for secret in secrets:
+        assert secret not in text
+        for i in range(0, len(secret) - 12, 4):
+            assert secret[i : i + 12] not in text, "a fragment of a secret was logged"
+    events_text = "\n".join(repr(e) for e in events.items)
+    for secret in secrets:
+        assert secret not in events_text

@@ -1,0 +1,261 @@
+"""Tradovate REST: one ``call`` that knows the vendor's answers, and the endpoints tterm uses.
+
+What ``call`` handles (A2, A7): a bearer token from the token manager (a 401 gets one fresh
+session and one retry); HTTP 429 (back off, then resend: a 429 means the request was not
+processed); a penalty ticket in an HTTP 200 body (wait ``p-time`` on the clock, resend the same
+body with ``p-ticket`` added); ``p-captcha`` (stop: a person must log in on the web); transport
+errors (resent only when the request is idempotent or provably never left). Business errors
+(``errorText``, ``failureReason``) are returned as data for the caller to map.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tterm.brokers.base import AuthError, BrokerError, RateLimited
+from tterm.brokers.common.backoff import Backoff
+from tterm.brokers.common.clock import Clock
+from tterm.brokers.common.http import ConnectionFailed, HttpClient
+from tterm.brokers.common.ratelimit import Window
+from tterm.brokers.common.redact import Redactor
+from tterm.brokers.common.tokens import TokenManager
+
+log = logging.getLogger(__name__)
+
+LOGIN_PATH = "/auth/accesstokenrequest"
+RENEW_PATH = "/auth/renewaccesstoken"
+
+# A7 (TV-PARTNER rate-limits). The authenticated user limit is 5000 per hour (also per minute
+# and per second, which the hourly window implies). accesstokenrequest counts FAILED logins only,
+# so it gets no client-side window: tterm never retries a refused login by itself.
+GLOBAL_LIMITS: Sequence[Window] = (Window(5000, 3600.0),)
+ENDPOINT_LIMITS: Mapping[str, Sequence[Window]] = {
+    "auth/renewaccesstoken": (Window(15, 3600.0),),
+    "auth/me": (Window(10, 3600.0),),
+    "user/syncrequest": (Window(300, 3600.0),),
+}
+# A7: the documented backoff after going over an endpoint's limit, seconds.
+ENDPOINT_BACKOFF: Mapping[str, float] = {
+    "auth/accesstokenrequest": 15.0,
+    "auth/renewaccesstoken": 15.0,
+    "auth/me": 30.0,
+    "user/syncrequest": 3.0,
+}
+
+CAPTCHA_MESSAGE = (
+    "Tradovate has locked API logins for this user behind a captcha (too many attempts). Log in once "
+    "in a web browser at trader.tradovate.com (or wait about an hour), then start tterm again."
+)
+
+
+class NotFound(BrokerError):
+    """Tradovate has no such entity (HTTP 404)."""
+
+
+class BadRequest(BrokerError):
+    """Tradovate refused the request as malformed (HTTP 4xx other than 401/404/429)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Penalty:
+    """A time-penalty answer: wait ``seconds``, then resend with ``ticket`` (A2.1, TV-FAQ)."""
+
+    ticket: str
+    seconds: float
+    captcha: bool
+
+
+def penalty_of(data: Any) -> Penalty | None:
+    """The penalty in a response body, if it is one."""
+    if not isinstance(data, Mapping) or "p-ticket" not in data:
+        return None
+    try:
+        seconds = float(data.get("p-time") or 0)
+    except (TypeError, ValueError):
+        seconds = 0.0
+    # A2.1: p-captcha may be missing when false; treat missing as false.
+    return Penalty(ticket=str(data["p-ticket"]), seconds=max(0.0, seconds), captcha=bool(data.get("p-captcha")))
+
+
+def endpoint_key(path: str) -> str:
+    """``/orderVersion/deps`` -> ``orderversion/deps``: the rate-limit key of a path."""
+    return path.strip("/").lower()
+
+
+class TradovateRest:
+    """The REST half of a Tradovate login. ``tokens`` is attached once the auth layer exists."""
+
+    def __init__(
+        self,
+        http: HttpClient,
+        *,
+        clock: Clock,
+        redactor: Redactor,
+        penalty_retries: int = 3,
+        rate_limit_retries: int = 3,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.http = http
+        self.clock = clock
+        self.redactor = redactor
+        self.tokens: TokenManager | None = None
+        self.penalty_retries = penalty_retries
+        self.rate_limit_retries = rate_limit_retries
+        self._backoff = backoff or Backoff(base=1.0, cap=60.0)
+        self.penalties_obeyed = 0
+        self.unauthorized = 0
+
+    # ------------------------------------------------------------------ the one call
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        authed: bool = True,
+        bearer: str | None = None,
+        idempotent: bool | None = None,
+    ) -> Any:
+        """Send ``method path`` and return the decoded JSON body (None when empty)."""
+        key = endpoint_key(path)
+        idempotent = method.upper() == "GET" if idempotent is None else idempotent
+        payload = dict(body) if body is not None else None
+        penalties = limited = resent = 0
+        auth_retried = False
+        while True:
+            token = None
+            auth = bearer
+            if auth is None and authed:
+                if self.tokens is None:
+                    raise AuthError("not logged in to Tradovate")
+                token = await self.tokens.get()
+                auth = token.value
+            try:
+                resp = await self.http.request(method, path, params=params, json=payload, bearer=auth, limit_key=key)
+            except ConnectionFailed as exc:
+                if (idempotent or not exc.maybe_sent) and resent < 2:
+                    resent += 1
+                    await asyncio.sleep(0.2 * resent)
+                    continue
+                raise
+            if resp.status == 401:
+                self.unauthorized += 1
+                if token is not None and self.tokens is not None and not auth_retried:
+                    auth_retried = True
+                    log.info("Tradovate refused the session on %s (401); starting a new session", path)
+                    await self.tokens.invalidate(token)
+                    continue
+                raise AuthError(f"Tradovate refused the session for {method} {path} (HTTP 401)")
+            if resp.status == 429:
+                limited += 1
+                if limited > self.rate_limit_retries:
+                    raise RateLimited(f"Tradovate rate limit on {path}: still refused after {limited} tries")
+                delay = max(resp.retry_after() or 0.0, ENDPOINT_BACKOFF.get(key, 0.0), self._backoff.next_delay())
+                log.warning("Tradovate rate limit (429) on %s: backing off %.1fs", path, delay)
+                if self.http.limiter is not None:
+                    # A user-level 429 holds every request; an endpoint limit holds that endpoint.
+                    self.http.limiter.penalize(delay, key if key in ENDPOINT_BACKOFF else None)
+                else:
+                    await self.clock.sleep(delay)
+                continue
+            if resp.status == 404:
+                raise NotFound(f"Tradovate: {method} {path} found nothing ({self._short(resp.text)})")
+            if 400 <= resp.status < 500:
+                raise BadRequest(f"Tradovate refused {method} {path} (HTTP {resp.status}): {self._short(resp.text)}")
+            if resp.status >= 500:
+                raise BrokerError(f"Tradovate server error on {method} {path} (HTTP {resp.status})")
+            data = resp.json() if resp.body.strip() else None
+            penalty = penalty_of(data)
+            if penalty is None:
+                self._backoff.reset()
+                return data
+            if penalty.captcha:
+                if key == endpoint_key(LOGIN_PATH):
+                    raise AuthError(CAPTCHA_MESSAGE)
+                raise RateLimited(f"Tradovate penalty with captcha on {path}; {CAPTCHA_MESSAGE}")
+            penalties += 1
+            if penalties > self.penalty_retries:
+                raise RateLimited(
+                    f"Tradovate kept penalising {path} ({penalties} tickets in a row)", retry_after=penalty.seconds
+                )
+            log.warning("Tradovate time penalty on %s: waiting %.0fs before resending", path, penalty.seconds)
+            await self.clock.sleep(penalty.seconds)
+            self.penalties_obeyed += 1
+            if payload is not None:
+                payload["p-ticket"] = penalty.ticket
+            # A GET has no body to carry the ticket (the reference documents it in bodies only): it is
+            # simply resent after the wait.
+
+    def _short(self, text: str) -> str:
+        text = self.redactor.scrub(text.strip())
+        return (text[:200] + "...") if len(text) > 200 else (text or "no details")
+
+    # ------------------------------------------------------------------ entities (A3)
+
+    async def entity_list(self, entity: str) -> list[dict[str, Any]]:
+        return _as_list(await self.call("GET", f"/{entity}/list"))
+
+    async def entity_item(self, entity: str, entity_id: int) -> dict[str, Any]:
+        return _as_dict(await self.call("GET", f"/{entity}/item", params={"id": entity_id}), f"{entity} {entity_id}")
+
+    async def entity_find(self, entity: str, name: str) -> dict[str, Any]:
+        data = await self.call("GET", f"/{entity}/find", params={"name": name})
+        # A5: an unknown name may come back as an empty result instead of a 404.
+        if not data:
+            raise NotFound(f"Tradovate has no {entity} named {name!r}")
+        return _as_dict(data, f"{entity} {name}")
+
+    async def entity_deps(self, entity: str, master_id: int) -> list[dict[str, Any]]:
+        return _as_list(await self.call("GET", f"/{entity}/deps", params={"masterid": master_id}))
+
+    async def me(self) -> dict[str, Any]:
+        return _as_dict(await self.call("GET", "/auth/me"), "auth/me")
+
+    async def cash_balance_snapshot(self, account_id: int) -> dict[str, Any]:
+        data = await self.call(
+            "POST", "/cashBalance/getcashbalancesnapshot", body={"accountId": account_id}, idempotent=True
+        )
+        return _as_dict(data, "cash balance snapshot")
+
+    # ------------------------------------------------------------------ orders (A5)
+
+    async def place_order(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        return _as_dict(await self.call("POST", "/order/placeorder", body=body, idempotent=False), "placeorder")
+
+    async def place_oso(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        return _as_dict(await self.call("POST", "/order/placeoso", body=body, idempotent=False), "placeoso")
+
+    async def place_oco(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        return _as_dict(await self.call("POST", "/order/placeoco", body=body, idempotent=False), "placeoco")
+
+    async def modify_order(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        # A modify sets absolute values, so resending the same one is harmless.
+        return _as_dict(await self.call("POST", "/order/modifyorder", body=body, idempotent=True), "modifyorder")
+
+    async def cancel_order(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        return _as_dict(await self.call("POST", "/order/cancelorder", body=body, idempotent=True), "cancelorder")
+
+    async def liquidate_position(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        return _as_dict(
+            await self.call("POST", "/order/liquidateposition", body=body, idempotent=False), "liquidateposition"
+        )
+
+
+def _as_list(data: Any) -> list[dict[str, Any]]:
+    if data is None:
+        return []
+    if not isinstance(data, list):
+        raise BrokerError(f"Tradovate sent {type(data).__name__} where a list was expected")
+    return [d for d in data if isinstance(d, dict)]
+
+
+def _as_dict(data: Any, what: str) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise BrokerError(f"Tradovate sent {type(data).__name__} for {what} where an object was expected")
+    return data
