@@ -710,3 +710,91 @@ async def test_no_secret_in_any_log_line(fake, instruments, tmp_path, caplog):
     events_text = "\n".join(repr(e) for e in events.items)
     for secret in secrets:
         assert secret not in events_text
+
+
+# =========================================================================== through the engine
+
+
+async def _next(sub: Any, kind: type, pred: Callable[[Any], bool] = lambda e: True, within: float = 5) -> Any:
+    async def _wait() -> Any:
+        while True:
+            event = await sub.get()
+            if isinstance(event, kind) and pred(event):
+                return event
+
+    return await asyncio.wait_for(_wait(), within)
+
+
+@pytest.fixture
+async def engine_setup(fake, instruments, tmp_path, caplog):
+    from tterm.core.clock import CmeClock
+    from tterm.core.engine import Engine
+    from tterm.core.journal import Journal
+    from tterm.risk.pretrade import StaleDataCheck
+    from tterm.risk.settings import RiskSettings
+
+    caplog.set_level(logging.DEBUG)
+    broker = make(fake, instruments, tmp_path)
+    journal = Journal(tmp_path / "journal.sqlite3")
+    engine = Engine(
+        brokers=[broker],
+        instruments=instruments,
+        journal=journal,
+        clock=CmeClock(now=fake.clock.now),
+        checks=[StaleDataCheck(RiskSettings(stale_after_seconds=5))],
+    )
+    await engine.start()
+    sub = engine.events("test")
+    yield engine, sub, journal
+    await engine.stop()
+    journal.close()
+
+
+async def test_quotes_fills_pnl_and_flatten_flow_through_the_engine(fake, engine_setup, caplog):
+    engine, sub, journal = engine_setup
+    assert [a.id for a in engine.accounts] == [ACCT, "tv:DEMO654321"]
+    assert await engine.subscribe(["MES1!"]) == ["MESZ6"]
+    await _next(sub, Quote, lambda q: q.symbol == "MESZ6")
+
+    order = await engine.place(OrderRequest(account=ACCT, symbol="MES1!", side=Side.BUY, quantity=2))
+    assert order.order_id.isdigit(), order.reject_reason
+    fill = await _next(sub, Fill, lambda f: f.order_id == order.order_id)
+    assert fill.price == Decimal("6650.25") and fill.broker == "tv"
+    await _next(sub, Position, lambda p: p.quantity == 2)
+    fake.set_quote("MESZ6", bid="6652.00", ask="6652.25", last="6652.00")
+    marked = await _next(sub, Position, lambda p: p.quantity == 2 and p.unrealized_pnl > 0)
+    assert marked.unrealized_pnl == Decimal("17.50")
+
+    flattened = await engine.flatten(ACCT)
+    assert any(o.side is Side.SELL and o.quantity == 2 for o in flattened)
+    flat = await _next(sub, Position, lambda p: p.quantity == 0)
+    assert flat.realized_pnl < Decimal("17.50")  # 17.50 gross, less fees
+    kinds = {e.kind for e in journal.entries()}
+    assert {"order_request", "order_ack", "fill", "connection"} <= kinds
+
+    await engine.stop()
+    rows = "\n".join(repr(e.data) for e in journal.entries())
+    logs = "\n".join(r.getMessage() for r in caplog.records)
+    for secret in [fake.password, fake.sec, *fake.tokens]:
+        assert secret not in rows and secret not in logs
+
+
+async def test_a_silent_feed_holds_orders_at_the_engine(fake, engine_setup):
+    engine, sub, journal = engine_setup
+    await engine.subscribe(["MESZ6"])
+    await _next(sub, Quote)
+    fake.silent = True
+    fake.clock.advance(10)  # no quote for longer than the 5 s the stale check allows
+    await _next(sub, ConnectionStatus, lambda s: s.state is ConnectionState.STALE)
+    held = await engine.place(OrderRequest(account=ACCT, symbol="MESZ6", side=Side.BUY, quantity=1))
+    assert held.status is OrderStatus.REJECTED
+    assert held.reject_reason.startswith("market data for MESZ6 is stale (last quote 10s ago")
+    (decision,) = journal.entries(kind="risk_decision", ref=held.client_order_id)
+    assert decision.data["check"] == "stale"
+    assert not any(b.get("clOrdId") == held.client_order_id for b in fake.order_bodies)
+    fake.silent = False
+    await _next(sub, ConnectionStatus, lambda s: s.state is ConnectionState.CONNECTED, within=8)
+    fake.set_quote("MESZ6", bid="6650.25", ask="6650.50")
+    await _next(sub, Quote, lambda q: q.bid == Decimal("6650.25"))
+    order = await engine.place(OrderRequest(account=ACCT, symbol="MESZ6", side=Side.BUY, quantity=1))
+    assert order.order_id.isdigit(), order.reject_reason
