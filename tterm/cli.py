@@ -385,10 +385,158 @@ def _export_to_file(journal: Journal, args: argparse.Namespace) -> int:
     return n
 
 
+# --------------------------------------------------------------------------- hub, attach, serve
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 65535, got {value}")
+    return value
+
+
+def add_hub(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "hub",
+        parents=[common],
+        help="run the engine headless: brokers, risk, journal, webhooks and the remote API for 'tterm attach'",
+        description="Run until SIGTERM/SIGINT (under systemd or in tmux). Binds [hub] host/port (default "
+        "127.0.0.1:8787); creates the webhook secret and API token in secrets.toml on first run.",
+    )
+    p.add_argument("--host", metavar="ADDR", help="bind address (overrides [hub] host)")
+    p.add_argument("--port", type=_port, metavar="N", help="port (overrides [hub] port; 0 picks a free one)")
+    p.add_argument("--paper-seed", type=_seed, metavar="N", default=argparse.SUPPRESS, help=_SEED_HELP)
+    p.set_defaults(handler=cmd_hub)
+
+
+def cmd_hub(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from tterm.hub.service import serve_hub
+
+    settings = _load(args, create=True)
+    seed = args.paper_seed if getattr(args, "paper_seed", None) is not None else settings.paper.seed
+    return asyncio.run(serve_hub(settings, paper_seed=seed, host=args.host, port=args.port))
+
+
+def _hub_token(args: argparse.Namespace) -> str | None:
+    if args.token_file is not None:
+        return args.token_file.expanduser().read_text(encoding="utf-8").strip() or None
+    from tterm.hub.service import hub_secrets
+
+    return hub_secrets()[1]
+
+
+def add_attach(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "attach",
+        parents=[common],
+        help="open the terminal on a running 'tterm hub' (ws://HOST:PORT, e.g. through ssh -L)",
+        description="Closing the terminal or losing the connection changes nothing on the hub. The API token "
+        "comes from --token-file, TTERM_HUB_API_TOKEN, or [hub] api_token in secrets.toml.",
+    )
+    p.add_argument("url", metavar="ws://HOST:PORT", help="the hub's address")
+    p.add_argument("--token-file", type=Path, metavar="FILE", help="read the hub's API token from this file")
+    p.set_defaults(handler=cmd_attach)
+
+
+def cmd_attach(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from tterm.core.client import EngineError
+    from tterm.hub.remote import RemoteEngineClient
+
+    settings = _load(args, create=True)
+    token = _hub_token(args)
+    if not token:
+        print(
+            "tterm: no API token for the hub: set TTERM_HUB_API_TOKEN, pass --token-file, or copy [hub] api_token "
+            f"from the hub's secrets.toml into {display_path(secrets_path())}",
+            file=sys.stderr,
+        )
+        return 2
+
+    async def probe() -> str:
+        client = RemoteEngineClient(args.url, token)
+        try:
+            await client.connect()
+            return client.hub_version
+        finally:
+            await client.close()
+
+    try:
+        asyncio.run(probe())
+    except EngineError as exc:
+        print(f"tterm: {exc}", file=sys.stderr)
+        return 1
+    from tterm.runtime import apply_ssh_environment
+
+    active = ssh_mode(settings, os.environ)
+    apply_ssh_environment(active)
+    from tterm.tui.app import TtermApp
+
+    # The app "owns" only the connection: stopping it detaches; the hub runs on.
+    app = TtermApp(RemoteEngineClient(args.url, token), settings=settings, ssh=active, owns_engine=True)
+    rc = app.run(mouse=not active)
+    return rc if isinstance(rc, int) else 0
+
+
+def add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "serve",
+        parents=[common],
+        help="offer the terminal in a web browser (textual-serve), on localhost only",
+        description="Serves the terminal at http://127.0.0.1:PORT. It has no login of its own: to reach it from "
+        "elsewhere, put it behind a reverse proxy with authentication or use ssh -L (see the README).",
+    )
+    p.add_argument("--port", type=_port, default=8000, metavar="N", help="port (default 8000)")
+    p.add_argument("--host", default="127.0.0.1", metavar="ADDR", help="loopback address to bind (default 127.0.0.1)")
+    p.add_argument("--attach", metavar="ws://HOST:PORT", help="serve 'tterm attach' to this hub instead of tterm")
+    p.set_defaults(handler=cmd_serve)
+
+
+def serve_command(args: argparse.Namespace) -> str:
+    """The command textual-serve runs for each browser session."""
+    import shlex
+
+    words = [sys.executable, "-m", "tterm.cli"]
+    config = getattr(args, "config", None)
+    if config is not None:
+        words += ["--config", str(Path(config).expanduser().resolve())]
+    if args.attach:
+        words += ["attach", args.attach]
+    return " ".join(shlex.quote(w) for w in words)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import ipaddress
+
+    try:
+        loopback = args.host == "localhost" or ipaddress.ip_address(args.host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        print(
+            f"tterm: refusing to serve on {args.host}: tterm serve has no login, so it binds loopback only. "
+            "Put a reverse proxy with authentication in front of it (see the README), or use ssh -L.",
+            file=sys.stderr,
+        )
+        return 2
+    _load(args, create=True)
+    from textual_serve.server import Server
+
+    print(f"tterm serve: http://{args.host}:{args.port} (Ctrl+C to stop)", file=sys.stderr)
+    Server(serve_command(args), host=args.host, port=args.port, title="tterm").serve()
+    return 0
+
+
 # --------------------------------------------------------------------------- parser and main
 
 #: One function per subcommand; add a new subcommand by appending its ``add_<name>``.
-SUBCOMMANDS: list[AddSubcommand] = [add_run, add_doctor, add_journal]
+SUBCOMMANDS: list[AddSubcommand] = [add_run, add_doctor, add_journal, add_hub, add_attach, add_serve]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -186,8 +186,10 @@ def run_terminal(settings: Settings, *, paper_seed: int | None = None, ssh: bool
     """Run the full-screen terminal on the embedded engine (plain ``tterm``)."""
     active = ssh_profile_active(settings, ssh)
     apply_ssh_environment(active)
+    from tterm.hub.service import with_embedded_hub
     from tterm.tui.app import TtermApp
 
-    engine = build_engine(settings, paper_seed=paper_seed)
+    # With [hub] serve_webhooks the engine serves TradingView alerts while the terminal runs.
+    engine = with_embedded_hub(build_engine(settings, paper_seed=paper_seed), settings)
     app = TtermApp(engine, settings=settings, ssh=active, owns_engine=True)
     return app.run(mouse=not active)

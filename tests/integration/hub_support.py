@@ -75,7 +75,18 @@ class HubRig:
         return self.engine.instruments.resolve(symbol).symbol
 
     async def quote(self, symbol: str = "MES1!", bid: str = "5000.00", ask: str = "5000.25") -> None:
-        await self.broker.push_quote(Quote(symbol=symbol, bid=Decimal(bid), ask=Decimal(ask), last=Decimal(bid)))
+        """Set the market of ``symbol`` and wait until the engine has seen it."""
+        contract = self.contract(symbol)
+        if contract not in self.engine._subs:
+            await self.engine.subscribe([symbol])
+        stream = self.engine.events("rig-quote")
+        try:
+            await self.broker.push_quote(Quote(symbol=symbol, bid=Decimal(bid), ask=Decimal(ask), last=Decimal(bid)))
+            while (q := self.engine.quote(contract)) is None or q.bid != Decimal(bid):
+                await asyncio.wait_for(stream.wait(), 5)
+                stream.drain()
+        finally:
+            stream.close()
         await self.settle()
 
     async def settle(self) -> None:

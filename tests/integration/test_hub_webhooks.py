@@ -518,3 +518,37 @@ async def test_health(tmp_path: Path) -> None:
             "mapped",
             "trend",
         ]
+
+
+class NeedsQuote:
+    """Like the risk engine's stale-data check: no quote, no new exposure."""
+
+    name = "test-needs-quote"
+
+    def check(self, ctx: CheckContext) -> RiskDecision | None:
+        if ctx.quote is None:
+            return RiskDecision(
+                client_order_id=ctx.request.client_order_id,
+                account=ctx.request.account,
+                action=RiskAction.REJECT,
+                reasons=(f"no market data for {ctx.instrument.symbol}",),
+                check=self.name,
+            )
+        return None
+
+
+async def test_first_alert_for_a_symbol_subscribes_and_waits_for_a_quote(tmp_path: Path) -> None:
+    async with hub_rig(tmp_path, checks=(NeedsQuote(),)) as rig:
+        contract = rig.contract("M2K1!")
+        status, reply = await rig.post(
+            "trend", {"ticker": "M2K1!", "action": "buy", "quantity": 1, "passphrase": SECRET}
+        )
+        assert status == 202, reply
+        assert reply["accounts"]["paper:A"] == f"planned when the first {contract} quote arrives"
+        stream = rig.engine.events("test")
+        while contract not in rig.engine._subs:
+            await asyncio.wait_for(stream.wait(), 5)
+            stream.drain()
+        await rig.quote("M2K1!", "2100.0", "2100.1")
+        await rig.settle()
+        assert rig.position("paper:A", "M2K1!") == 1

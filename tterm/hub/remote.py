@@ -138,6 +138,15 @@ class RemoteEngineClient:
                 master.add_equity(sym)
         self._instruments = master
 
+    async def start(self) -> None:
+        """Connect (the terminal calls this when it owns the client); nothing starts on the hub."""
+        if self._task is None:
+            await self.connect()
+
+    async def stop(self) -> None:
+        """Detach (see :meth:`close`)."""
+        await self.close()
+
     async def close(self) -> None:
         """Detach: the hub and everything on it keep running."""
         self._closed = True

@@ -50,6 +50,7 @@ from tterm.core.models import (
     OrderType,
     Position,
     PositionDrift,
+    Quote,
     RiskAction,
     Side,
     SignalOutcome,
@@ -201,20 +202,26 @@ class SignalRouter:
         self.coid_signal: dict[str, str] = {}
         self.idle = asyncio.Event()
         self.idle.set()
+        self._quoted: set[str] = set()
+        self._side_tasks: set[asyncio.Task[Any]] = set()
 
     # ================================================================== lifecycle
 
     async def start(self, *, recover: bool = True) -> None:
         """Watch the engine's positions and orders, recover unfinished alerts, start the drift check."""
         self._tasks.append(asyncio.create_task(self._watch(), name="hub-watch"))
+        for strategy in self.strategies.values():
+            for target in strategy.symbols.values():
+                with contextlib.suppress(UnknownSymbol):
+                    self._ensure_quotes(self.engine.instruments.resolve(target).symbol)
         if recover:
             await self.recover()
         self._tasks.append(asyncio.create_task(self._drift_loop(), name="hub-drift"))
 
     async def stop(self) -> None:
-        for task in [*self._tasks, *self._workers.values()]:
+        for task in [*self._tasks, *self._workers.values(), *self._side_tasks]:
             task.cancel()
-        for task in [*self._tasks, *self._workers.values()]:
+        for task in [*self._tasks, *self._workers.values(), *self._side_tasks]:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
@@ -318,6 +325,7 @@ class SignalRouter:
         symbol = ""
         if signal.ticker:
             symbol = self.instrument_for(strategy, signal.ticker).symbol
+            self._ensure_quotes(symbol)
         elif signal.action not in (Action.EXIT, Action.CANCEL):
             raise WebhookError(ErrorCode.MALFORMED, "no ticker")
         targets = self.targets(strategy, signal)
@@ -394,6 +402,9 @@ class SignalRouter:
             if self._busy.get((t.account, symbol or "*")):
                 previews[t.account] = "queued behind earlier alerts"
                 continue
+            if symbol and self.engine.quote(symbol) is None:
+                previews[t.account] = f"planned when the first {symbol} quote arrives"
+                continue
             job = _Job(sid, signal, strategy, t.account, index, t.multiplier, symbol)
             try:
                 steps = self.plan(job)
@@ -410,6 +421,34 @@ class SignalRouter:
                 if decision.action is RiskAction.REJECT:
                     rejected[t.account] = decision.reason
         return previews, rejected
+
+    # ================================================================== market data
+
+    def _ensure_quotes(self, symbol: str) -> None:
+        """Stream quotes for a symbol the hub trades: the pre-trade checks need a market."""
+        if symbol in self._quoted:
+            return
+        self._quoted.add(symbol)
+
+        async def subscribe() -> None:
+            try:
+                await self.engine.subscribe([symbol])
+            except Exception as exc:
+                self._quoted.discard(symbol)
+                self.engine.journal.record(
+                    "error", {"action": "webhook-subscribe", "symbol": symbol, "error": str(exc)}
+                )
+
+        task = asyncio.create_task(subscribe(), name=f"hub-subscribe-{symbol}")
+        self._side_tasks.add(task)
+        task.add_done_callback(self._side_tasks.discard)
+
+    async def _wait_quote(self, symbol: str) -> None:
+        """Wait (up to ``exit_fill_timeout``) for the first quote; without one the checks say why."""
+        if self.engine.quote(symbol) is not None:
+            return
+        with contextlib.suppress(_Fail):
+            await self._wait_until(("quote", symbol), lambda: self.engine.quote(symbol) is not None, "quote")
 
     # ================================================================== queues
 
@@ -684,6 +723,8 @@ class SignalRouter:
         if rows:
             steps = [(row, Step.from_row(row)) for row in rows]
         else:
+            if job.symbol:
+                await self._wait_quote(job.symbol)
             try:
                 plan = self.plan(job)
             except _Skip as exc:
@@ -781,38 +822,44 @@ class SignalRouter:
         return f"order {order.order_id} {order.status.value.replace('_', ' ')}", order.order_id
 
     async def _wait_position(self, account: str, symbol: str, expected: int) -> None:
-        """Wait until the book shows ``expected`` for (account, symbol); the exit fill before the entry."""
-
-        def reached() -> bool:
-            return self.engine.book.quantity(account, symbol) == expected
-
-        if reached():
-            return
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        waits = self._waits.setdefault((account, symbol), [])
-        entry = (reached, fut)
-        waits.append(entry)
+        """Wait until the book shows ``expected`` for (account, symbol): the exit fills before the entry."""
         try:
-            await asyncio.wait_for(fut, self.exit_fill_timeout)
-        except TimeoutError:
+            await self._wait_until(
+                (account, symbol), lambda: self.engine.book.quantity(account, symbol) == expected, "exit"
+            )
+        except _Fail:
             held = self.engine.book.quantity(account, symbol)
             raise _Fail(
                 ErrorCode.FAILED,
                 f"the exit did not fill within {self.exit_fill_timeout:g} s ({symbol} is {held:+d}); entry not sent",
             ) from None
+
+    async def _wait_until(self, key: tuple[str, str], reached: Callable[[], bool], what: str) -> None:
+        """Wait until ``reached()``, re-checked on every engine event for ``key``; _Fail on timeout."""
+        if reached():
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waits = self._waits.setdefault(key, [])
+        entry = (reached, fut)
+        waits.append(entry)
+        try:
+            await asyncio.wait_for(fut, self.exit_fill_timeout)
+        except TimeoutError:
+            raise _Fail(ErrorCode.FAILED, f"no {what} within {self.exit_fill_timeout:g} s") from None
         finally:
             with contextlib.suppress(ValueError):
                 waits.remove(entry)
             if not waits:
-                self._waits.pop((account, symbol), None)
+                self._waits.pop(key, None)
 
     async def _watch(self) -> None:
         """Wake position waits on every position or order event of their (account, symbol)."""
         while True:
-            sub = self.engine.bus.subscribe("hub-watch", coalesce=False, wants=(Position, Order))
+            sub = self.engine.bus.subscribe("hub-watch", wants=(Position, Order, Quote))
             try:
                 async for event in sub:
-                    waits = self._waits.get((event.account, event.symbol))
+                    key = ("quote", event.symbol) if isinstance(event, Quote) else (event.account, event.symbol)
+                    waits = self._waits.get(key)
                     if waits:
                         for check, fut in list(waits):
                             if not fut.done() and check():

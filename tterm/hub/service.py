@@ -15,8 +15,9 @@ import secrets as _secrets
 import signal as _signal
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from tterm.core.models import Notice
 from tterm.hub.routing import SignalRouter, Strategy
@@ -174,3 +175,66 @@ async def serve_hub(
         await engine.stop()
         engine.journal.close()
     return 0
+
+
+class EmbeddedHub:
+    """The embedded engine with webhooks served beside it (plain ``tterm`` with ``[hub] serve_webhooks``).
+
+    It is the engine as far as the terminal can tell: every EngineClient call goes to the engine,
+    ``start``/``stop`` also start and stop the hub, and snapshots carry the latest alert outcomes.
+    The remote API is not served here: ``tterm hub`` is the way to attach from elsewhere.
+    """
+
+    def __init__(self, engine: Engine, settings: Settings, *, data_dir: Path) -> None:
+        self.engine = engine
+        self._settings = settings
+        self._data_dir = data_dir
+        self.hub: Hub | None = None
+
+    async def start(self) -> None:
+        await self.engine.start()
+        webhook_secret, _ = hub_secrets()
+        self.hub = Hub(
+            self.engine,
+            self._settings.hub,
+            data_dir=self._data_dir,
+            webhook_secret=webhook_secret,
+            api_token=None,
+            remote=False,
+        )
+        port = await self.hub.start()
+        self.engine.ingest(
+            Notice(
+                level="info" if webhook_secret else "warning",
+                text=(
+                    f"serving webhooks on http://{self._settings.hub.host}:{port}/webhook/<strategy>"
+                    + ("" if webhook_secret else "; no webhook_secret is set, so every alert is refused")
+                ),
+                source="hub",
+            )
+        )
+
+    async def stop(self) -> None:
+        if self.hub is not None:
+            await self.hub.stop()
+            self.hub = None
+        await self.engine.stop()
+
+    async def snapshot(self) -> Any:
+        snap = await self.engine.snapshot()
+        if self.hub is not None:
+            snap = replace(snap, signals=tuple(self.hub.router.recent))
+        return snap
+
+    def __getattr__(self, name: str) -> Any:
+        # Everything else (events, place, flatten, instrument...) is the engine's own.
+        return getattr(self.engine, name)
+
+
+def with_embedded_hub(engine: Engine, settings: Settings) -> Engine | EmbeddedHub:
+    """``engine``, wrapped to serve webhooks too when ``[hub] serve_webhooks`` is on."""
+    if not settings.hub.serve_webhooks:
+        return engine
+    from tterm.config import data_dir
+
+    return EmbeddedHub(engine, settings, data_dir=data_dir(settings))
