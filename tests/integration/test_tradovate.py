@@ -588,6 +588,38 @@ async def test_a_shutdown_event_is_reported_and_the_socket_comes_back(fake, conn
     await events.wait_for(ConnectionStatus, lambda s: s.state is ConnectionState.CONNECTED, since=mark)
 
 
+async def test_without_the_trading_socket_state_comes_over_rest_and_orders_wait(fake, instruments, tmp_path):
+    first = make(fake, instruments, tmp_path)
+    await first.connect()
+    opened = await market(first, Side.BUY, 2)
+    await first.close()
+    assert fake.entities["order"][int(opened.order_id)]["ordStatus"] == "Filled"
+
+    fake.refuse_sockets = True
+    broker = make(fake, instruments, tmp_path)
+    events = Collector(broker)
+    await broker.connect()
+    try:
+        assert broker.connection_state is ConnectionState.RECONNECTING
+        notice = await events.wait_for(Notice)
+        assert "did not connect" in notice.text and "held" in notice.text
+        (pos,) = await broker.positions(ACCT)
+        assert (pos.symbol, pos.quantity, pos.avg_price) == ("MESZ6", 2, Decimal("6650.25"))
+        assert [o.order_id for o in await broker.orders(ACCT)] == [opened.order_id]
+        assert {f.order_id for f in await broker.fills(ACCT)} == {opened.order_id}
+        listed = {p for _, p in fake.requests if p.endswith("/list")}
+        assert {"account/list", "position/list", "order/list", "orderversion/list", "fill/list"} <= listed
+        held = await market(broker, Side.BUY, 1)
+        assert held.reject_reason.startswith("held: the Tradovate trading stream is reconnecting")
+        fake.refuse_sockets = False
+        await events.wait_for(ConnectionStatus, lambda s: s.state is ConnectionState.CONNECTED)
+        order = await market(broker, Side.SELL, 2)
+        await events.wait_for(Order, order_is(order.order_id, OrderStatus.FILLED))
+    finally:
+        await broker.close()
+        await events.stop()
+
+
 # =========================================================================== retries never duplicate
 
 
@@ -701,6 +733,7 @@ async def test_no_secret_in_any_log_line(fake, instruments, tmp_path, caplog):
     await events.stop()
     text = "\n".join(f"{r.name} {r.getMessage()}" for r in caplog.records)
     assert "tradovate" in text.lower()  # logging really was captured
+    assert "> TEXT 'authorize\\n0\\n\\n***" in text  # the wire log ran, with the token masked
     secrets = [fake.password, fake.sec, *fake.tokens]
     assert len(fake.tokens) >= 6
     for secret in secrets:

@@ -544,7 +544,16 @@ class TradovateBroker(Broker):
         try:
             await self._tokens.get()
             self._consumer = asyncio.get_running_loop().create_task(self._apply_loop(), name=f"{self.name}-apply")
-            await self._trading.start()
+            await self._trading.start(background_retry=True)
+            if not self._trading.ready.is_set():
+                # The trading socket is blocked or down but REST may answer: start from a REST
+                # snapshot (orders stay held until the stream is back) and keep retrying the socket.
+                await self._sync_from_rest()
+                text = (
+                    f"the Tradovate trading socket did not connect ({self._trading.last_error}); showing "
+                    "state read over REST and retrying; new orders are held until the stream is back"
+                )
+                self.emit(Notice(level="warning", text=text, source=self.name))
             if self.settings.market_data:
                 await self._md.start(background_retry=True)
             self._tokens.start()
@@ -682,6 +691,17 @@ class TradovateBroker(Broker):
             on_reply=lambda d: self._inbox.put_nowait(("sync", d, done)),
         )
         await asyncio.wait_for(done, self.settings.socket_request_timeout)
+
+    async def _sync_from_rest(self) -> None:
+        """Replace the replica with a REST snapshot, through the same ordered inbox as socket syncs."""
+        data = await self._rest.snapshot()
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._inbox.put_nowait(("sync", data, done))
+        await asyncio.wait_for(done, self.settings.socket_request_timeout)
+
+    async def refresh(self) -> None:
+        """Re-read the whole trading state over REST and emit whatever changed (a manual resync)."""
+        await self._sync_from_rest()
 
     async def _md_ready(self, sock: TradovateSocket) -> None:
         """Subscribe every watched contract again (after a reconnect the server forgot them)."""

@@ -214,6 +214,26 @@ class TradovateRest:
     async def entity_deps(self, entity: str, master_id: int) -> list[dict[str, Any]]:
         return _as_list(await self.call("GET", f"/{entity}/deps", params={"masterid": master_id}))
 
+    async def snapshot(self) -> dict[str, Any]:
+        """The user's trading state read over REST, in the shape of a ``user/syncrequest`` reply.
+
+        The socket sync is the vendor's recommended path (TV-FAQ: cache and sync, do not poll);
+        this is the fallback when the trading socket cannot be opened.
+        """
+        keys = {
+            "account": "accounts",
+            "position": "positions",
+            "order": "orders",
+            "orderVersion": "orderVersions",
+            "fill": "fills",
+            "fillPair": "fillPairs",
+            "cashBalance": "cashBalances",
+            "command": "commands",
+            "executionReport": "executionReports",
+        }
+        rows = await asyncio.gather(*(self.entity_list(entity) for entity in keys))
+        return dict(zip(keys.values(), rows, strict=True))
+
     async def me(self) -> dict[str, Any]:
         return _as_dict(await self.call("GET", "/auth/me"), "auth/me")
 

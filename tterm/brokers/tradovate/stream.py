@@ -255,8 +255,9 @@ class TradovateSocket:
                     raise RateLimited(f"Tradovate kept penalising {endpoint} ({penalties} tickets)", penalty.seconds)
                 log.warning("Tradovate time penalty on %s (socket): waiting %.0fs", endpoint, penalty.seconds)
                 await self._clock.sleep(penalty.seconds)
-                base = dict(payload) if isinstance(payload, dict) else {}
-                payload = {**base, "p-ticket": penalty.ticket}
+                if isinstance(payload, dict) or payload is None:
+                    payload = {**(payload or {}), "p-ticket": penalty.ticket}
+                # A raw-text body (the authorize token) cannot carry the ticket; it is resent as is.
                 continue
             if status == 429:
                 limited += 1
@@ -419,6 +420,8 @@ class SocketSupervisor:
         self.socket: TradovateSocket | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._closing: asyncio.Task[None] | None = None
+        self.last_error = ""
         self.connections = 0
         self.ready = asyncio.Event()
 
@@ -427,10 +430,13 @@ class SocketSupervisor:
         self._stopping = False
         try:
             self.socket = await self._open_ready()
+        except AuthError:
+            raise  # a refused session is not fixed by retrying
         except (BrokerError, OSError) as exc:
             if not background_retry:
                 raise
-            self._on_state(ConnectionState.RECONNECTING, f"could not connect ({self._scrub(exc)})")
+            self.last_error = self._scrub(exc)
+            self._on_state(ConnectionState.RECONNECTING, f"could not connect ({self.last_error})")
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"tradovate-{self.name}-supervisor")
 
     async def stop(self) -> None:
@@ -487,7 +493,8 @@ class SocketSupervisor:
 
         def stale(quiet: float) -> None:
             self._on_state(ConnectionState.STALE, f"no message for {quiet:.0f}s")
-            asyncio.get_running_loop().create_task(sock.close(f"silent for {quiet:.0f}s"))
+            # Keep a reference: the loop holds tasks only weakly.
+            self._closing = asyncio.get_running_loop().create_task(sock.close(f"silent for {quiet:.0f}s"))
 
         watchdog = StaleWatchdog(
             timeout=self.stale_after,
