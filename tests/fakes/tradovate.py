@@ -210,6 +210,7 @@ class FakeTradovate:
         self.tickets: dict[str, tuple[datetime, float]] = {}
         self._lots: dict[int, list[list[Any]]] = {}
         self._stop_triggered: set[int] = set()
+        self._filled: dict[int, tuple[int, Decimal]] = {}
         self._conns: list[_Conn] = []
         self._runner: web.AppRunner | None = None
         self._changed = asyncio.Event()
@@ -1016,11 +1017,12 @@ class FakeTradovate:
         entries: JSON = {}
         if bid is not None or bid_size is not None:
             q.bid = Decimal(str(bid)) if bid is not None else q.bid
-            q.bid_size = bid_size if bid_size is not None else q.bid_size
+            # A new price level shows fresh size unless the test says otherwise.
+            q.bid_size = bid_size if bid_size is not None else (10 if bid is not None else q.bid_size)
             entries["Bid"] = {"price": float(q.bid) if q.bid is not None else None, "size": q.bid_size}
         if ask is not None or ask_size is not None:
             q.ask = Decimal(str(ask)) if ask is not None else q.ask
-            q.ask_size = ask_size if ask_size is not None else q.ask_size
+            q.ask_size = ask_size if ask_size is not None else (10 if ask is not None else q.ask_size)
             entries["Offer"] = {"price": float(q.ask) if q.ask is not None else None, "size": q.ask_size}
         if last is not None:
             q.last = Decimal(str(last))
@@ -1093,10 +1095,22 @@ class FakeTradovate:
                 price = max(limit, touch)
         if price is None:
             return
-        self._fill(order, v, price, events)
+        # Fills take the size shown at the touch (partial fills when it is smaller than the order),
+        # and that size is consumed, as on a real book.
+        done, _ = self._filled.get(order["id"], (0, Decimal(0)))
+        size = q.ask_size if buy else q.bid_size
+        qty = min(v["orderQty"] - done, size)
+        if qty <= 0:
+            return
+        if buy:
+            q.ask_size -= qty
+            self._push_quote(order["contractId"], {"Offer": {"price": float(q.ask), "size": q.ask_size}})
+        else:
+            q.bid_size -= qty
+            self._push_quote(order["contractId"], {"Bid": {"price": float(q.bid), "size": q.bid_size}})
+        self._fill(order, v, price, qty, events)
 
-    def _fill(self, order: JSON, version: JSON, price: Decimal, events: list[JSON]) -> None:
-        qty = version["orderQty"]
+    def _fill(self, order: JSON, version: JSON, price: Decimal, qty: int, events: list[JSON]) -> None:
         fill = {
             "id": self._id(),
             "orderId": order["id"],
@@ -1110,11 +1124,21 @@ class FakeTradovate:
             "finallyPaired": 0,
         }
         self.entities["fill"][fill["id"]] = fill
-        order["ordStatus"] = "Filled"
-        self._report(order, "Trade", events, cumQty=qty, avgPx=float(price), lastQty=qty, lastPx=float(price))
+        done, notional = self._filled.get(order["id"], (0, Decimal(0)))
+        done, notional = done + qty, notional + price * qty
+        self._filled[order["id"]] = (done, notional)
+        complete = done >= version["orderQty"]
+        if complete:
+            order["ordStatus"] = "Filled"
+        avg = float(notional / done)
+        self._report(order, "Trade", events, cumQty=done, avgPx=avg, lastQty=qty, lastPx=float(price))
         events.append(self._props("fill", "Created", fill))
         events.append(self._props("order", "Updated", dict(order)))
         self._apply_to_position(order, fill, price, events)
+        if not complete:
+            # Simplification: OSO children wait for the whole entry, and an OCO sibling is
+            # cancelled only when its partner is done (the reference does not describe partials).
+            return
         for other in self.entities["order"].values():
             if other["id"] == order["id"]:
                 continue

@@ -281,6 +281,39 @@ async def test_market_limit_and_stop_orders_fill_with_pnl(fake, connected):
     assert all(b["isAutomated"] is True and b["accountSpec"] == "DEMO123456" for b in sent)
 
 
+async def test_stop_limit_triggers_then_fills_as_a_limit(fake, connected):
+    broker, events = connected
+    order = await market(
+        broker,
+        Side.SELL,
+        1,
+        order_type=OrderType.STOP_LIMIT,
+        stop_price=Decimal("6645.00"),
+        limit_price=Decimal("6644.50"),
+    )
+    body = fake.order_bodies[-1]
+    assert (body["orderType"], body["stopPrice"], body["price"]) == ("StopLimit", 6645, 6644.5)
+    assert (order.stop_price, order.limit_price) == (Decimal("6645.00"), Decimal("6644.50"))
+    fake.set_quote("MESZ6", bid="6644.00", ask="6644.25")  # triggers, but the bid is below the limit
+    await fake.until(lambda: int(order.order_id) in fake._stop_triggered)
+    assert fake.entities["order"][int(order.order_id)]["ordStatus"] == "Working"
+    fake.set_quote("MESZ6", bid="6644.75", ask="6645.00")
+    filled = await events.wait_for(Order, order_is(order.order_id, OrderStatus.FILLED))
+    assert filled.avg_fill_price == Decimal("6644.75")
+
+
+async def test_partial_fills_show_as_partially_filled(fake, connected):
+    broker, events = connected
+    fake.set_quote("MESZ6", bid="6650.00", ask="6650.25", ask_size=2)
+    order = await market(broker, Side.BUY, 5, order_type=OrderType.LIMIT, limit_price=Decimal("6650.25"))
+    part = await events.wait_for(Order, order_is(order.order_id, OrderStatus.PARTIALLY_FILLED))
+    assert (part.filled_quantity, part.remaining) == (2, 3)
+    fake.set_quote("MESZ6", ask="6650.00", ask_size=10)
+    done = await events.wait_for(Order, order_is(order.order_id, OrderStatus.FILLED))
+    assert done.filled_quantity == 5 and done.avg_fill_price == Decimal("6650.1")
+    assert [f.quantity for f in events.of(Fill) if f.order_id == order.order_id] == [2, 3]
+
+
 async def test_open_pnl_follows_the_quote_stream(fake, connected):
     broker, events = connected
     await broker.subscribe_quotes(["MESZ6"])
