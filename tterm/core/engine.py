@@ -673,7 +673,19 @@ class Engine:
         while True:
             await asyncio.sleep(self._mark_interval)
             self.publish_marks()
+            self.publish_connection_ages()
             self.reconcile()
+
+    def publish_connection_ages(self) -> None:
+        """Re-publish a connection whose broker heard from its vendor since the last status, so
+        clients can show the age of the last message (not journaled: the state did not change)."""
+        for name, broker in self.brokers.items():
+            status = self._connections.get(name)
+            seen = broker.last_message_at
+            if status is not None and seen is not None and seen != status.last_message_at:
+                status = replace(status, last_message_at=seen)
+                self._connections[name] = status
+                self.bus.publish(status)
 
     def publish_marks(self) -> None:
         dirty, self._dirty_marks = self._dirty_marks, set()
