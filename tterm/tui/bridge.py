@@ -1,0 +1,235 @@
+"""The TUI's only seam to the engine: an EngineClient, one event stream, and the screen's state.
+
+The app calls :meth:`Bridge.drain` once per frame. Quotes arrive coalesced (latest per symbol);
+order, fill, position and balance events arrive complete and in order. :class:`ScreenState`
+applies them and reports what changed (:class:`Changes`), so each widget redraws only its part.
+No Textual here: the bridge is plain Python and is unit-tested on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tterm.core.client import EngineClient, EngineSnapshot, EventStream
+from tterm.core.instruments import UnknownSymbol
+from tterm.core.models import (
+    Account,
+    AccountLock,
+    AccountSnapshot,
+    ConnectionStatus,
+    Fill,
+    Instrument,
+    ModelError,
+    Notice,
+    Order,
+    OrderStatus,
+    Position,
+    Quote,
+    RiskDecision,
+    RiskStatus,
+)
+
+
+@dataclass(slots=True)
+class Changes:
+    """What one drain changed; widgets look only at their own part."""
+
+    quotes: dict[str, Quote] = field(default_factory=dict)
+    orders: list[Order] = field(default_factory=list)
+    fills: list[Fill] = field(default_factory=list)
+    positions: bool = False
+    balances: bool = False
+    connections: bool = False
+    locks: list[AccountLock] = field(default_factory=list)
+    risk: bool = False
+    accounts: bool = False
+    notices: list[Notice] = field(default_factory=list)
+    decisions: list[RiskDecision] = field(default_factory=list)
+    events: int = 0
+
+    def __bool__(self) -> bool:
+        return self.events > 0
+
+
+class ScreenState:
+    """Everything the screen shows, kept current from the snapshot plus the event stream."""
+
+    def __init__(self) -> None:
+        self.accounts: dict[str, Account] = {}
+        self.balances: dict[str, AccountSnapshot] = {}
+        self.positions: dict[tuple[str, str], Position] = {}
+        self.orders: dict[tuple[str, str], Order] = {}
+        self.fills: dict[str, Fill] = {}
+        self.quotes: dict[str, Quote] = {}
+        self.connections: dict[str, ConnectionStatus] = {}
+        self.locks: dict[str, AccountLock] = {}
+        self.risk: dict[str, RiskStatus] = {}
+        self.is_live = False
+        self.loaded = False
+
+    def load(self, snap: EngineSnapshot) -> Changes:
+        """Take a whole snapshot (first attach, or a resync after the stream overflowed)."""
+        self.accounts = {a.id: a for a in snap.accounts}
+        self.balances = {b.account: b for b in snap.balances}
+        self.positions = {(p.account, p.symbol): p for p in snap.positions}
+        self.orders = {(o.account, o.order_id): o for o in snap.orders}
+        self.fills = {_fill_key(f): f for f in snap.fills}
+        self.quotes = {q.symbol: q for q in snap.quotes}
+        self.connections = {c.broker: c for c in snap.connections}
+        self.locks = {lk.account: lk for lk in snap.locks}
+        self.risk = {r.account: r for r in snap.risk}
+        self.is_live = snap.is_live or any(a.is_live for a in snap.accounts)
+        self.loaded = True
+        return Changes(
+            quotes=dict(self.quotes),
+            positions=True,
+            balances=True,
+            connections=True,
+            risk=True,
+            accounts=True,
+            events=1,
+        )
+
+    def apply(self, events: Iterable[Any]) -> Changes:
+        """Apply drained events in order; the result names what changed."""
+        ch = Changes()
+        for ev in events:
+            ch.events += 1
+            t = type(ev)
+            if t is Quote:
+                self.quotes[ev.symbol] = ev
+                ch.quotes[ev.symbol] = ev
+            elif t is Order:
+                self.orders[(ev.account, ev.order_id)] = ev
+                ch.orders.append(ev)
+            elif t is Fill:
+                key = _fill_key(ev)
+                if key not in self.fills:
+                    self.fills[key] = ev
+                    ch.fills.append(ev)
+            elif t is Position:
+                self.positions[(ev.account, ev.symbol)] = ev
+                ch.positions = True
+            elif t is AccountSnapshot:
+                self.balances[ev.account] = ev
+                ch.balances = True
+            elif t is ConnectionStatus:
+                self.connections[ev.broker] = ev
+                ch.connections = True
+            elif t is AccountLock:
+                self.locks[ev.account] = ev
+                ch.locks.append(ev)
+            elif t is RiskStatus:
+                self.risk[ev.account] = ev
+                ch.risk = True
+            elif t is Notice:
+                ch.notices.append(ev)
+            elif t is RiskDecision:
+                ch.decisions.append(ev)
+            elif t is Account:
+                self.accounts[ev.id] = ev
+                self.is_live = self.is_live or ev.is_live
+                ch.accounts = True
+        return ch
+
+    # ------------------------------------------------------------------ queries
+
+    def working_orders(self) -> list[Order]:
+        return [o for o in self.orders.values() if o.is_open]
+
+    def rejected_orders(self) -> list[Order]:
+        return [o for o in self.orders.values() if o.status is OrderStatus.REJECTED]
+
+    def positions_in(self, account: str) -> list[Position]:
+        return [p for (a, _), p in self.positions.items() if a == account]
+
+    def is_locked(self, account: str) -> bool:
+        lock = self.locks.get(account)
+        return bool(lock and lock.locked)
+
+    def find_account(self, name: str) -> Account | None:
+        """An account by engine id, vendor id, display name or alias (case-insensitive)."""
+        want = name.strip().lower()
+        for acct in self.accounts.values():
+            if want in (acct.id.lower(), acct.vendor_id.lower(), acct.name.lower()):
+                return acct
+        return None
+
+
+def _fill_key(fill: Fill) -> str:
+    return f"{fill.broker}|{fill.fill_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """A watchlist entry: the symbol as listed, and the contract it trades as (or why not)."""
+
+    listed: str
+    instrument: Instrument | None
+    error: str = ""
+
+    @property
+    def contract(self) -> str | None:
+        return self.instrument.symbol if self.instrument is not None else None
+
+
+class Bridge:
+    """Owns the event stream and the quote subscriptions the screen needs."""
+
+    def __init__(self, client: EngineClient) -> None:
+        self.client = client
+        self.state = ScreenState()
+        self.stream: EventStream | None = None
+        self._wanted: dict[str, set[str]] = {}  # reason -> contract symbols
+        self._subscribed: set[str] = set()
+
+    def open(self) -> None:
+        """Subscribe to the events; call before :meth:`load` so nothing falls between them."""
+        if self.stream is None or self.stream.closed:
+            self.stream = self.client.events()
+
+    async def load(self) -> Changes:
+        return self.state.load(await self.client.snapshot())
+
+    def drain(self) -> Changes:
+        if self.stream is None:
+            return Changes()
+        return self.state.apply(self.stream.drain())
+
+    @property
+    def overflowed(self) -> bool:
+        """The stream fell too far behind and was closed: resync from a snapshot."""
+        return self.stream is not None and bool(getattr(self.stream, "overflowed", False))
+
+    def close(self) -> None:
+        if self.stream is not None:
+            self.stream.close()
+
+    def resolve(self, symbol: str) -> Resolved:
+        """A listed symbol resolved to its contract; an unknown one carries the reason."""
+        try:
+            return Resolved(symbol, self.client.instrument(symbol))
+        except (UnknownSymbol, ModelError) as exc:
+            return Resolved(symbol, None, str(exc))
+
+    async def want(self, reason: str, contracts: Iterable[str]) -> None:
+        """Stream quotes for ``contracts`` on behalf of ``reason`` (watchlist, ticket, positions).
+
+        Each reason's set replaces its previous one; the engine is told only the difference.
+        """
+        self._wanted[reason] = {c for c in contracts if c}
+        needed = set().union(*self._wanted.values()) if self._wanted else set()
+        add = sorted(needed - self._subscribed)
+        drop = sorted(self._subscribed - needed)
+        if add:
+            await self.client.subscribe(add)
+            self._subscribed |= set(add)
+        if drop:
+            await self.client.unsubscribe(drop)
+            self._subscribed -= set(drop)
+
+    @property
+    def subscribed(self) -> frozenset[str]:
+        return frozenset(self._subscribed)

@@ -1,0 +1,85 @@
+"""Confirmation dialogs: the order confirm (every order path ends here), and yes/no for risky
+actions (flatten, cancel all, lock, the kill switch). ``y``/``enter`` confirms, ``n``/``escape``
+cancels; the dialog returns True or False.
+"""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Static
+
+from tterm.tui.keymap import bindings
+
+
+class ConfirmDialog(ModalScreen[bool]):
+    """A yes/no question. ``danger`` colours it as destructive (kill switch, flatten)."""
+
+    BINDINGS = bindings("confirm")
+
+    DEFAULT_CSS = """
+    ConfirmDialog { align: center middle; background: $background 60%; }
+    ConfirmDialog #dialog {
+        width: 76; max-width: 95%; height: auto; padding: 1 2;
+        border: thick $primary; background: $surface;
+    }
+    ConfirmDialog.-danger #dialog { border: thick $error; }
+    ConfirmDialog #title { text-style: bold; color: $text-primary; padding-bottom: 1; }
+    ConfirmDialog.-danger #title { color: $text-error; }
+    ConfirmDialog #headline { text-style: bold; padding-bottom: 1; }
+    ConfirmDialog .detail { color: $text-muted; }
+    ConfirmDialog .warn { color: $text-warning; text-style: bold; }
+    ConfirmDialog .live { color: $badge-live-fg; background: $badge-live-bg; text-style: bold; }
+    ConfirmDialog #buttons { height: auto; padding-top: 1; align-horizontal: right; }
+    ConfirmDialog Button { margin-left: 2; }
+    """
+
+    def __init__(
+        self,
+        title: str,
+        headline: str,
+        details: list[str] | None = None,
+        *,
+        warnings: list[str] | None = None,
+        live: bool = False,
+        yes: str = "Confirm",
+        danger: bool = False,
+    ) -> None:
+        super().__init__(classes="-danger" if danger else None)
+        self.title_text = title
+        self.headline = headline
+        self.details = details or []
+        self.warnings = warnings or []
+        self.live = live
+        self.yes_label = yes
+        self.danger = danger
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Static(self.title_text, id="title", markup=False)
+            if self.live:
+                yield Static(" LIVE ACCOUNT: this sends a real order ", classes="live", markup=False)
+            yield Static(self.headline, id="headline", markup=False)
+            for line in self.details:
+                yield Static(line, classes="detail", markup=False)
+            for line in self.warnings:
+                yield Static(f"⚠ {line}", classes="warn", markup=False)
+            with Horizontal(id="buttons"):
+                yield Button(f"{self.yes_label}  (y)", id="yes", variant="error" if self.danger else "primary")
+                yield Button("Cancel  (n)", id="no")
+
+    def on_mount(self) -> None:
+        self.query_one("#yes", Button).focus()
+
+    def action_yes(self) -> None:
+        self.dismiss(True)
+
+    def action_no(self) -> None:
+        self.dismiss(False)
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(event.button.id == "yes")

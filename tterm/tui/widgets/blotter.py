@@ -1,0 +1,165 @@
+"""The blotter: working orders (cancel, modify, cancel all) and today's fills and rejects.
+
+Both tables are updated by diff from the screen state (see :mod:`.tables`), at most a few times
+a second, and never cleared.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import tzinfo
+
+from rich.text import Text
+
+from tterm.core.models import Account, Fill, Order, OrderRole, OrderType
+from tterm.tui import format as fmt
+from tterm.tui.keymap import bindings
+from tterm.tui.messages import CancelAll, CancelOrder, ModifyOrder
+from tterm.tui.widgets.tables import SyncedTable
+
+_ROLE = {OrderRole.ENTRY: "entry", OrderRole.TAKE_PROFIT: "TP", OrderRole.STOP_LOSS: "SL"}
+_TYPE = {OrderType.MARKET: "MKT", OrderType.LIMIT: "LMT", OrderType.STOP: "STP", OrderType.STOP_LIMIT: "STP LMT"}
+
+
+def account_label(accounts: Mapping[str, Account], account_id: str) -> str:
+    acct = accounts.get(account_id)
+    return acct.name if acct is not None and acct.name else account_id
+
+
+def order_price(order: Order) -> str:
+    if order.order_type is OrderType.MARKET:
+        return "market"
+    if order.order_type is OrderType.LIMIT:
+        return f"{order.limit_price}"
+    if order.order_type is OrderType.STOP:
+        return f"{order.stop_price}"
+    return f"{order.stop_price} / {order.limit_price}"
+
+
+class OrdersTable(SyncedTable):
+    """Working orders, oldest first. Keys: cancel, modify, cancel all (scope ``orders``)."""
+
+    BINDINGS = bindings("orders")
+    TONE_PREFIX = "orders"
+    COMPONENT_CLASSES = SyncedTable.COMPONENT_CLASSES | {"orders--up", "orders--down", "orders--muted"}
+    DEFAULT_CSS = """
+    OrdersTable > .orders--up { color: $pnl-up; }
+    OrdersTable > .orders--down { color: $pnl-down; }
+    OrdersTable > .orders--muted { color: $text-muted; }
+    """
+    COLUMNS_SPEC = (
+        ("time", "Time", 8),
+        ("account", "Account", 10),
+        ("symbol", "Symbol", 7),
+        ("side", "Side", 4),
+        ("qty", "Filled", 7),
+        ("type", "Type", 7),
+        ("price", "Price", 19),
+        ("tif", "TIF", 3),
+        ("role", "Role", 5),
+        ("status", "Status", 8),
+        ("id", "Order", 10),
+    )
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.orders: dict[str, Order] = {}
+
+    def update_orders(self, orders: list[Order], accounts: Mapping[str, Account], tz: tzinfo) -> bool:
+        self.orders = {f"{o.account}|{o.order_id}": o for o in orders}
+        rows = {key: self._cells(o, accounts, tz) for key, o in self.orders.items()}
+        return self.sync(rows, sort=lambda cells: (str(cells[0]), str(cells[-1])))
+
+    def _cells(self, o: Order, accounts: Mapping[str, Account], tz: tzinfo) -> tuple[Text, ...]:
+        side_tone = "up" if o.side.value == "buy" else "down"
+        status = o.status.value.replace("_", " ")
+        return (
+            self.text(fmt.clock(o.created_at.astimezone(tz)), "muted"),
+            self.text(account_label(accounts, o.account)),
+            self.text(o.symbol),
+            self.text(o.side.value.upper(), side_tone),
+            self.text(f"{o.filled_quantity}/{o.quantity}", right=True),
+            self.text(_TYPE[o.order_type]),
+            self.text(order_price(o), right=True),
+            self.text(o.tif.value.upper()),
+            self.text(_ROLE.get(o.role, o.role.value)),
+            self.text(status),
+            self.text(o.order_id, "muted"),
+        )
+
+    @property
+    def selected(self) -> Order | None:
+        key = self.cursor_key
+        return self.orders.get(key) if key is not None else None
+
+    def action_cancel_order(self) -> None:
+        order = self.selected
+        if order is None:
+            self.notify("no working order selected", severity="warning")
+            return
+        self.post_message(CancelOrder(order.account, order.order_id))
+
+    def action_modify_order(self) -> None:
+        order = self.selected
+        if order is None:
+            self.notify("no working order selected", severity="warning")
+            return
+        self.post_message(ModifyOrder(order))
+
+    def action_cancel_all(self) -> None:
+        order = self.selected
+        self.post_message(CancelAll(order.account if order is not None else None))
+
+
+class FillsTable(SyncedTable):
+    """Today's fills and rejected orders (with the reason), newest first."""
+
+    TONE_PREFIX = "fills"
+    COMPONENT_CLASSES = SyncedTable.COMPONENT_CLASSES | {"fills--up", "fills--down", "fills--muted", "fills--reject"}
+    DEFAULT_CSS = """
+    FillsTable > .fills--up { color: $pnl-up; }
+    FillsTable > .fills--down { color: $pnl-down; }
+    FillsTable > .fills--muted { color: $text-muted; }
+    FillsTable > .fills--reject { color: $text-error; text-style: bold; }
+    """
+    COLUMNS_SPEC = (
+        ("time", "Time", 8),
+        ("account", "Account", 10),
+        ("symbol", "Symbol", 7),
+        ("side", "Side", 4),
+        ("qty", "Qty", 5),
+        ("price", "Price", 10),
+        ("fee", "Fee", 7),
+        ("detail", "Result", 44),
+        ("id", "Id", 10),
+    )
+
+    def update_fills(
+        self, fills: list[Fill], rejects: list[Order], accounts: Mapping[str, Account], tz: tzinfo
+    ) -> bool:
+        rows: dict[str, tuple[Text, ...]] = {}
+        for f in fills:
+            rows[f"fill|{f.broker}|{f.fill_id}"] = (
+                self.text(fmt.clock(f.ts.astimezone(tz)), "muted"),
+                self.text(account_label(accounts, f.account)),
+                self.text(f.symbol),
+                self.text(f.side.value.upper(), "up" if f.side.value == "buy" else "down"),
+                self.text(str(f.quantity), right=True),
+                self.text(f"{f.price}", right=True),
+                self.text(fmt.money(f.fee), "muted", right=True),
+                self.text(f"filled (order {f.order_id})"),
+                self.text(f.fill_id, "muted"),
+            )
+        for o in rejects:
+            rows[f"reject|{o.account}|{o.order_id}"] = (
+                self.text(fmt.clock(o.updated_at.astimezone(tz)), "muted"),
+                self.text(account_label(accounts, o.account)),
+                self.text(o.symbol),
+                self.text(o.side.value.upper(), "up" if o.side.value == "buy" else "down"),
+                self.text(str(o.quantity), right=True),
+                self.text(order_price(o), right=True),
+                self.text(""),
+                self.text(f"REJECTED: {o.reject_reason or 'no reason given'}", "reject"),
+                self.text(o.order_id, "muted"),
+            )
+        return self.sync(rows, sort=lambda cells: (str(cells[0]), str(cells[-1])), reverse=True)

@@ -1,0 +1,266 @@
+"""Risk meters per account: day P&L against the daily loss limit, equity against the drawdown floor,
+and contracts in use against the maximum, in dollars and as bars that change colour as the margin
+shrinks.
+
+The meters draw a :class:`~tterm.core.models.RiskStatus`: the one the risk monitor publishes on the
+engine bus, or, while no monitor runs, one computed here from the account's configured profile
+(:func:`status_from_profile`, marked as such on screen).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from rich.style import Style
+from rich.text import Text
+from textual.containers import VerticalScroll
+from textual.widget import Widget
+
+from tterm.core.clock import CT
+from tterm.core.models import ZERO, Account, AccountSnapshot, RiskStatus
+from tterm.tui import format as fmt
+
+Band = Literal["ok", "warn", "danger", "breached"]
+
+WARN_AT = Decimal("0.5")
+DANGER_AT = Decimal("0.25")
+"""A meter turns to warn when half its margin is gone, to danger with a quarter left."""
+
+
+def band_for(remaining: Decimal | None, allowance: Decimal | None) -> Band:
+    """The colour band for ``remaining`` dollars out of ``allowance``."""
+    if remaining is None or allowance is None or allowance <= 0:
+        return "ok"
+    if remaining <= 0:
+        return "breached"
+    frac = remaining / allowance
+    if frac <= DANGER_AT:
+        return "danger"
+    if frac <= WARN_AT:
+        return "warn"
+    return "ok"
+
+
+def status_from_profile(
+    account: Account,
+    balance: AccountSnapshot | None,
+    profile: Any,
+    *,
+    contracts_used: Decimal,
+    cutoff: datetime | None,
+) -> RiskStatus:
+    """A RiskStatus from the account's configured profile, for when no risk monitor publishes one.
+
+    It is deliberately simple: the floor is the profile's starting balance minus its drawdown
+    (the floor before any trailing), and the daily loss limit is counted from today's P&L.
+    """
+    equity = balance.equity if balance is not None else Decimal(profile.start)
+    bal = balance.balance if balance is not None else Decimal(profile.start)
+    day_pnl = balance.day_pnl if balance is not None else ZERO
+    allowance = Decimal(profile.drawdown.amount) if getattr(profile, "drawdown", None) is not None else None
+    floor = Decimal(profile.start) - allowance if allowance is not None else None
+    daily = getattr(profile, "daily_loss", None)
+    dll = Decimal(daily.amount) if daily is not None and getattr(daily, "amount", None) is not None else None
+    contracts = getattr(profile, "contracts", None)
+    cmax = contracts.ceiling if contracts is not None else None
+    floor_distance = equity - floor if floor is not None else None
+    dll_distance = dll + day_pnl if dll is not None else None
+    bands = [band_for(floor_distance, allowance), band_for(dll_distance, dll)]
+    order = ["ok", "warn", "danger", "breached"]
+    band = max(bands, key=order.index)
+    return RiskStatus(
+        account=account.id,
+        profile=getattr(profile, "id", account.profile),
+        balance=bal,
+        equity=equity,
+        day_pnl=day_pnl,
+        floor=floor,
+        floor_distance=floor_distance,
+        drawdown_allowance=allowance,
+        daily_loss_limit=dll,
+        dll_distance=dll_distance,
+        contracts_used=contracts_used,
+        contracts_max=cmax,
+        cutoff=cutoff,
+        band=band,  # type: ignore[arg-type]
+        detail="from the profile (risk monitor not running)",
+    )
+
+
+class RiskMeter(Widget):
+    """One account's meters; :meth:`show` takes its RiskStatus (or None when it has no profile)."""
+
+    COMPONENT_CLASSES = {
+        "risk-meter--title",
+        "risk-meter--muted",
+        "risk-meter--ok",
+        "risk-meter--warn",
+        "risk-meter--danger",
+        "risk-meter--breached",
+        "risk-meter--track",
+        "risk-meter--locked",
+        "risk-meter--up",
+        "risk-meter--down",
+    }
+    DEFAULT_CSS = """
+    RiskMeter { height: auto; padding: 0 0 1 0; }
+    RiskMeter > .risk-meter--title { text-style: bold; }
+    RiskMeter > .risk-meter--muted { color: $text-muted; }
+    RiskMeter > .risk-meter--ok { color: $meter-ok; }
+    RiskMeter > .risk-meter--warn { color: $meter-warn; }
+    RiskMeter > .risk-meter--danger { color: $meter-danger; text-style: bold; }
+    RiskMeter > .risk-meter--breached { color: $badge-live-fg; background: $badge-live-bg; text-style: bold; }
+    RiskMeter > .risk-meter--track { color: $meter-track; }
+    RiskMeter > .risk-meter--locked { color: $badge-live-fg; background: $badge-live-bg; text-style: bold; }
+    RiskMeter > .risk-meter--up { color: $pnl-up; }
+    RiskMeter > .risk-meter--down { color: $pnl-down; }
+    """
+
+    def __init__(self, account: Account, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.account = account
+        self.status: RiskStatus | None = None
+        self.balance: AccountSnapshot | None = None
+        self.now: datetime | None = None
+        self.current = False
+        self._sig: tuple[object, ...] | None = None
+
+    def show(
+        self,
+        account: Account,
+        status: RiskStatus | None,
+        balance: AccountSnapshot | None,
+        now: datetime,
+        *,
+        current: bool,
+    ) -> None:
+        minute = now.replace(second=0, microsecond=0)
+        sig = (account, status, balance, minute, current)
+        self.account, self.status, self.balance, self.now, self.current = account, status, balance, now, current
+        if sig != self._sig:
+            self._sig = sig
+            self.refresh(layout=True)
+
+    def _s(self, name: str) -> Style:
+        return self.get_component_rich_style(f"risk-meter--{name}", partial=True)
+
+    def get_content_height(self, container: Any, viewport: Any, width: int) -> int:
+        return len(self._lines(width))
+
+    def render(self) -> Text:
+        return Text("\n").join(self._lines(self.size.width))
+
+    def _bar(self, used: Decimal, total: Decimal, width: int, band: Band) -> Text:
+        width = max(4, width)
+        frac = min(Decimal(1), max(ZERO, used / total)) if total > 0 else ZERO
+        filled = int(frac * width + Decimal("0.5"))
+        text = Text("█" * filled, style=self._s(band))
+        text.append("░" * (width - filled), style=self._s("track"))
+        return text
+
+    def _lines(self, width: int) -> list[Text]:
+        acct = self.account
+        st = self.status
+        title = Text(("▶ " if self.current else "  ") + (acct.name or acct.id), style=self._s("title"))
+        if st is not None and st.locked:
+            title.append("  LOCKED", style=self._s("locked"))
+            if st.lock_reason:
+                title.append(f" {st.lock_reason}", style=self._s("muted"))
+        lines = [title]
+        bal = self.balance
+        if st is None:
+            line = Text("  no risk profile", style=self._s("muted"))
+            if bal is not None:
+                line.append("  day ", style=self._s("muted"))
+                line.append(fmt.money(bal.day_pnl, signed=True), style=self._tone(bal.day_pnl))
+                line.append(f"  equity {fmt.money(bal.equity)}", style=self._s("muted"))
+            lines.append(line)
+            return lines
+        profile = Text(f"  {st.profile}", style=self._s("muted"))
+        if st.detail:
+            profile.append(f" · {st.detail}", style=self._s("muted"))
+        lines.append(profile)
+        bar_w = max(6, min(30, width - 44))
+        if st.daily_loss_limit is not None and st.dll_distance is not None:
+            dll_band = band_for(st.dll_distance, st.daily_loss_limit)
+            used = st.daily_loss_limit - st.dll_distance
+            line = Text("  Day P&L ", style=self._s("muted"))
+            line.append(fmt.fit(fmt.money(st.day_pnl, signed=True), 11, "right"), style=self._tone(st.day_pnl))
+            line.append(" ")
+            line.append(self._bar(used, st.daily_loss_limit, bar_w, dll_band))
+            line.append(f" {fmt.money(st.dll_distance)} left of {fmt.money(st.daily_loss_limit)} DLL",
+                        style=self._s(dll_band))  # fmt: skip
+            lines.append(line)
+        else:
+            line = Text("  Day P&L ", style=self._s("muted"))
+            line.append(fmt.fit(fmt.money(st.day_pnl, signed=True), 11, "right"), style=self._tone(st.day_pnl))
+            line.append("  no daily loss limit", style=self._s("muted"))
+            lines.append(line)
+        if st.floor is not None and st.floor_distance is not None:
+            allowance = st.drawdown_allowance if st.drawdown_allowance is not None else st.floor_distance
+            floor_band = band_for(st.floor_distance, allowance)
+            used = allowance - st.floor_distance
+            line = Text("  Equity  ", style=self._s("muted"))
+            line.append(fmt.fit(fmt.money(st.equity), 11, "right"))
+            line.append(" ")
+            line.append(self._bar(used, allowance, bar_w, floor_band))
+            line.append(f" {fmt.money(st.floor_distance)} above floor {fmt.money(st.floor)}", style=self._s(floor_band))
+            lines.append(line)
+        if st.contracts_max is not None:
+            used = st.contracts_used
+            cap = Decimal(st.contracts_max)
+            band: Band = "breached" if used > cap else "warn" if used == cap and cap > 0 else "ok"
+            line = Text("  Size    ", style=self._s("muted"))
+            line.append(fmt.fit(f"{used.normalize():f} / {st.contracts_max}", 11, "right"))
+            line.append(" ")
+            line.append(self._bar(used, Decimal(st.contracts_max), bar_w, band))
+            line.append(" contracts in use", style=self._s("muted"))
+            lines.append(line)
+        if st.cutoff is not None and self.now is not None:
+            line = Text("  Flat by ", style=self._s("muted"))
+            line.append(f"{st.cutoff.astimezone(CT).strftime('%H:%M')} CT")
+            line.append(f" (in {fmt.duration(st.cutoff - self.now)})", style=self._s("muted"))
+            lines.append(line)
+        return lines
+
+    def _tone(self, value: Decimal) -> Style:
+        return self._s("up") if value > 0 else self._s("down") if value < 0 else self._s("muted")
+
+
+class RiskPanel(VerticalScroll):
+    """A RiskMeter for every account, the current one first."""
+
+    DEFAULT_CSS = """
+    RiskPanel { height: 1fr; padding: 0 1; }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.meters: dict[str, RiskMeter] = {}
+        self.can_focus = True
+
+    def show(
+        self,
+        accounts: Iterable[Account],
+        statuses: dict[str, RiskStatus | None],
+        balances: dict[str, AccountSnapshot],
+        now: datetime,
+        current: str | None,
+    ) -> None:
+        ordered = sorted(accounts, key=lambda a: (a.id != current, a.name or a.id))
+        for acct in ordered:
+            meter = self.meters.get(acct.id)
+            if meter is None:
+                meter = RiskMeter(acct)
+                self.meters[acct.id] = meter
+                self.mount(meter)
+            meter.show(acct, statuses.get(acct.id), balances.get(acct.id), now, current=acct.id == current)
+        wanted = [self.meters[a.id] for a in ordered]
+        if len(wanted) > 1 and list(self.children) != wanted and all(m.parent is self for m in wanted):
+            self.move_child(wanted[0], before=0)
+            for prev, meter in itertools.pairwise(wanted):
+                self.move_child(meter, after=prev)

@@ -1,0 +1,160 @@
+"""The status bar: PAPER or LIVE badge, the current account, each broker connection with the age of
+its last message, exchange (CT) and local time, and the time left to the account's cutoff.
+
+It redraws once a second and whenever a connection changes. When the line is too narrow the
+least important parts go first; the badge and the connections always stay.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from rich.style import Style
+from rich.text import Text
+from textual.widget import Widget
+
+from tterm.core.clock import CT
+from tterm.core.models import ConnectionState, ConnectionStatus
+from tterm.tui import format as fmt
+
+_STATE_WORD = {
+    ConnectionState.CONNECTED: "ok",
+    ConnectionState.RECONNECTING: "reconnecting",
+    ConnectionState.STALE: "STALE",
+    ConnectionState.DOWN: "DOWN",
+}
+_STATE_DOT = {
+    ConnectionState.CONNECTED: "●",
+    ConnectionState.RECONNECTING: "◌",
+    ConnectionState.STALE: "◍",
+    ConnectionState.DOWN: "○",
+}
+
+
+class StatusBar(Widget):
+    """One line at the top of the screen; :meth:`show` passes everything it draws."""
+
+    COMPONENT_CLASSES = {
+        "status-bar--paper",
+        "status-bar--live",
+        "status-bar--ok",
+        "status-bar--warn",
+        "status-bar--down",
+        "status-bar--muted",
+        "status-bar--confirm-off",
+        "status-bar--locked",
+    }
+    DEFAULT_CSS = """
+    StatusBar { height: 1; background: $panel; color: $foreground; }
+    StatusBar > .status-bar--paper { background: $badge-paper-bg; color: $badge-paper-fg; text-style: bold; }
+    StatusBar > .status-bar--live { background: $badge-live-bg; color: $badge-live-fg; text-style: bold reverse; }
+    StatusBar > .status-bar--ok { color: $text-success; }
+    StatusBar > .status-bar--warn { color: $text-warning; text-style: bold; }
+    StatusBar > .status-bar--down { color: $text-error; text-style: bold; }
+    StatusBar > .status-bar--muted { color: $text-muted; }
+    StatusBar > .status-bar--confirm-off { color: $text-warning; text-style: bold reverse; }
+    StatusBar > .status-bar--locked { background: $badge-live-bg; color: $badge-live-fg; text-style: bold; }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.live = False
+        self.account_label = ""
+        self.confirm_on = True
+        self.locked = False
+        self.connections: list[ConnectionStatus] = []
+        self.now: datetime | None = None
+        self.wall: datetime | None = None
+        self.cutoff: datetime | None = None
+        self.cutoff_label = "cutoff"
+        self.note = ""
+
+    def _s(self, name: str) -> Style:
+        return self.get_component_rich_style(f"status-bar--{name}", partial=True)
+
+    def show(
+        self,
+        *,
+        live: bool,
+        account_label: str,
+        confirm_on: bool,
+        locked: bool,
+        connections: list[ConnectionStatus],
+        now: datetime,
+        wall: datetime | None = None,
+        cutoff: datetime | None,
+        cutoff_label: str = "cutoff",
+        note: str = "",
+    ) -> None:
+        self.live = live
+        self.account_label = account_label
+        self.confirm_on = confirm_on
+        self.locked = locked
+        self.connections = connections
+        self.now = now
+        self.wall = wall or now
+        self.cutoff = cutoff
+        self.cutoff_label = cutoff_label
+        self.note = note
+        self.refresh()
+
+    def render(self) -> Text:
+        width = self.size.width
+        now = self.now
+        badge = Text(" LIVE " if self.live else " PAPER ", style=self._s("live" if self.live else "paper"))
+        parts: list[tuple[int, Text]] = []  # (priority: lower stays longer, text)
+        acct = Text(f" {self.account_label}")
+        if self.locked:
+            acct.append(" LOCKED ", style=self._s("locked"))
+        parts.append((1, acct))
+        if not self.confirm_on:
+            parts.append((2, Text(" CONFIRM OFF ", style=self._s("confirm-off"))))
+        conns = Text()
+        for c in self.connections:
+            state = c.state
+            cls = "ok" if state is ConnectionState.CONNECTED else "down" if state is ConnectionState.DOWN else "warn"
+            conns.append(f"  {c.broker} {_STATE_DOT[state]} ", style=self._s("muted"))
+            conns.append(_STATE_WORD[state], style=self._s(cls))
+            if c.last_message_at is not None and self.wall is not None:
+                age = (self.wall - c.last_message_at).total_seconds()
+                conns.append(f" {fmt.age(age)}", style=self._s("muted"))
+        if not self.connections:
+            conns.append("  connecting…", style=self._s("muted"))
+        parts.append((0, conns))
+        right: list[tuple[int, Text]] = []  # in display order
+        if self.note:
+            right.append((5, Text(self.note, style=self._s("warn"))))
+        if now is not None:
+            if self.cutoff is not None:
+                cut = Text(f"{self.cutoff_label} {self.cutoff.astimezone(CT).strftime('%H:%M')} CT in ")
+                left = self.cutoff - now
+                cut.append(fmt.duration(left), style=self._s("warn") if left.total_seconds() < 900 else "")
+                right.append((3, cut))
+            right.append((2, Text(f"CT {now.astimezone(CT).strftime('%H:%M:%S')}")))
+            right.append((4, Text(f"local {now.astimezone().strftime('%H:%M:%S')}", style=self._s("muted"))))
+        # Drop the least important parts until the line fits.
+        while True:
+            used = badge.cell_len + sum(t.cell_len for _, t in parts) + sum(t.cell_len + 2 for _, t in right) + 1
+            if used <= width:
+                break
+            candidates = [(p, i, "l") for i, (p, _) in enumerate(parts) if p > 0]
+            candidates += [(p, i, "r") for i, (p, _) in enumerate(right)]
+            if not candidates:
+                break
+            _, i, side = max(candidates)
+            if side == "l":
+                parts.pop(i)
+            else:
+                right.pop(i)
+        line = Text()
+        line.append_text(badge)
+        for _, t in parts:
+            line.append_text(t)
+        tail = Text("  ").join(t for _, t in right)
+        gap = width - line.cell_len - tail.cell_len - 1
+        if gap > 0:
+            line.append(" " * gap)
+        line.append_text(tail)
+        line.append(" ")
+        line.truncate(width)
+        return line
