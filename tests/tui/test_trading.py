@@ -135,7 +135,7 @@ async def test_bracket_from_the_ticket(engine, settings) -> None:
         risk = str(app.ticket.query_one("#t-risk").render())
         # 4 ticks x 2 contracts x $1.25 + fees (2 x 2 x the MES fee per side)
         fee = engine.instrument("MES").fee_per_side * 4
-        assert f"${D(10) + fee:,.2f} = 4t × 2 × $1.25 + ${fee:,.2f} fees" in risk
+        assert f"${D(10) + fee:,.2f} (4t × 2 × $1.25 + ${fee:,.2f} fees)" in risk
         await pilot.press("ctrl+s")
         await confirm(pilot, app, "BUY 2 MESZ6 at market take-profit 8 ticks stop-loss 4 ticks in paper:FUT50K")
         await pilot.press("y")
@@ -334,3 +334,36 @@ async def test_help_screen_lists_every_binding(engine, settings) -> None:
             assert spec.id in text
         await pilot.press("escape")
         await wait_for(lambda: not isinstance(app.screen, HelpScreen), pilot)
+
+
+async def test_ticket_symbol_typing_validates_as_you_type(engine, settings) -> None:
+    app = make_app(engine, settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(app, pilot)
+        assert app.ticket.query_one("#t-symbol").value == "MES1!"  # prefilled from the watchlist
+        await pilot.press("f3")
+        assert app.focused is not None and app.focused.id == "t-symbol"
+        await pilot.press(*"NOPE9")
+        await pilot.pause()
+        assert app.ticket.instrument is None
+        assert app.ticket.query_one("#t-symbol").has_class("-invalid")
+        status = str(app.ticket.query_one("#t-status").render())
+        assert "NOPE9" in status
+        for _ in range(5):
+            await pilot.press("backspace")
+        await pilot.press(*"NQ")
+        await wait_for(lambda: app.ticket.instrument is not None and app.ticket.instrument.root == "NQ", pilot)
+        assert not app.ticket.query_one("#t-symbol").has_class("-invalid")
+        await wait_for(lambda: "bid 21,000.00" in str(app.ticket.query_one("#t-quote").render()), pilot)
+        app.ticket.query_one("#t-type").value = OrderType.LIMIT
+        await pilot.pause()
+        assert "needs a limit price" in str(app.ticket.query_one("#t-status").render())
+        app.ticket.query_one("#t-limit").focus()
+        await pilot.press("up")  # an empty price starts from the market: the bid for a buy
+        assert app.ticket.query_one("#t-limit").value == "21000.00"
+        await pilot.press("up", "up", "shift+up")
+        assert app.ticket.query_one("#t-limit").value == "21003.00"
+        app.ticket.query_one("#t-limit").value = "21000.10"
+        await pilot.pause()
+        assert "off the tick grid" in str(app.ticket.query_one("#t-status").render())
+        assert app.ticket.query_one("#t-limit").has_class("-invalid")

@@ -22,12 +22,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.containers import Container, Horizontal, Vertical
 from textual.theme import BUILTIN_THEMES
 from textual.timer import Timer
-from textual.widgets import Footer, TabbedContent, TabPane
+from textual.widgets import Footer, Input, TabbedContent, TabPane
 
 from tterm.config import Settings
 from tterm.core.client import EngineClient, EngineError
@@ -58,7 +58,7 @@ from tterm.tui.modals.confirm import ConfirmDialog
 from tterm.tui.modals.modify import ModifyOrderScreen
 from tterm.tui.modals.prompt import Prompt
 from tterm.tui.screens.help import HelpScreen
-from tterm.tui.themes import APP_VARIABLES, load_themes, theme_dirs
+from tterm.tui.themes import APP_VARIABLES, load_themes, resolve_references, theme_dirs
 from tterm.tui.widgets.blotter import FillsTable, OrdersTable
 from tterm.tui.widgets.command_bar import CommandBar
 from tterm.tui.widgets.order_ticket import OrderTicket
@@ -269,6 +269,9 @@ class TtermApp(App[None]):
         if self.account is not None:
             self._account_changed()
         await self.show_list(self.list_name)
+        first = self.grid.cursor_symbol
+        if first is not None and not self.ticket.query_one("#t-symbol", Input).value:
+            self.ticket.load(first)
         self._apply_changes(changes)
         self._frame_timer = self.set_interval(1 / self.refresh_hz, self._frame, name="frame")
         self._warn_color_once()
@@ -439,6 +442,7 @@ class TtermApp(App[None]):
     def _tick_second(self) -> None:
         if not self.alive:
             return
+        self._check_layout(self.size.width, self.size.height)
         self._update_status()
         if self.bridge.state.loaded:
             self._update_risk()
@@ -548,14 +552,17 @@ class TtermApp(App[None]):
 
     # ================================================================== layout
 
-    def on_resize(self) -> None:
-        wide = self.size.width >= WIDE_WIDTH and self.size.height >= WIDE_HEIGHT
+    def on_resize(self, event: events.Resize) -> None:
+        self._check_layout(event.size.width, event.size.height)
+
+    def _check_layout(self, width: int, height: int) -> None:
+        wide = width >= WIDE_WIDTH and height >= WIDE_HEIGHT
         if wide != self.wide and not self._layout_busy:
+            self._layout_busy = True
             self.run_worker(self._relayout(wide), group="layout", exclusive=True, exit_on_error=False)
 
     async def _relayout(self, wide: bool) -> None:
         """Positions and risk: their own panes when the screen is big, tabs when it is small."""
-        self._layout_busy = True
         try:
             tabs = self.query_one("#tabs", TabbedContent)
             focused_positions = self.focused is not None and self.focused.id == "positions"
@@ -568,21 +575,21 @@ class TtermApp(App[None]):
                         await tabs.remove_pane(pane)
                 await self.query_one("#bottom-right").mount(PositionsTable(id="positions"))
                 await self.query_one("#side-risk").mount(RiskPanel(id="risk"))
+                self.query_one("#bottom-right").border_title = "Positions"
+                self.query_one("#side-risk").border_title = "Risk"
             else:
                 await tabs.add_pane(TabPane("Positions", PositionsTable(id="positions"), id="tab-positions"))
                 await tabs.add_pane(TabPane("Risk", RiskPanel(id="risk"), id="tab-risk"))
             self.wide = wide
             self.set_class(wide, "-wide")
-            self._tables_dirty["positions"] = self._tables_dirty["risk"] = True
-            if self.bridge.state.loaded:
-                self._flush_tables(force=True)
-            if focused_positions:
-                self.positions_table.focus()
         finally:
             self._layout_busy = False
-        now_wide = self.size.width >= WIDE_WIDTH and self.size.height >= WIDE_HEIGHT
-        if now_wide != self.wide:
-            await self._relayout(now_wide)
+        self._tables_dirty["positions"] = self._tables_dirty["risk"] = True
+        if self.bridge.state.loaded:
+            self._flush_tables(force=True)
+        if focused_positions:
+            self.positions_table.focus()
+        self._check_layout(self.size.width, self.size.height)
 
     # ================================================================== watchlists
 
@@ -1190,20 +1197,6 @@ class TtermApp(App[None]):
         if self.account is not None and not self.confirm_on(self.account):
             note = f"Order confirmation is OFF for {self._account_name(self.account)} (config)."
         self.push_screen(HelpScreen(self.settings.keymap, note))
-
-
-def resolve_references(variables: dict[str, str]) -> dict[str, str]:
-    """Replace values that name another variable (``$error``) with that variable's value."""
-    out = dict(variables)
-    for _ in range(4):
-        changed = False
-        for key, value in out.items():
-            if isinstance(value, str) and value.startswith("$") and value[1:] in out and value[1:] != key:
-                out[key] = out[value[1:]]
-                changed = True
-        if not changed:
-            break
-    return out
 
 
 def _fields(status: RiskStatus) -> dict[str, Any]:

@@ -47,10 +47,10 @@ def estimate_risk(request: OrderRequest, inst: Instrument, quote: Quote | None) 
     elif bracket is not None and bracket.stop_loss_price is not None and entry is not None:
         ticks = abs(inst.ticks_between(entry, bracket.stop_loss_price))
     if ticks is None:
-        why = "no stop-loss: risk is open-ended" if bracket is None or bracket.stop_loss_price is None else (
-            "stop-loss set, entry price unknown until a quote arrives"
+        why = "unbounded: no stop-loss" if bracket is None or bracket.stop_loss_price is None else (
+            "unknown until a quote gives the entry"
         )  # fmt: skip
-        return RiskEstimate(None, fees, None, entry, f"{why}; fees ${fees:,.2f}")
+        return RiskEstimate(None, fees, None, entry, f"{why} · fees ${fees:,.2f}")
     total = ticks * request.quantity * inst.tick_value + fees
-    text = f"${total:,.2f} = {ticks.normalize():f}t × {request.quantity} × ${inst.tick_value:,.2f} + ${fees:,.2f} fees"
+    text = f"${total:,.2f} ({ticks.normalize():f}t × {request.quantity} × ${inst.tick_value:,.2f} + ${fees:,.2f} fees)"
     return RiskEstimate(total, fees, ticks, entry, text)

@@ -44,12 +44,43 @@ APP_VARIABLES: dict[str, str] = {
     "meter-danger": "$error",
     "meter-track": "$panel",
     "grid-header": "$text-muted",
+    "border-blurred": "$secondary",
 }
 
 #: Base colour keys a theme file may set (the ``Theme`` constructor's colour arguments).
 COLOR_KEYS = ("primary", "secondary", "warning", "error", "success", "accent", "foreground", "background",
               "surface", "panel", "boost")  # fmt: skip
 OTHER_KEYS = {"name", "dark", "luminosity_spread", "text_alpha", "variables", "description"}
+
+
+def resolve_references(variables: dict[str, str]) -> dict[str, str]:
+    """Replace values that name another variable (``$error``) with that variable's value.
+
+    Textual substitutes a variable's value literally, so a default such as ``pnl-up = $text-success``
+    must be resolved against the theme's generated variables before the CSS is parsed.
+    """
+    out = dict(variables)
+    for _ in range(4):
+        changed = False
+        for key, value in out.items():
+            if isinstance(value, str) and value.startswith("$") and value[1:] in out and value[1:] != key:
+                out[key] = out[value[1:]]
+                changed = True
+        if not changed:
+            break
+    return out
+
+
+class ThemeVariablesMixin:
+    """For any App showing tterm widgets: tterm's variables with their defaults, resolved."""
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        return {**super().get_theme_variable_defaults(), **APP_VARIABLES}  # type: ignore[misc]
+
+    def get_css_variables(self) -> dict[str, str]:
+        variables = resolve_references(super().get_css_variables())  # type: ignore[misc]
+        self.theme_variables = variables
+        return variables
 
 
 class ThemeFileError(ValueError):

@@ -33,7 +33,7 @@ from tterm.core.models import (
 )
 from tterm.tui import format as fmt
 from tterm.tui.bridge import Bridge
-from tterm.tui.estimate import entry_price, estimate_risk
+from tterm.tui.estimate import estimate_risk
 from tterm.tui.keymap import bindings
 from tterm.tui.messages import AccountChosen, SubmitOrder, SymbolChosen
 
@@ -89,8 +89,9 @@ class OrderTicket(Vertical):
     OrderTicket #t-account { width: 1fr; }
     OrderTicket #t-unit { width: 9; }
     OrderTicket #t-quote { width: 1fr; padding-left: 1; color: $text-muted; }
-    OrderTicket #t-risk { height: 1; }
-    OrderTicket #t-status { height: 1; color: $text-muted; }
+    OrderTicket #t-risk { height: 1; text-wrap: nowrap; text-overflow: ellipsis; }
+    OrderTicket #t-quote { text-wrap: nowrap; text-overflow: ellipsis; }
+    OrderTicket #t-status { height: 1; color: $text-muted; text-wrap: nowrap; text-overflow: ellipsis; }
     OrderTicket #t-status.-error { color: $text-error; }
     OrderTicket #t-status.-warn { color: $text-warning; }
     OrderTicket #t-status.-ok { color: $text-success; }
@@ -407,6 +408,11 @@ class OrderTicket(Vertical):
         sym = self.instrument.symbol if self.instrument else "…"
         send.label = f"{self.side.value.upper()} {qty if qty is not None else '?'} {sym}  ^s"
         if request is None:
+            # A preview still in flight is for an order the ticket no longer describes.
+            self._preview_seq += 1
+            if self._preview_timer is not None:
+                self._preview_timer.stop()
+            self.last_decision = None
             self._status(error, "-error" if field else "")
             self._show_risk()
             return None
@@ -456,9 +462,7 @@ class OrderTicket(Vertical):
         elif decision.action is RiskAction.WARN:
             self._status(f"⚠ {decision.reason}", "-warn")
         else:
-            entry = entry_price(request, self.quote)
-            at = f" near {fmt.price(entry, self.instrument)}" if entry is not None else ""
-            self._status(f"✓ ready{at}", "-ok")
+            self._status("✓ passes the pre-trade checks", "-ok")
 
     # ------------------------------------------------------------------ actions
 

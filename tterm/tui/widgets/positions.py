@@ -45,9 +45,9 @@ class PositionsTable(SyncedTable):
         ("qty", "Qty", 5),
         ("avg", "Avg", 10),
         ("last", "Last", 10),
-        ("unreal", "Unrealized", 11),
-        ("real", "Realized net", 12),
-        ("total", "Total", 11),
+        ("unreal", "Unrealized", 10),
+        ("real", "Realized", 10),
+        ("total", "Total net", 10),
     )
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:

@@ -34,8 +34,10 @@ FLASH_SECONDS = 0.6
 """How long an up or down tick colours the last price."""
 
 TREND_POINTS = 8
+TREND_MAX = 30
 TREND_INTERVAL = 2.0
-"""The trend column samples the price at most every TREND_INTERVAL seconds, TREND_POINTS deep."""
+"""The trend samples the price at most every TREND_INTERVAL seconds; the column shows the last
+TREND_POINTS samples, or up to TREND_MAX when the grid has room."""
 
 RESORT_INTERVAL = 1.0
 """A sort on a live column re-orders at most once a second, so rows do not jitter every frame."""
@@ -78,7 +80,7 @@ class Row:
     flash: int = 0
     flash_until: float = 0.0
     version: int = 0
-    trend: deque[Decimal] = field(default_factory=lambda: deque(maxlen=TREND_POINTS))
+    trend: deque[Decimal] = field(default_factory=lambda: deque(maxlen=TREND_MAX))
     trend_at: float = -1e9
 
     @property
@@ -188,6 +190,7 @@ class QuoteGrid(ScrollView, can_focus=True):
         self._layout: tuple[Column, ...] = COLUMNS
         self._layout_version = 0
         self._styles: dict[str, Style] = {}
+        self._trend_width = TREND_POINTS
         self._header_strip: Strip | None = None
         self._header_key: object = None
         self.sort_key: str | None = None
@@ -302,7 +305,7 @@ class QuoteGrid(ScrollView, can_focus=True):
             "bid_size": fmt.size(q.bid_size),
             "ask_size": fmt.size(q.ask_size),
             "volume": fmt.volume(q.volume),
-            "trend": fmt.sparkline(tuple(row.trend), TREND_POINTS),
+            "trend": fmt.sparkline(tuple(row.trend), self._trend_width),
         }
 
     # ------------------------------------------------------------------ sorting
@@ -384,13 +387,28 @@ class QuoteGrid(ScrollView, can_focus=True):
                 used += need
         order = {c.key: i for i, c in enumerate(COLUMNS)}
         layout = tuple(sorted(chosen, key=lambda c: order[c.key]))
-        # Hand spare width to the symbol column so long symbols are not cut.
+        # Spare width: a little more room for every column, then a longer trend.
         spare = width - used
         if spare > 0 and layout:
-            sym = layout[0]
-            layout = (Column(sym.key, sym.title, sym.width + min(spare, 6), sym.align, sym.priority), *layout[1:])
+            extra = min(3, spare // len(layout))
+            grown = []
+            for col in layout:
+                add = extra if col.key != "trend" else 0
+                grown.append(Column(col.key, col.title, col.width + add, col.align, col.priority))
+                spare -= add
+            if spare > 0 and grown[-1].key == "trend":
+                t = grown[-1]
+                grown[-1] = Column(t.key, t.title, t.width + min(spare, TREND_MAX - t.width), t.align, t.priority)
+            layout = tuple(grown)
         if layout != self._layout:
             self._layout = layout
+            trend = next((c.width for c in layout if c.key == "trend"), TREND_POINTS)
+            if trend != self._trend_width:
+                self._trend_width = trend
+                for row in self._rows:
+                    if row.quote is not None:
+                        self._format(row)
+                        row.version += 1
             self._layout_version += 1
             self._strips.clear()
             self.refresh()

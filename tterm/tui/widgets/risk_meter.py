@@ -163,52 +163,55 @@ class RiskMeter(Widget):
         return text
 
     def _lines(self, width: int) -> list[Text]:
+        lines = self._build(width)
+        for line in lines:
+            line.no_wrap = True
+            line.truncate(max(1, width), overflow="ellipsis")
+        return lines
+
+    def _build(self, width: int) -> list[Text]:
         acct = self.account
         st = self.status
         title = Text(("▶ " if self.current else "  ") + (acct.name or acct.id), style=self._s("title"))
+        if st is not None and st.profile:
+            title.append(f"  {st.profile}", style=self._s("muted"))
         if st is not None and st.locked:
-            title.append("  LOCKED", style=self._s("locked"))
+            title.append("  LOCKED ", style=self._s("locked"))
             if st.lock_reason:
                 title.append(f" {st.lock_reason}", style=self._s("muted"))
         lines = [title]
-        bal = self.balance
-        if st is None:
-            line = Text("  no risk profile", style=self._s("muted"))
-            if bal is not None:
-                line.append("  day ", style=self._s("muted"))
-                line.append(fmt.money(bal.day_pnl, signed=True), style=self._tone(bal.day_pnl))
-                line.append(f"  equity {fmt.money(bal.equity)}", style=self._s("muted"))
+        bar_w = max(6, min(24, width - 62))
+        if st is None or not st.profile:
+            day = st.day_pnl if st is not None else (self.balance.day_pnl if self.balance is not None else None)
+            line = Text("  Day P&L ", style=self._s("muted"))
+            if day is not None:
+                line.append(fmt.fit(fmt.money(day, signed=True), 11, "right"), style=self._tone(day))
+            line.append("  no rule profile: no limits to show", style=self._s("muted"))
             lines.append(line)
             return lines
-        profile = Text(f"  {st.profile}", style=self._s("muted"))
-        if st.detail:
-            profile.append(f" · {st.detail}", style=self._s("muted"))
-        lines.append(profile)
-        bar_w = max(6, min(30, width - 44))
+        line = Text("  Day P&L ", style=self._s("muted"))
+        line.append(fmt.fit(fmt.money(st.day_pnl, signed=True), 11, "right"), style=self._tone(st.day_pnl))
+        line.append(" ")
         if st.daily_loss_limit is not None and st.dll_distance is not None:
             dll_band = band_for(st.dll_distance, st.daily_loss_limit)
-            used = st.daily_loss_limit - st.dll_distance
-            line = Text("  Day P&L ", style=self._s("muted"))
-            line.append(fmt.fit(fmt.money(st.day_pnl, signed=True), 11, "right"), style=self._tone(st.day_pnl))
-            line.append(" ")
-            line.append(self._bar(used, st.daily_loss_limit, bar_w, dll_band))
+            line.append(self._bar(st.daily_loss_limit - st.dll_distance, st.daily_loss_limit, bar_w, dll_band))
             line.append(f" {fmt.money(st.dll_distance)} left of {fmt.money(st.daily_loss_limit)} DLL",
                         style=self._s(dll_band))  # fmt: skip
-            lines.append(line)
+            if st.dll_ticks is not None and st.ticks_symbol:
+                line.append(f" · {st.dll_ticks.normalize():f}t {st.ticks_symbol}", style=self._s("muted"))
         else:
-            line = Text("  Day P&L ", style=self._s("muted"))
-            line.append(fmt.fit(fmt.money(st.day_pnl, signed=True), 11, "right"), style=self._tone(st.day_pnl))
-            line.append("  no daily loss limit", style=self._s("muted"))
-            lines.append(line)
+            line.append(" no daily loss limit", style=self._s("muted"))
+        lines.append(line)
         if st.floor is not None and st.floor_distance is not None:
             allowance = st.drawdown_allowance if st.drawdown_allowance is not None else st.floor_distance
             floor_band = band_for(st.floor_distance, allowance)
-            used = allowance - st.floor_distance
             line = Text("  Equity  ", style=self._s("muted"))
             line.append(fmt.fit(fmt.money(st.equity), 11, "right"))
             line.append(" ")
-            line.append(self._bar(used, allowance, bar_w, floor_band))
+            line.append(self._bar(allowance - st.floor_distance, allowance, bar_w, floor_band))
             line.append(f" {fmt.money(st.floor_distance)} above floor {fmt.money(st.floor)}", style=self._s(floor_band))
+            if st.floor_ticks is not None and st.ticks_symbol:
+                line.append(f" · {st.floor_ticks.normalize():f}t {st.ticks_symbol}", style=self._s("muted"))
             lines.append(line)
         if st.contracts_max is not None:
             used = st.contracts_used
@@ -217,14 +220,19 @@ class RiskMeter(Widget):
             line = Text("  Size    ", style=self._s("muted"))
             line.append(fmt.fit(f"{used.normalize():f} / {st.contracts_max}", 11, "right"))
             line.append(" ")
-            line.append(self._bar(used, Decimal(st.contracts_max), bar_w, band))
+            line.append(self._bar(used, cap, bar_w, band))
             line.append(" contracts in use", style=self._s("muted"))
             lines.append(line)
         if st.cutoff is not None and self.now is not None:
             line = Text("  Flat by ", style=self._s("muted"))
             line.append(f"{st.cutoff.astimezone(CT).strftime('%H:%M')} CT")
-            line.append(f" (in {fmt.duration(st.cutoff - self.now)})", style=self._s("muted"))
+            line.append(f" in {fmt.duration(st.cutoff - self.now)}", style=self._s("muted"))
+            if st.flatten_at is not None:
+                line.append(f" · tterm flattens at {st.flatten_at.astimezone(CT).strftime('%H:%M')} CT",
+                            style=self._s("muted"))  # fmt: skip
             lines.append(line)
+        if st.detail:
+            lines.append(Text(f"  {st.detail}", style=self._s("muted")))
         return lines
 
     def _tone(self, value: Decimal) -> Style:

@@ -1,0 +1,128 @@
+"""The line-API watchlist: fed 2,000 symbols, a frame redraws only the visible rows that changed."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from textual.app import App, ComposeResult
+
+from tests.tui.conftest import wait_for
+from tterm.core.models import AssetClass, Instrument, Quote
+from tterm.tui.bridge import Resolved
+from tterm.tui.themes import ThemeVariablesMixin
+from tterm.tui.widgets.quote_grid import FLASH_SECONDS, QuoteGrid
+
+N = 2000
+
+
+def names(n: int) -> list[str]:
+    letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    out = []
+    for i in range(n):
+        a, rest = divmod(i, 26 * 26 * 26)
+        b, rest = divmod(rest, 26 * 26)
+        c, d = divmod(rest, 26)
+        out.append(letters[a] + letters[b] + letters[c] + letters[d])
+    return out
+
+
+def instrument(symbol: str) -> Instrument:
+    return Instrument(symbol, AssetClass.EQUITY, Decimal("0.01"), Decimal("0.01"))
+
+
+def quote(symbol: str, last: str) -> Quote:
+    p = Decimal(last)
+    return Quote(symbol, bid=p - Decimal("0.01"), ask=p + Decimal("0.01"), last=p, prev_close=Decimal(100),
+                 bid_size=100, ask_size=200, volume=12_345)  # fmt: skip
+
+
+class GridApp(ThemeVariablesMixin, App[None]):
+    def __init__(self) -> None:
+        super().__init__()
+        self.clock = 0.0
+
+    def compose(self) -> ComposeResult:
+        yield QuoteGrid(id="grid")
+
+
+async def test_2000_symbols_only_changed_visible_rows_redraw() -> None:
+    syms = names(N)
+    app = GridApp()
+    async with app.run_test(size=(100, 30)) as pilot:
+        grid = app.query_one(QuoteGrid)
+        grid.focus()
+        grid.show_list("big", [Resolved(s, instrument(s)) for s in syms], {}, now=0.0)
+        assert grid.apply_quotes({s: quote(s, "100.00") for s in syms}, now=1.0) == N
+        await pilot.pause()
+        visible = grid.size.height - 1  # one line is the header
+        assert 0 < visible < 40
+        assert len(set(grid.rendered_rows)) == visible  # every visible row drawn once, nothing else
+
+        grid.refreshed_rows.clear()
+        grid.rendered_rows.clear()
+        changed = {syms[2]: "100.05", syms[5]: "99.90", syms[1500]: "101.00", syms[1999]: "98.00"}
+        assert grid.apply_quotes({s: quote(s, p) for s, p in changed.items()}, now=10.0) == 4
+        # Only the two visible rows asked for a repaint; rows 1500 and 1999 changed off-screen.
+        assert sorted(grid.refreshed_rows) == [2, 5]
+        await wait_for(lambda: sorted(set(grid.rendered_rows)) == [2, 5], pilot)
+        await pilot.pause()
+        assert sorted(set(grid.rendered_rows)) == [2, 5]
+        assert grid.rows[2].flash == 1 and grid.rows[5].flash == -1
+
+        # A quote that changes nothing on screen redraws nothing.
+        grid.refreshed_rows.clear()
+        grid.rendered_rows.clear()
+        assert grid.apply_quotes({syms[2]: quote(syms[2], "100.05")}, now=10.1) == 0
+        await pilot.pause()
+        assert grid.refreshed_rows == [] and grid.rendered_rows == []
+
+        # The flashes end after FLASH_SECONDS and only their rows redraw.
+        grid.expire_flashes(10.0 + FLASH_SECONDS / 2)
+        assert grid.refreshed_rows == []
+        grid.expire_flashes(10.0 + FLASH_SECONDS)
+        assert sorted(grid.refreshed_rows) == [2, 5]
+        assert grid.rows[2].flash == 0
+
+        # Scrolled away, the same quotes cost no redraw at all.
+        grid.action_last()
+        await pilot.pause()
+        grid.refreshed_rows.clear()
+        grid.rendered_rows.clear()
+        grid.apply_quotes({syms[2]: quote(syms[2], "100.10")}, now=20.0)
+        await pilot.pause()
+        assert grid.refreshed_rows == [] and grid.rendered_rows == []
+        grid.apply_quotes({syms[1999]: quote(syms[1999], "97.00")}, now=20.0)
+        assert grid.refreshed_rows == [1999]
+
+
+async def test_sort_keeps_the_cursor_on_its_symbol_and_resorts_at_most_once_a_second() -> None:
+    syms = ["AAA", "BBB", "CCC"]
+    app = GridApp()
+    async with app.run_test(size=(100, 10)) as pilot:
+        grid = app.query_one(QuoteGrid)
+        grid.show_list("l", [Resolved(s, instrument(s)) for s in syms], {}, now=0.0)
+        grid.apply_quotes({"AAA": quote("AAA", "1.00"), "BBB": quote("BBB", "2.00"), "CCC": quote("CCC", "3.00")}, 0.0)
+        grid.cursor = 0
+        grid.set_sort("last", descending=True)
+        assert [r.listed for r in grid.rows] == ["CCC", "BBB", "AAA"]
+        assert grid.cursor_symbol == "AAA"
+        grid.apply_quotes({"AAA": quote("AAA", "9.00")}, now=0.5)
+        assert [r.listed for r in grid.rows] == ["AAA", "CCC", "BBB"]
+        grid.apply_quotes({"BBB": quote("BBB", "10.00")}, now=0.9)
+        assert grid.rows[0].listed == "AAA"  # not yet: less than a second since the last re-sort
+        grid.apply_quotes({"CCC": quote("CCC", "3.01")}, now=1.6)
+        assert [r.listed for r in grid.rows] == ["BBB", "AAA", "CCC"]
+        assert grid.cursor_symbol == "AAA"
+        await pilot.press("O")
+        assert grid.sort_descending is False
+        assert [r.listed for r in grid.rows] == ["CCC", "AAA", "BBB"]
+
+
+async def test_narrow_grid_drops_low_priority_columns() -> None:
+    app = GridApp()
+    async with app.run_test(size=(44, 10)) as pilot:
+        grid = app.query_one(QuoteGrid)
+        await pilot.pause()
+        assert grid.visible_columns[:2] == ("symbol", "last")
+        assert "change_pct" in grid.visible_columns
+        assert "bid_size" not in grid.visible_columns and "ask_size" not in grid.visible_columns

@@ -1,0 +1,37 @@
+"""Snapshots of the main screen under every shipped theme, at 80x24 and 160x48.
+
+Deterministic: scripted paper market, frozen exchange clock and message times, UTC local time, no
+cursor blink, notifications hidden. Regenerate with ``pytest tests/tui/test_snapshots.py
+--snapshot-update`` on the pinned Textual version, and look at the SVGs before committing them.
+"""
+
+from __future__ import annotations
+
+import pytest
+from syrupy.extensions.image import SVGImageSnapshotExtension
+
+from tests.tui.conftest import make_app, wait_for
+from tterm.tui.app import WIDE_HEIGHT, WIDE_WIDTH
+from tterm.tui.themes import load_themes, theme_dirs
+
+THEMES = sorted(load_themes(theme_dirs()).themes)
+
+
+def test_three_themes_ship() -> None:
+    assert {"tterm-amber", "tterm-light", "tterm-cb"} <= set(THEMES)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
+@pytest.mark.parametrize("theme", THEMES)
+async def test_main_screen(engine, settings, snapshot, theme: str, size: tuple[int, int]) -> None:
+    settings.general.theme = theme
+    app = make_app(engine, settings)
+    async with app.run_test(size=size) as pilot:
+        await wait_for(app.ready.is_set, pilot)
+        wide = size[0] >= WIDE_WIDTH and size[1] >= WIDE_HEIGHT
+        await wait_for(lambda: app.wide == wide and not app._layout_busy, pilot)
+        await wait_for(lambda: all(r.quote is not None for r in app.grid.rows), pilot)
+        app._flush_tables(force=True)
+        await pilot.pause()
+        assert app.theme == theme
+        assert app.export_screenshot() == snapshot(extension_class=SVGImageSnapshotExtension)
