@@ -146,6 +146,28 @@ class _Job:
     resume: bool = False
 
 
+@dataclass(slots=True)
+class Recovery:
+    """What :meth:`SignalRouter.recover` found after a restart, per account part of an alert."""
+
+    resumed: int = 0
+    completed: int = 0
+    failed: int = 0
+    found: int = 0
+    not_found: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.resumed + self.completed + self.failed
+
+    def describe(self) -> str:
+        return (
+            f"{self.resumed} unfinished alert part(s) resumed, {self.completed} found complete, {self.failed} "
+            f"marked failed; {self.found} order(s) in flight were found at the broker, {self.not_found} had "
+            "not reached it"
+        )
+
+
 class _Skip(Exception):
     """Nothing to do in this account (already flat, already at target...)."""
 
@@ -202,6 +224,7 @@ class SignalRouter:
         self.coid_signal: dict[str, str] = {}
         self.idle = asyncio.Event()
         self.idle.set()
+        self.recovery = Recovery()
         self._quoted: set[str] = set()
         self._side_tasks: set[asyncio.Task[Any]] = set()
 
@@ -402,7 +425,7 @@ class SignalRouter:
             if self._busy.get((t.account, symbol or "*")):
                 previews[t.account] = "queued behind earlier alerts"
                 continue
-            if symbol and self.engine.quote(symbol) is None:
+            if symbol and ((q := self.engine.quote(symbol)) is None or q.mark is None):
                 previews[t.account] = f"planned when the first {symbol} quote arrives"
                 continue
             job = _Job(sid, signal, strategy, t.account, index, t.multiplier, symbol)
@@ -445,10 +468,15 @@ class SignalRouter:
 
     async def _wait_quote(self, symbol: str) -> None:
         """Wait (up to ``exit_fill_timeout``) for the first quote; without one the checks say why."""
-        if self.engine.quote(symbol) is not None:
+
+        def priced() -> bool:
+            q = self.engine.quote(symbol)
+            return q is not None and q.mark is not None
+
+        if priced():
             return
         with contextlib.suppress(_Fail):
-            await self._wait_until(("quote", symbol), lambda: self.engine.quote(symbol) is not None, "quote")
+            await self._wait_until(("quote", symbol), priced, "quote")
 
     # ================================================================== queues
 
@@ -719,12 +747,12 @@ class SignalRouter:
     # ================================================================== execution
 
     async def _run(self, job: _Job) -> None:
+        if job.symbol:
+            await self._wait_quote(job.symbol)
         rows = self.store.steps(job.signal_id, job.account)
         if rows:
             steps = [(row, Step.from_row(row)) for row in rows]
         else:
-            if job.symbol:
-                await self._wait_quote(job.symbol)
             try:
                 plan = self.plan(job)
             except _Skip as exc:
@@ -945,10 +973,10 @@ class SignalRouter:
 
     # ================================================================== crash recovery
 
-    async def recover(self) -> int:
+    async def recover(self) -> Recovery:
         """Finish what a previous run acknowledged: ask the broker about every step that was being
-        sent, resume fresh alerts, mark stale ones failed. Returns how many alerts were resumed."""
-        resumed = 0
+        sent, resume fresh alerts, mark stale ones failed."""
+        stats = Recovery()
         now = self._now()
         for row in self.store.unfinished():
             signal = wire.decode(row.signal, Signal)
@@ -976,6 +1004,7 @@ class SignalRouter:
                         unknown = f"could not ask the broker whether order {st.client_order_id} exists ({exc})"
                         break
                     if found is not None:
+                        stats.found += 1
                         self.store.set_step(
                             row.id,
                             account,
@@ -985,9 +1014,11 @@ class SignalRouter:
                             detail=f"order {found.order_id} found at the broker after a restart",
                         )
                     else:
+                        stats.not_found += 1
                         self.store.set_step(row.id, account, st.seq, "planned", detail="not at the broker")
                 if unknown:
                     # Never resend blind: a person must look at the broker.
+                    stats.failed += 1
                     self._finish_account(
                         row.id,
                         row.strategy,
@@ -1001,6 +1032,7 @@ class SignalRouter:
                 steps = self.store.steps(row.id, account)
                 remaining = not steps or any(s.status == "planned" for s in steps)
                 if not remaining:
+                    stats.completed += 1
                     self._finish_account(
                         row.id,
                         row.strategy,
@@ -1021,6 +1053,7 @@ class SignalRouter:
                     for s in steps:
                         if s.status == "planned":
                             self.store.set_step(row.id, account, s.seq, "failed", detail="not sent after restart")
+                    stats.failed += 1
                     self._finish_account(
                         row.id,
                         row.strategy,
@@ -1031,9 +1064,14 @@ class SignalRouter:
                         ErrorCode.FAILED,
                     )
                     continue
+                if row.symbol:
+                    self._ensure_quotes(row.symbol)
                 self._enqueue(_Job(row.id, signal, strategy, account, index, Decimal(mult), row.symbol, resume=True))
-                resumed += 1
-        return resumed
+                stats.resumed += 1
+        self.recovery = stats
+        if stats.total:
+            self.engine.ingest(Notice(level="warning", text=f"hub restart: {stats.describe()}", source="hub"))
+        return stats
 
     async def _find_at_broker(self, account: str, client_order_id: str) -> Order | None:
         acct = self.engine.account(account)

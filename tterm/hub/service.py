@@ -165,6 +165,9 @@ async def serve_hub(
             f"  data:     {display_path(root)}\n"
         )
         out.flush()
+        if hub.router.recovery.total:
+            out.write(f"  recovery: {hub.router.recovery.describe()}\n")
+            out.flush()
         if ready is not None:
             ready(hub)
         await stop.wait()
