@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 MASK = "****"
@@ -73,6 +74,7 @@ _PAIR = re.compile(
 )
 
 
+@lru_cache(maxsize=4096)
 def normalize_key(key: str) -> str:
     """``refreshToken``, ``Refresh-Token`` and ``REFRESH_TOKEN`` all become ``refresh_token``."""
     s = _CAMEL_2.sub(r"\1_\2", _CAMEL_1.sub(r"\1_\2", key))
@@ -83,6 +85,12 @@ def is_secret_key(key: object) -> bool:
     """True for a mapping key whose value must never be shown (case, dash and camel insensitive)."""
     if not isinstance(key, str):
         return False
+    return _is_secret_name(key)
+
+
+@lru_cache(maxsize=4096)
+def _is_secret_name(key: str) -> bool:
+    # Cached: the journal asks about the same few dozen keys for every event it records.
     norm = normalize_key(key)
     if norm in _SECRET_NAMES:
         return True
@@ -100,9 +108,17 @@ def mask(value: str) -> str:
     return MASK + value[-2:]
 
 
+#: Words one of which is in any text the two patterns above can match (a cheap pre-check, so the
+#: regexes only run on text that could hold a credential).
+_HINTS = ("bearer", "basic", "pass", "secret", "token", "api", "sec", "cid")
+
+
 def redact_text(text: str) -> str:
     """Mask credentials embedded in free text (headers, URLs, ``key=value`` fragments)."""
     if not text:
+        return text
+    lower = text.lower()
+    if not any(h in lower for h in _HINTS):
         return text
     text = _BEARER.sub(lambda m: f"{m.group(1)} {mask(m.group(2))}", text)
     return _PAIR.sub(lambda m: f"{m.group('k')}{m.group('sep')}{m.group('q')}{mask(m.group('v'))}", text)

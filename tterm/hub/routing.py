@@ -225,6 +225,9 @@ class SignalRouter:
         self.idle = asyncio.Event()
         self.idle.set()
         self.recovery = Recovery()
+        #: In flight: each alert's accounts, and the statuses of those finished so far.
+        self._targets: dict[str, list[str]] = {}
+        self._statuses: dict[str, dict[str, tuple[str, str]]] = {}
         self._quoted: set[str] = set()
         self._side_tasks: set[asyncio.Task[Any]] = set()
 
@@ -400,6 +403,7 @@ class SignalRouter:
                 )
             self._finish_signal(sid, strategy.id, symbol, (t.account for t in targets))
             raise WebhookError(ErrorCode.RISK_REJECTED, f"refused by the pre-trade checks: {reasons}", signal_id=sid)
+        # On the bus for the hub screen; the journal already has it as the webhook row.
         self._publish(
             SignalOutcome(
                 signal_id=sid,
@@ -407,9 +411,11 @@ class SignalRouter:
                 status=SignalStatus.ACCEPTED,
                 summary=signal.describe(),
                 symbol=symbol,
-            )
+            ),
+            journal=False,
         )
         self._pending[sid] = {t.account for t in targets}
+        self._targets[sid] = [t.account for t in targets]
         for index, t in enumerate(targets):
             self._enqueue(_Job(sid, signal, strategy, t.account, index, t.multiplier, symbol))
         return Ack(signal_id=sid, previews=previews, symbol=symbol)
@@ -562,7 +568,8 @@ class SignalRouter:
                 expected=expected,
             )
 
-        has_orders = any(o.symbol == job.symbol for o in self.engine.open_orders(job.account))
+        def has_orders() -> bool:
+            return any(o.symbol == job.symbol for o in self.engine.open_orders(job.account))
 
         def close(n: int | None) -> list[Step]:
             """Close ``n`` (None: all) of the position; a full close cancels the symbol's orders first."""
@@ -570,7 +577,7 @@ class SignalRouter:
                 raise _Skip(f"no {job.symbol} position")
             qty = abs(pos) if n is None else min(n, abs(pos))
             side = Side.SELL if pos > 0 else Side.BUY
-            pre = [cancel()] if (qty == abs(pos) and has_orders) else []
+            pre = [cancel()] if (qty == abs(pos) and has_orders()) else []
             return [*pre, order(side, qty, exit_=True)]
 
         qty = self._quantity(job)
@@ -579,7 +586,7 @@ class SignalRouter:
             assert sig.side is not None and qty is not None
             return [order(sig.side, qty, exit_=False)]
         if action is Action.CANCEL:
-            if not has_orders:
+            if not has_orders():
                 raise _Skip(f"no working {job.symbol} orders")
             return [cancel()]
         if action is Action.EXIT:
@@ -625,7 +632,7 @@ class SignalRouter:
                 raise _Skip(f"{side.value} to exit, but the {job.symbol} position is {held}")
             return close(None if sig.sentiment is Sentiment.FLAT else qty)
         assert qty is not None
-        pre = [cancel()] if sig.cancel_first and has_orders else []
+        pre = [cancel()] if sig.cancel_first and has_orders() else []
         if opposite:
             steps = close(None)
             if sig.close_only_on_reverse:
@@ -749,7 +756,7 @@ class SignalRouter:
     async def _run(self, job: _Job) -> None:
         if job.symbol:
             await self._wait_quote(job.symbol)
-        rows = self.store.steps(job.signal_id, job.account)
+        rows = self.store.steps(job.signal_id, job.account) if job.resume else []
         if rows:
             steps = [(row, Step.from_row(row)) for row in rows]
         else:
@@ -771,12 +778,12 @@ class SignalRouter:
                     job.signal_id, job.strategy.id, job.account, job.symbol, SignalStatus.FAILED, str(exc), exc.code
                 )
                 return
-            self.store.record_steps(
-                job.signal_id,
-                job.account,
-                [(s.kind, s.to_data(), s.request.client_order_id if s.request else "") for s in plan],
-            )
-            steps = [(row, Step.from_row(row)) for row in self.store.steps(job.signal_id, job.account)]
+            planned = [(s.kind, s.to_data(), s.request.client_order_id if s.request else "") for s in plan]
+            self.store.record_steps(job.signal_id, job.account, planned)
+            steps = [
+                (StepRow(job.signal_id, job.account, seq, kind, data, coid, "planned", "", ""), step)
+                for seq, ((kind, data, coid), step) in enumerate(zip(planned, plan, strict=True))
+            ]
         done: list[str] = []
         coids: list[str] = []
         for row, step in steps:
@@ -904,9 +911,10 @@ class SignalRouter:
 
     # ================================================================== outcomes
 
-    def _publish(self, outcome: SignalOutcome) -> None:
+    def _publish(self, outcome: SignalOutcome, *, journal: bool = True) -> None:
         self.recent.append(outcome)
-        self.engine.journal.record("signal", outcome, account=outcome.account, ref=outcome.signal_id)
+        if journal:
+            self.engine.journal.record("signal", outcome, account=outcome.account, ref=outcome.signal_id)
         self.engine.bus.publish(outcome)
 
     def _finish_account(
@@ -922,6 +930,7 @@ class SignalRouter:
     ) -> None:
         now = self._now()
         self.store.set_outcome(sid, account, status.value, summary, str(error), now)
+        self._statuses.setdefault(sid, {})[account] = (status.value, str(error))
         self._publish(
             SignalOutcome(
                 signal_id=sid,
@@ -940,12 +949,19 @@ class SignalRouter:
             pending.discard(account)
             if not pending:
                 del self._pending[sid]
-                row = self.store.signal(sid)
-                self._finish_signal(sid, strategy, symbol, [a for a, _ in row.targets] if row else [account])
+                accounts = self._targets.pop(sid, None)
+                if accounts is None:
+                    row = self.store.signal(sid)
+                    accounts = [a for a, _ in row.targets] if row else [account]
+                self._finish_signal(sid, strategy, symbol, accounts)
 
     def _finish_signal(self, sid: str, strategy: str, symbol: str, accounts: Iterable[str]) -> None:
-        outcomes = self.store.outcomes(sid)
         accounts = list(accounts)
+        known = self._statuses.pop(sid, {})
+        if all(a in known for a in accounts):
+            outcomes = {a: (st, "", err) for a, (st, err) in known.items()}
+        else:
+            outcomes = self.store.outcomes(sid)
         statuses = [outcomes.get(a, ("failed", "", ""))[0] for a in accounts]
         if all(s == "skipped" for s in statuses):
             status = SignalStatus.SKIPPED

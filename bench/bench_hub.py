@@ -1,0 +1,221 @@
+"""The webhook hub under load: alerts over loopback HTTP -> engine -> paper accounts.
+
+Sends ``--rate`` alerts a second for ``--seconds`` seconds (default 500/s for 10 s) from a separate
+load-generator process, paced on a fixed schedule, and prints:
+
+- acknowledgement latency p50/p99 (client: request sent -> reply received);
+- alert-to-broker-submit latency p50/p99 (hub: request received -> the paper broker's ``place``
+  called), for every order;
+- lost alerts (acknowledged but never carried out) and duplicate orders (a client order id sent
+  to the broker twice, or an alert that traded more than once in an account).
+
+Goals from the hub issue: ack p99 <= 10 ms, submit p99 <= 20 ms, 0 lost, 0 duplicates. Figures
+only; nothing is asserted. The alerts are position targets alternating 1 and 0 on four symbols
+fanned out to two paper accounts, so each alert is exactly one order per account.
+
+Run: ``python bench/bench_hub.py [--rate 500] [--seconds 10]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+SECRET = "bench-secret-0123456789"
+SYMBOLS = ("MES1!", "MNQ1!", "M2K1!", "MYM1!")
+PRICES = {"MES1!": "5000.00", "MNQ1!": "21000.00", "M2K1!": "2100.0", "MYM1!": "44000"}
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(len(values) * p))]
+
+
+# --------------------------------------------------------------------------- load generator (child process)
+
+
+async def generate(url: str, rate: float, seconds: float) -> None:
+    """Send alerts on a fixed schedule; print one JSON line of results."""
+    import aiohttp
+
+    n = int(rate * seconds)
+    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+    results: list[tuple[int, int, float, str]] = []
+    connector = aiohttp.TCPConnector(limit=256)
+    async with aiohttp.ClientSession(connector=connector) as http:
+
+        async def send(i: int) -> None:
+            sym = SYMBOLS[i % len(SYMBOLS)]
+            target = "long" if (i // len(SYMBOLS)) % 2 == 0 else "flat"
+            body = json.dumps(
+                {
+                    "ticker": sym,
+                    "market_position": target,
+                    "market_position_size": 1 if target == "long" else 0,
+                    "id": f"bench-{i}",
+                    "time": stamp,
+                    "passphrase": SECRET,
+                }
+            )
+            t0 = time.perf_counter()
+            try:
+                async with http.post(url, data=body) as resp:
+                    reply = await resp.json()
+                    results.append((i, resp.status, time.perf_counter() - t0, reply.get("id", "")))
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                results.append((i, 0, time.perf_counter() - t0, repr(exc)))
+
+        start = time.perf_counter()
+        tasks = []
+        for i in range(n):
+            due = start + i / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(send(i)))
+        await asyncio.gather(*tasks)
+        elapsed = time.perf_counter() - start
+    print(json.dumps({"results": results, "elapsed": elapsed}))
+
+
+# --------------------------------------------------------------------------- the hub (this process)
+
+
+async def run(rate: float, seconds: float) -> None:
+    from tterm.brokers.paper.broker import PaperAccountSpec, PaperBroker
+    from tterm.config import HubSettings
+    from tterm.core.engine import Engine
+    from tterm.core.instruments import InstrumentMaster
+    from tterm.core.journal import Journal
+    from tterm.core.models import AccountKind, Quote
+    from tterm.hub.service import Hub
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-hub-"))
+    instruments = InstrumentMaster()
+    accounts = [
+        PaperAccountSpec(id=f"B{i}", name=f"Bench {i}", kind=AccountKind.FUTURES, balance=Decimal(10_000_000))
+        for i in (1, 2)
+    ]
+    broker = PaperBroker("paper", accounts=accounts, instruments=instruments, scripted=True, store_path=tmp / "p.db")
+    journal = Journal(tmp / "journal.sqlite3")
+    engine = Engine(brokers=[broker], instruments=instruments, journal=journal)
+    await engine.start()
+    settings = HubSettings.model_validate(
+        {
+            "port": 0,
+            "rate_limit": 1_000_000,
+            "rate_burst": 1_000_000,
+            "stale_after": 3600,
+            "strategies": {"bench": {"accounts": ["paper:B1", "paper:B2"]}},
+        }
+    )
+    hub = Hub(engine, settings, data_dir=tmp, webhook_secret=SECRET, api_token=None)
+    port = await hub.start("127.0.0.1", 0)
+    for sym in SYMBOLS:
+        await engine.subscribe([sym])
+        px = Decimal(PRICES[sym])
+        tick = instruments.resolve(sym).tick_size
+        await broker.push_quote(Quote(symbol=sym, bid=px, ask=px + tick, last=px))
+    while any(engine.quote(instruments.resolve(s).symbol) is None for s in SYMBOLS):
+        await asyncio.sleep(0.01)
+
+    submits: list[float] = []
+    placed: Counter[str] = Counter()
+    original_place = broker.place
+    router = hub.router
+
+    async def timed_place(request):  # type: ignore[no-untyped-def]
+        now = time.perf_counter()
+        placed[request.client_order_id] += 1
+        sid = router.coid_signal.get(request.client_order_id)
+        received = router.received_perf.get(sid) if sid else None
+        if received is not None:
+            submits.append(now - received)
+        return await original_place(request)
+
+    broker.place = timed_place  # type: ignore[method-assign]
+
+    url = f"http://127.0.0.1:{port}/webhook/bench"
+    print(f"hub on {url}; sending {int(rate * seconds)} alerts at {rate:g}/s for {seconds:g} s ...", flush=True)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, __file__, "--client", url, "--rate", str(rate), "--seconds", str(seconds),
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, _ = await proc.communicate()
+    data = json.loads(out.decode().strip().splitlines()[-1])
+    drain_start = time.perf_counter()
+    while not router.idle.is_set():
+        await asyncio.wait_for(router.idle.wait(), 120)
+        await asyncio.sleep(0.05)
+    drain = time.perf_counter() - drain_start
+
+    results = data["results"]
+    acks = [r[2] * 1000 for r in results if r[1] == 202]
+    acked = {r[3] for r in results if r[1] == 202}
+    statuses = Counter(r[1] for r in results)
+    store = hub.store
+    # Lost: acknowledged but not carried out in every account. An alert skipped as "already at the
+    # target" was carried out: concurrent requests can overtake each other on the way in, and a
+    # target alert is applied in the order the hub received it.
+    lost = 0
+    reordered = 0
+    why: Counter[str] = Counter()
+    for sid in acked:
+        row = store.signal(sid)
+        outcomes = store.outcomes(sid)
+        if row is None or len(outcomes) != 2 or any(o[0] not in ("done", "skipped") for o in outcomes.values()):
+            lost += 1
+            for status, summary, _ in outcomes.values():
+                if status not in ("done", "skipped"):
+                    why[f"{status}: {summary[:90]}"] += 1
+        elif any(o[0] == "skipped" for o in outcomes.values()):
+            reordered += 1
+    dup_coids = sum(1 for n in placed.values() if n > 1)
+    per_signal: Counter[tuple[str, str]] = Counter()
+    for coid in placed:
+        sid = router.coid_signal.get(coid, coid[2:18])
+        per_signal[(sid, coid[18:21])] += 1
+    dup_signals = sum(1 for n in per_signal.values() if n > 1)
+
+    print(f"sent {len(results)} alerts in {data['elapsed']:.2f} s ({len(results) / data['elapsed']:.0f}/s); "
+          f"replies {dict(statuses)}; queue drained {drain:.2f} s after the last reply")  # fmt: skip
+    print(f"ack latency          p50 {pct(acks, 0.50):7.2f} ms   p99 {pct(acks, 0.99):7.2f} ms   (goal p99 <= 10 ms)")
+    ms = [s * 1000 for s in submits]
+    print(f"alert -> broker submit p50 {pct(ms, 0.50):5.2f} ms   p99 {pct(ms, 0.99):7.2f} ms   "
+          f"(goal p99 <= 20 ms; {len(ms)} orders)")  # fmt: skip
+    print(f"lost alerts          {lost}   (acknowledged, not carried out in both accounts; {reordered} arrived "
+          "after a later alert and were correctly skipped as already at the target)")  # fmt: skip
+    for reason, count in why.most_common(5):
+        print(f"    {count} x {reason}")
+    print(f"duplicate orders     {dup_coids + dup_signals}   ({dup_coids} client order ids sent twice, "
+          f"{dup_signals} alert+account pairs with more than one order)")  # fmt: skip
+    broker.place = original_place  # type: ignore[method-assign]
+    await hub.stop()
+    await engine.stop()
+    journal.close()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--rate", type=float, default=500.0, help="alerts per second (default 500)")
+    p.add_argument("--seconds", type=float, default=10.0, help="how long to send (default 10)")
+    p.add_argument("--client", metavar="URL", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.client:
+        asyncio.run(generate(args.client, args.rate, args.seconds))
+    else:
+        asyncio.run(run(args.rate, args.seconds))
+
+
+if __name__ == "__main__":
+    main()
