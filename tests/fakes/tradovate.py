@@ -29,8 +29,9 @@ import asyncio
 import contextlib
 import itertools
 import json
+import math
 import secrets
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -221,6 +222,10 @@ class FakeTradovate:
         self.refuse_sockets = False
         self.scramble_props = False
         self.max_position: int | None = None
+        #: (requests, seconds): more authenticated requests than this in the window earn a penalty
+        #: ticket whose p-time is the wait until the window has room again (A7).
+        self.rate_limit: tuple[int, float] | None = None
+        self._recent: deque[datetime] = deque()
         self._slow: dict[str, list[float]] = {}
         self._penalties: dict[str, list[tuple[float, bool]]] = {}
         self._fail_429: Counter[str] = Counter()
@@ -544,10 +549,27 @@ class FakeTradovate:
         if not self._valid(token):
             self.unauthorized += 1
             return 401, None
+        over = self._over_rate()
+        if over is not None:
+            return 200, over
         try:
             return self._dispatch(method, endpoint, query, body)
         except _BadRequest as exc:
             return 400, str(exc)
+
+    def _over_rate(self) -> JSON | None:
+        """A penalty if this request goes over :attr:`rate_limit`, else None (and it is counted)."""
+        if self.rate_limit is None:
+            return None
+        limit, window = self.rate_limit
+        now = self.clock.now()
+        while self._recent and (now - self._recent[0]).total_seconds() >= window:
+            self._recent.popleft()
+        if len(self._recent) >= limit:
+            wait = window - (now - self._recent[0]).total_seconds()
+            return self._penalty(math.ceil(wait), False)
+        self._recent.append(now)
+        return None
 
     def _login(self, body: Any) -> JSON:
         if not isinstance(body, dict):
@@ -1372,6 +1394,10 @@ class FakeTradovate:
         again = self._check_ticket(body)
         if again is not None:
             await self._reply(conn, rid, 200, again)
+            return
+        over = self._over_rate()
+        if over is not None:
+            await self._reply(conn, rid, 200, over)
             return
         if conn.kind == "md":
             await self._md_request(conn, rid, endpoint, body)

@@ -543,6 +543,22 @@ async def test_order_penalty_is_obeyed_and_the_order_sent_once(fake, connected):
     assert "p-ticket" in fake.order_bodies[-1]
 
 
+async def test_going_over_the_rate_earns_a_penalty_that_is_obeyed(fake, connected):
+    broker, events = connected
+    await market(broker, Side.BUY, 1)  # looks the contract up once; it is cached from here on
+    fake.rate_limit = (2, 60)
+    first = await asyncio.wait_for(market(broker, Side.BUY, 1), 5)
+    second = await asyncio.wait_for(market(broker, Side.SELL, 1), 5)
+    placing = asyncio.create_task(market(broker, Side.SELL, 1))
+    assert await fake.clock.wait_for_sleeper(longer_than=59, shorter_than=61) == 60
+    assert fake.penalties_issued == 1 and not placing.done()
+    fake.clock.advance(60)
+    third = await asyncio.wait_for(placing, 5)
+    assert len({first.order_id, second.order_id, third.order_id}) == 3
+    assert fake.tickets_honoured == 1 and fake.early_resends == 0
+    await events.wait_for(Position, lambda p: p.quantity == 0)
+
+
 async def test_rate_limit_429_backs_off_on_the_shared_limiter(fake, connected):
     broker, _ = connected
     fake.fail_429("contract/find")
