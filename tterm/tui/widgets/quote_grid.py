@@ -82,10 +82,17 @@ class Row:
     version: int = 0
     trend: deque[Decimal] = field(default_factory=lambda: deque(maxlen=TREND_MAX))
     trend_at: float = -1e9
+    dirty: bool = False  # the quote changed while off screen; format before drawing
 
     @property
     def contract(self) -> str | None:
         return self.instrument.symbol if self.instrument is not None else None
+
+
+def _sign(value: Decimal | None) -> int:
+    if value is None:
+        return 0
+    return (value > 0) - (value < 0)
 
 
 def _sort_value(row: Row, key: str) -> object:
@@ -187,10 +194,11 @@ class QuoteGrid(ScrollView, can_focus=True):
         self._by_contract: dict[str, list[int]] = {}
         self._flashing: set[Row] = set()
         self._strips: dict[tuple[int, int, int], Strip] = {}
-        self._layout: tuple[Column, ...] = COLUMNS
+        self._layout: tuple[Column, ...] = ()
         self._layout_version = 0
         self._styles: dict[str, Style] = {}
         self._trend_width = TREND_POINTS
+        self._spans: dict[str, tuple[int, int]] = {}
         self._header_strip: Strip | None = None
         self._header_key: object = None
         self.sort_key: str | None = None
@@ -210,7 +218,10 @@ class QuoteGrid(ScrollView, can_focus=True):
         self._rows = [Row(e.listed, e.instrument, e.error) for e in entries]
         for row in self._rows:
             q = quotes.get(row.contract or "")
-            self._update_row(row, q, now, flash=False) if q is not None else self._format(row)
+            if q is not None:
+                self._park(row, q, now)
+            else:
+                self._format(row)
         self._flashing.clear()
         self._sort_rows(force=True)
         self._reindex()
@@ -221,18 +232,35 @@ class QuoteGrid(ScrollView, can_focus=True):
         self.refresh()
 
     def apply_quotes(self, quotes: Mapping[str, Quote], now: float) -> int:
-        """Fold one frame's coalesced quotes in; refresh only visible rows that changed."""
+        """Fold one frame's coalesced quotes in; refresh only visible rows that changed.
+
+        A row off screen only keeps its quote (and its trend sample): it is formatted when it next
+        scrolls into view, so a firehose over 2,000 symbols costs the visible rows only.
+        """
         changed = 0
         by_contract = self._by_contract
         rows = self._rows
+        top = self.scroll_offset.y
+        bottom = top + max(0, self.size.height - 1)
+        width = self.size.width
+        flash = self.flash_enabled
+        refreshed = self.refreshed_rows
         for symbol, quote in quotes.items():
             idxs = by_contract.get(symbol)
             if not idxs:
                 continue
             for i in idxs:
-                if self._update_row(rows[i], quote, now, flash=self.flash_enabled):
+                row = rows[i]
+                if top <= i < bottom:
+                    span = self._update_row(row, quote, now, flash=flash)
+                    if span is not None:
+                        changed += 1
+                        refreshed.append(i)
+                        x0, x1 = span if span != (0, 0) else (0, width)
+                        self.refresh(Region(x0, i - top + 1, min(x1, width) - x0, 1))
+                else:
+                    self._park(row, quote, now)
                     changed += 1
-                    self._refresh_index(i)
         if changed and self.sort_key not in (None, "symbol") and now - self._last_sort >= RESORT_INTERVAL:
             self._last_sort = now
             if self._sort_rows():
@@ -254,7 +282,7 @@ class QuoteGrid(ScrollView, can_focus=True):
             row.version += 1
             i = index.get(id(row)) if index is not None else self._index_of(row)
             if i is not None:
-                self._refresh_index(i)
+                self._refresh_index(i, self._spans.get("last"))
 
     def _index_of(self, row: Row) -> int | None:
         idxs = self._by_contract.get(row.contract or "", ())
@@ -263,28 +291,51 @@ class QuoteGrid(ScrollView, can_focus=True):
                 return i
         return None
 
-    def _update_row(self, row: Row, quote: Quote | None, now: float, *, flash: bool) -> bool:
+    def _park(self, row: Row, quote: Quote, now: float) -> None:
+        """Keep an off-screen row's quote without formatting it (see :meth:`apply_quotes`)."""
+        row.quote = quote
+        mark = quote.last if quote.last is not None else quote.mid
+        if mark is not None and now - row.trend_at >= TREND_INTERVAL:
+            row.trend.append(mark)
+            row.trend_at = now
+        if row.flash:
+            row.flash = 0
+            self._flashing.discard(row)
+        row.dirty = True
+        row.version += 1
+
+    def _update_row(self, row: Row, quote: Quote | None, now: float, *, flash: bool) -> tuple[int, int] | None:
+        """Fold ``quote`` into a visible row; the x span to repaint, (0, 0) for all, None if unchanged."""
         prev = row.quote
         row.quote = quote
         if quote is None:
-            return False
+            return None
         mark = quote.last if quote.last is not None else quote.mid
         if mark is not None and now - row.trend_at >= TREND_INTERVAL:
             row.trend.append(mark)
             row.trend_at = now
         old_cells = row.cells
+        was_dirty = row.dirty
         self._format(row)
+        row.dirty = False
         direction = 0
         if flash and prev is not None and prev.last is not None and quote.last is not None:
             direction = (quote.last > prev.last) - (quote.last < prev.last)
+        changed = [k for k, v in row.cells.items() if old_cells.get(k) != v]
         if direction:
             row.flash = direction
             row.flash_until = now + FLASH_SECONDS
             self._flashing.add(row)
-        elif row.cells == old_cells:
-            return False
+            changed.append("last")
+        if not changed:
+            return None
         row.version += 1
-        return True
+        if was_dirty or prev is None or _sign(prev.change) != _sign(quote.change):
+            return (0, 0)  # colours of several cells follow the sign of the change
+        xs = [self._spans[k] for k in changed if k in self._spans]
+        if not xs:
+            return None
+        return min(a for a, _ in xs), max(b for _, b in xs)
 
     def _format(self, row: Row) -> None:
         q = row.quote
@@ -402,6 +453,12 @@ class QuoteGrid(ScrollView, can_focus=True):
             layout = tuple(grown)
         if layout != self._layout:
             self._layout = layout
+            x = 0
+            self._spans = {}
+            for n, col in enumerate(layout):
+                start = x
+                x += col.width + (1 if n else 0)
+                self._spans[col.key] = (start, x)
             trend = next((c.width for c in layout if c.key == "trend"), TREND_POINTS)
             if trend != self._trend_width:
                 self._trend_width = trend
@@ -439,11 +496,13 @@ class QuoteGrid(ScrollView, can_focus=True):
             self._styles[name] = style
         return style
 
-    def _refresh_index(self, i: int) -> None:
+    def _refresh_index(self, i: int, span: tuple[int, int] | None = None) -> None:
         y = i - self.scroll_offset.y + 1
         if 1 <= y < self.size.height:
             self.refreshed_rows.append(i)
-            self.refresh(Region(0, y, self.size.width, 1))
+            width = self.size.width
+            x0, x1 = span if span is not None else (0, width)
+            self.refresh(Region(x0, y, min(x1, width) - x0, 1))
 
     def _refresh_cursor(self) -> None:
         self._refresh_index(self.cursor)
@@ -464,6 +523,9 @@ class QuoteGrid(ScrollView, can_focus=True):
         key = (id(row), row.version, cursor + 3 * self._layout_version)
         strip = self._strips.get(key)
         if strip is None:
+            if row.dirty:
+                self._format(row)
+                row.dirty = False
             strip = self._render_row(row, cursor, width)
             if len(self._strips) > 4096:
                 self._strips.clear()
@@ -491,6 +553,8 @@ class QuoteGrid(ScrollView, can_focus=True):
         return Strip([Segment(fmt.fit(" " + text, width), style)]).crop(0, width)
 
     def _render_row(self, row: Row, cursor: int, width: int) -> Strip:
+        """One line. Separators take their cell's style and equal neighbours merge, because every
+        segment costs a full escape sequence on the wire (fewer bytes over SSH)."""
         base = self._style("base")
         cells = row.cells
         q = row.quote
@@ -500,12 +564,12 @@ class QuoteGrid(ScrollView, can_focus=True):
         if q is not None and q.change is not None:
             direction = (q.change > 0) - (q.change < 0)
         tone = up if direction > 0 else down if direction < 0 else None
-        segments: list[Segment] = []
-        space = Segment(" ", base)
+        over = self._style("cursor" if cursor == 1 else "cursor-blurred") if cursor else None
+        parts: list[list[object]] = []  # [text, style], merged as they come
         for n, col in enumerate(self._layout):
-            if n:
-                segments.append(space)
             text = fmt.fit(cells.get(col.key, ""), col.width, col.align)
+            if n:
+                text = " " + text
             style = base
             key = col.key
             if q is None and key != "symbol":
@@ -514,22 +578,28 @@ class QuoteGrid(ScrollView, can_focus=True):
                 style = style + self._style("symbol")
             elif key == "last":
                 if row.flash:
-                    style = (
-                        style
-                        + (up if row.flash > 0 else down)
-                        + self._style("flash-up" if row.flash > 0 else "flash-down")
-                    )
+                    flash = self._style("flash-up" if row.flash > 0 else "flash-down")
+                    style = style + (up if row.flash > 0 else down) + flash
             elif key in ("change", "change_pct", "trend") and tone is not None:
                 style = style + tone
             elif key == "bid":
                 style = style + self._style("bid")
             elif key == "ask":
                 style = style + self._style("ask")
-            if cursor:
-                style = style + self._style("cursor" if cursor == 1 else "cursor-blurred")
-            segments.append(Segment(text, style))
-        fill = base + self._style("cursor" if cursor == 1 else "cursor-blurred") if cursor else base
-        return Strip(segments).extend_cell_length(width, fill).crop(0, width)
+            if over is not None:
+                style = style + over
+            if parts and parts[-1][1] == style:
+                parts[-1][0] += text  # type: ignore[operator]
+            else:
+                parts.append([text, style])
+        fill = base + over if over is not None else base
+        used = sum(len(t) for t, _ in parts)  # type: ignore[misc]
+        if used < width:
+            if parts and parts[-1][1] == fill:
+                parts[-1][0] += " " * (width - used)  # type: ignore[operator]
+            else:
+                parts.append([" " * (width - used), fill])
+        return Strip([Segment(t, st) for t, st in parts], width).crop(0, width)  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------ cursor and keys
 
