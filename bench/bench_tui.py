@@ -368,9 +368,7 @@ def child(kind: str, seconds: float, rate: int) -> None:
 
     async def run() -> None:
         task = asyncio.create_task(app.run_async(mouse=False))
-        while not app.is_running:
-            await asyncio.sleep(0.05)
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(2.0)  # let it compose and paint the first frame
         stop = asyncio.Event()
         feeder = asyncio.create_task(client.feed(rate, stop))
         t0 = time.perf_counter()
@@ -402,9 +400,9 @@ def pty_bytes(kind: str, seconds: float, rate: int, truecolor: bool) -> float:
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", SIZE[1], SIZE[0], 0, 0))
     total = 0
     start = time.perf_counter()
-    counting_from = start + 2.5  # startup and the first full paint are not steady state
+    counting_from = start + 3.5  # startup and the first full paint are not steady state
     counted = 0
-    end = start + seconds + 2.5
+    end = start + seconds + 3.5
     while time.perf_counter() < end:
         r, _, _ = select.select([fd], [], [], 0.1)
         if r:
