@@ -107,6 +107,8 @@ class Engine:
         self._accounts: dict[str, Account] = {}
         self._balances: dict[str, AccountSnapshot] = {}
         self._orders: dict[tuple[str, str], Order] = {}
+        # The working ones, so open_orders() (run by every pre-trade check) does not scan the day.
+        self._open: dict[tuple[str, str], Order] = {}
         self._fills: list[Fill] = []
         self._fill_ids: set[tuple[str, str]] = set()
         self._quotes: dict[str, Quote] = {}
@@ -190,6 +192,7 @@ class Engine:
             self._on_fill(fill, journal=False)
         for order in await broker.orders():
             self._orders[(order.account, order.order_id)] = order
+            self._track_open((order.account, order.order_id), order)
         for (account, symbol), _ in list(self._broker_positions.items()):
             self.bus.publish(self.book.position(account, symbol))
 
@@ -262,8 +265,15 @@ class Engine:
         if prev is not None and _order_state(prev) == _order_state(order):
             return False
         self._orders[key] = order
+        self._track_open(key, order)
         self.journal.record("order_update", order, account=order.account, ref=order.client_order_id)
         return True
+
+    def _track_open(self, key: tuple[str, str], order: Order) -> None:
+        if order.is_open:
+            self._open[key] = order
+        else:
+            self._open.pop(key, None)
 
     def _on_fill(self, fill: Fill, *, journal: bool = True) -> bool:
         key = (fill.broker, fill.fill_id)
@@ -330,7 +340,7 @@ class Engine:
         return self.book.open_positions(account)
 
     def open_orders(self, account: str | None = None) -> list[Order]:
-        return [o for o in self._orders.values() if o.is_open and (account is None or o.account == account)]
+        return [o for o in self._open.values() if account is None or o.account == account]
 
     def lock_for(self, account: str) -> AccountLock | None:
         lock = self._locks.get(account)
