@@ -121,7 +121,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from tterm.runtime import run_terminal
 
     seed = args.paper_seed if args.paper_seed is not None else settings.paper.seed
-    rc = run_terminal(settings, paper_seed=seed, ssh=ssh_mode(settings, os.environ))
+    rc = run_terminal(settings, paper_seed=seed, ssh=ssh_mode(settings, os.environ), config_file=args.config)
     return rc if isinstance(rc, int) else 0
 
 

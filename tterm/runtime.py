@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 #: Broker type -> "module:function" building it from (name, options, secrets, *, instruments, clock, data_dir).
 BROKER_FACTORIES: dict[str, str] = {
-    "tradovate": "tterm.brokers.tradovate.config:build",
+    "tradovate": "tterm.brokers.tradovate:build",
 }
 
 
@@ -182,8 +182,17 @@ def apply_ssh_environment(active: bool) -> None:
         os.environ.setdefault("TEXTUAL_SMOOTH_SCROLL", "0")
 
 
-def run_terminal(settings: Settings, *, paper_seed: int | None = None, ssh: bool | None = None) -> Any:
-    """Run the full-screen terminal on the embedded engine (plain ``tterm``)."""
+def run_terminal(
+    settings: Settings,
+    *,
+    paper_seed: int | None = None,
+    ssh: bool | None = None,
+    config_file: Path | str | None = None,
+) -> Any:
+    """Run the full-screen terminal on the embedded engine (plain ``tterm``).
+
+    Watchlist edits made in the terminal are saved to ``config_file`` (default: the config path).
+    """
     active = ssh_profile_active(settings, ssh)
     apply_ssh_environment(active)
     from tterm.hub.service import with_embedded_hub
@@ -191,5 +200,15 @@ def run_terminal(settings: Settings, *, paper_seed: int | None = None, ssh: bool
 
     # With [hub] serve_webhooks the engine serves TradingView alerts while the terminal runs.
     engine = with_embedded_hub(build_engine(settings, paper_seed=paper_seed), settings)
-    app = TtermApp(engine, settings=settings, ssh=active, owns_engine=True)
+    from tterm.config import config_dir, save_settings
+
+    target = Path(config_file).expanduser() if config_file is not None else None
+    app = TtermApp(
+        engine,
+        settings=settings,
+        ssh=active,
+        owns_engine=True,
+        persist=lambda s: save_settings(s, target),
+        config_dir=target.parent if target is not None else config_dir(),
+    )
     return app.run(mouse=not active)

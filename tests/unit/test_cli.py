@@ -67,8 +67,10 @@ def fake_runtime(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, object]]:
     calls: list[dict[str, object]] = []
     module = types.ModuleType("tterm.runtime")
 
-    def run_terminal(settings: object, *, paper_seed: int | None = None, ssh: bool | None = None) -> None:
-        calls.append({"settings": settings, "paper_seed": paper_seed, "ssh": ssh})
+    def run_terminal(
+        settings: object, *, paper_seed: int | None = None, ssh: bool | None = None, config_file: object = None
+    ) -> None:
+        calls.append({"settings": settings, "paper_seed": paper_seed, "ssh": ssh, "config_file": config_file})
 
     module.run_terminal = run_terminal  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "tterm.runtime", module)
