@@ -67,18 +67,12 @@ def build_brokers(
         factory: Callable[..., Broker] = getattr(importlib.import_module(module), func)
         options = dict(cfg.options)
         options.setdefault("environment", cfg.environment)
+        # The login name is not secret and lives in config.toml; adapters read it with the
+        # credentials, so it joins the secrets mapping (the secrets file or env may override it).
+        secrets = dict(load_secrets(name, known_brokers=settings.brokers))
         if cfg.username:
-            options.setdefault("username", cfg.username)
-        brokers.append(
-            factory(
-                name,
-                options,
-                load_secrets(name, known_brokers=settings.brokers),
-                instruments=instruments,
-                clock=clock,
-                data_dir=root,
-            )
-        )
+            secrets.setdefault("username", cfg.username)
+        brokers.append(factory(name, options, secrets, instruments=instruments, clock=clock, data_dir=root))
     if settings.paper.enabled:
         from tterm.brokers.paper.broker import PaperAccountSpec, PaperBroker
 
