@@ -779,9 +779,17 @@ class SignalRouter:
                 )
                 return
             planned = [(s.kind, s.to_data(), s.request.client_order_id if s.request else "") for s in plan]
-            self.store.record_steps(job.signal_id, job.account, planned)
+            # An order first in the plan is written as "sending" at once: it goes out next, with no
+            # await in between, and a crash after this line is looked up at the broker.
+            first = "sending" if plan[0].kind == "order" else "planned"
+            self.store.record_steps(job.signal_id, job.account, planned, first=first)
             steps = [
-                (StepRow(job.signal_id, job.account, seq, kind, data, coid, "planned", "", ""), step)
+                (
+                    StepRow(
+                        job.signal_id, job.account, seq, kind, data, coid, first if seq == 0 else "planned", "", ""
+                    ),
+                    step,
+                )
                 for seq, ((kind, data, coid), step) in enumerate(zip(planned, plan, strict=True))
             ]
         done: list[str] = []
@@ -806,9 +814,16 @@ class SignalRouter:
                     job.signal_id, job.strategy.id, job.account, job.symbol, status, summary, exc.code, tuple(coids)
                 )
                 return
-            self.store.set_step(
-                job.signal_id, job.account, row.seq, "sent" if order_id else "done", order_id=order_id, detail=detail
-            )
+            if steps[-1][0] is not row:
+                # (After the last step the account's outcome is written at once, which is what recovery reads.)
+                self.store.set_step(
+                    job.signal_id,
+                    job.account,
+                    row.seq,
+                    "sent" if order_id else "done",
+                    order_id=order_id,
+                    detail=detail,
+                )
             done.append(f"{step.label} ({detail})")
         self._finish_account(
             job.signal_id,
@@ -838,7 +853,8 @@ class SignalRouter:
             return "reached", ""
         assert step.request is not None
         req = step.request
-        self.store.set_step(job.signal_id, job.account, row.seq, "sending")
+        if row.status != "sending":
+            self.store.set_step(job.signal_id, job.account, row.seq, "sending")
         self.coid_signal[req.client_order_id] = job.signal_id
         try:
             order = await engine.place(req)

@@ -241,18 +241,33 @@ class SignalStore:
 
     # ------------------------------------------------------------------ steps
 
-    def record_steps(self, signal_id: str, account: str, steps: list[tuple[str, dict[str, Any], str]]) -> None:
-        """Write an account's whole plan (kind, data, client order id) in one transaction."""
+    def record_steps(
+        self, signal_id: str, account: str, steps: list[tuple[str, dict[str, Any], str]], *, first: str = "planned"
+    ) -> None:
+        """Write an account's whole plan (kind, data, client order id) in one transaction; the first
+        step gets status ``first`` (``sending`` when it is an order about to go out)."""
+        rows = [
+            (
+                signal_id,
+                account,
+                seq,
+                kind,
+                json.dumps(data, separators=(",", ":")),
+                coid,
+                first if seq == 0 else "planned",
+            )
+            for seq, (kind, data, coid) in enumerate(steps)
+        ]
+        sql = (
+            "INSERT INTO steps (signal_id, account, seq, kind, data, client_order_id, status) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)"
+        )
+        if len(rows) == 1:
+            self._db.execute(sql, rows[0])  # one statement: its own transaction
+            return
         self._db.execute("BEGIN")
         try:
-            self._db.executemany(
-                "INSERT INTO steps (signal_id, account, seq, kind, data, client_order_id, status) "
-                "VALUES (?, ?, ?, ?, ?, ?, 'planned')",
-                [
-                    (signal_id, account, seq, kind, json.dumps(data, separators=(",", ":")), coid)
-                    for seq, (kind, data, coid) in enumerate(steps)
-                ],
-            )
+            self._db.executemany(sql, rows)
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")

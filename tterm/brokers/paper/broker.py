@@ -812,8 +812,14 @@ class PaperBroker(Broker):
             return
         if not (dirty or groups_dirty or positions or fills or marks):
             return
-        # In creation order, so a restart lists today's orders as they were placed.
-        orders = [(o, self._engine.working.get(oid)) for oid, o in self._orders.items() if oid in dirty]
+        # In creation order, so a restart lists today's orders as they were placed. Ids carry a
+        # zero-padded counter, so (length, id) sorts them by creation without scanning every order
+        # of the day on each save.
+        orders = [
+            (self._orders[oid], self._engine.working.get(oid))
+            for oid in sorted(dirty, key=lambda i: (len(i), i))
+            if oid in self._orders
+        ]
         pos_rows = []
         for key in positions:
             p = self._ledger.positions.get(key)
