@@ -126,8 +126,11 @@ async def run(rate: float, seconds: float) -> None:
         px = Decimal(PRICES[sym])
         tick = instruments.resolve(sym).tick_size
         await broker.push_quote(Quote(symbol=sym, bid=px, ask=px + tick, last=px))
+    stream = engine.events("bench")
     while any(engine.quote(instruments.resolve(s).symbol) is None for s in SYMBOLS):
-        await asyncio.sleep(0.01)
+        await asyncio.wait_for(stream.wait(), 10)
+        stream.drain()
+    stream.close()
 
     submits: list[float] = []
     placed: Counter[str] = Counter()
@@ -154,9 +157,7 @@ async def run(rate: float, seconds: float) -> None:
     out, _ = await proc.communicate()
     data = json.loads(out.decode().strip().splitlines()[-1])
     drain_start = time.perf_counter()
-    while not router.idle.is_set():
-        await asyncio.wait_for(router.idle.wait(), 120)
-        await asyncio.sleep(0.05)
+    await asyncio.wait_for(router.idle.wait(), 300)
     drain = time.perf_counter() - drain_start
 
     results = data["results"]
