@@ -153,6 +153,7 @@ class RiskMonitor:
         self._flush_scheduled = False
         self._no_profile: set[str] = set()
         self._timer: asyncio.Task[None] | None = None
+        self._stopped = False
         self._cutoffs: dict[tuple[str, date, Decimal], tuple[datetime | None, datetime | None, datetime | None]] = {}
         self.checks = risk_checks(self.view, self.settings, engine.instruments)
 
@@ -188,6 +189,7 @@ class RiskMonitor:
 
     async def close(self) -> None:
         """Stop the timer and wait for any flatten in flight."""
+        self._stopped = True
         if self._timer is not None:
             self._timer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -819,7 +821,7 @@ class RiskMonitor:
     # ------------------------------------------------------------------ timer
 
     def _ensure_timer(self) -> None:
-        if self._timer is not None and not self._timer.done():
+        if self._stopped or (self._timer is not None and not self._timer.done()):
             return
         try:
             loop = asyncio.get_running_loop()
@@ -833,7 +835,12 @@ class RiskMonitor:
 
     async def _run(self) -> None:
         while True:
-            await asyncio.sleep(self._tick_interval)
+            try:
+                await asyncio.sleep(self._tick_interval)
+            except asyncio.CancelledError:
+                # Cancelled with the engine's tasks on stop: never start again.
+                self._stopped = True
+                raise
             try:
                 self.tick()
             except Exception as exc:  # a bad tick must not stop the monitor

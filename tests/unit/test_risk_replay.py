@@ -1,0 +1,237 @@
+"""Replay: the CSV format, the outcome per profile, and the risk subcommands (replay, profiles,
+flatten, lock) run the way `tterm` runs them."""
+
+from __future__ import annotations
+
+import argparse
+import io
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from tterm.core.clock import CT, CmeClock, default_calendar
+from tterm.core.instruments import InstrumentMaster
+from tterm.core.models import OrderRequest, OrderSource, OrderStatus, Quote, Side
+from tterm.risk.commands import add_flatten, add_lock, add_profiles, add_replay
+from tterm.risk.profiles import load_profiles
+from tterm.risk.replay import ReplayError, format_result, format_summary, read_replay, replay
+
+D = Decimal
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "risk" / "day.csv"
+CLOCK = CmeClock(default_calendar())
+MASTER = InstrumentMaster(calendar=CLOCK.calendar, today=lambda: CLOCK.trade_date())
+PROFILES = load_profiles(user=False)
+HEADER = "time,type,symbol,side,qty,price,fee\n"
+
+
+def run(rows_text: str, tmp_path: Path, *pids: str):
+    path = tmp_path / "day.csv"
+    path.write_text(HEADER + rows_text)
+    rows = read_replay(path, MASTER, CLOCK)
+    return [replay(rows, PROFILES.get(p), instruments=MASTER, clock=CLOCK) for p in pids]
+
+
+def test_example_day_fails_apex_intraday_but_passes_topstep_eod() -> None:
+    rows = read_replay(EXAMPLE, MASTER, CLOCK)
+    apex, topstep = (
+        replay(rows, PROFILES.get(p), instruments=MASTER, clock=CLOCK)
+        for p in ("apex-legacy-50k-pa", "topstep-50k-combine")
+    )
+    assert apex.failed is not None and apex.failed.rule == "floor"
+    assert apex.failed.at == datetime(2026, 11, 24, 10, 10, tzinfo=CT)
+    # The floor followed the open-profit peak (+$1,600 on 2 ES at 6816) less the entry fees.
+    assert [fp.floor for fp in apex.floor_path][-1] == D("49095.72")
+    assert any(e.rule == "floor_buffer" and e.at == datetime(2026, 11, 24, 10, 5, tzinfo=CT) for e in apex.tterm)
+    assert topstep.passed and len(topstep.floor_path) == 1 and topstep.final_floor == D(48000)
+    assert topstep.closest == D("1041.44")
+    assert [e.rule for e in topstep.tterm] == ["dll_buffer"]
+    text = format_result(apex)
+    assert "BREACHED at 2026-11-24 10:10:00 CT" in text and "floor path: $47,500.00" in text
+    summary = format_summary([apex, topstep])
+    assert "apex-legacy-50k-pa   BREACHED" in summary and "topstep-50k-combine  passed" in summary
+
+
+def test_two_days_move_the_eod_floor_at_the_close(tmp_path: Path) -> None:
+    (r,) = run(
+        "2026-11-24 09:00:00,fill,MES1!,buy,4,6800.00,0\n"
+        "2026-11-24 10:00:00,fill,MES1!,sell,4,6825.00,0\n"  # +$500
+        "2026-11-25 09:00:00,mark,MES1!,,,6800.00,\n",
+        tmp_path,
+        "topstep-50k-combine",
+    )
+    assert r.passed and r.days == 2
+    moved = r.floor_path[-1]
+    assert moved.floor == D(48500) and moved.why == "end-of-day snapshot"
+    assert moved.at == datetime(2026, 11, 24, 16, 0, tzinfo=CT)
+
+
+def test_a_position_past_the_flat_by_time_is_reported(tmp_path: Path) -> None:
+    (r,) = run(
+        "2026-11-24 14:00:00,fill,MES1!,buy,1,6800.00,\n2026-11-24 15:30:00,mark,MES1!,,,6801.00,\n",
+        tmp_path,
+        "topstep-50k-combine",
+    )
+    assert [e.rule for e in r.soft] == ["cutoff"] and r.soft[0].at == datetime(2026, 11, 24, 15, 10, tzinfo=CT)
+    assert [e.at for e in r.tterm if e.rule == "cutoff"] == [datetime(2026, 11, 24, 15, 8, tzinfo=CT)]
+
+
+def test_soft_dll_blocks_for_the_session_and_counts_later_fills(tmp_path: Path) -> None:
+    (r,) = run(
+        "2026-11-24T09:00:00-06:00,fill,MES1!,buy,5,6800.00,0\n"
+        "2026-11-24T09:30:00-06:00,fill,MES1!,sell,5,6760.00,0\n"  # -$1,000: the Topstep DLL
+        "2026-11-24T10:00:00-06:00,fill,MES1!,buy,1,6760.00,0\n"
+        "2026-11-24T10:05:00-06:00,fill,MES1!,sell,1,6761.00,0\n",
+        tmp_path,
+        "topstep-50k-combine",
+    )
+    assert r.passed and [e.rule for e in r.soft] == ["dll"] and r.blocked_fills == 2
+    assert "blocked until the next session" in r.soft[0].text
+
+
+def test_tier_overruns_are_reported(tmp_path: Path) -> None:
+    rows = "2026-11-24 09:00:00,fill,MES1!,buy,6,6800.00,\n2026-11-24 09:01:00,fill,MES1!,sell,6,6800.00,\n"
+    (r,) = run(rows, tmp_path, "topstep-50k-combine")
+    assert [e.rule for e in r.soft] == ["tier"] and "6 contracts open; the tier allows 5" in r.soft[0].text
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        ("nonsense,mark,MES1!,,,6800.00,\n", ":2: time 'nonsense' is not ISO 8601"),
+        ("2026-11-24 09:00:00,trade,MES1!,,,6800.00,\n", ":2: type 'trade' must be fill or mark"),
+        ("2026-11-24 09:00:00,mark,MES1!,,,6800.10,\n", ":2: price 6800.10 is off the MESZ6 tick grid"),
+        ("2026-11-24 09:00:00,fill,MES1!,hold,1,6800.00,\n", ":2: a fill needs side buy or sell"),
+        ("2026-11-24 09:00:00,fill,MES1!,buy,0,6800.00,\n", ":2: qty must be above zero"),
+        ("2026-11-24 09:00:00,mark,XYZQ,,,1.00,\n", ":2: unknown symbol 'XYZQ'"),
+        (
+            "2026-11-24 09:00:00,mark,MES1!,,,6800.00,\n2026-11-24 08:00:00,mark,MES1!,,,6800.00,\n",
+            ":3: time 2026-11-24 08:00:00 CT is before the row above",
+        ),
+    ],
+)
+def test_bad_rows_name_the_line(tmp_path: Path, body: str, needle: str) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text(HEADER + body)
+    with pytest.raises(ReplayError, match=None) as info:
+        read_replay(path, MASTER, CLOCK)
+    assert needle in str(info.value) and str(path) in str(info.value)
+
+
+def test_bad_headers(tmp_path: Path) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text("when,type,symbol,price\n")
+    with pytest.raises(ReplayError, match="missing column\\(s\\) time; unknown column\\(s\\) when"):
+        read_replay(path, MASTER, CLOCK)
+    path.write_text("# only a comment\n")
+    with pytest.raises(ReplayError, match="no rows"):
+        read_replay(path, MASTER, CLOCK)
+
+
+# --------------------------------------------------------------------------- the subcommands
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("TTERM_CONFIG_DIR", str(tmp_path / "conf"))
+    monkeypatch.setenv("TTERM_DATA_DIR", str(tmp_path / "data"))
+    return tmp_path
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    common = argparse.ArgumentParser(add_help=False)
+    parser = argparse.ArgumentParser(prog="tterm")
+    sub = parser.add_subparsers(dest="command")
+    for add in (add_replay, add_profiles, add_flatten, add_lock):
+        add(sub, common)
+    return parser.parse_args(argv)
+
+
+def test_cmd_replay_prints_each_profile_and_a_summary(env: Path) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    args = parse(["replay", str(EXAMPLE), "--profile", "apex-legacy-50k-pa", "--profile", "topstep-50k-combine"])
+    assert args.handler(args, out, err) == 1  # a profile breached
+    text = out.getvalue()
+    assert "apex-legacy-50k-pa  (" in text and "PASSED" in text and "profile" in text.splitlines()[-3]
+    args = parse(["replay", str(EXAMPLE), "--profile", "topstep-50k-combine"])
+    assert args.handler(args, io.StringIO(), err) == 0
+    args = parse(["replay", str(EXAMPLE), "--profile", "topstep-50k-combin"])
+    assert args.handler(args, io.StringIO(), err) == 2 and "did you mean topstep-50k-combine" in err.getvalue()
+
+
+def test_cmd_profiles_lists_and_shows(env: Path) -> None:
+    out = io.StringIO()
+    args = parse(["profiles"])
+    assert args.handler(args, out, io.StringIO()) == 0
+    assert "topstep-50k-combine" in out.getvalue() and "[incomplete]" in out.getvalue()
+    out = io.StringIO()
+    args = parse(["profiles", "apex-legacy-150k-eval"])
+    assert args.handler(args, out, io.StringIO()) == 0
+    assert "uncertain:" in out.getvalue() and "stricter" in out.getvalue()
+
+
+async def _open_position(root: Path) -> None:
+    """Leave a 2-lot MES position in the paper store, as a previous session would have."""
+    from tterm.config import validate_settings
+    from tterm.runtime import build_engine
+
+    settings = validate_settings({"risk": {"enabled": False}}, root / "conf" / "config.toml")
+    engine = build_engine(settings, scripted=True, root=root / "data")
+    await engine.start()
+    await engine.watch(["MES1!"])
+    p = D("6800.00")
+    now = datetime.now(UTC)
+    await engine.brokers["paper"].push_quote(Quote("MES1!", bid=p, ask=p + D("0.25"), last=p, ts=now))  # type: ignore[attr-defined]
+    await engine.settle()
+    order = await engine.place(
+        OrderRequest(account="paper:FUT50K", symbol="MES1!", side=Side.BUY, quantity=2, source=OrderSource.CLI)
+    )
+    assert order.status is OrderStatus.FILLED
+    await engine.settle()
+    await engine.stop()
+    engine.journal.close()
+
+
+def test_cmd_flatten_all_closes_every_position(env: Path) -> None:
+    import asyncio
+
+    asyncio.run(_open_position(env))
+    # Risk off for this run: at a real-clock time inside a cutoff window the monitor would flatten first.
+    (env / "conf").mkdir(exist_ok=True)
+    (env / "conf" / "config.toml").write_text("[risk]\nenabled = false\n")
+    out = io.StringIO()
+    args = parse(["flatten", "all"])
+    assert args.handler(args, out) == 0, out.getvalue()
+    assert "flatten ALL: 1 closing order(s) sent" in out.getvalue()
+    assert "paper:FUT50K sell 2 MES" in out.getvalue() and "every account in scope is flat" in out.getvalue()
+    args = parse(["flatten", "paper:NOPE"])
+    out = io.StringIO()
+    assert args.handler(args, out) == 2 and "unknown account 'paper:NOPE'" in out.getvalue()
+
+
+def test_cmd_lock_persists_until_the_next_session(env: Path) -> None:
+    import asyncio
+
+    from tterm.config import load_settings
+    from tterm.runtime import build_engine
+
+    out = io.StringIO()
+    args = parse(["lock", "paper:FUT50K", "--reason", "tilted after two losers"])
+    assert args.handler(args, out) == 0
+    assert "locked paper:FUT50K until" in out.getvalue() and "tilted after two losers" in out.getvalue()
+
+    async def check() -> None:
+        engine = build_engine(load_settings(create=False))
+        await engine.start()
+        try:
+            lock = engine.lock_for("paper:FUT50K")
+            assert lock is not None and lock.locked and lock.by == "cli"
+            assert engine.lock_for("paper:CASH") is None
+            kinds = [e.kind for e in engine.journal.entries(kind="lock")]
+            assert kinds == ["lock"]
+        finally:
+            await engine.stop()
+            engine.journal.close()
+
+    asyncio.run(check())

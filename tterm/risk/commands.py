@@ -1,0 +1,257 @@
+"""The risk subcommands of ``tterm``: replay, flatten, lock and profiles.
+
+Each is one ``add_<name>(subparsers, common)`` function in the style of :mod:`tterm.cli`, which
+lists them in its ``SUBCOMMANDS``. ``flatten`` and ``lock`` build the engine from the config
+(``runtime.build_engine``), connect, act, journal and stop; with a terminal already running on
+the same paper account, use its kill switch instead (two paper brokers must not share a store).
+
+Exit status: 0 done (replay: every profile passed), 1 the action failed or a replayed profile
+breached, 2 bad usage or input (the message says which file, line or key).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from tterm.config import Settings, load_settings
+from tterm.core.clock import CT, CmeClock, default_calendar
+from tterm.core.instruments import InstrumentMaster
+from tterm.risk.profiles import Profile, ProfileError, ProfileSet, UnknownProfile, load_profiles
+from tterm.risk.replay import ReplayError, format_result, format_summary, read_replay, replay
+from tterm.risk.rules import fmt_money, lock_level
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(getattr(args, "config", None), create=False)
+
+
+def _profiles(err: TextIO) -> ProfileSet | None:
+    try:
+        return load_profiles()
+    except ProfileError as exc:
+        print(f"tterm: rule profiles:\n{exc}", file=err)
+        return None
+
+
+# --------------------------------------------------------------------------- replay
+
+
+def add_replay(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "replay",
+        parents=[common],
+        help="replay a day of fills and marks against rule profiles: would it have breached, and when?",
+        description="Reads a CSV (time,type,symbol,side,qty,price,fee; see README 'Risk') and prints, for each "
+        "profile, whether and when the account would have breached, the floor's path and the closest approach. "
+        "Exit status 1 when a profile breached.",
+    )
+    p.add_argument("file", type=Path, metavar="FILE", help="the CSV of fills and marks")
+    p.add_argument(
+        "--profile",
+        dest="profiles",
+        action="append",
+        required=True,
+        metavar="ID",
+        help="a rule profile id (repeat to compare, e.g. --profile apex-legacy-50k-pa --profile topstep-50k-combine)",
+    )
+    p.set_defaults(handler=cmd_replay)
+
+
+def cmd_replay(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    settings = _settings(args)
+    profiles = _profiles(err)
+    if profiles is None:
+        return 2
+    chosen: list[Profile] = []
+    for pid in dict.fromkeys(args.profiles):
+        try:
+            chosen.append(profiles.get(pid))
+        except UnknownProfile as exc:
+            print(f"tterm: {exc}", file=err)
+            return 2
+    clock = CmeClock(default_calendar())
+    master = InstrumentMaster(
+        calendar=clock.calendar, today=lambda: clock.trade_date(), fee_overrides=settings.fee_overrides()
+    )
+    try:
+        rows = read_replay(args.file, master, clock)
+    except ReplayError as exc:
+        print(f"tterm: {exc}", file=err)
+        return 2
+    results = [replay(rows, p, instruments=master, clock=clock, settings=settings.risk) for p in chosen]
+    first, last = rows[0].at.astimezone(CT), rows[-1].at.astimezone(CT)
+    out.write(f"{args.file}: {len(rows)} rows, {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} CT\n\n")
+    for r in results:
+        out.write(format_result(r) + "\n\n")
+    if len(results) > 1:
+        out.write(format_summary(results) + "\n")
+    return 0 if all(r.passed for r in results) else 1
+
+
+# --------------------------------------------------------------------------- flatten and lock
+
+
+def _target(text: str) -> str | None:
+    return None if text.strip().lower() == "all" else text.strip()
+
+
+async def _with_engine(settings: Settings, action: str, target: str | None, reason: str, out: TextIO) -> int:
+    from tterm.core.client import EngineError
+    from tterm.runtime import build_engine
+
+    engine = build_engine(settings)
+    try:
+        await engine.start()
+        await engine.settle()
+        known = [a.id for a in engine.accounts]
+        if target is not None and target not in known:
+            out.write(f"tterm: unknown account {target!r} (accounts: {', '.join(known) or 'none'})\n")
+            return 2
+        scope = [target] if target is not None else known
+        if action == "flatten":
+            await engine.cancel_all(target)
+            try:
+                orders = await engine.flatten(target)
+            except EngineError as exc:
+                out.write(f"tterm: {exc}\n")
+                return 1
+            await engine.settle()
+            for _ in range(200):  # wait (on events, bounded) for the closing fills
+                if not any(engine.book.open_positions(a) for a in scope):
+                    break
+                await asyncio.sleep(0.01)
+                await engine.settle()
+            left = [p for a in scope for p in engine.book.open_positions(a)]
+            out.write(f"flatten {target or 'ALL'}: {len(orders)} closing order(s) sent\n")
+            for o in orders:
+                out.write(f"  {o.account} {o.side.value} {o.quantity} {o.symbol}: {o.status.value}\n")
+            if left:
+                for p in left:
+                    out.write(f"  still open: {p.account} {p.quantity:+d} {p.symbol}\n")
+                return 1
+            out.write("  every account in scope is flat; working orders cancelled\n")
+            return 0
+        locks = await engine.lock(target, reason, by="cli")
+        for lock in locks:
+            until = f" until {lock.until.astimezone(CT):%Y-%m-%d %H:%M} CT" if lock.until else ""
+            out.write(f"locked {lock.account}{until}: {lock.reason}\n")
+        return 0
+    finally:
+        await engine.stop()
+        engine.journal.close()
+
+
+def add_flatten(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "flatten",
+        parents=[common],
+        help="kill switch: cancel working orders and close every position (all accounts, or one)",
+    )
+    p.add_argument("target", metavar="all|ACCOUNT", help="'all', or an account id such as paper:FUT50K")
+    p.set_defaults(handler=cmd_flatten)
+
+
+def cmd_flatten(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    settings = _settings(args)
+    return _run(settings, "flatten", _target(args.target), "", out)
+
+
+def add_lock(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "lock",
+        parents=[common],
+        help="lock accounts until the next session opens: only exits pass (a lock cannot be lifted early)",
+    )
+    p.add_argument("target", metavar="all|ACCOUNT", help="'all', or an account id such as paper:FUT50K")
+    p.add_argument("--reason", required=True, help="why (journaled and shown on the account)")
+    p.set_defaults(handler=cmd_lock)
+
+
+def cmd_lock(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    if not args.reason.strip():
+        print("tterm: --reason must not be empty", file=sys.stderr)
+        return 2
+    settings = _settings(args)
+    return _run(settings, "lock", _target(args.target), args.reason.strip(), out)
+
+
+def _run(settings: Settings, action: str, target: str | None, reason: str, out: TextIO) -> int:
+    from tterm.runtime import BuildError
+
+    try:
+        return asyncio.run(_with_engine(settings, action, target, reason, out))
+    except BuildError as exc:
+        print(f"tterm: {exc}", file=sys.stderr)
+        return 2
+
+
+# --------------------------------------------------------------------------- profiles
+
+
+def add_profiles(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "profiles",
+        parents=[common],
+        help="list the prop-firm rule profiles, or show one in full (uncertain numbers and sources included)",
+    )
+    p.add_argument("id", nargs="?", metavar="ID", help="show this profile in full")
+    p.set_defaults(handler=cmd_profiles)
+
+
+def cmd_profiles(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    profiles = _profiles(err)
+    if profiles is None:
+        return 2
+    if args.id:
+        try:
+            p = profiles.get(args.id)
+        except UnknownProfile as exc:
+            print(f"tterm: {exc}", file=err)
+            return 2
+        out.write(describe_profile(p, profiles.origin(p.id)))
+        return 0
+    width = max(len(i) for i in profiles.ids())
+    for pid in profiles.ids():
+        p = profiles.get(pid)
+        dll = fmt_money(p.daily_loss.amount) if p.daily_loss.amount is not None else "-"
+        mark = " [uncertain]" if p.uncertain else ""
+        mark += " [incomplete]" if p.unknown else ""
+        out.write(
+            f"{pid.ljust(width)}  {p.drawdown.model.value:<17} dd {fmt_money(p.drawdown.amount):>10}  "
+            f"dll {dll:>10}  as of {p.source_date:<10}{mark}\n"
+        )
+    return 0
+
+
+def describe_profile(p: Profile, origin: str = "") -> str:
+    lines = [f"{p.id}: {p.title}", f"  source date: {p.source_date}" + (f"   file: {origin}" if origin else "")]
+    cap = lock_level(p) if p.trailing else None
+    lines.append(
+        f"  start balance {fmt_money(p.start)}; drawdown {fmt_money(p.drawdown.amount)} {p.drawdown.model.value}"
+        + (f", lock {p.drawdown.lock.value} ({fmt_money(cap)})" if cap is not None else "")
+        + (f", snapshot {p.drawdown.snapshot:%H:%M} CT" if p.drawdown.snapshot else "")
+    )
+    if p.daily_loss.amount is not None:
+        lines.append(f"  daily loss limit {fmt_money(p.daily_loss.amount)}: {p.daily_loss.action.value}")
+    c = p.contracts
+    ratio = "10:1" if c.micro_ratio == 10 else "1:1"
+    lines.append(f"  contracts: max {c.ceiling if c.ceiling is not None else 'unknown'}, micros {ratio}")
+    for step in c.scaling:
+        lines.append(f"    from EOD profit {fmt_money(step.from_profit)}: {step.max}")
+    if p.session.flat_by:
+        lines.append(f"  flat by {p.session.flat_by:%H:%M} CT")
+    if p.profit_target:
+        lines.append(f"  profit target {fmt_money(p.profit_target)}")
+    if p.consistency:
+        cons = p.consistency
+        lines.append(f"  consistency {cons.percent.normalize():f}% of {cons.base.value} ({cons.scope.value})")
+    sections = (("notes", p.notes), ("uncertain", p.uncertain), ("unknown", p.unknown), ("sources", p.sources))
+    for title, items in sections:
+        if items:
+            lines.append(f"  {title}:")
+            lines.extend(f"    - {x}" for x in items)
+    return "\n".join(lines) + "\n"
