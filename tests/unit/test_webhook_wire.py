@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
 import json
+import types
 import typing
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -38,7 +40,7 @@ aware = st.datetimes(
 
 def _for_type(tp: Any, depth: int = 0) -> st.SearchStrategy[Any]:
     origin = typing.get_origin(tp)
-    if origin in (typing.Union, __import__("types").UnionType):
+    if origin in (typing.Union, types.UnionType):
         return st.one_of(*[_for_type(a, depth) for a in typing.get_args(tp)])
     if tp is type(None):
         return st.none()
@@ -61,7 +63,7 @@ def _for_type(tp: Any, depth: int = 0) -> st.SearchStrategy[Any]:
         return st.floats(allow_nan=False, allow_infinity=False)
     if tp is str:
         return st.text(max_size=12)
-    if isinstance(tp, type) and issubclass(tp, __import__("enum").Enum):
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
         return st.sampled_from(list(tp))
     if dataclasses.is_dataclass(tp):
         return instances(tp, depth + 1)
@@ -176,3 +178,15 @@ def test_unknown_fields_are_ignored_for_forward_compatibility() -> None:
 def test_not_json() -> None:
     with pytest.raises(wire.WireError, match="not JSON"):
         wire.loads("{nope")
+
+
+def test_journal_records_hub_events_by_type() -> None:
+    from tterm.core.journal import Journal
+    from tterm.core.models import PositionDrift
+
+    with Journal(":memory:") as journal:
+        outcome = SignalOutcome(signal_id="s9", strategy="t", status=SignalStatus.FAILED, summary="x", account="a")
+        assert journal.record_event(outcome) is not None
+        assert journal.record_event(PositionDrift("t", "a", "MESZ6", 1, 0)) is not None
+        rows = journal.entries()
+        assert [(r.kind, r.ref, r.account) for r in rows] == [("signal", "s9", "a"), ("notice", "drift", "a")]

@@ -42,7 +42,9 @@ from tterm.core.models import (
     Fill,
     Notice,
     Order,
+    PositionDrift,
     RiskDecision,
+    SignalOutcome,
     utcnow,
 )
 from tterm.core.redact import redact
@@ -239,6 +241,10 @@ class Journal:
                 return self.record("risk_decision", event, account=event.account, ref=event.client_order_id)
             case AccountLock():
                 return self.record("lock", event, account=event.account, ref=event.by)
+            case SignalOutcome():
+                return self.record("signal", event, account=event.account, ref=event.signal_id)
+            case PositionDrift():
+                return self.record("notice", event, account=event.account, ref="drift")
         return None
 
     # ------------------------------------------------------------------ reading
