@@ -39,6 +39,7 @@ from tterm.config import (
     secrets_path,
 )
 from tterm.core.journal import JOURNAL_KINDS, Journal
+from tterm.risk.commands import add_flatten, add_lock, add_profiles, add_replay
 
 Handler = Callable[[argparse.Namespace], int]
 AddSubcommand = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]", argparse.ArgumentParser], None]
@@ -537,6 +538,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 #: One function per subcommand; add a new subcommand by appending its ``add_<name>``.
 SUBCOMMANDS: list[AddSubcommand] = [add_run, add_doctor, add_journal, add_hub, add_attach, add_serve]
+SUBCOMMANDS += [add_replay, add_flatten, add_lock, add_profiles]  # tterm.risk.commands
 
 
 def build_parser() -> argparse.ArgumentParser:

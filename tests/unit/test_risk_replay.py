@@ -235,3 +235,16 @@ def test_cmd_lock_persists_until_the_next_session(env: Path) -> None:
             engine.journal.close()
 
     asyncio.run(check())
+
+
+def test_the_tterm_command_has_the_risk_subcommands(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tterm.cli import main
+
+    assert main(["replay", str(EXAMPLE), "--profile", "topstep-50k-combine"]) == 0
+    assert "topstep-50k-combine  (Topstep" in capsys.readouterr().out
+    assert main(["profiles", "tpt-50k-pro"]) == 0
+    assert "intraday_equity" in capsys.readouterr().out
+    assert main(["replay", str(env / "missing.csv"), "--profile", "topstep-50k-combine"]) == 2
+    assert "cannot read" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["lock", "all"])  # --reason is required
