@@ -367,3 +367,27 @@ async def test_ticket_symbol_typing_validates_as_you_type(engine, settings) -> N
         await pilot.pause()
         assert "off the tick grid" in str(app.ticket.query_one("#t-status").render())
         assert app.ticket.query_one("#t-limit").has_class("-invalid")
+
+
+async def test_palette_keeps_textual_commands_and_navigates(engine, settings) -> None:
+    app = make_app(engine, settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(app, pilot)
+        await pilot.press("ctrl+p")
+        await wait_for(lambda: isinstance(app.screen, CommandPalette), pilot)
+        await pilot.press(*"theme")
+        options = app.screen.query_one("CommandList")
+
+        def prompts() -> list[str]:
+            return [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+
+        await wait_for(lambda: any(p.startswith("Theme") for p in prompts()), pilot)
+        await pilot.press("escape")
+        await wait_for(lambda: not isinstance(app.screen, CommandPalette), pilot)
+        await pilot.press("ctrl+p")
+        await wait_for(lambda: isinstance(app.screen, CommandPalette), pilot)
+        await pilot.press(*"go fills")
+        options = app.screen.query_one("CommandList")
+        await wait_for(lambda: any("go to the fills pane" in p for p in prompts()), pilot)
+        await pilot.press("enter")
+        await wait_for(lambda: app.focused is app.fills_table, pilot)

@@ -56,7 +56,7 @@ class HelpScreen(ModalScreen[None]):
         table.add_column("What it does")
         table.add_column("Binding id", no_wrap=True, style="dim")
         for scope, where in SCOPES.items():
-            table.add_row(Text(f"— {where} —", style="bold"), "", "")
+            table.add_row("", Text(f"— {where} —", style="bold"), "")
             for spec in SPECS:
                 if spec.scope == scope:
                     remapped = " (remapped)" if spec.id in self.keymap else ""

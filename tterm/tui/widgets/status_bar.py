@@ -18,7 +18,7 @@ from tterm.core.models import ConnectionState, ConnectionStatus
 from tterm.tui import format as fmt
 
 _STATE_WORD = {
-    ConnectionState.CONNECTED: "ok",
+    ConnectionState.CONNECTED: "connected",
     ConnectionState.RECONNECTING: "reconnecting",
     ConnectionState.STALE: "STALE",
     ConnectionState.DOWN: "DOWN",
@@ -126,11 +126,11 @@ class StatusBar(Widget):
             right.append((5, Text(self.note, style=self._s("warn"))))
         if now is not None:
             if self.cutoff is not None:
-                cut = Text(f"{self.cutoff_label} {self.cutoff.astimezone(CT).strftime('%H:%M')} CT in ")
+                cut = Text(f"{self.cutoff_label} {self.cutoff.astimezone(CT).strftime('%H:%M')} in ")
                 left = self.cutoff - now
                 cut.append(fmt.duration(left), style=self._s("warn") if left.total_seconds() < 900 else "")
-                right.append((3, cut))
-            right.append((2, Text(f"CT {now.astimezone(CT).strftime('%H:%M:%S')}")))
+                right.append((2, cut))
+            right.append((3, Text(f"CT {now.astimezone(CT).strftime('%H:%M:%S')}")))
             right.append((4, Text(f"local {now.astimezone().strftime('%H:%M:%S')}", style=self._s("muted"))))
         # Drop the least important parts until the line fits.
         while True:
