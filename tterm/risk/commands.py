@@ -61,7 +61,9 @@ def add_replay(sub: argparse._SubParsersAction[argparse.ArgumentParser], common:
     p.set_defaults(handler=cmd_replay)
 
 
-def cmd_replay(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+def cmd_replay(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
     settings = _settings(args)
     profiles = _profiles(err)
     if profiles is None:
@@ -155,7 +157,8 @@ def add_flatten(sub: argparse._SubParsersAction[argparse.ArgumentParser], common
     p.set_defaults(handler=cmd_flatten)
 
 
-def cmd_flatten(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+def cmd_flatten(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
     settings = _settings(args)
     return _run(settings, "flatten", _target(args.target), "", out)
 
@@ -171,7 +174,8 @@ def add_lock(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: a
     p.set_defaults(handler=cmd_lock)
 
 
-def cmd_lock(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+def cmd_lock(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
     if not args.reason.strip():
         print("tterm: --reason must not be empty", file=sys.stderr)
         return 2
@@ -202,7 +206,9 @@ def add_profiles(sub: argparse._SubParsersAction[argparse.ArgumentParser], commo
     p.set_defaults(handler=cmd_profiles)
 
 
-def cmd_profiles(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+def cmd_profiles(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
     profiles = _profiles(err)
     if profiles is None:
         return 2
