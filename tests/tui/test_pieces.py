@@ -196,3 +196,28 @@ def test_status_from_profile_fallback() -> None:
     assert st.dll_distance == profile.daily_loss.amount - D(800)
     assert st.contracts_max == profile.contracts.ceiling
     assert st.band == band_for(st.dll_distance, st.daily_loss_limit) == "danger"
+
+
+# --------------------------------------------------------------------------- layering
+
+
+def test_the_tui_talks_to_the_engine_only_through_the_client_seam() -> None:
+    """No broker, engine internals, hub or runtime imports anywhere in tterm/tui (the remote hub
+    client must be able to stand in for the in-process engine)."""
+    import ast
+
+    allowed = ("tterm.core.models", "tterm.core.client", "tterm.core.instruments", "tterm.core.clock",
+               "tterm.core.verbs", "tterm.config", "tterm.risk.profiles", "tterm.tui")  # fmt: skip
+    root = Path(__file__).resolve().parents[2] / "tterm" / "tui"
+    bad = []
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            for name in names:
+                if name.startswith("tterm") and not name.startswith(allowed):
+                    bad.append(f"{path.relative_to(root)}: {name}")
+    assert bad == []
