@@ -391,3 +391,32 @@ async def test_palette_keeps_textual_commands_and_navigates(engine, settings) ->
         await wait_for(lambda: any("go to the fills pane" in p for p in prompts()), pilot)
         await pilot.press("enter")
         await wait_for(lambda: app.focused is app.fills_table, pilot)
+
+
+async def test_status_bar_shows_each_connection_with_the_age_of_its_last_message(engine, settings) -> None:
+    from datetime import timedelta
+
+    from tests.tui.conftest import FROZEN
+
+    app = make_app(engine, settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(app, pilot)
+        app.wall = lambda: FROZEN + timedelta(seconds=12)
+        paper = engine.brokers["paper"]
+        paper._last_message_at = FROZEN + timedelta(seconds=7)
+        engine.publish_connection_ages()
+        await wait_for(lambda: "paper ● connected 5.0s" in str(app.status.render()), pilot)
+        assert "PAPER" in str(app.status.render()) and "CT 09:30:00" in str(app.status.render())
+
+
+async def test_lock_verb_locks_the_account_after_asking(engine, settings) -> None:
+    app = make_app(engine, settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(app, pilot)
+        await pilot.press("colon", *"lock done for today", "enter")
+        dialog = await confirm(pilot, app, "LOCK Paper 50K for the rest of the session?")
+        assert dialog.danger
+        await pilot.press("y")
+        await wait_for(lambda: app.bridge.state.is_locked("paper:FUT50K"), pilot)
+        await wait_for(lambda: "LOCKED" in str(app.status.render()), pilot)
+        assert engine.lock_for("paper:FUT50K").reason == "done for today"
