@@ -411,3 +411,20 @@ def test_law_after_a_breach_the_account_is_flat_and_locked(qty: int, moves: list
             await hh.stop()
 
     asyncio.run(scenario())
+
+
+async def test_no_limits_are_guessed_before_the_brokers_first_balance() -> None:
+    from tterm.core.models import Account, AccountSnapshot
+
+    clock = CmeClock(default_calendar(), now=lambda: TUE)
+    master = InstrumentMaster(calendar=clock.calendar, today=lambda: clock.trade_date())
+    engine = Engine(brokers=[], instruments=master, journal=Journal(":memory:"), clock=clock)
+    monitor = RiskMonitor(engine, profiles=PROFILES).attach()
+    engine._add_account(Account(id="x:1", broker="x", vendor_id="1", name="1", profile="topstep-50k-xfa"))
+    assert monitor.evaluate("x:1") is None and monitor.view("x:1") is None
+    engine.ingest(AccountSnapshot("x:1", balance=D(1750), equity=D(1750), start_of_day_balance=D(1700)))
+    monitor.flush()
+    view = monitor.view("x:1")
+    assert view is not None and view.contracts_max == 3  # the tier of a $1,700 end-of-day balance
+    status = monitor.status("x:1")
+    assert status is not None and status.balance == D(1700) and status.floor == D(-300)

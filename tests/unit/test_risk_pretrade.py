@@ -28,6 +28,7 @@ from tterm.risk.pretrade import (
     CutoffCheck,
     FatFingerCheck,
     FlattenInProgressCheck,
+    RiskReadyCheck,
     RiskView,
     StaleDataCheck,
     TierCheck,
@@ -281,3 +282,12 @@ def test_fat_finger_limits_per_instrument() -> None:
     assert d is not None and "21 ticks" in d.reason
     assert run(FatFingerCheck(s), ctx(qty=4)) is not None
     assert run(FatFingerCheck(SETTINGS), ctx(order_type=OrderType.LIMIT, limit="6700.00")) is None
+
+
+def test_a_profile_account_without_limits_yet_takes_no_new_exposure() -> None:
+    d = run(RiskReadyCheck(lambda a: None), ctx())
+    assert d.action is RiskAction.REJECT and "not loaded yet" in d.reason
+    assert run(RiskReadyCheck(lambda a: view()), ctx()) is None
+    assert run(RiskReadyCheck(lambda a: None), ctx(side=Side.SELL, held=1)) is None  # an exit
+    plain = replace(ctx(), account=replace(ACCOUNT, profile=""))
+    assert run(RiskReadyCheck(lambda a: None), plain) is None

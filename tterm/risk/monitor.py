@@ -251,6 +251,11 @@ class RiskMonitor:
             return None
         a = self._accounts.get(account_id)
         if a is None or a.profile.id != profile.id:
+            if self.engine.balance(account_id) is None and not self.engine.journal.get_state(
+                STATE_KEY.format(account=account_id)
+            ):
+                # Never guess a new account's balance: wait for the broker's first report.
+                return None
             a = self._load(account_id, profile)
         trade_date = self.clock.trade_date(now)
         self._turn_day(a, trade_date, now)

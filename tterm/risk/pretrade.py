@@ -7,6 +7,7 @@ I/O, so a check costs microseconds (``bench/bench_pretrade.py`` prints the figur
 
 What an order is refused for, in plain words:
 
+- ``risk_ready``: the account has a rule profile but its limits are not known yet;
 - ``risk_flatten``: tterm is flattening the account after a breach;
 - ``cutoff``: it is inside the window before the firm's flat-by time;
 - ``stale``: the instrument's market data is missing or too old;
@@ -159,6 +160,25 @@ def _now(ctx: CheckContext) -> datetime | None:
 
 
 # --------------------------------------------------------------------------- the checks
+
+
+class RiskReadyCheck:
+    """An account with a rule profile takes no new exposure before its limits are known."""
+
+    name = "risk_ready"
+
+    def __init__(self, views: ViewSource) -> None:
+        self._views = views
+
+    def check(self, ctx: CheckContext) -> RiskDecision | None:
+        if not ctx.account.profile or opening_quantity(ctx) == 0 or self._views(ctx.request.account) is not None:
+            return None
+        return _reject(
+            ctx,
+            self.name,
+            f"the {ctx.account.profile} limits of {ctx.request.account} are not loaded yet (waiting for the "
+            "broker's first balance report); try again in a moment",
+        )
 
 
 class FlattenInProgressCheck:
@@ -384,6 +404,7 @@ def _key(inst: Instrument) -> str:
 def risk_checks(views: ViewSource, settings: RiskSettings, instruments: InstrumentMaster) -> list[PreTradeCheck]:
     """Every pre-trade check, in the order they run (cheapest and most decisive first)."""
     return [
+        RiskReadyCheck(views),
         FlattenInProgressCheck(views),
         CutoffCheck(views),
         StaleDataCheck(settings),
