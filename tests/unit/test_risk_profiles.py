@@ -211,3 +211,13 @@ def test_parse_profile_text_and_non_strict_loading(tmp_path: Path) -> None:
     (tmp_path / "bad.toml").write_text("[[profile]]\nid = 'zz'\n")
     ps = load_profiles(user=tmp_path, strict=False)
     assert "zz" not in ps and "topstep-50k-combine" in ps
+
+
+def test_the_example_user_profiles_load_and_override() -> None:
+    examples = Path(__file__).resolve().parents[2] / "examples" / "risk"
+    ps = load_profiles(user=examples)
+    assert ps.get("topstep-50k-combine").daily_loss.amount == Decimal(800)
+    assert ps.get("apex-legacy-150k-pa").drawdown.amount == Decimal(5000)
+    assert ps.get("apex-legacy-150k-pa").contracts.max == 17  # kept from the shipped profile
+    assert ps.get("lucid-50k-flex").session.flat_by == time(15, 45)
+    assert len(ps) == len(SHIPPED) + 1
