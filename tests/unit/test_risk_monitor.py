@@ -428,3 +428,12 @@ async def test_no_limits_are_guessed_before_the_brokers_first_balance() -> None:
     assert view is not None and view.contracts_max == 3  # the tier of a $1,700 end-of-day balance
     status = monitor.status("x:1")
     assert status is not None and status.balance == D(1700) and status.floor == D(-300)
+
+
+async def test_modifying_a_full_size_working_order_is_not_counted_twice(h: Harness) -> None:
+    working = await h.order(quantity=5, order_type=OrderType.LIMIT, limit_price=D("6790.00"))
+    assert working.status is OrderStatus.WORKING
+    moved = await h.engine.modify(FUT, working.order_id, limit_price=D("6791.00"))
+    assert moved.limit_price == D("6791.00")
+    extra = await h.order(quantity=1, order_type=OrderType.LIMIT, limit_price=D("6780.00"))
+    assert extra.status is OrderStatus.REJECTED and "tier allows 5" in extra.reject_reason

@@ -314,7 +314,8 @@ class TierCheck:
         # Working entry orders could fill too: count them on their own side.
         buys = sells = 0
         for o in ctx.open_orders:
-            if o.symbol == r.symbol and o.role is OrderRole.ENTRY:
+            # A modify re-checks the order under its own client order id: do not count it twice.
+            if o.symbol == r.symbol and o.role is OrderRole.ENTRY and o.client_order_id != r.client_order_id:
                 if o.side is Side.BUY:
                     buys += o.remaining
                 else:
