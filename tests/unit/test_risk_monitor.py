@@ -437,3 +437,16 @@ async def test_modifying_a_full_size_working_order_is_not_counted_twice(h: Harne
     assert moved.limit_price == D("6791.00")
     extra = await h.order(quantity=1, order_type=OrderType.LIMIT, limit_price=D("6780.00"))
     assert extra.status is OrderStatus.REJECTED and "tier allows 5" in extra.reject_reason
+
+
+async def test_a_monitor_fault_is_journaled_and_never_stops_the_event(h: Harness, monkeypatch) -> None:
+    def boom(*a: object, **k: object) -> None:
+        raise RuntimeError("simulated fault")
+
+    monkeypatch.setattr(h.monitor, "evaluate", boom)
+    sub = h.engine.events()
+    await h.price("6801.00")
+    await h.order(quantity=1)
+    assert any(isinstance(e, Quote) for e in sub.drain())
+    errors = h.journal.entries(kind="error")
+    assert errors and "simulated fault" in errors[-1].data["error"]

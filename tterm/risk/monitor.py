@@ -203,7 +203,19 @@ class RiskMonitor:
     # ================================================================== events
 
     def on_event(self, event: Any) -> None:
-        """The engine processor: re-evaluate the accounts an event can move."""
+        """The engine processor: re-evaluate the accounts an event can move.
+
+        A fault here is journaled and shown, never raised: it must not stop the engine from
+        publishing the event.
+        """
+        try:
+            self._on_event(event)
+        except Exception as exc:
+            log.exception("risk monitor failed on %r", event)
+            self.engine.journal.record("error", {"action": "risk_monitor", "error": repr(exc)})
+            self._notice("error", f"risk monitor error: {exc}; check the journal")
+
+    def _on_event(self, event: Any) -> None:
         kind = type(event)
         if kind is Quote:
             for account in self.engine.book.accounts_holding(event.symbol):
