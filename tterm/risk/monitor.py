@@ -46,7 +46,7 @@ from tterm.core.models import (
 )
 from tterm.risk.pretrade import RiskView, risk_checks
 from tterm.risk.profiles import DllAction, Profile, ProfileSet, UnknownProfile
-from tterm.risk.rules import Assessment, RiskTracker, TrackerState, contracts_in_use, money
+from tterm.risk.rules import Assessment, RiskTracker, TrackerState, contracts_in_use, fmt_money, money
 from tterm.risk.settings import RiskSettings
 
 if TYPE_CHECKING:
@@ -745,18 +745,17 @@ class RiskMonitor:
         if t.floor_locked and p.trailing:
             parts.append("floor locked")
         elif cap is not None:
-            parts.append(f"locks at ${cap:,}")
+            parts.append(f"locks at {fmt_money(cap)}")
         if p.profit_target is not None:
             made = x.balance - t.state.start_balance
-            parts.append(f"target ${p.profit_target:,}: {max(made, ZERO) / p.profit_target * 100:.0f}%")
+            parts.append(f"target {fmt_money(p.profit_target)}: {max(made, ZERO) / p.profit_target * 100:.0f}%")
         cons = t.consistency(today_pnl=x.day_pnl)
         if cons is not None:
             best, limit = cons
             flag = " over" if best > limit else ""
             parts.append(f"best day {best}% (limit {limit.normalize():f}%{flag})")
-        a_ = self._accounts.get(a.id)
-        if a_ is not None and a_.enforcing and a_.enforce_date == t.state.trade_date:
-            parts.append(f"flattened by tterm: {a_.enforcing}")
+        if a.enforcing and a.enforce_date == t.state.trade_date:
+            parts.append(f"flattened by tterm: {a.enforcing}")
         return " · ".join(parts)
 
     def _queue(self, account: str, status: RiskStatus) -> None:
