@@ -141,7 +141,8 @@ async def test_meter_shows_every_distance(h: Harness) -> None:
     assert (s.profile, s.balance, s.floor, s.floor_distance) == ("topstep-50k-combine", D(50000), D(48000), D(2000))
     assert s.daily_loss_limit == D(1000) and s.dll_distance == D(1000) and s.contracts_max == 5
     assert s.flatten_level == D(48200) and s.band == "ok"
-    assert s.cutoff == ct(2026, 11, 24, 15, 10) and s.flatten_at == ct(2026, 11, 24, 15, 8)
+    # Topstep: flat by 15:10 CT, but its own system liquidates at 15:08; tterm goes 2 minutes before that.
+    assert s.cutoff == ct(2026, 11, 24, 15, 8) and s.flatten_at == ct(2026, 11, 24, 15, 6)
     await h.order(quantity=2)
     await h.price("6790.00")
     s = h.status()
@@ -284,12 +285,12 @@ async def test_a_looser_config_after_a_restart_waits_for_the_next_session(tmp_pa
 @pytest.mark.parametrize(
     ("day", "utc_flatten"),
     [
-        (date(2026, 3, 6), datetime(2026, 3, 6, 21, 8, tzinfo=UTC)),  # CST: 15:08 CT = 21:08 UTC
-        (date(2026, 3, 9), datetime(2026, 3, 9, 20, 8, tzinfo=UTC)),  # first CDT day: 20:08 UTC
-        (date(2026, 11, 2), datetime(2026, 11, 2, 21, 8, tzinfo=UTC)),  # first CST day after fall back
+        (date(2026, 3, 6), datetime(2026, 3, 6, 21, 6, tzinfo=UTC)),  # CST: 15:06 CT = 21:06 UTC
+        (date(2026, 3, 9), datetime(2026, 3, 9, 20, 6, tzinfo=UTC)),  # first CDT day: 20:06 UTC
+        (date(2026, 11, 2), datetime(2026, 11, 2, 21, 6, tzinfo=UTC)),  # first CST day after fall back
     ],
 )
-async def test_cutoff_flattens_two_minutes_before_15_10_ct_across_dst(
+async def test_cutoff_flattens_two_minutes_before_topsteps_15_08_ct_flatten_across_dst(
     tmp_path: Path, day: date, utc_flatten: datetime
 ) -> None:
     hh = await Harness(tmp_path, at=ct(day.year, day.month, day.day, 14, 0)).start()
@@ -303,7 +304,8 @@ async def test_cutoff_flattens_two_minutes_before_15_10_ct_across_dst(
         assert hh.engine.book.open_positions(FUT) == []
         assert hh.engine.open_orders(FUT) == []
         assert hh.status().locked
-        assert "flat-by cutoff" in hh.status().lock_reason and "15:08 CT" in hh.status().lock_reason
+        reason = hh.status().lock_reason
+        assert "flat-by cutoff: Topstep flattens open positions by 15:08 CT" in reason and "at 15:06 CT" in reason
         late = await hh.order(quantity=1)
         assert late.status is OrderStatus.REJECTED
     finally:

@@ -66,6 +66,7 @@ def test_topstep_50k_combine_matches_the_reference() -> None:
     assert p.daily_loss.amount == Decimal(1000) and p.daily_loss.action is DllAction.FLATTEN_BLOCK
     assert p.contracts.max == 5 and p.contracts.micro_ratio == 1
     assert p.session.flat_by == time(15, 10)
+    assert p.session.auto_flatten == time(15, 8) and p.session.cutoff == time(15, 8)
     assert p.consistency is not None and p.consistency.percent == Decimal(50)
     assert any("consistency.base" in u for u in p.uncertain)
 

@@ -73,8 +73,14 @@ def test_a_position_past_the_flat_by_time_is_reported(tmp_path: Path) -> None:
         tmp_path,
         "topstep-50k-combine",
     )
-    assert [e.rule for e in r.soft] == ["cutoff"] and r.soft[0].at == datetime(2026, 11, 24, 15, 10, tzinfo=CT)
-    assert [e.at for e in r.tterm if e.rule == "cutoff"] == [datetime(2026, 11, 24, 15, 8, tzinfo=CT)]
+    assert [e.rule for e in r.soft] == ["cutoff"] and r.soft[0].at == datetime(2026, 11, 24, 15, 8, tzinfo=CT)
+    assert [e.at for e in r.tterm if e.rule == "cutoff"] == [datetime(2026, 11, 24, 15, 6, tzinfo=CT)]
+    (tpt,) = run(
+        "2026-11-24 14:00:00,fill,MES1!,buy,1,6800.00,\n2026-11-24 16:30:00,mark,MES1!,,,6801.00,\n",
+        tmp_path,
+        "tpt-50k-test",
+    )  # flat by 16:00 CT, no earlier auto-flatten known
+    assert [e.at for e in tpt.soft] == [datetime(2026, 11, 24, 16, 0, tzinfo=CT)]
 
 
 def test_soft_dll_blocks_for_the_session_and_counts_later_fills(tmp_path: Path) -> None:

@@ -249,7 +249,10 @@ def describe_profile(p: Profile, origin: str = "") -> str:
     for step in c.scaling:
         lines.append(f"    from EOD profit {fmt_money(step.from_profit)}: {step.max}")
     if p.session.flat_by:
-        lines.append(f"  flat by {p.session.flat_by:%H:%M} CT")
+        auto = p.session.auto_flatten
+        lines.append(
+            f"  flat by {p.session.flat_by:%H:%M} CT" + (f"; the firm flattens at {auto:%H:%M} CT" if auto else "")
+        )
     if p.profit_target:
         lines.append(f"  profit target {fmt_money(p.profit_target)}")
     if p.consistency:

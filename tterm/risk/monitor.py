@@ -297,8 +297,10 @@ class RiskMonitor:
             self._enforce(a, breach.key, breach.text, assessment, now, trade_date, exposed, breach.firm)
         elif flatten_at is not None and flatten_at <= now and (window_end is None or now < window_end) and exposed:
             assert cutoff_at is not None
+            sess = a.profile.session
+            what = "flattens open positions" if sess.auto_flatten == sess.cutoff else "requires flat"
             reason = (
-                f"flat-by cutoff: {a.profile.firm} requires flat by {cutoff_at.astimezone(CT):%H:%M} CT; "
+                f"flat-by cutoff: {a.profile.firm} {what} by {cutoff_at.astimezone(CT):%H:%M} CT; "
                 f"tterm flattens {a.limits.cutoff_lead.normalize():f} min ahead, "
                 f"at {flatten_at.astimezone(CT):%H:%M} CT"
             )
@@ -500,7 +502,7 @@ class RiskMonitor:
         if hit is not None:
             return hit
         result: tuple[datetime | None, datetime | None, datetime | None] = (None, None, None)
-        flat_by = profile.session.flat_by
+        flat_by = profile.session.cutoff
         if flat_by is not None:
             try:
                 cutoff_at = self.clock.cutoff(trade_date, flat_by)

@@ -20,7 +20,7 @@ File layout (one file may hold many profiles)::
     [profile.drawdown]         # amount, model, lock, snapshot
     [profile.daily_loss]       # amount, action
     [profile.contracts]        # max, micro_ratio, weights, scaling
-    [profile.session]          # flat_by
+    [profile.session]          # flat_by, auto_flatten
     [profile.consistency]      # percent, base, scope
 
 Every error names the file, the profile and the dotted key, and says why.
@@ -233,6 +233,14 @@ class Contracts(_Strict):
 class SessionRules(_Strict):
     #: The firm's flat-by time in CT (clamped to early closes by the clock). None: no cutoff.
     flat_by: CtTime | None = None
+    #: When the firm's own system liquidates, if earlier than ``flat_by`` (Topstep: 15:08 CT).
+    auto_flatten: CtTime | None = None
+
+    @property
+    def cutoff(self) -> time | None:
+        """The firm's effective cutoff: the earlier of its flat-by and its own auto-flatten."""
+        times = [t for t in (self.flat_by, self.auto_flatten) if t is not None]
+        return min(times) if times else None
 
 
 class Consistency(_Strict):

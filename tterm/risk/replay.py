@@ -274,8 +274,8 @@ def replay(
         snap = profile.drawdown.snapshot
         snap_at = datetime.combine(d, snap, tzinfo=CT).astimezone(UTC) if snap is not None else session.close
         items = [(snap_at, "snapshot")]
-        if profile.session.flat_by is not None:
-            cutoff = clock.cutoff(d, profile.session.flat_by)
+        if profile.session.cutoff is not None:
+            cutoff = clock.cutoff(d, profile.session.cutoff)
             items += [(cutoff - lead, "tterm_cutoff"), (cutoff, "cutoff")]
         for at, kind in items:
             counter += 1
