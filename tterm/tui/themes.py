@@ -26,7 +26,9 @@ from textual.color import Color, ColorParseError
 from textual.theme import Theme
 
 #: tterm's own theme tokens and their fallbacks (``App.get_theme_variable_defaults``). The
-#: fallbacks are Textual variables, so a theme that sets none of them still looks coherent.
+#: fallbacks are Textual variables, so a theme that sets none of them still looks coherent. None
+#: is an ``auto`` colour: these colour rendered text directly, where ``auto`` has no background
+#: to contrast with.
 APP_VARIABLES: dict[str, str] = {
     "pnl-up": "$text-success",
     "pnl-down": "$text-error",
@@ -34,16 +36,16 @@ APP_VARIABLES: dict[str, str] = {
     "tick-down-bg": "$error-muted",
     "bid": "$text-primary",
     "ask": "$text-warning",
-    "stale": "$text-disabled",
+    "stale": "$foreground-disabled",
     "badge-paper-bg": "$primary",
     "badge-paper-fg": "$background",
     "badge-live-bg": "$error",
-    "badge-live-fg": "$text",
+    "badge-live-fg": "$foreground",
     "meter-ok": "$success",
     "meter-warn": "$warning",
     "meter-danger": "$error",
     "meter-track": "$panel",
-    "grid-header": "$text-muted",
+    "grid-header": "$foreground-muted",
     "border-blurred": "$secondary",
 }
 

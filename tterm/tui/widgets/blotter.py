@@ -45,7 +45,7 @@ class OrdersTable(SyncedTable):
     DEFAULT_CSS = """
     OrdersTable > .orders--up { color: $pnl-up; }
     OrdersTable > .orders--down { color: $pnl-down; }
-    OrdersTable > .orders--muted { color: $text-muted; }
+    OrdersTable > .orders--muted { color: $foreground-muted; }
     """
     COLUMNS_SPEC = (
         ("time", "Time", 8),
@@ -119,7 +119,7 @@ class FillsTable(SyncedTable):
     DEFAULT_CSS = """
     FillsTable > .fills--up { color: $pnl-up; }
     FillsTable > .fills--down { color: $pnl-down; }
-    FillsTable > .fills--muted { color: $text-muted; }
+    FillsTable > .fills--muted { color: $foreground-muted; }
     FillsTable > .fills--reject { color: $text-error; text-style: bold; }
     """
     COLUMNS_SPEC = (

@@ -36,7 +36,7 @@ class PositionsTable(SyncedTable):
     DEFAULT_CSS = """
     PositionsTable > .positions--up { color: $pnl-up; }
     PositionsTable > .positions--down { color: $pnl-down; }
-    PositionsTable > .positions--muted { color: $text-muted; }
+    PositionsTable > .positions--muted { color: $foreground-muted; }
     PositionsTable > .positions--total { text-style: bold; }
     """
     COLUMNS_SPEC = (

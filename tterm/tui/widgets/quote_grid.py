@@ -135,8 +135,12 @@ class QuoteGrid(ScrollView, can_focus=True):
         overflow-x: hidden;
     }
     QuoteGrid > .quote-grid--header { color: $grid-header; text-style: bold; background: $panel; }
-    QuoteGrid > .quote-grid--cursor { background: $block-cursor-background; text-style: bold; }
-    QuoteGrid > .quote-grid--cursor-blurred { background: $block-cursor-blurred-background; }
+    QuoteGrid > .quote-grid--cursor {
+        background: $block-cursor-background; color: $block-cursor-foreground; text-style: bold;
+    }
+    QuoteGrid > .quote-grid--cursor-blurred {
+        background: $block-cursor-blurred-background; color: $block-cursor-blurred-foreground;
+    }
     QuoteGrid > .quote-grid--up { color: $pnl-up; }
     QuoteGrid > .quote-grid--down { color: $pnl-down; }
     QuoteGrid > .quote-grid--flash-up { background: $tick-up-bg; text-style: bold; }

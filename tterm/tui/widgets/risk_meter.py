@@ -109,7 +109,7 @@ class RiskMeter(Widget):
     DEFAULT_CSS = """
     RiskMeter { height: auto; padding: 0 0 1 0; }
     RiskMeter > .risk-meter--title { text-style: bold; }
-    RiskMeter > .risk-meter--muted { color: $text-muted; }
+    RiskMeter > .risk-meter--muted { color: $foreground-muted; }
     RiskMeter > .risk-meter--ok { color: $meter-ok; }
     RiskMeter > .risk-meter--warn { color: $meter-warn; }
     RiskMeter > .risk-meter--danger { color: $meter-danger; text-style: bold; }

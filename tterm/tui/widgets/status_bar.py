@@ -51,7 +51,7 @@ class StatusBar(Widget):
     StatusBar > .status-bar--ok { color: $text-success; }
     StatusBar > .status-bar--warn { color: $text-warning; text-style: bold; }
     StatusBar > .status-bar--down { color: $text-error; text-style: bold; }
-    StatusBar > .status-bar--muted { color: $text-muted; }
+    StatusBar > .status-bar--muted { color: $foreground-muted; }
     StatusBar > .status-bar--confirm-off { color: $text-warning; text-style: bold reverse; }
     StatusBar > .status-bar--locked { background: $badge-live-bg; color: $badge-live-fg; text-style: bold; }
     """
