@@ -349,3 +349,27 @@ async def test_subscribe_resolves_and_counts_references(h):
     assert h.engine._subs == {"MESZ6": 2, "AAPL": 1}
     await h.engine.unsubscribe(["AAPL"])
     assert "AAPL" not in h.engine._subs
+
+
+async def test_order_states_never_go_backwards(h):
+    """A command's result (final) followed by the stream's older updates keeps the final state."""
+    sub = h.engine.events()
+    order = await h.engine.place(req(quantity=1))
+    final = order.evolve(status=OrderStatus.FILLED, filled_quantity=1)
+    h.engine.ingest(final)
+    h.engine.ingest(order.evolve(status=OrderStatus.WORKING))  # late, older
+    h.engine.ingest(order.evolve(status=OrderStatus.PENDING))  # late, older
+    await h.engine.settle()
+    held = {o.order_id: o for o in (await h.engine.snapshot()).orders}[order.order_id]
+    assert held.status is OrderStatus.FILLED
+    statuses = [e.status for e in sub.drain() if isinstance(e, Order) and e.order_id == order.order_id]
+    assert statuses[-1] is OrderStatus.FILLED
+    assert OrderStatus.PENDING not in statuses[statuses.index(OrderStatus.FILLED) :]
+
+
+async def test_a_modify_while_working_is_not_mistaken_for_a_late_update(h):
+    order = await h.engine.place(req(order_type=OrderType.LIMIT, limit_price=D("6790")))
+    moved = await h.engine.modify(FUT, order.order_id, limit_price=D("6791"))
+    await h.engine.settle()
+    held = {o.order_id: o for o in (await h.engine.snapshot()).orders}[order.order_id]
+    assert held.limit_price == moved.limit_price == D("6791.00")

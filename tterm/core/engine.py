@@ -39,6 +39,7 @@ from tterm.core.models import (
     Notice,
     Order,
     OrderRequest,
+    OrderStatus,
     Position,
     Quote,
     RiskDecision,
@@ -76,6 +77,26 @@ def _order_state(order: Order) -> tuple[object, ...]:
         order.avg_fill_price,
         order.reject_reason,
     )
+
+
+_RANK = {OrderStatus.PENDING: 0, OrderStatus.WORKING: 1, OrderStatus.PARTIALLY_FILLED: 2}
+
+
+def _is_stale(prev: Order, new: Order) -> bool:
+    """True if ``new`` is an older state of ``prev``'s order arriving late.
+
+    An order only moves forward: pending -> working -> partially filled -> a final state, and its
+    filled quantity never shrinks. The same order can reach us twice, out of order (the result
+    of a command, then the stream's earlier updates), so an update behind the one we hold is
+    dropped. Updates of equal rank (a modify while working) are ordered by ``updated_at``.
+    """
+    if prev.status.is_terminal:
+        return True
+    new_rank = (3 if new.status.is_terminal else _RANK[new.status], new.filled_quantity)
+    old_rank = (_RANK[prev.status], prev.filled_quantity)
+    if new_rank != old_rank:
+        return new_rank < old_rank
+    return new.updated_at < prev.updated_at
 
 
 class Engine:
@@ -262,7 +283,7 @@ class Engine:
     def _on_order(self, order: Order) -> bool:
         key = (order.account, order.order_id)
         prev = self._orders.get(key)
-        if prev is not None and _order_state(prev) == _order_state(order):
+        if prev is not None and (_order_state(prev) == _order_state(order) or _is_stale(prev, order)):
             return False
         self._orders[key] = order
         self._track_open(key, order)
