@@ -420,3 +420,26 @@ async def test_lock_verb_locks_the_account_after_asking(engine, settings) -> Non
         await wait_for(lambda: app.bridge.state.is_locked("paper:FUT50K"), pilot)
         await wait_for(lambda: "LOCKED" in str(app.status.render()), pilot)
         assert engine.lock_for("paper:FUT50K").reason == "done for today"
+
+
+async def test_watchlist_keys_add_remove_and_switch_lists(engine, settings) -> None:
+    from tterm.tui.modals.prompt import Prompt
+
+    app = make_app(engine, settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(app, pilot)
+        await pilot.press("right_square_bracket")
+        await wait_for(lambda: app.grid.list_name == "stocks", pilot)
+        assert "Watchlist: stocks (2/2)" in str(app.grid.border_title)
+        await pilot.press("a")
+        await wait_for(lambda: isinstance(app.screen, Prompt), pilot)
+        await pilot.press(*"nflx iwm", "enter")
+        await wait_for(lambda: [r.listed for r in app.grid.rows][-2:] == ["NFLX", "IWM"], pilot)
+        assert app.grid.cursor_symbol == "IWM"
+        await pilot.press("x")
+        await wait_for(lambda: "IWM" not in [r.listed for r in app.grid.rows], pilot)
+        assert app.watchlists["stocks"][-1] == "NFLX"
+        await pilot.press("left_square_bracket")
+        await wait_for(lambda: app.grid.list_name == "futures", pilot)
+        await pilot.press("o")
+        assert app.grid.sort_key == "symbol" and app.grid.rows[0].listed == "CL1!"
