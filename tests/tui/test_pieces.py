@@ -221,3 +221,25 @@ def test_the_tui_talks_to_the_engine_only_through_the_client_seam() -> None:
                 if name.startswith("tterm") and not name.startswith(allowed):
                     bad.append(f"{path.relative_to(root)}: {name}")
     assert bad == []
+
+
+async def test_bridge_tells_the_engine_only_the_difference() -> None:
+    from tterm.tui.bridge import Bridge
+
+    calls: list[tuple[str, list[str]]] = []
+
+    class Client:
+        async def subscribe(self, symbols: list[str]) -> list[str]:
+            calls.append(("sub", list(symbols)))
+            return list(symbols)
+
+        async def unsubscribe(self, symbols: list[str]) -> None:
+            calls.append(("unsub", list(symbols)))
+
+    bridge = Bridge(Client())  # type: ignore[arg-type]
+    await bridge.want("watchlist", ["ESZ6", "NQZ6"])
+    await bridge.want("ticket", ["ESZ6"])
+    await bridge.want("watchlist", ["NQZ6", "CLF7"])
+    await bridge.want("ticket", [])
+    assert calls == [("sub", ["ESZ6", "NQZ6"]), ("sub", ["CLF7"]), ("unsub", ["ESZ6"])]
+    assert bridge.subscribed == {"NQZ6", "CLF7"}

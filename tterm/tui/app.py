@@ -138,6 +138,7 @@ class TtermApp(App[None]):
         self._return_focus: Any = None
         self._layout_busy = False
         self._order_symbols: set[str] = set()
+        self._held: set[str] = set()
         self._quote_waiters: dict[str, asyncio.Event] = {}
 
     # ================================================================== composition
@@ -364,8 +365,10 @@ class TtermApp(App[None]):
                 self._tables_dirty["positions"] = True
                 self._tables_dirty["risk"] = True
                 held = {p.symbol for p in state.positions.values() if p.quantity}
-                self.run_worker(self.bridge.want("positions", held), group="subs-positions", exclusive=True,
-                                exit_on_error=False)  # fmt: skip
+                if held != self._held:
+                    self._held = held
+                    self.run_worker(self.bridge.want("positions", held), group="subs-positions", exclusive=True,
+                                    exit_on_error=False)  # fmt: skip
             if ch.balances or ch.risk or ch.locks or ch.accounts:
                 self._tables_dirty["risk"] = True
             if ch.accounts:

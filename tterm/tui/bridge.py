@@ -8,6 +8,7 @@ No Textual here: the bridge is plain Python and is unit-tested on its own.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -184,6 +185,7 @@ class Bridge:
         self.stream: EventStream | None = None
         self._wanted: dict[str, set[str]] = {}  # reason -> contract symbols
         self._subscribed: set[str] = set()
+        self._lock = asyncio.Lock()
 
     def open(self) -> None:
         """Subscribe to the events; call before :meth:`load` so nothing falls between them."""
@@ -219,16 +221,17 @@ class Bridge:
 
         Each reason's set replaces its previous one; the engine is told only the difference.
         """
-        self._wanted[reason] = {c for c in contracts if c}
-        needed = set().union(*self._wanted.values()) if self._wanted else set()
-        add = sorted(needed - self._subscribed)
-        drop = sorted(self._subscribed - needed)
-        if add:
-            await self.client.subscribe(add)
-            self._subscribed |= set(add)
-        if drop:
-            await self.client.unsubscribe(drop)
-            self._subscribed -= set(drop)
+        async with self._lock:  # two reasons changing at once must not both subscribe a symbol
+            self._wanted[reason] = {c for c in contracts if c}
+            needed = set().union(*self._wanted.values()) if self._wanted else set()
+            add = sorted(needed - self._subscribed)
+            drop = sorted(self._subscribed - needed)
+            if add:
+                await self.client.subscribe(add)
+                self._subscribed |= set(add)
+            if drop:
+                await self.client.unsubscribe(drop)
+                self._subscribed -= set(drop)
 
     @property
     def subscribed(self) -> frozenset[str]:
