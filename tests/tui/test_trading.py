@@ -292,10 +292,12 @@ async def test_watch_unwatch_list_and_sort_from_the_command_bar(engine, settings
 
 
 async def test_user_keymap_remaps_a_binding(engine, settings) -> None:
-    settings.keymap = {"watchlist.buy": "f9"}
+    settings.keymap = {"watchlist.buy": "f9", "buy": "f10"}
     app = make_app(engine, settings)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
         await started(app, pilot)
+        warnings = [n.message for n in app._notifications]
+        assert any("no binding with id 'buy' (did you mean 'watchlist.buy'?)" in w for w in warnings), warnings
         await pilot.press("b")
         await pilot.pause(0.1)
         assert not isinstance(app.screen, ConfirmDialog)

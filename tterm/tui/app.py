@@ -214,7 +214,8 @@ class TtermApp(App[None]):
         problems = check_keymap(self.settings.keymap)
         if problems:
             self.notify("\n".join(problems), title="keymap", severity="warning", timeout=15)
-        self.set_keymap({k: v for k, v in self.settings.keymap.items() if not any(k in pr for pr in problems)})
+        keymap = self.settings.keymap
+        self.set_keymap({k: v for k, v in keymap.items() if not check_keymap({k: v})})
         self.grid.flash_enabled = True
         self.grid.border_title = "Watchlist"
         self.query_one("#ticket").border_title = "Order ticket"
