@@ -391,3 +391,64 @@ def test_to_jsonable_types() -> None:
         "b": ["buy"],
         "p": "/x",
     }
+
+
+async def test_group_commit_inside_a_loop_pass_and_flush_writes_ahead(tmp_path):
+    """Rows recorded in one loop pass commit together at its end; flush() commits at once, so a
+    second process (the export, a crash restart) sees what was flushed before any action."""
+    import asyncio as _asyncio
+
+    path = tmp_path / "j.sqlite3"
+    journal = Journal(path)
+    reader = Journal(path)
+    journal.record("notice", {"text": "one"})
+    journal.record("notice", {"text": "two"})
+    assert reader.count() == 0  # not yet committed: same pass
+    await _asyncio.sleep(0)
+    assert reader.count() == 2  # committed at the end of the pass
+    journal.record("order_request", {"symbol": "MESZ6"}, ref="c1")
+    journal.flush()
+    assert reader.count() == 3  # write-ahead: visible before anything is awaited
+    journal.set_state("k", {"v": 1})
+    journal.close()  # close commits what is pending
+    assert reader.get_state("k") == {"v": 1}
+    reader.close()
+
+
+def test_outside_a_loop_every_record_commits_at_once(tmp_path):
+    path = tmp_path / "j.sqlite3"
+    journal = Journal(path)
+    reader = Journal(path)
+    journal.record("notice", {"text": "one"})
+    assert reader.count() == 1
+    journal.close()
+    reader.close()
+
+
+async def test_durable_waiters_in_one_pass_share_one_commit(tmp_path):
+    import asyncio as _asyncio
+
+    path = tmp_path / "j.sqlite3"
+    journal = Journal(path)
+    reader = Journal(path)
+    commits = 0
+    real_flush = journal.flush
+
+    def counting_flush() -> None:
+        nonlocal commits
+        if journal._db.in_transaction:
+            commits += 1
+        real_flush()
+
+    journal.flush = counting_flush  # type: ignore[method-assign]
+
+    async def place(n: int) -> int:
+        journal.record("order_request", {"n": n}, ref=f"c{n}")
+        await journal.durable()
+        return reader.count()  # what a second process sees the moment this order may go out
+
+    seen = await _asyncio.gather(*(place(n) for n in range(10)))
+    assert commits == 1
+    assert min(seen) == 10  # every request was on disk before any of them was "sent"
+    journal.close()
+    reader.close()

@@ -419,6 +419,7 @@ class Engine:
         order = self._open_order(account, order_id)
         self.journal.record("cancel_request", {"order_id": order_id}, account=account, ref=order.client_order_id)
         broker = self._broker_of(account)
+        self.journal.flush()
         try:
             result = await broker.cancel(account, order_id)
         except BrokerError as exc:
@@ -488,6 +489,7 @@ class Engine:
         if not decision.allowed:
             raise EngineError(f"modify refused: {decision.reason}")
         broker = self._broker_of(account)
+        self.journal.flush()
         try:
             result = await broker.modify(
                 account,
@@ -518,6 +520,7 @@ class Engine:
             },
             account=account or "",
         )
+        self.journal.flush()
         results = await asyncio.gather(*(self._flatten_one(a, contract) for a in scope), return_exceptions=True)
         orders: list[Order] = []
         failures: list[str] = []

@@ -7,10 +7,15 @@ through :func:`tterm.core.redact.redact` first, so no secret reaches the file.
 
 Storage choices:
 
-- WAL mode with ``synchronous=NORMAL``. Each :meth:`Journal.record` is its own committed
-  transaction, so a crash of the tterm process loses nothing already returned. An operating
-  system crash or power loss may lose the last few transactions (WAL frames not yet
-  checkpointed to disk); that is the price of not fsyncing on every order event.
+- WAL mode with ``synchronous=NORMAL`` and group commit: rows recorded while the event loop
+  runs are committed together at the end of the current loop pass (one commit for a burst of
+  fills instead of one each, which is most of the cost of a row). :meth:`Journal.flush` commits
+  at once, and every caller that is about to act outside the process flushes first — the router
+  before it sends an order, the hub before it acknowledges an alert — so what the world was told
+  is always on disk first (write-ahead). A crash of the tterm process loses at most the rows of
+  the pass it was in, all of them observations the brokers replay on restart. Outside a running
+  loop every record commits at once. An operating-system crash or power loss may also lose the
+  last transactions (WAL frames not yet on disk); that is the price of not fsyncing every event.
 - One connection, used from the event loop thread only (SQLite's same-thread check is left on,
   so misuse fails loudly). Another thread must hand work to the loop
   (``loop.call_soon_threadsafe``); another process (``tterm journal export`` while the terminal
@@ -24,6 +29,7 @@ Storage choices:
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import dataclasses
 import json
@@ -47,7 +53,7 @@ from tterm.core.models import (
     SignalOutcome,
     utcnow,
 )
-from tterm.core.redact import redact
+from tterm.core.redact import redact, redact_text
 
 JOURNAL_FILENAME = "journal.sqlite3"
 
@@ -142,6 +148,43 @@ def to_jsonable(obj: Any) -> Any:
     return str(obj)
 
 
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
+
+
+def _scrubbed(obj: Any) -> Any:
+    """JSON form of a value inside one of our own dataclasses, with free text scrubbed.
+
+    The fast path for core events: their field names are ours and never secret, so the key walk
+    of :func:`redact` is skipped; strings still pass :func:`redact_text` (a vendor's reject text
+    could echo a credential) and any mapping inside gets the full :func:`redact`.
+    """
+    cls = type(obj)
+    if obj is None or cls is int or cls is float or cls is bool:
+        return obj
+    if cls is str:
+        return redact_text(obj)
+    if cls is Decimal:
+        return str(obj)
+    if cls is datetime or cls is date:
+        return obj.isoformat()
+    if isinstance(obj, Enum):
+        return obj.value
+    if cls is tuple or cls is list:
+        return [_scrubbed(v) for v in obj]
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {name: _scrubbed(getattr(obj, name)) for name in _field_names(cls)}
+    if isinstance(obj, Mapping):
+        return redact(to_jsonable(obj))
+    return redact(to_jsonable(obj))
+
+
 def _ts_text(ts: datetime) -> str:
     if ts.tzinfo is None or ts.utcoffset() is None:
         raise ValueError(f"journal timestamps must be timezone-aware, got naive {ts.isoformat()}")
@@ -166,9 +209,11 @@ class Journal:
     def __init__(self, path: Path | str, *, clock: Callable[[], datetime] = utcnow) -> None:
         self.path = path if str(path) == ":memory:" else Path(path).expanduser()
         self._clock = clock
+        self._commit_scheduled = False
+        self._durable: asyncio.Future[None] | None = None
         if isinstance(self.path, Path):
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        # isolation_level=None: autocommit, so every INSERT below is its own committed transaction.
+        # isolation_level=None: we open transactions ourselves (BEGIN) to commit a loop pass at once.
         self._db = sqlite3.connect(str(self.path), isolation_level=None)
         try:
             self._setup()
@@ -205,21 +250,77 @@ class Journal:
         ref: str = "",
         ts: datetime | None = None,
     ) -> int:
-        """Append one row and commit it; returns its id. ``data`` is redacted before it is stored."""
+        """Append one row (committed at the end of this loop pass, or now with no loop running);
+        returns its id. ``data`` is redacted before it is stored."""
         if kind not in JOURNAL_KINDS:
             raise ValueError(f"unknown journal kind {kind!r} (known: {', '.join(sorted(JOURNAL_KINDS))})")
-        payload = to_jsonable(data)
+        if dataclasses.is_dataclass(data) and not isinstance(data, type):
+            payload = _scrubbed(data)
+        else:
+            payload = redact(to_jsonable(data))
         if not isinstance(payload, dict):
             payload = {"value": payload}
-        text = json.dumps(redact(payload), separators=(",", ":"), ensure_ascii=False)
+        text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
         stamp = _ts_text(ts if ts is not None else self._clock())
+        self._begin()
         cur = self._db.execute(
             "INSERT INTO journal (ts, kind, account, ref, data) VALUES (?, ?, ?, ?, ?)",
             (stamp, kind, account or "", ref or "", text),
         )
         row_id = cur.lastrowid
         assert row_id is not None
+        self._commit_later()
         return row_id
+
+    def flush(self) -> None:
+        """Commit everything recorded so far, now. Call before acting on what was recorded."""
+        waiter, self._durable = self._durable, None
+        try:
+            if self._db.in_transaction:
+                self._db.commit()
+        except BaseException as exc:
+            if waiter is not None and not waiter.done():
+                waiter.set_exception(exc)
+            raise
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def durable(self) -> None:
+        """Wait until everything recorded so far is committed (write-ahead, in a loop).
+
+        Every caller waiting in the same loop pass shares the pass's one group commit, so many
+        orders sent at once cost one commit, not one each, and none leaves before its request row
+        is on disk.
+        """
+        if not self._db.in_transaction:
+            return
+        if self._durable is None:
+            self._durable = asyncio.get_running_loop().create_future()
+        self._commit_later()
+        await asyncio.shield(self._durable)
+
+    def _begin(self) -> None:
+        if not self._db.in_transaction:
+            self._db.execute("BEGIN")
+
+    def _commit_later(self) -> None:
+        """Commit at the end of this loop pass, or at once when no event loop is running."""
+        if self._commit_scheduled:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush()
+            return
+        self._commit_scheduled = True
+        loop.call_soon(self._scheduled_commit)
+
+    def _scheduled_commit(self) -> None:
+        self._commit_scheduled = False
+        try:
+            self.flush()
+        except sqlite3.ProgrammingError:
+            pass  # closed in the meantime: close() already committed
 
     def record_event(self, event: object) -> int | None:
         """Journal a core event by its type; quotes, positions, snapshots and risk status are not
@@ -361,18 +462,25 @@ class Journal:
         return default if row is None else json.loads(row[0])
 
     def set_state(self, key: str, value: Any) -> None:
-        """Store ``value`` (made JSON-able like journal payloads) under ``key``, committed at once."""
+        """Store ``value`` (made JSON-able like journal payloads) under ``key`` (group-committed
+        like :meth:`record`; :meth:`flush` to commit at once)."""
         text = json.dumps(to_jsonable(value), separators=(",", ":"), ensure_ascii=False)
+        self._begin()
         self._db.execute(
             "INSERT INTO state (key, value, updated) VALUES (?, ?, ?) "
             "ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated = excluded.updated",
             (key, text, _ts_text(self._clock())),
         )
+        self._commit_later()
 
     # ------------------------------------------------------------------ lifecycle
 
     def close(self) -> None:
-        """Close the connection (idempotent)."""
+        """Commit what is pending and close the connection (idempotent)."""
+        try:
+            self.flush()
+        except sqlite3.ProgrammingError:
+            return  # already closed
         self._db.close()
 
     def __enter__(self) -> Journal:

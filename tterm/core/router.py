@@ -206,6 +206,7 @@ class Router:
             self._sent[request.client_order_id] = order
             return order
         broker = self._broker_for(request.account)
+        await self._journal.durable()  # write-ahead: the request is on disk before the broker hears of it
         order = await self._send(broker, request)
         self._sent[request.client_order_id] = order
         kind = "order_reject" if order.status is OrderStatus.REJECTED else "order_ack"

@@ -274,6 +274,7 @@ class HubServer:
             self.engine.journal.record("webhook", record, ref=record.get("signal_id", ""))
         except Exception:
             log.exception("could not journal a webhook request")
+        await self.engine.journal.durable()  # the alert's rows are on disk before TradingView hears "ok"
         return web.json_response(reply, status=status)
 
     # ------------------------------------------------------------------ health
