@@ -428,6 +428,40 @@ class Order:
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
 
+    @classmethod
+    def from_request(
+        cls,
+        request: OrderRequest,
+        *,
+        order_id: str,
+        status: OrderStatus,
+        broker: str = "",
+        symbol: str | None = None,
+        reject_reason: str = "",
+        ts: datetime | None = None,
+    ) -> Order:
+        """The order a request became: the broker's new order, or a reject that never left."""
+        ts = ts or utcnow()
+        return cls(
+            order_id=order_id,
+            client_order_id=request.client_order_id,
+            account=request.account,
+            symbol=symbol or request.symbol,
+            side=request.side,
+            quantity=request.quantity,
+            order_type=request.order_type,
+            status=status,
+            limit_price=request.limit_price,
+            stop_price=request.stop_price,
+            tif=request.tif,
+            reject_reason=reject_reason,
+            legs=request.legs,
+            source=request.source,
+            broker=broker,
+            created_at=ts,
+            updated_at=ts,
+        )
+
     @property
     def remaining(self) -> int:
         return self.quantity - self.filled_quantity

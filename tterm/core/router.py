@@ -248,22 +248,8 @@ class Router:
 
     def local_reject(self, request: OrderRequest, reason: str) -> Order:
         """An Order standing for a request refused before it reached a broker."""
-        return Order(
-            order_id=f"local-{request.client_order_id}",
-            client_order_id=request.client_order_id,
-            account=request.account,
-            symbol=request.symbol,
-            side=request.side,
-            quantity=request.quantity,
-            order_type=request.order_type,
-            status=OrderStatus.REJECTED,
-            limit_price=request.limit_price,
-            stop_price=request.stop_price,
-            tif=request.tif,
-            reject_reason=reason,
-            legs=request.legs,
-            source=request.source,
-            broker="",
+        return Order.from_request(
+            request, order_id=f"local-{request.client_order_id}", status=OrderStatus.REJECTED, reject_reason=reason
         )
 
     def _account(self, account_id: str) -> Account:

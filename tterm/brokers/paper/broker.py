@@ -418,23 +418,13 @@ class PaperBroker(Broker):
             return self._orders[existing]
         inst, reason = self._validate(request)
         now = self._now()
-        order = Order(
+        order = Order.from_request(
+            request,
             order_id=self._new_id("order"),
-            client_order_id=request.client_order_id,
-            account=request.account,
-            symbol=inst.symbol if inst is not None else request.symbol,
-            side=request.side,
-            quantity=request.quantity,
-            order_type=request.order_type,
             status=OrderStatus.PENDING,
-            limit_price=request.limit_price,
-            stop_price=request.stop_price,
-            tif=request.tif,
-            source=request.source,
             broker=self.name,
-            legs=request.legs,
-            created_at=now,
-            updated_at=now,
+            symbol=inst.symbol if inst is not None else None,
+            ts=now,
         )
         self._by_coid[order.client_order_id] = order.order_id
         self._record(order)

@@ -1434,22 +1434,13 @@ class TradovateBroker(Broker):
     # ================================================================== orders
 
     def _local_reject(self, request: OrderRequest, reason: str, *, symbol: str | None = None) -> Order:
-        return Order(
+        return Order.from_request(
+            request,
             order_id=f"local-{request.client_order_id}",
-            client_order_id=request.client_order_id,
-            account=request.account,
-            symbol=symbol or request.symbol,
-            side=request.side,
-            quantity=request.quantity,
-            order_type=request.order_type,
             status=OrderStatus.REJECTED,
-            limit_price=request.limit_price,
-            stop_price=request.stop_price,
-            tif=request.tif,
-            reject_reason=reason,
-            legs=request.legs,
-            source=request.source,
             broker=self.name,
+            symbol=symbol,
+            reject_reason=reason,
         )
 
     def _vendor_reject(self, request: OrderRequest, result: Mapping[str, Any], symbol: str) -> Order:
