@@ -162,7 +162,7 @@ class TtermApp(App[None]):
                     yield RiskPanel(id="risk")
             yield Container(id="bottom-right")
         yield CommandBar(id="command-bar")
-        yield Footer()
+        yield Footer(compact=True)
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return {**super().get_theme_variable_defaults(), **APP_VARIABLES}
