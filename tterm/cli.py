@@ -39,6 +39,7 @@ from tterm.config import (
     secrets_path,
 )
 from tterm.core.journal import JOURNAL_KINDS, Journal
+from tterm.logs import setup_logging
 from tterm.risk.commands import add_flatten, add_lock, add_profiles, add_replay
 
 Handler = Callable[[argparse.Namespace], int]
@@ -121,6 +122,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     # Imported here: the terminal pulls in Textual, which doctor and journal export do not need.
     from tterm.runtime import run_terminal
 
+    setup_logging(data_dir(settings))
     seed = args.paper_seed if args.paper_seed is not None else settings.paper.seed
     rc = run_terminal(settings, paper_seed=seed, ssh=ssh_mode(settings, os.environ), config_file=args.config)
     return rc if isinstance(rc, int) else 0
@@ -419,6 +421,7 @@ def cmd_hub(args: argparse.Namespace) -> int:
     from tterm.hub.service import serve_hub
 
     settings = _load(args, create=True)
+    setup_logging(data_dir(settings), stderr=True)  # headless: systemd / tmux collect stderr
     seed = args.paper_seed if getattr(args, "paper_seed", None) is not None else settings.paper.seed
     return asyncio.run(serve_hub(settings, paper_seed=seed, host=args.host, port=args.port))
 
@@ -451,6 +454,7 @@ def cmd_attach(args: argparse.Namespace) -> int:
     from tterm.hub.remote import RemoteEngineClient
 
     settings = _load(args, create=True)
+    setup_logging(data_dir(settings))
     token = _hub_token(args)
     if not token:
         print(

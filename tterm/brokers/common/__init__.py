@@ -1,17 +1,15 @@
 """Shared, vendor-free plumbing for the real brokers: HTTP client, tokens, rate limits, backoff,
-stale-stream watchdog, secret redaction, settings parsing and an injectable clock."""
+stale-stream watchdog, settings parsing and an injectable clock."""
 
 from tterm.brokers.common.backoff import Backoff
 from tterm.brokers.common.clock import Clock, SystemClock, as_clock
 from tterm.brokers.common.http import BadResponse, ConnectionFailed, HttpClient, HttpResponse
 from tterm.brokers.common.ratelimit import RateLimiter, Window
-from tterm.brokers.common.redact import REDACTOR, RedactingFilter, RedactingLogger, Redactor
 from tterm.brokers.common.settings import BrokerConfigError, parse_options, require_secrets
 from tterm.brokers.common.tokens import Token, TokenManager
 from tterm.brokers.common.watchdog import StaleWatchdog
 
 __all__ = [
-    "REDACTOR",
     "Backoff",
     "BadResponse",
     "BrokerConfigError",
@@ -20,9 +18,6 @@ __all__ = [
     "HttpClient",
     "HttpResponse",
     "RateLimiter",
-    "RedactingFilter",
-    "RedactingLogger",
-    "Redactor",
     "StaleWatchdog",
     "SystemClock",
     "Token",

@@ -19,7 +19,7 @@ import httpx
 
 from tterm.brokers.base import BrokerError
 from tterm.brokers.common.ratelimit import RateLimiter
-from tterm.brokers.common.redact import REDACTOR, Redactor
+from tterm.core.redact import REDACTOR, Redactor
 
 log = logging.getLogger(__name__)
 

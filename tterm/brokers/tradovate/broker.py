@@ -36,7 +36,6 @@ from tterm.brokers.common.backoff import Backoff
 from tterm.brokers.common.clock import as_clock
 from tterm.brokers.common.http import ConnectionFailed, HttpClient
 from tterm.brokers.common.ratelimit import RateLimiter
-from tterm.brokers.common.redact import REDACTOR, Redactor
 from tterm.brokers.common.tokens import Token, TokenManager
 from tterm.brokers.tradovate.auth import DEVICE_ID_FILE, TradovateAuth, load_device_id, parse_time
 from tterm.brokers.tradovate.config import TradovateCredentials, TradovateSettings
@@ -66,6 +65,7 @@ from tterm.core.models import (
     TimeInForce,
     utcnow,
 )
+from tterm.core.redact import REDACTOR, Redactor
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ from tterm.brokers.common.backoff import Backoff
 from tterm.brokers.common.clock import Clock
 from tterm.brokers.common.http import ConnectionFailed, HttpClient
 from tterm.brokers.common.ratelimit import Window
-from tterm.brokers.common.redact import Redactor
 from tterm.brokers.common.tokens import TokenManager
+from tterm.core.redact import Redactor
 
 log = logging.getLogger(__name__)
 

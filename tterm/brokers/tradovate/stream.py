@@ -28,10 +28,10 @@ from tterm.brokers.base import AuthError, BrokerError, RateLimited
 from tterm.brokers.common.backoff import Backoff
 from tterm.brokers.common.clock import Clock
 from tterm.brokers.common.ratelimit import RateLimiter
-from tterm.brokers.common.redact import RedactingLogger, Redactor
 from tterm.brokers.common.watchdog import StaleWatchdog
 from tterm.brokers.tradovate.rest import CAPTCHA_MESSAGE, ENDPOINT_BACKOFF, penalty_of
 from tterm.core.models import ConnectionState
+from tterm.core.redact import RedactingLogger, Redactor
 
 log = logging.getLogger(__name__)
 _wire_log = logging.getLogger("tterm.brokers.tradovate.wire")

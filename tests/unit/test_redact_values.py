@@ -2,7 +2,7 @@
 
 import logging
 
-from tterm.brokers.common.redact import MASK, RedactingFilter, RedactingLogger, Redactor
+from tterm.core.redact import MASK, RedactingFilter, RedactingLogger, Redactor
 
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.payload-abcdefghijklmnopqrstuvwxyz0123456789.signatureXYZ"
 
@@ -68,3 +68,35 @@ def test_filter_scrubs_records_in_place():
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "token %s", ("topsecretvalue",), None)
     assert RedactingFilter(r).filter(record)
     assert record.getMessage() == f"token {MASK}"
+
+
+def test_journal_and_log_file_mask_a_registered_secret_anywhere(tmp_path):
+    """A token a broker registered is masked in journal free text and in the log file, even
+    where no key name or pattern would give it away."""
+    import logging
+
+    from tterm.core.journal import Journal
+    from tterm.core.models import Notice
+    from tterm.core.redact import REDACTOR
+    from tterm.logs import setup_logging
+
+    token = "eyJhbGciOiJIUzI1NiJ9.secret-session-token-0123456789abcdef"
+    REDACTOR.add(token, rotating=True)
+    journal = Journal(tmp_path / "j.sqlite3")
+    journal.record_event(Notice(level="error", text=f"vendor said: session {token} rejected"))
+    journal.record("error", {"detail": f"got {token}"})
+    rows = [e.data for e in journal.entries()]
+    assert rows and all(token not in str(r) for r in rows)
+    path = setup_logging(tmp_path)
+    logging.getLogger("tterm.test").warning("reconnecting with %s", token)
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    text = path.read_text()
+    assert "reconnecting with" in text and token not in text
+    setup_logging(tmp_path)  # re-entry replaces our handlers, never stacks them
+    ours = [h for h in logging.getLogger().handlers if getattr(h, "_tterm_handler", False)]
+    assert len(ours) == 1
+    for h in ours:  # leave the root logger as we found it
+        logging.getLogger().removeHandler(h)
+        h.close()
+    journal.close()
