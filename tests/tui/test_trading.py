@@ -128,10 +128,16 @@ async def test_bracket_from_the_ticket(engine, settings) -> None:
         await pilot.press("f3")
         await pilot.press(*"MES")
         await wait_for(lambda: app.ticket.instrument is not None, pilot)
-        app.ticket.query_one("#t-qty").value = "2"
-        app.ticket.query_one("#t-tp").value = "8"
-        app.ticket.query_one("#t-sl").value = "4"
+        # Tab through the ticket as a user would: side, quantity, type, TIF, (prices are disabled
+        # for a market order), take-profit, stop-loss.
+        await pilot.press("tab", "tab")
+        assert app.focused is not None and app.focused.id == "t-qty"
+        await pilot.press("2", "tab", "tab", "tab")
+        assert app.focused is not None and app.focused.id == "t-tp"
+        await pilot.press("8", "tab", "4")
         await pilot.pause()
+        assert app.ticket.query_one("#t-qty").value == "2"
+        assert (app.ticket.query_one("#t-tp").value, app.ticket.query_one("#t-sl").value) == ("8", "4")
         risk = str(app.ticket.query_one("#t-risk").render())
         # 4 ticks x 2 contracts x $1.25 + fees (2 x 2 x the MES fee per side)
         fee = engine.instrument("MES").fee_per_side * 4
