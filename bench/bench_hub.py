@@ -7,7 +7,9 @@ load-generator process, paced on a fixed schedule, and prints:
 - alert-to-broker-submit latency p50/p99 (hub: request received -> the paper broker's ``place``
   called), for every order;
 - lost alerts (acknowledged but never carried out) and duplicate orders (a client order id sent
-  to the broker twice, or an alert that traded more than once in an account).
+  to the broker twice, or an alert that traded more than once in an account);
+- the hub's CPU time per alert, and how busy the machine was (hub, load generator, anything else):
+  the figures depend on what else runs, so compare ratios within one run.
 
 Goals from the hub issue: ack p99 <= 10 ms, submit p99 <= 20 ms, 0 lost, 0 duplicates. Figures
 only; nothing is asserted. The alerts are position targets alternating 1 and 0 on four symbols
@@ -21,6 +23,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import resource
 import sys
 import tempfile
 import time
@@ -32,6 +36,17 @@ from pathlib import Path
 SECRET = "bench-secret-0123456789"
 SYMBOLS = ("MES1!", "MNQ1!", "M2K1!", "MYM1!")
 PRICES = {"MES1!": "5000.00", "MNQ1!": "21000.00", "M2K1!": "2100.0", "MYM1!": "44000"}
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(busy, total) CPU ticks of the whole machine since boot, from /proc/stat (zeros elsewhere)."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except OSError:
+        return 0, 0
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
 
 
 def pct(values: list[float], p: float) -> float:
@@ -149,6 +164,10 @@ async def run(rate: float, seconds: float) -> None:
     broker.place = timed_place  # type: ignore[method-assign]
 
     url = f"http://127.0.0.1:{port}/webhook/bench"
+    cpu0 = time.process_time()
+    kids0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    stat0 = machine_ticks()
+    wall0 = time.perf_counter()
     print(f"hub on {url}; sending {int(rate * seconds)} alerts at {rate:g}/s for {seconds:g} s ...", flush=True)
     proc = await asyncio.create_subprocess_exec(
         sys.executable, __file__, "--client", url, "--rate", str(rate), "--seconds", str(seconds),
@@ -159,6 +178,11 @@ async def run(rate: float, seconds: float) -> None:
     drain_start = time.perf_counter()
     await asyncio.wait_for(router.idle.wait(), 300)
     drain = time.perf_counter() - drain_start
+    wall = time.perf_counter() - wall0
+    hub_cpu = time.process_time() - cpu0
+    kids1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    gen_cpu = (kids1.ru_utime - kids0.ru_utime) + (kids1.ru_stime - kids0.ru_stime)
+    stat1 = machine_ticks()
 
     results = data["results"]
     acks = [r[2] * 1000 for r in results if r[1] == 202]
@@ -200,6 +224,14 @@ async def run(rate: float, seconds: float) -> None:
         print(f"    {count} x {reason}")
     print(f"duplicate orders     {dup_coids + dup_signals}   ({dup_coids} client order ids sent twice, "
           f"{dup_signals} alert+account pairs with more than one order)")  # fmt: skip
+    cores = os.cpu_count() or 1
+    busy = (stat1[0] - stat0[0]) / max(1, stat1[1] - stat0[1]) * cores
+    other = max(0.0, busy * wall - hub_cpu - gen_cpu) / wall
+    per_alert = hub_cpu / max(1, len(results)) * 1e6
+    print(f"hub CPU              {per_alert:7.0f} us per alert ({hub_cpu / wall:.0%} of a core over {wall:.1f} s, "
+          "all threads)")  # fmt: skip
+    print(f"machine              {cores} cores, {busy:.2f} busy: hub {hub_cpu / wall:.2f}, load generator "
+          f"{gen_cpu / wall:.2f}, everything else {other:.2f}; load average {os.getloadavg()[0]:.2f}")  # fmt: skip
     broker.place = original_place  # type: ignore[method-assign]
     await hub.stop()
     await engine.stop()

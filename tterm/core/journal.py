@@ -16,6 +16,9 @@ Storage choices:
   the pass it was in, all of them observations the brokers replay on restart. Outside a running
   loop every record commits at once. An operating-system crash or power loss may also lose the
   last transactions (WAL frames not yet on disk); that is the price of not fsyncing every event.
+- Checkpoints (copying the WAL into the database file, with its fsyncs) run on a background
+  thread with its own connection (:class:`tterm.core.sqlite.WalDatabase`), never inside one of
+  the loop's commits.
 - One connection, used from the event loop thread only (SQLite's same-thread check is left on,
   so misuse fails loudly). Another thread must hand work to the loop
   (``loop.call_soon_threadsafe``); another process (``tterm journal export`` while the terminal
@@ -54,6 +57,7 @@ from tterm.core.models import (
     utcnow,
 )
 from tterm.core.redact import redact, redact_text
+from tterm.core.sqlite import WalDatabase
 
 JOURNAL_FILENAME = "journal.sqlite3"
 
@@ -214,11 +218,13 @@ class Journal:
         if isinstance(self.path, Path):
             self.path.parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: we open transactions ourselves (BEGIN) to commit a loop pass at once.
-        self._db = sqlite3.connect(str(self.path), isolation_level=None)
+        # Checkpoints run on the WalDatabase's thread, never inside one of our commits.
+        self._wal = WalDatabase(self.path, start=False)
+        self._db = self._wal.db
         try:
             self._setup()
         except BaseException:
-            self._db.close()
+            self._wal.close()
             raise
 
     def _setup(self) -> None:
@@ -232,9 +238,7 @@ class Journal:
                 f"{self.path}: journal schema version {version} is newer than this tterm understands "
                 f"({_SCHEMA_VERSION}); upgrade tterm"
             )
-        self.journal_mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.execute("PRAGMA busy_timeout=5000")
+        self.journal_mode = self._wal.start()
         db.executescript(_SCHEMA)
         if version < _SCHEMA_VERSION:
             db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
@@ -481,7 +485,7 @@ class Journal:
             self.flush()
         except sqlite3.ProgrammingError:
             return  # already closed
-        self._db.close()
+        self._wal.close()
 
     def __enter__(self) -> Journal:
         return self

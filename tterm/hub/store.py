@@ -20,11 +20,12 @@ Only the event loop thread uses a store (sqlite's same-thread check stays on).
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from tterm.core.sqlite import WalDatabase
 
 HUB_DB_FILENAME = "hub.sqlite3"
 
@@ -120,14 +121,17 @@ class SignalStore:
         self.path = path if str(path) == ":memory:" else Path(path)
         if isinstance(self.path, Path):
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(self.path), isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(_SCHEMA)
+        # Checkpoints run on the WalDatabase's thread, never inside one of our commits.
+        self._wal = WalDatabase(self.path)
+        self._db = self._wal.db
+        try:
+            self._db.executescript(_SCHEMA)
+        except BaseException:
+            self._wal.close()
+            raise
 
     def close(self) -> None:
-        self._db.close()
+        self._wal.close()
 
     # ------------------------------------------------------------------ signals
 

@@ -1,8 +1,9 @@
 """SQLite persistence for the paper broker, so a restart resumes exactly where it stopped.
 
-One file (WAL mode) holds balances, positions, today's orders (working ones with everything the
-matching engine needs: trigger state, bracket, OCO links), today's fills, the last market per
-symbol and the id counter. Every broker operation writes its changes in one transaction.
+One file (WAL mode, checkpointed off the event loop by :mod:`tterm.core.sqlite`) holds balances,
+positions, today's orders (working ones with everything the matching engine needs: trigger state,
+bracket, OCO links), today's fills, the last market per symbol and the id counter. Every broker
+operation writes its changes in one transaction.
 Decimals are stored as text, never floats, so a balance survives a restart to the cent.
 """
 
@@ -35,6 +36,7 @@ from tterm.core.models import (
     Side,
     TimeInForce,
 )
+from tterm.core.sqlite import WalDatabase
 
 SCHEMA_VERSION = 1
 
@@ -240,22 +242,30 @@ class PaperStore:
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
+            # Checkpoints run on the WalDatabase's thread, never inside a broker operation's commit.
+            self._wal = WalDatabase(self.path, start=False)
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot open paper state file ({exc})") from None
+        self._db = self._wal.db
+        try:
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
             if version not in (0, SCHEMA_VERSION):
                 raise StoreError(
                     f"{self.path}: paper state file is schema version {version}; this tterm reads "
                     f"version {SCHEMA_VERSION}"
                 )
+            self._wal.start()
             self._db.executescript(_SCHEMA)
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except sqlite3.Error as exc:
+            self._wal.close()
             raise StoreError(f"{self.path}: cannot open paper state file ({exc})") from None
+        except BaseException:
+            self._wal.close()
+            raise
 
     def close(self) -> None:
-        self._db.close()
+        self._wal.close()
 
     def load(self) -> StoredState:
         db = self._db

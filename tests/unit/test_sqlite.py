@@ -1,0 +1,194 @@
+"""tterm.core.sqlite: WAL writers whose checkpoints run on a thread, never in a commit."""
+
+from __future__ import annotations
+
+import gc
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tterm.core.sqlite import Checkpointer, WalDatabase, checkpoint, wal_path
+
+
+def _table(wal: WalDatabase) -> None:
+    wal.db.execute("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)")
+
+
+def _run_checkpoint(wal: WalDatabase) -> None:
+    """Have the thread checkpoint now and wait (on its event, not a clock) until it has."""
+    cp = wal.checkpointer
+    assert cp is not None
+    cp.ran.clear()
+    cp.kick()
+    assert cp.ran.wait(10)
+
+
+def test_writer_does_not_checkpoint_and_the_thread_does(tmp_path: Path) -> None:
+    wal = WalDatabase(tmp_path / "a.db", interval=3600)
+    assert wal.journal_mode == "wal"
+    assert wal.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    _table(wal)
+    for i in range(1500):  # well past SQLite's default 1000-page automatic checkpoint
+        wal.db.execute("INSERT INTO t (v) VALUES (?)", ("x" * 200 + str(i),))
+    # Nothing moved the WAL into the database: the writer's commits never checkpoint.
+    probe = sqlite3.connect(tmp_path / "a.db")
+    pending = checkpoint(probe, "PASSIVE")
+    probe.close()
+    assert pending.wal_frames > 1000
+    _table(wal)
+    wal.db.execute("INSERT INTO t (v) VALUES ('last')")
+    _run_checkpoint(wal)
+    cp = wal.checkpointer
+    assert cp is not None and cp.runs >= 1 and cp.errors == 0
+    assert cp.last is not None and cp.last.complete
+    wal.close()
+    assert not cp.alive
+    left = wal_path(tmp_path / "a.db")
+    assert not left.exists() or left.stat().st_size == 0  # close checkpoints everything
+    db = sqlite3.connect(tmp_path / "a.db")
+    assert db.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 1501
+    db.close()
+
+
+def test_checkpoints_never_make_the_writer_wait(tmp_path: Path) -> None:
+    """With busy_timeout 0 any lock the checkpointer held against the writer would raise at once
+    ("database is locked"); a reader pinning an old snapshot keeps checkpoints from finishing, and
+    the writer still commits every transaction."""
+    path = tmp_path / "b.db"
+    wal = WalDatabase(path, busy_timeout=0, interval=3600)
+    _table(wal)
+    reader = sqlite3.connect(path, isolation_level=None)
+    reader.execute("BEGIN")
+    assert reader.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 0  # holds this snapshot
+    cp = wal.checkpointer
+    assert cp is not None
+    for i in range(300):
+        wal.db.execute("BEGIN")
+        wal.db.execute("INSERT INTO t (v) VALUES (?)", (f"row {i}",))
+        wal.db.execute("COMMIT")
+        if i % 10 == 0:
+            cp.kick()  # checkpoints run while the writer keeps committing
+    _run_checkpoint(wal)
+    assert cp.errors == 0
+    assert cp.last is not None and not cp.last.complete  # the reader's snapshot is in the way
+    reader.execute("COMMIT")
+    reader.close()
+    _run_checkpoint(wal)
+    assert cp.last is not None and cp.last.complete
+    assert wal.db.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 300
+    wal.close()
+
+
+def test_wal_over_the_cap_is_truncated(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "c.db"
+    wal = WalDatabase(path, interval=3600, max_wal_bytes=1)
+    _table(wal)
+    reader = sqlite3.connect(path, isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT COUNT(*) FROM t").fetchone()
+    for i in range(50):
+        wal.db.execute("INSERT INTO t (v) VALUES (?)", (f"row {i}",))
+    cp = wal.checkpointer
+    assert cp is not None
+    with caplog.at_level("WARNING", logger="tterm.core.sqlite"):
+        _run_checkpoint(wal)
+    # The reader pins its snapshot: the forced truncate cannot finish and says why.
+    assert cp.forced == 1 and wal.wal_bytes() > 0
+    assert "readers keep it from being checkpointed" in caplog.text
+    wal.db.execute("INSERT INTO t (v) VALUES ('still writing')")
+    reader.execute("COMMIT")
+    reader.close()
+    _run_checkpoint(wal)
+    assert cp.forced == 2
+    assert wal.wal_bytes() == 0  # TRUNCATE: the WAL file is back to nothing
+    assert wal.db.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 51
+    wal.close()
+
+
+def test_memory_database_has_no_thread() -> None:
+    wal = WalDatabase(":memory:")
+    assert wal.checkpointer is None
+    _table(wal)
+    wal.close()
+    wal.close()  # idempotent
+
+
+def test_a_dropped_database_stops_its_thread(tmp_path: Path) -> None:
+    wal = WalDatabase(tmp_path / "d.db", interval=3600)
+    cp = wal.checkpointer
+    assert cp is not None and cp.alive
+    wal.db.close()
+    del wal
+    gc.collect()
+    assert cp.join(10)
+
+
+def test_bad_interval_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="interval must be positive"):
+        Checkpointer(tmp_path / "e.db", interval=0)
+    with pytest.raises(ValueError, match="unknown checkpoint mode"):
+        checkpoint(sqlite3.connect(":memory:"), "NOW")
+
+
+CHILD = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from tterm.core.journal import Journal
+    from tterm.brokers.paper.store import PaperStore
+    from tterm.hub.store import SignalStore
+
+    root = Path(sys.argv[1])
+    journal = Journal(root / "journal.sqlite3")
+    store = SignalStore(root / "hub.sqlite3")
+    paper = PaperStore(root / "paper.sqlite3")
+    for i in range(2000):
+        journal.record("notice", {"text": f"row {i}"}, ref=str(i))
+    store.set_expected("s", "paper:A", "MESZ6", 3, __import__("datetime").datetime.now(__import__("datetime").UTC))
+    paper.write(meta={"counter": "41"})
+    print("written", flush=True)
+    sys.stdin.read()  # block until killed
+    """
+)
+
+
+def test_committed_rows_survive_sigkill(tmp_path: Path) -> None:
+    """Every commit is in the WAL; a process killed with SIGKILL before any checkpoint loses none
+    of them: the next open replays the WAL."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(tmp_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=env,
+        text=True,
+    )
+    assert child.stdout is not None
+    try:
+        assert child.stdout.readline().strip() == "written"
+        assert wal_path(tmp_path / "journal.sqlite3").stat().st_size > 0
+        child.send_signal(signal.SIGKILL)
+        assert child.wait(30) == -signal.SIGKILL
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait(30)
+    from tterm.brokers.paper.store import PaperStore
+    from tterm.core.journal import Journal
+    from tterm.hub.store import SignalStore
+
+    with Journal(tmp_path / "journal.sqlite3") as journal:
+        assert journal.count() == 2000
+        assert journal.entries(ref="1999")[0].data == {"text": "row 1999"}
+    store = SignalStore(tmp_path / "hub.sqlite3")
+    assert store.expected() == [("s", "paper:A", "MESZ6", 3)]
+    store.close()
+    paper = PaperStore(tmp_path / "paper.sqlite3")
+    assert paper.load().meta["counter"] == "41"
+    paper.close()

@@ -1,0 +1,254 @@
+"""SQLite for tterm's stores: a WAL writer connection whose checkpoints run on a thread, never in a commit.
+
+Why: in WAL mode with ``synchronous=NORMAL`` a commit only appends pages to the ``-wal`` file; the
+costly part is the *checkpoint*, which copies the WAL back into the database file and fsyncs both.
+SQLite's default runs it inside whichever commit pushes the WAL past 1000 pages — on the event loop,
+so every alert, quote and order waits behind a disk flush. :class:`WalDatabase` turns the automatic
+checkpoint off for its writer (``wal_autocheckpoint=0``) and runs ``PRAGMA wal_checkpoint(PASSIVE)``
+from a daemon thread with its own connection every ``interval`` seconds. A PASSIVE checkpoint never
+takes the write lock and never waits for readers, so the writer is never blocked by it; Python's
+sqlite3 module releases the GIL while SQLite works, so its fsyncs do not stall the loop either.
+
+Durability is what it was: a committed transaction is in the WAL, and opening the file after a crash
+of the process (SIGKILL) replays it. The thread only moves committed pages from one file to the other.
+
+WAL size: when every frame has been copied, the next write transaction starts the WAL over from the
+beginning, so the file stays about as large as what is written between two checkpoints, and
+``journal_size_limit`` truncates it back after a burst. A reader that holds an old snapshot (a long
+``tterm journal export``) stops PASSIVE checkpoints short of the end and the WAL grows. Past
+``max_wal_bytes`` the thread follows its PASSIVE run with a TRUNCATE checkpoint: instant when the
+PASSIVE run got everything, otherwise it may make the writer wait up to ``cap_wait`` seconds for the
+readers — a short pause paid only when checkpoints have fallen far behind, in exchange for a file
+that cannot grow without bound. :meth:`WalDatabase.close` ends with a
+TRUNCATE checkpoint, leaving a complete database file and an empty WAL.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import threading
+import weakref
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+#: Seconds between two background checkpoints.
+CHECKPOINT_INTERVAL = 0.5
+#: Above this WAL size the checkpoint thread forces a TRUNCATE checkpoint (see the module docstring).
+MAX_WAL_BYTES = 64 * 1024 * 1024
+#: The longest a forced TRUNCATE checkpoint (the size cap, and close) waits for readers and the writer.
+CAP_WAIT = 0.2
+#: The WAL file is truncated back to this size after it was reset (``PRAGMA journal_size_limit``).
+WAL_SIZE_LIMIT = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointResult:
+    """What one ``PRAGMA wal_checkpoint`` did: ``busy`` if it could not finish (readers or a
+    writer in the way), the WAL's length in frames, and how many of them are now in the database."""
+
+    busy: bool
+    wal_frames: int
+    checkpointed: int
+
+    @property
+    def complete(self) -> bool:
+        return not self.busy and self.checkpointed >= self.wal_frames
+
+
+def checkpoint(db: sqlite3.Connection, mode: str = "PASSIVE") -> CheckpointResult:
+    """Run one checkpoint on ``db`` (PASSIVE, FULL, RESTART or TRUNCATE)."""
+    if mode not in ("PASSIVE", "FULL", "RESTART", "TRUNCATE"):
+        raise ValueError(f"unknown checkpoint mode {mode!r}")
+    busy, frames, done = db.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+    return CheckpointResult(bool(busy), max(frames, 0), max(done, 0))
+
+
+def wal_path(path: Path) -> Path:
+    return path.with_name(path.name + "-wal")
+
+
+class Checkpointer:
+    """The daemon thread that checkpoints one database file (see the module docstring).
+
+    It holds no reference to the store that started it; :meth:`stop` (or the store being garbage
+    collected) ends it.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        interval: float = CHECKPOINT_INTERVAL,
+        max_wal_bytes: int = MAX_WAL_BYTES,
+        cap_wait: float = CAP_WAIT,
+    ) -> None:
+        if not interval > 0:
+            raise ValueError(f"checkpoint interval must be positive, got {interval}")
+        self.path = path
+        self.interval = interval
+        self.max_wal_bytes = max_wal_bytes
+        self.cap_wait = cap_wait
+        self.runs = 0
+        self.frames_checkpointed = 0
+        self.forced = 0
+        self.errors = 0
+        self.last: CheckpointResult | None = None
+        self._stop = threading.Event()
+        self._kick = threading.Event()
+        #: Set after each checkpoint run (tests wait on it instead of sleeping).
+        self.ran = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"sqlite-checkpoint:{path.name}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def kick(self) -> None:
+        """Checkpoint now rather than at the next interval."""
+        self._kick.set()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._kick.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the thread to end (after :meth:`stop`); True if it has."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def _run(self) -> None:
+        db: sqlite3.Connection | None = None
+        try:
+            while not self._stop.is_set():
+                self._kick.wait(self.interval)
+                self._kick.clear()
+                if self._stop.is_set():
+                    break
+                try:
+                    if db is None:
+                        db = sqlite3.connect(str(self.path), isolation_level=None)
+                    self._once(db)
+                except sqlite3.Error as exc:
+                    # Never fatal: the WAL keeps every commit; the next run tries again.
+                    self.errors += 1
+                    if self.errors in (1, 10, 100):
+                        log.warning("checkpoint of %s failed (%s); will retry", self.path.name, exc)
+                finally:
+                    self.ran.set()
+        finally:
+            if db is not None:
+                db.close()
+
+    def _once(self, db: sqlite3.Connection) -> None:
+        result = checkpoint(db, "PASSIVE")
+        self.runs += 1
+        self.frames_checkpointed += result.checkpointed
+        if self._wal_bytes() > self.max_wal_bytes:
+            # Bound the file: cut it back to nothing (instant when the passive run completed; else
+            # a reader pins an old snapshot and this waits up to cap_wait for it).
+            self.forced += 1
+            db.execute(f"PRAGMA busy_timeout={int(self.cap_wait * 1000)}")
+            try:
+                result = checkpoint(db, "TRUNCATE")
+            finally:
+                db.execute("PRAGMA busy_timeout=0")
+            if not result.complete:
+                log.warning(
+                    "%s: the WAL is over %d MiB and readers keep it from being checkpointed",
+                    self.path.name,
+                    self.max_wal_bytes >> 20,
+                )
+        self.last = result
+
+    def _wal_bytes(self) -> int:
+        try:
+            return os.path.getsize(wal_path(self.path))
+        except OSError:
+            return 0
+
+
+class WalDatabase:
+    """One writer connection in WAL mode (``isolation_level=None``: callers BEGIN/COMMIT themselves),
+    with its checkpoints on a :class:`Checkpointer` thread. ``":memory:"`` gets a plain connection.
+
+    Open it, check what must be checked before the file is changed (a schema version), then call
+    :meth:`start` to switch to WAL and start checkpointing.
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        synchronous: str = "NORMAL",
+        busy_timeout: float = 5.0,
+        interval: float = CHECKPOINT_INTERVAL,
+        max_wal_bytes: int = MAX_WAL_BYTES,
+        start: bool = True,
+    ) -> None:
+        self.path: Path | None = None if str(path) == ":memory:" else Path(path)
+        self._synchronous = synchronous
+        self._busy_timeout = busy_timeout
+        self._interval = interval
+        self._max_wal_bytes = max_wal_bytes
+        self.checkpointer: Checkpointer | None = None
+        self.journal_mode = ""
+        self.db = sqlite3.connect(str(path), isolation_level=None)
+        self._closed = False
+        if start:
+            try:
+                self.start()
+            except BaseException:
+                self.db.close()
+                raise
+
+    def start(self) -> str:
+        """Switch to WAL (with checkpoints off the writer) and start the checkpoint thread."""
+        db = self.db
+        self.journal_mode = str(db.execute("PRAGMA journal_mode=WAL").fetchone()[0])
+        db.execute(f"PRAGMA synchronous={self._synchronous}")
+        db.execute(f"PRAGMA busy_timeout={int(self._busy_timeout * 1000)}")
+        if self.journal_mode == "wal" and self.path is not None and self.checkpointer is None:
+            db.execute("PRAGMA wal_autocheckpoint=0")
+            db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
+            self.checkpointer = Checkpointer(self.path, interval=self._interval, max_wal_bytes=self._max_wal_bytes)
+            self.checkpointer.start()
+            # A store dropped without close() must not leave its thread running.
+            weakref.finalize(self, self.checkpointer.stop, 0)
+        return self.journal_mode
+
+    def wal_bytes(self) -> int:
+        """The WAL file's current size (0 without one)."""
+        if self.path is None:
+            return 0
+        try:
+            return os.path.getsize(wal_path(self.path))
+        except OSError:
+            return 0
+
+    def close(self) -> None:
+        """Stop checkpointing, checkpoint everything (TRUNCATE), close. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
+        try:
+            if self.db.in_transaction:
+                self.db.commit()
+            if self.checkpointer is not None:
+                self.db.execute(f"PRAGMA busy_timeout={int(CAP_WAIT * 1000)}")
+                checkpoint(self.db, "TRUNCATE")
+        except sqlite3.Error as exc:
+            # Another process still reading: the WAL stays and is checkpointed by the next opener.
+            log.info("final checkpoint of %s skipped (%s)", self.path, exc)
+        finally:
+            self.db.close()
