@@ -452,3 +452,36 @@ async def test_durable_waiters_in_one_pass_share_one_commit(tmp_path):
     assert min(seen) == 10  # every request was on disk before any of them was "sent"
     journal.close()
     reader.close()
+
+
+def test_core_events_are_scrubbed_every_time_they_are_recorded(tmp_path: Path) -> None:
+    """The fast path for our own dataclasses (field list and scrubbed strings remembered between
+    rows) still masks a credential echoed in free text, on the first row and every later one."""
+    from tterm.core.models import Notice, Order, OrderStatus, OrderType, Side
+
+    secret = "TOPSECRETVALUE42"
+    reason = f"vendor said: invalid token={secret}"
+    order = Order(
+        order_id="O1",
+        client_order_id="c1",
+        account="paper:A",
+        symbol="MESZ6",
+        side=Side.BUY,
+        quantity=1,
+        order_type=OrderType.MARKET,
+        status=OrderStatus.REJECTED,
+        reject_reason=reason,
+        broker="paper",
+    )
+    path = tmp_path / "journal.sqlite3"
+    with Journal(path) as j:
+        for _ in range(3):
+            j.record_event(order)
+            j.record_event(Notice(level="error", text=f"login failed: Bearer {secret}", source="t"))
+        rows = j.entries()
+    assert [r.kind for r in rows] == ["order_update", "notice"] * 3
+    for r in rows[::2]:
+        assert r.data["status"] == "rejected" and r.data["side"] == "buy" and r.data["quantity"] == 1
+        assert r.data["reject_reason"].startswith("vendor said: invalid token=****")
+    raw = b"".join(p.read_bytes() for p in (path, path.with_name(path.name + "-wal")) if p.exists())
+    assert secret.encode() not in raw

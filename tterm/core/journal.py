@@ -43,7 +43,7 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path, PurePath
-from typing import Any, Literal, TextIO
+from typing import Any, Literal, Protocol, TextIO
 
 from tterm.core.models import (
     AccountLock,
@@ -105,6 +105,15 @@ CREATE TABLE IF NOT EXISTS state (
 """
 
 
+class Companion(Protocol):
+    """A store committed together with the journal (see :meth:`Journal.attach`)."""
+
+    @property
+    def in_transaction(self) -> bool: ...
+
+    def commit(self) -> None: ...
+
+
 class JournalError(Exception):
     """The journal file cannot be used (written by a newer tterm, not a journal...)."""
 
@@ -162,6 +171,47 @@ def _field_names(cls: type) -> tuple[str, ...]:
     return names
 
 
+#: redact_text results for strings seen lately: a row repeats the same ids, accounts and symbols
+#: as the rows before it (an order's request, decision, ack, updates and fill), so most strings
+#: are scrubbed once. Bounded: cleared when full.
+_TEXT: dict[str, str] = {}
+_TEXT_LIMIT = 4096
+_TEXT_MAX_LEN = 200
+
+
+def _text(value: str) -> str:
+    done = _TEXT.get(value)
+    if done is None:
+        done = redact_text(value)
+        if len(value) <= _TEXT_MAX_LEN:
+            if len(_TEXT) >= _TEXT_LIMIT:
+                _TEXT.clear()
+            _TEXT[value] = done
+    return done
+
+
+def _dataclass_dict(obj: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    """The fields of one of our dataclasses as JSON values, the common types inline (this runs for
+    every journaled event, so each field costs a type check, not a function call)."""
+    out: dict[str, Any] = {}
+    for name in names:
+        v = getattr(obj, name)
+        c = type(v)
+        if c is str:
+            out[name] = _text(v)
+        elif v is None or c is int or c is bool or c is float:
+            out[name] = v
+        elif c is Decimal:
+            out[name] = str(v)
+        elif c is datetime:
+            out[name] = v.isoformat()
+        elif isinstance(v, Enum):
+            out[name] = v._value_
+        else:
+            out[name] = _scrubbed(v)
+    return out
+
+
 def _scrubbed(obj: Any) -> Any:
     """JSON form of a value inside one of our own dataclasses, with free text scrubbed.
 
@@ -173,20 +223,24 @@ def _scrubbed(obj: Any) -> Any:
     if obj is None or cls is int or cls is float or cls is bool:
         return obj
     if cls is str:
-        return redact_text(obj)
+        return _text(obj)
     if cls is Decimal:
         return str(obj)
     if cls is datetime or cls is date:
         return obj.isoformat()
     if isinstance(obj, Enum):
-        return obj.value
+        return obj._value_
     if cls is tuple or cls is list:
         return [_scrubbed(v) for v in obj]
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {name: _scrubbed(getattr(obj, name)) for name in _field_names(cls)}
+        return _dataclass_dict(obj, _field_names(cls))
     if isinstance(obj, Mapping):
         return redact(to_jsonable(obj))
     return redact(to_jsonable(obj))
+
+
+#: One encoder for every row (json.dumps with options builds a new one per call).
+_to_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def _ts_text(ts: datetime) -> str:
@@ -215,6 +269,7 @@ class Journal:
         self._clock = clock
         self._commit_scheduled = False
         self._durable: asyncio.Future[None] | None = None
+        self._companions: list[Companion] = []
         if isinstance(self.path, Path):
             self.path.parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: we open transactions ourselves (BEGIN) to commit a loop pass at once.
@@ -258,13 +313,16 @@ class Journal:
         returns its id. ``data`` is redacted before it is stored."""
         if kind not in JOURNAL_KINDS:
             raise ValueError(f"unknown journal kind {kind!r} (known: {', '.join(sorted(JOURNAL_KINDS))})")
-        if dataclasses.is_dataclass(data) and not isinstance(data, type):
+        names = _FIELDS.get(type(data))
+        if names is not None:  # one of our dataclasses, seen before
+            payload: Any = _dataclass_dict(data, names)
+        elif dataclasses.is_dataclass(data) and not isinstance(data, type):
             payload = _scrubbed(data)
         else:
             payload = redact(to_jsonable(data))
         if not isinstance(payload, dict):
             payload = {"value": payload}
-        text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+        text = _to_json(payload)
         stamp = _ts_text(ts if ts is not None else self._clock())
         self._begin()
         cur = self._db.execute(
@@ -276,12 +334,34 @@ class Journal:
         self._commit_later()
         return row_id
 
+    def attach(self, store: Companion) -> None:
+        """Commit ``store`` with the journal: its writes join this journal's group commit
+        (:meth:`commit_soon`), and every :meth:`flush` / :meth:`durable` covers it too — the
+        journal first, so a store never records a state whose journal rows are not on disk."""
+        if store not in self._companions:
+            self._companions.append(store)
+
+    def detach(self, store: Companion) -> None:
+        if store in self._companions:
+            self._companions.remove(store)
+
+    def commit_soon(self) -> None:
+        """Have the group commit at the end of this loop pass cover a companion's new writes."""
+        self._commit_later()
+
+    def _pending(self) -> bool:
+        return self._db.in_transaction or any(c.in_transaction for c in self._companions)
+
     def flush(self) -> None:
-        """Commit everything recorded so far, now. Call before acting on what was recorded."""
+        """Commit everything recorded so far, now (and then the attached stores' writes). Call
+        before acting on what was recorded."""
         waiter, self._durable = self._durable, None
         try:
             if self._db.in_transaction:
                 self._db.commit()
+            for store in self._companions:
+                if store.in_transaction:
+                    store.commit()
         except BaseException as exc:
             if waiter is not None and not waiter.done():
                 waiter.set_exception(exc)
@@ -296,7 +376,7 @@ class Journal:
         orders sent at once cost one commit, not one each, and none leaves before its request row
         is on disk.
         """
-        if not self._db.in_transaction:
+        if not self._pending():
             return
         if self._durable is None:
             self._durable = asyncio.get_running_loop().create_future()

@@ -78,6 +78,8 @@ class Hub:
         self.settings = settings
         path = Path(data_dir) / HUB_DB_FILENAME if str(data_dir) != ":memory:" else ":memory:"
         self.store = store or SignalStore(path)
+        # The store's writes commit with the journal's, once a loop pass (write-ahead kept: see store.py).
+        self.store.join(engine.journal)
         strategies = {sid: Strategy.from_settings(sid, s) for sid, s in settings.strategies.items()}
         self.router = SignalRouter(
             engine,

@@ -1,7 +1,13 @@
 """The hub's durable state: accepted alerts, their dedup keys, each account's planned steps.
 
-A small SQLite file (``hub.sqlite3`` in the data dir, WAL, every write its own committed
-transaction) so that what the hub acknowledged survives a restart and a SIGKILL:
+A small SQLite file (``hub.sqlite3`` in the data dir, WAL) so that what the hub acknowledged
+survives a restart and a SIGKILL. Standing alone, every write is its own committed transaction.
+Joined to the engine's journal (:meth:`SignalStore.join`, which the hub does), writes are
+group-committed with the journal's at the end of the loop pass, right after the journal's own
+commit, and ``Journal.durable()`` / ``flush()`` cover them: the hub awaits it before it answers an
+alert and the router before it sends an order, so both are write-ahead as before, at one commit per
+pass instead of one per write; and the hub never records an alert as finished before the journal
+holds its outcome.
 
 - ``signals``: one row per accepted alert with its dedup key (UNIQUE, so a repeat can never be
   accepted twice, even across restarts), the parsed signal, the accounts it fans out to, and its
@@ -20,12 +26,16 @@ Only the event loop thread uses a store (sqlite's same-thread check stays on).
 from __future__ import annotations
 
 import json
+import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tterm.core.sqlite import WalDatabase
+
+if TYPE_CHECKING:
+    from tterm.core.journal import Journal
 
 HUB_DB_FILENAME = "hub.sqlite3"
 
@@ -124,6 +134,7 @@ class SignalStore:
         # Checkpoints run on the WalDatabase's thread, never inside one of our commits.
         self._wal = WalDatabase(self.path)
         self._db = self._wal.db
+        self._journal: Journal | None = None
         try:
             self._db.executescript(_SCHEMA)
         except BaseException:
@@ -131,7 +142,50 @@ class SignalStore:
             raise
 
     def close(self) -> None:
+        if self._journal is not None:
+            self._journal.detach(self)
+            self._journal = None
         self._wal.close()
+
+    # ------------------------------------------------------------------ commits
+
+    def join(self, journal: Journal) -> None:
+        """Group-commit with ``journal`` from now on (see the module docstring)."""
+        self._journal = journal
+        journal.attach(self)
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._db.in_transaction
+
+    def commit(self) -> None:
+        if self._db.in_transaction:
+            self._db.commit()
+
+    def _write(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> sqlite3.Cursor:
+        """Run one write: inside the journal's pass transaction when joined, else committed at once."""
+        if self._journal is None:
+            return self._db.execute(sql, args)
+        if not self._db.in_transaction:
+            self._db.execute("BEGIN")
+        cur = self._db.execute(sql, args)
+        self._journal.commit_soon()
+        return cur
+
+    def _write_many(self, statements: list[tuple[str, tuple[Any, ...] | list[Any]]]) -> None:
+        """Several writes, atomically (the pass transaction when joined, else one of their own)."""
+        if self._journal is not None:
+            for sql, args in statements:
+                self._write(sql, args)
+            return
+        self._db.execute("BEGIN")
+        try:
+            for sql, args in statements:
+                self._db.execute(sql, args)
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
 
     # ------------------------------------------------------------------ signals
 
@@ -152,7 +206,7 @@ class SignalStore:
     ) -> str | None:
         """Insert an accepted alert; returns None, or the id of the alert that already holds
         ``dedup_key`` (the insert and the check are one statement, so no repeat slips through)."""
-        cur = self._db.execute(
+        cur = self._write(
             "INSERT INTO signals (id, dedup_key, strategy, ticker, symbol, form, received_at, alert_time, "
             "signal, targets, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(dedup_key) DO NOTHING",
             (
@@ -175,7 +229,7 @@ class SignalStore:
         return str(row[0])
 
     def set_signal_status(self, signal_id: str, status: str, summary: str = "", error: str = "") -> None:
-        self._db.execute(
+        self._write(
             "UPDATE signals SET status = ?, summary = ?, error = ? WHERE id = ?", (status, summary, error, signal_id)
         )
 
@@ -230,17 +284,13 @@ class SignalStore:
         ]
         if not ids:
             return 0
-        self._db.execute("BEGIN")
-        try:
-            for i in range(0, len(ids), 500):
-                chunk = ids[i : i + 500]
-                marks = ",".join("?" * len(chunk))
-                for table, col in (("steps", "signal_id"), ("outcomes", "signal_id"), ("signals", "id")):
-                    self._db.execute(f"DELETE FROM {table} WHERE {col} IN ({marks})", chunk)
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
+        statements: list[tuple[str, tuple[Any, ...] | list[Any]]] = []
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            for table, col in (("steps", "signal_id"), ("outcomes", "signal_id"), ("signals", "id")):
+                statements.append((f"DELETE FROM {table} WHERE {col} IN ({marks})", chunk))
+        self._write_many(statements)
         return len(ids)
 
     # ------------------------------------------------------------------ steps
@@ -266,21 +316,12 @@ class SignalStore:
             "INSERT INTO steps (signal_id, account, seq, kind, data, client_order_id, status) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)"
         )
-        if len(rows) == 1:
-            self._db.execute(sql, rows[0])  # one statement: its own transaction
-            return
-        self._db.execute("BEGIN")
-        try:
-            self._db.executemany(sql, rows)
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
+        self._write_many([(sql, row) for row in rows])
 
     def set_step(
         self, signal_id: str, account: str, seq: int, status: str, *, order_id: str = "", detail: str = ""
     ) -> None:
-        self._db.execute(
+        self._write(
             "UPDATE steps SET status = ?, order_id = CASE WHEN ? != '' THEN ? ELSE order_id END, detail = ? "
             "WHERE signal_id = ? AND account = ? AND seq = ?",
             (status, order_id, order_id, detail, signal_id, account, seq),
@@ -304,7 +345,7 @@ class SignalStore:
     # ------------------------------------------------------------------ outcomes
 
     def set_outcome(self, signal_id: str, account: str, status: str, summary: str, error: str, ts: datetime) -> None:
-        self._db.execute(
+        self._write(
             "INSERT INTO outcomes (signal_id, account, status, summary, error, ts) VALUES (?, ?, ?, ?, ?, ?) "
             "ON CONFLICT(signal_id, account) DO UPDATE SET status = excluded.status, summary = excluded.summary, "
             "error = excluded.error, ts = excluded.ts",
@@ -321,7 +362,7 @@ class SignalStore:
     # ------------------------------------------------------------------ expected positions
 
     def set_expected(self, strategy: str, account: str, symbol: str, quantity: int, ts: datetime) -> None:
-        self._db.execute(
+        self._write(
             "INSERT INTO expected (strategy, account, symbol, quantity, ts) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT(strategy, account, symbol) DO UPDATE SET quantity = excluded.quantity, ts = excluded.ts",
             (strategy, account, symbol, quantity, _ts(ts)),

@@ -1,0 +1,85 @@
+"""The hub's store: alone it commits every write; joined to the journal it commits with it."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tterm.core.journal import Journal
+from tterm.hub.store import SignalStore
+
+NOW = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
+
+
+def _insert(store: SignalStore, sid: str, key: str) -> str | None:
+    return store.insert_signal(
+        signal_id=sid,
+        dedup_key=key,
+        strategy="s",
+        ticker="MES1!",
+        symbol="MESZ6",
+        form="traderspost",
+        received_at=NOW,
+        alert_time=NOW,
+        signal={"action": "buy"},
+        targets=[("paper:A", "1")],
+    )
+
+
+def _count(path: Path, table: str) -> int:
+    con = sqlite3.connect(path)
+    try:
+        return int(con.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+    finally:
+        con.close()
+
+
+def test_a_store_on_its_own_commits_every_write(tmp_path: Path) -> None:
+    store = SignalStore(tmp_path / "hub.sqlite3")
+    assert _insert(store, "a1", "k1") is None
+    assert _count(tmp_path / "hub.sqlite3", "signals") == 1
+    store.record_steps("a1", "paper:A", [("order", {"n": 1}, "c1"), ("wait", {}, "")], first="sending")
+    assert _count(tmp_path / "hub.sqlite3", "steps") == 2
+    assert _insert(store, "a2", "k1") == "a1"  # the dedup key is taken
+    store.close()
+
+
+async def test_joined_store_commits_with_the_journal_and_durable_covers_it(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "journal.sqlite3")
+    store = SignalStore(tmp_path / "hub.sqlite3")
+    store.join(journal)
+    assert _insert(store, "a1", "k1") is None
+    assert _insert(store, "a2", "k1") == "a1"  # dedup sees the uncommitted row: same connection
+    store.set_expected("s", "paper:A", "MESZ6", 1, NOW)
+    # Not on disk yet: the pass has not ended ...
+    assert _count(tmp_path / "hub.sqlite3", "signals") == 0
+    # ... and durable() waits for the store's writes even when the journal has none of its own.
+    await asyncio.wait_for(journal.durable(), 5)
+    assert _count(tmp_path / "hub.sqlite3", "signals") == 1
+    assert _count(tmp_path / "hub.sqlite3", "expected") == 1
+
+    # One flush commits the journal's rows and the store's, the journal's first.
+    journal.record("signal", {"status": "done"}, ref="a1")
+    store.set_signal_status("a1", "done", "1 done of 1 account(s)")
+    journal.flush()
+    assert _count(tmp_path / "journal.sqlite3", "journal") == 1
+    con = sqlite3.connect(tmp_path / "hub.sqlite3")
+    assert con.execute("SELECT status FROM signals WHERE id = 'a1'").fetchone()[0] == "done"
+    con.close()
+
+    # Ends of a loop pass commit it too, without anyone waiting.
+    store.record_steps("a1", "paper:A", [("order", {"n": 1}, "c1")], first="sending")
+    assert store.in_transaction
+    await asyncio.sleep(0)
+    assert not store.in_transaction
+    assert _count(tmp_path / "hub.sqlite3", "steps") == 1
+
+    # close() commits what is pending and leaves the journal alone.
+    store.set_outcome("a1", "paper:A", "done", "order sent", "", NOW)
+    store.close()
+    assert _count(tmp_path / "hub.sqlite3", "outcomes") == 1
+    journal.record("notice", {"text": "after the store closed"})
+    journal.flush()
+    journal.close()
