@@ -1,10 +1,11 @@
 """The terminal under a firehose: 2,000 symbols, 20,000 quote updates a second, into the running app.
 
-Three watchlists are measured the same way, so the ratio is visible:
+The watchlists are measured the same way, so the ratios are visible:
 
 - ``tterm``     the whole TtermApp (line-API watchlist, ticket, blotter, status, risk panes) at the
-                default ``refresh_hz`` of 20, and ``tterm30`` at 30 (a 20 Hz drain alone puts up
-                to 50 ms between a tick and the frame that can draw it);
+                default ``refresh_hz`` of 20, ``tterm30`` at 30 (a 20 Hz drain alone puts up
+                to 50 ms between a tick and the frame that can draw it), and ``tterm-ssh`` under
+                the SSH profile (8 Hz: fewer bytes, more latency);
 - ``grid``      the line-API QuoteGrid alone in a bare app;
 - ``datatable`` a plain DataTable watchlist in a bare app (latest value per symbol, flushed per
                 frame inside ``batch_update``, changed cells only: the best a DataTable can do).
@@ -61,8 +62,9 @@ from tterm.core.models import (
     RiskDecision,
 )
 
-#: tterm at the default refresh_hz (20), tterm at 30 Hz, the bare grid and the bare DataTable.
-KINDS = ["tterm", "tterm30", "grid", "datatable"]
+#: tterm at the default refresh_hz (20), at 30 Hz, under the SSH profile (8 Hz), the bare grid and
+#: the bare DataTable.
+KINDS = ["tterm", "tterm30", "tterm-ssh", "grid", "datatable"]
 SYMBOLS = 2000
 RATE = 20_000
 SIZE = (200, 50)
@@ -175,7 +177,7 @@ def make_app(kind: str, client: BenchClient) -> Any:
             settings.general.refresh_hz = 30
         settings.watchlists = {"bench": list(client.symbols)}
         settings.risk.enabled = False
-        return TtermApp(client, settings=settings)  # type: ignore[arg-type]
+        return TtermApp(client, settings=settings, ssh=kind == "tterm-ssh")  # type: ignore[arg-type]
 
     class Bare(ThemeVariablesMixin, App[None]):
         """One watchlist widget, drained once per frame from the same coalescing subscription."""
@@ -361,6 +363,10 @@ async def measure(kind: str, seconds: float, rate: int) -> dict[str, float]:
 
 def child(kind: str, seconds: float, rate: int) -> None:
     """Run one watchlist in this (pty) process with the real Linux driver, then exit."""
+    if kind == "tterm-ssh":
+        from tterm.runtime import apply_ssh_environment
+
+        apply_ssh_environment(True)  # before Textual is imported, as the launcher does
     from textual import events
 
     client = BenchClient(names(SYMBOLS))
