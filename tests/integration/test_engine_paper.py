@@ -373,3 +373,33 @@ async def test_a_modify_while_working_is_not_mistaken_for_a_late_update(h):
     await h.engine.settle()
     held = {o.order_id: o for o in (await h.engine.snapshot()).orders}[order.order_id]
     assert held.limit_price == moved.limit_price == D("6791.00")
+
+
+def _shape(positions: list[Position]) -> list[tuple]:
+    return [(p.symbol, p.quantity, p.avg_price, p.mark, p.realized_pnl, p.unrealized_pnl, p.fees) for p in positions]
+
+
+async def test_open_positions_per_account_match_the_book(h):
+    """engine.positions(account) (what every pre-trade check reads) is the book's open positions
+    of that account, in the book's order, through fills, closes, a new day and a restart."""
+    await h.quote("MNQ1!", "21000.00", "21000.25")
+
+    def check() -> None:
+        for account in (FUT, CASH):
+            assert _shape(h.engine.positions(account)) == _shape(h.engine.book.open_positions(account))
+
+    check()
+    await h.engine.place(req(symbol="MNQ1!", quantity=2))
+    await h.engine.place(req(quantity=1))
+    await h.engine.settle()
+    check()
+    assert [p.symbol for p in h.engine.positions(FUT)] == ["MNQZ6", "MESZ6"]
+    await h.engine.place(req(symbol="MNQ1!", side=Side.SELL, quantity=2))  # flat again
+    await h.engine.settle()
+    check()
+    assert [p.symbol for p in h.engine.positions(FUT)] == ["MESZ6"]
+    h.engine.new_trading_day()
+    await h.engine.place(req(symbol="MNQ1!", quantity=1))  # the flat lot was dropped: it comes back last
+    await h.engine.settle()
+    check()
+    assert [p.symbol for p in h.engine.positions(FUT)] == ["MESZ6", "MNQZ6"]

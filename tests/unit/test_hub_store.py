@@ -83,3 +83,16 @@ async def test_joined_store_commits_with_the_journal_and_durable_covers_it(tmp_p
     journal.record("notice", {"text": "after the store closed"})
     journal.flush()
     journal.close()
+
+
+def test_signal_ids_are_16_hex_digits_in_time_order() -> None:
+    """Alert ids sort by arrival (so the indexes keyed by them grow at one end) and never repeat,
+    even when many arrive within one millisecond."""
+    from types import SimpleNamespace
+
+    from tterm.hub.routing import SignalRouter
+
+    router = SimpleNamespace(_last_sid=0)
+    ids = [SignalRouter._new_signal_id(router) for _ in range(5000)]  # type: ignore[arg-type]
+    assert all(len(i) == 16 and int(i, 16) >= 0 for i in ids)
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import sqlite3
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -485,3 +486,38 @@ def test_core_events_are_scrubbed_every_time_they_are_recorded(tmp_path: Path) -
         assert r.data["reject_reason"].startswith("vendor said: invalid token=****")
     raw = b"".join(p.read_bytes() for p in (path, path.with_name(path.name + "-wal")) if p.exists())
     assert secret.encode() not in raw
+
+
+_KEYS = st.sampled_from(["symbol", "note", "password", "apiKey", "sec", "token", "dedup_key", "accounts", "x"])
+
+
+@dataclass(frozen=True)
+class _Login:
+    user: str
+    token: str
+    limit: Decimal | None = None
+
+
+_LEAVES = (
+    st.builds(_Login, st.sampled_from(["me", "Bearer zzzzzzzz1"]), st.text(max_size=12), st.none() | st.decimals(0, 9))
+    | st.none()
+    | st.booleans()
+    | st.integers(-5, 10**6)
+    | st.decimals(allow_nan=False, allow_infinity=False, places=2)
+    | st.sampled_from(["", "MESZ6", "password=hunter22 ok", "Bearer abcdef123", "plain text", "token: xyz"])
+    | st.text(max_size=20)
+)
+_PAYLOADS = st.recursive(
+    _LEAVES,
+    lambda inner: st.lists(inner, max_size=3) | st.tuples(inner, inner) | st.dictionaries(_KEYS, inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(payload=st.dictionaries(_KEYS, _PAYLOADS, max_size=5))
+def test_one_walk_cleaning_equals_redact_of_jsonable(payload: dict) -> None:
+    """The journal's single-pass cleaning of mapping payloads is exactly redact(to_jsonable(x))."""
+    from tterm.core.journal import _clean
+
+    assert _clean(payload) == redact(to_jsonable(payload))

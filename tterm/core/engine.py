@@ -131,6 +131,9 @@ class Engine:
         # The working ones, so open_orders() (run by every pre-trade check) does not scan the day.
         self._open: dict[tuple[str, str], Order] = {}
         self._fills: list[Fill] = []
+        # Symbols each account has a book lot in (the book's insertion order), so positions(account)
+        # — run by every pre-trade check — builds only that account's open positions.
+        self._lots: dict[str, dict[str, None]] = {}
         self._fill_ids: set[tuple[str, str]] = set()
         self._quotes: dict[str, Quote] = {}
         self._connections: dict[str, ConnectionStatus] = {}
@@ -208,6 +211,7 @@ class Engine:
             overnight = pos.quantity - today.get((pos.account, pos.symbol), 0)
             if overnight:
                 self.book.seed(pos.account, pos.symbol, overnight, pos.avg_price)
+                self._lots.setdefault(pos.account, {})[pos.symbol] = None
             self._broker_positions[(pos.account, pos.symbol)] = (pos, utcnow())
         for fill in fills:
             self._on_fill(fill, journal=False)
@@ -305,6 +309,7 @@ class Engine:
         if journal:
             self.journal.record("fill", fill, account=fill.account, ref=fill.client_order_id)
         position = self.book.apply_fill(fill)
+        self._lots.setdefault(fill.account, {})[fill.symbol] = None
         self._dirty_marks.discard(fill.symbol)
         # Published right behind the fill so every subscriber sees the position it produced.
         self._followups.append(position)
@@ -358,7 +363,10 @@ class Engine:
         return self.book.position(account, symbol)
 
     def positions(self, account: str) -> list[Position]:
-        return self.book.open_positions(account)
+        """The account's open positions (as ``book.open_positions(account)``, without building a
+        Position for every flat lot of every account)."""
+        book = self.book
+        return [book.position(account, s) for s in self._lots.get(account, ()) if book.quantity(account, s)]
 
     def open_orders(self, account: str | None = None) -> list[Order]:
         return [o for o in self._open.values() if account is None or o.account == account]
@@ -740,6 +748,7 @@ class Engine:
             if (now - seen).total_seconds() < self._reconcile_after:
                 continue
             self.book.seed(account, symbol, pos.quantity, pos.avg_price)
+            self._lots.setdefault(account, {})[symbol] = None
             self._broker_positions[(account, symbol)] = (pos, now)
             self.ingest(
                 Notice(
@@ -766,6 +775,10 @@ class Engine:
 
     def new_trading_day(self) -> None:
         self.book.reset_day()
+        # The book forgot its flat lots: so do we (a later fill adds them back at the end, as there).
+        for account, symbols in self._lots.items():
+            for symbol in [s for s in symbols if self.book.quantity(account, s) == 0]:
+                del symbols[symbol]
         self._fills = []
         self._orders = {k: o for k, o in self._orders.items() if o.is_open}
         for account, lock in list(self._locks.items()):

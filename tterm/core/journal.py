@@ -56,7 +56,7 @@ from tterm.core.models import (
     SignalOutcome,
     utcnow,
 )
-from tterm.core.redact import redact, redact_text
+from tterm.core.redact import MASK, is_secret_key, mask, redact, redact_text
 from tterm.core.sqlite import WalDatabase
 
 JOURNAL_FILENAME = "journal.sqlite3"
@@ -239,6 +239,41 @@ def _scrubbed(obj: Any) -> Any:
     return redact(to_jsonable(obj))
 
 
+def _clean(obj: Any) -> Any:
+    """``redact(to_jsonable(obj))`` in one walk (mappings are what the hub and the engine record
+    for requests and errors; each is walked once instead of twice)."""
+    cls = type(obj)
+    if cls is str:
+        return _text(obj)
+    if obj is None or cls is int or cls is float or cls is bool:
+        return obj
+    if cls is Decimal:
+        return str(obj)
+    if cls is dict or isinstance(obj, Mapping):
+        return _clean_items(obj.items())
+    if cls is list or cls is tuple:
+        return [_clean(v) for v in obj]
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        # to_jsonable makes a dataclass a dict, whose field names redact then checks like any key.
+        return _clean_items((name, getattr(obj, name)) for name in _field_names(cls))
+    return redact(to_jsonable(obj))
+
+
+def _clean_items(items: Iterable[tuple[Any, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in items:
+        key = str(k)
+        if is_secret_key(key):
+            plain = to_jsonable(v)
+            if plain is not None and plain != "":
+                out[key] = mask(plain) if isinstance(plain, str | int | float) else MASK
+                continue
+            out[key] = plain
+        else:
+            out[key] = _clean(v)
+    return out
+
+
 #: One encoder for every row (json.dumps with options builds a new one per call).
 _to_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
@@ -319,7 +354,7 @@ class Journal:
         elif dataclasses.is_dataclass(data) and not isinstance(data, type):
             payload = _scrubbed(data)
         else:
-            payload = redact(to_jsonable(data))
+            payload = _clean(data)
         if not isinstance(payload, dict):
             payload = {"value": payload}
         text = _to_json(payload)

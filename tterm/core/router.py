@@ -154,7 +154,8 @@ class Router:
             instrument = self._instrument(request.symbol)
             request = self._normalise(request, instrument)
             quote = self._state.quote(request.symbol)
-            self._validate(request, account, instrument, quote)
+            position = self._state.position(request.account, request.symbol)
+            self._validate(request, account, instrument, quote, position)
         except (ValidationError, UnknownSymbol, ModelError) as exc:
             return request, RiskDecision(
                 client_order_id=request.client_order_id,
@@ -168,7 +169,7 @@ class Router:
             account=account,
             instrument=instrument,
             quote=quote,
-            position=self._state.position(request.account, request.symbol),
+            position=position,
             positions=tuple(self._state.positions(request.account)),
             open_orders=tuple(self._state.open_orders(request.account)),
             lock=self._state.lock_for(request.account),
@@ -301,7 +302,9 @@ class Router:
                 changes["bracket"] = replace(b, **bchanges)  # type: ignore[arg-type]
         return request.with_changes(**changes) if changes else request
 
-    def _validate(self, r: OrderRequest, account: Account, inst: Instrument, quote: Quote | None) -> None:
+    def _validate(
+        self, r: OrderRequest, account: Account, inst: Instrument, quote: Quote | None, position: Position
+    ) -> None:
         if not isinstance(r.quantity, int) or isinstance(r.quantity, bool):
             raise ValidationError(f"quantity must be a whole number, got {r.quantity!r}")
         if r.quantity <= 0:
@@ -334,7 +337,7 @@ class Router:
             if r.legs and not caps.multi_leg:
                 raise ValidationError(f"broker {broker.name} does not take multi-leg orders")
         if r.reduce_only:
-            held = self._state.position(r.account, r.symbol).quantity
+            held = position.quantity
             if held == 0 or (held > 0) == (r.side is Side.BUY) or r.quantity > abs(held):
                 raise ValidationError(
                     f"reduce-only {r.side.value} {r.quantity} would not reduce the position ({held:+d} {r.symbol})"

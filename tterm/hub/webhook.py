@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 from tterm.core.models import OrderType, Side, TimeInForce
@@ -199,9 +200,16 @@ class Signal:
 # --------------------------------------------------------------------------- helpers
 
 
+@lru_cache(maxsize=1024)
 def norm_key(key: str) -> str:
-    """``limitPrice``, ``limit_price`` and ``LIMIT-PRICE`` all become ``limitprice``."""
-    return re.sub(r"[_\-\s]", "", key).lower()
+    """``limitPrice``, ``limit_price`` and ``LIMIT-PRICE`` all become ``limitprice``.
+
+    Cached: every alert looks up the same few dozen field names (bounded, so odd keys cannot grow it).
+    """
+    return _KEY_SEPARATORS.sub("", key).lower()
+
+
+_KEY_SEPARATORS = re.compile(r"[_\-\s]")
 
 
 #: Body fields that carry the shared secret (TradersPost puts it in the path instead; PickMyTrade
@@ -411,8 +419,13 @@ def extract_secret(body: str) -> str | None:
     return m.group(2) if m else None
 
 
+@lru_cache(maxsize=4)
 def _load_json(body: str) -> tuple[Any, bool, str]:
-    """(parsed JSON or None, repaired?, the JSON error message if it did not parse)."""
+    """(parsed JSON or None, repaired?, the JSON error message if it did not parse).
+
+    Cached for the last few bodies: the server reads the secret and then parses the same body,
+    and one JSON parse serves both (callers never change the result).
+    """
     text = body.strip()
     if not text.startswith(("{", "[")):
         return None, False, ""

@@ -63,17 +63,45 @@ class StoreError(RuntimeError):
 
 
 def _enc(value: Any) -> Any:
-    if isinstance(value, Decimal):
+    cls = type(value)
+    if value is None or cls is str or cls is int or cls is bool:
+        return value
+    if cls is Decimal:
         return str(value)
+    if isinstance(value, Enum):
+        return value._value_
     if isinstance(value, datetime | date):
         return value.isoformat()
-    if isinstance(value, Enum):
-        return value.value
     return value
 
 
+_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _names(cls: type) -> tuple[str, ...]:
+    names = _NAMES.get(cls)
+    if names is None:
+        names = _NAMES[cls] = tuple(f.name for f in fields(cls))
+    return names
+
+
+def _to_json(obj: Any, skip: str = "") -> dict[str, Any]:
+    return {name: _enc(getattr(obj, name)) for name in _names(type(obj)) if name != skip}
+
+
+#: Encoded instruments by symbol: a position row repeats its instrument on every save.
+_INSTRUMENTS: dict[str, tuple[Instrument, dict[str, Any]]] = {}
+
+
 def instrument_to_json(inst: Instrument) -> dict[str, Any]:
-    return {f.name: _enc(getattr(inst, f.name)) for f in fields(inst)}
+    cached = _INSTRUMENTS.get(inst.symbol)
+    if cached is not None and (cached[0] is inst or cached[0] == inst):
+        return cached[1]
+    d = _to_json(inst)
+    if len(_INSTRUMENTS) >= 4096:
+        _INSTRUMENTS.clear()
+    _INSTRUMENTS[inst.symbol] = (inst, d)
+    return d
 
 
 def instrument_from_json(d: dict[str, Any]) -> Instrument:
@@ -96,7 +124,7 @@ def instrument_from_json(d: dict[str, Any]) -> Instrument:
 
 
 def order_to_json(o: Order) -> dict[str, Any]:
-    d = {f.name: _enc(getattr(o, f.name)) for f in fields(o) if f.name != "legs"}
+    d = _to_json(o, skip="legs")
     d["legs"] = [[leg.symbol, leg.side.value, leg.ratio] for leg in o.legs]
     return d
 
@@ -133,7 +161,7 @@ def order_from_json(d: dict[str, Any]) -> Order:
 
 
 def fill_to_json(f: Fill) -> dict[str, Any]:
-    return {fl.name: _enc(getattr(f, fl.name)) for fl in fields(f)}
+    return _to_json(f)
 
 
 def fill_from_json(d: dict[str, Any]) -> Fill:
@@ -155,7 +183,7 @@ def fill_from_json(d: dict[str, Any]) -> Fill:
 def _bracket_to_json(b: Bracket | None) -> dict[str, Any] | None:
     if b is None:
         return None
-    return {f.name: _enc(getattr(b, f.name)) for f in fields(b)}
+    return _to_json(b)
 
 
 def _bracket_from_json(d: dict[str, Any] | None) -> Bracket | None:
@@ -247,6 +275,9 @@ class PaperStore:
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: cannot open paper state file ({exc})") from None
         self._db = self._wal.db
+        # What the file holds, so unchanged meta values and account rows are not rewritten.
+        self._meta: dict[str, str] = {}
+        self._accounts: dict[str, AccountRow] = {}
         try:
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
             if version not in (0, SCHEMA_VERSION):
@@ -274,6 +305,8 @@ class PaperStore:
             st.meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
             for row in db.execute("SELECT id, balance, start_of_day, day_realized, fees_today FROM accounts"):
                 st.accounts.append(AccountRow(row[0], *(Decimal(v) for v in row[1:])))
+            self._meta = dict(st.meta)
+            self._accounts = {a.id: a for a in st.accounts}
             for (data,) in db.execute("SELECT data FROM positions"):
                 d = json.loads(data)
                 st.positions.append(
@@ -326,13 +359,19 @@ class PaperStore:
         fills: Iterable[Fill] = (),
         marks: Iterable[WalkState] = (),
     ) -> None:
-        """Write one batch of changes atomically. ``groups`` (when given) replaces every group."""
+        """Write one batch of changes atomically. ``groups`` (when given) replaces every group.
+
+        Meta values and account rows equal to what the file already holds are not written again
+        (the broker passes every account on each save; usually one changed, or none).
+        """
         db = self._db
+        new_meta = {k: v for k, v in (meta or {}).items() if self._meta.get(k) != v}
+        new_accounts = [a for a in accounts if self._accounts.get(a.id) != a]
         db.execute("BEGIN")
         try:
-            for k, v in (meta or {}).items():
+            for k, v in new_meta.items():
                 db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (k, v))
-            for a in accounts:
+            for a in new_accounts:
                 db.execute(
                     "INSERT OR REPLACE INTO accounts VALUES (?, ?, ?, ?, ?)",
                     (a.id, str(a.balance), str(a.start_of_day), str(a.day_realized), str(a.fees_today)),
@@ -384,6 +423,8 @@ class PaperStore:
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        self._meta.update(new_meta)
+        self._accounts.update((a.id, a) for a in new_accounts)
 
     def new_day(self) -> None:
         """Forget yesterday's finished orders, fills and flat positions (a new trade date)."""

@@ -1,0 +1,209 @@
+"""CPU per alert through the hub's pipeline, without HTTP: where the time of one alert goes.
+
+``bench_hub.py`` measures the hub as TradingView sees it (a load generator in another process,
+latencies under a fixed rate); its figures move with whatever else the machine runs. This bench
+drives the same pipeline in-process and closed-loop — the webhook handler (secret, parse, accept,
+journal row, durable wait, reply), the per-account queues, the router with its checks, the paper
+broker with its store, the engine's ingest of every broker event — and reports CPU time per alert
+(``time.process_time``, so another process's load barely moves it), with ``--batch`` alerts
+arriving in each event-loop pass (1 = alerts one at a time, the worst case for group commits).
+
+With ``--stages`` it also wraps the main synchronous stages in timers and prints inclusive
+microseconds per alert for each (stages nest — accept contains a preview, place contains the
+store write — so the column does not add up; the wrappers themselves cost about 1 us per call).
+
+Run: ``python bench/bench_hub_pipeline.py [--alerts 2000] [--batch 1] [--stages]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import json
+import tempfile
+import time
+from collections import Counter, defaultdict
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+SECRET = "bench-secret-0123456789"
+SYMBOLS = ("MES1!", "MNQ1!", "M2K1!", "MYM1!")
+PRICES = {"MES1!": "5000.00", "MNQ1!": "21000.00", "M2K1!": "2100.0", "MYM1!": "44000"}
+
+
+class _Request:
+    """The little of an aiohttp request the webhook handler reads."""
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+        self.match_info = {"strategy": "bench"}
+        self.headers = {"Content-Type": "application/json"}
+        self.remote = "127.0.0.1"
+        self.content_length = len(body)
+
+    async def read(self) -> bytes:
+        return self._body
+
+
+def _timed(table: dict[str, list[float]], name: str, fn: Any) -> Any:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            cell = table[name]
+            cell[0] += time.perf_counter() - t0
+            cell[1] += 1
+
+    return wrapper
+
+
+def _timed_async(table: dict[str, list[float]], name: str, fn: Any) -> Any:
+    """Time the synchronous part of a coroutine function that does not suspend (the paper broker)."""
+
+    @functools.wraps(fn)
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return await fn(*args, **kwargs)
+        finally:
+            cell = table[name]
+            cell[0] += time.perf_counter() - t0
+            cell[1] += 1
+
+    return wrapper
+
+
+async def run(alerts: int, batch: int, stages: bool) -> None:
+    from tterm.brokers.paper import store as paper_store
+    from tterm.brokers.paper.broker import PaperAccountSpec, PaperBroker
+    from tterm.config import HubSettings
+    from tterm.core.engine import Engine
+    from tterm.core.instruments import InstrumentMaster
+    from tterm.core.journal import Journal
+    from tterm.core.models import AccountKind, Quote
+    from tterm.hub import server as hub_server
+    from tterm.hub.service import Hub
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
+    instruments = InstrumentMaster()
+    accounts = [
+        PaperAccountSpec(id=f"B{i}", name=f"Bench {i}", kind=AccountKind.FUTURES, balance=Decimal(10_000_000))
+        for i in (1, 2)
+    ]
+    broker = PaperBroker("paper", accounts=accounts, instruments=instruments, scripted=True, store_path=tmp / "p.db")
+    journal = Journal(tmp / "journal.sqlite3")
+    engine = Engine(brokers=[broker], instruments=instruments, journal=journal)
+    await engine.start()
+    settings = HubSettings.model_validate(
+        {
+            "port": 0,
+            "rate_limit": 1_000_000,
+            "rate_burst": 1_000_000,
+            "stale_after": 3600,
+            "strategies": {"bench": {"accounts": ["paper:B1", "paper:B2"]}},
+        }
+    )
+    hub = Hub(engine, settings, data_dir=tmp, webhook_secret=SECRET, api_token=None, remote=False)
+    await hub.router.start()
+    for sym in SYMBOLS:
+        await engine.subscribe([sym])
+        px = Decimal(PRICES[sym])
+        tick = instruments.resolve(sym).tick_size
+        await broker.push_quote(Quote(symbol=sym, bid=px, ask=px + tick, last=px))
+    await engine.settle()
+
+    table: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
+    if stages:
+        router = hub.router
+        hub_server.parse_body = _timed(table, "parse_body", hub_server.parse_body)
+        hub_server.extract_secret = _timed(table, "extract_secret", hub_server.extract_secret)
+        router.accept = _timed(table, "router.accept (incl. preview)", router.accept)  # type: ignore[method-assign]
+        router._preview = _timed(table, "  preview (plan + checks)", router._preview)  # type: ignore[method-assign]
+        router.plan = _timed(table, "router.plan", router.plan)  # type: ignore[method-assign]
+        router._finish_account = _timed(table, "finish account", router._finish_account)  # type: ignore[method-assign]
+        router._finish_signal = _timed(table, "finish signal", router._finish_signal)  # type: ignore[method-assign]
+        hub.store.record_steps = _timed(table, "store.record_steps", hub.store.record_steps)  # type: ignore[method-assign]
+        hub.store.commit = _timed(table, "hub store commit", hub.store.commit)  # type: ignore[method-assign]
+        engine.router.prepare = _timed(table, "checks (router.prepare)", engine.router.prepare)  # type: ignore[method-assign]
+        journal.record = _timed(table, "journal.record (all rows)", journal.record)  # type: ignore[method-assign]
+        real_commit = journal._db.commit
+
+        class _Db:  # sqlite3.Connection's methods cannot be replaced; wrap the connection instead
+            def __getattr__(self, name: str) -> Any:
+                return getattr(journal._db_real, name)
+
+        journal._db_real = journal._db  # type: ignore[attr-defined]
+        wrapped = _Db()
+        wrapped.commit = _timed(table, "journal commit", real_commit)  # type: ignore[attr-defined]
+        journal._db = wrapped  # type: ignore[assignment]
+        broker.place = _timed_async(table, "paper broker place (incl. store)", broker.place)  # type: ignore[method-assign]
+        store = broker._store
+        assert store is not None
+        store.write = _timed(table, "  paper store write", store.write)  # type: ignore[method-assign]
+        engine.ingest = _timed(table, "engine.ingest (all events)", engine.ingest)  # type: ignore[method-assign]
+        del paper_store
+
+    handler = hub.server._webhook
+    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+
+    def body(i: int) -> bytes:
+        sym = SYMBOLS[i % len(SYMBOLS)]
+        target = "long" if (i // len(SYMBOLS)) % 2 == 0 else "flat"
+        return json.dumps(
+            {
+                "ticker": sym,
+                "market_position": target,
+                "market_position_size": 1 if target == "long" else 0,
+                "id": f"pipe-{i}",
+                "time": stamp,
+                "passphrase": SECRET,
+            }
+        ).encode()
+
+    bodies = [body(i) for i in range(alerts)]
+    statuses: Counter[int] = Counter()
+    cpu0, thread0, wall0 = time.process_time(), time.thread_time(), time.perf_counter()
+    for start in range(0, alerts, batch):
+        replies = await asyncio.gather(*(handler(_Request(b)) for b in bodies[start : start + batch]))  # type: ignore[arg-type]
+        statuses.update(r.status for r in replies)
+    await asyncio.wait_for(hub.router.idle.wait(), 300)
+    await engine.settle()
+    await asyncio.sleep(0)
+    cpu = time.process_time() - cpu0
+    thread = time.thread_time() - thread0
+    wall = time.perf_counter() - wall0
+
+    print(
+        f"{alerts} alerts, {batch} per loop pass: replies {dict(statuses)}; "
+        f"{journal.count()} journal rows ({journal.count() / alerts:.1f} per alert)"
+    )
+    print(
+        f"CPU per alert        {cpu / alerts * 1e6:7.0f} us all threads, {thread / alerts * 1e6:7.0f} us event loop "
+        f"thread  ({alerts / wall:.0f} alerts/s closed-loop, {wall:.1f} s)"
+    )
+    if stages:
+        print("stage (inclusive; nested stages overlap)            us/alert   calls/alert")
+        for name, (secs, calls) in sorted(table.items(), key=lambda kv: -kv[1][0]):
+            print(f"  {name:48s} {secs / alerts * 1e6:8.1f}   {calls / alerts:6.1f}")
+        journal._db = journal._db_real  # type: ignore[attr-defined]
+    await hub.stop()
+    await engine.stop()
+    journal.close()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--alerts", type=int, default=2000, help="alerts to send (default 2000)")
+    p.add_argument("--batch", type=int, default=1, help="alerts arriving in one loop pass (default 1)")
+    p.add_argument("--stages", action="store_true", help="time the main stages (adds ~1 us per wrapped call)")
+    args = p.parse_args()
+    asyncio.run(run(args.alerts, args.batch, args.stages))
+
+
+if __name__ == "__main__":
+    main()
