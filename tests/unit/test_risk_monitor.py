@@ -452,3 +452,45 @@ async def test_a_monitor_fault_is_journaled_and_never_stops_the_event(h: Harness
     assert any(isinstance(e, Quote) for e in sub.drain())
     errors = h.journal.entries(kind="error")
     assert errors and "simulated fault" in errors[-1].data["error"]
+
+
+async def test_only_events_that_can_move_an_account_re_evaluate_it(h: Harness) -> None:
+    """A quote at the same mark, an update of an order that stays open, and a balance report for
+    a tracked account change no figure, so they do not re-run the evaluation; a new mark, a new
+    or finished order and a fill do. The timer's tick still evaluates a quiet account."""
+    calls: list[str] = []
+    real = h.monitor.evaluate
+
+    def counting(account: str, now: datetime | None = None):  # type: ignore[no-untyped-def]
+        calls.append(account)
+        return real(account, now)
+
+    h.monitor.evaluate = counting  # type: ignore[method-assign]
+    await h.order(quantity=1)  # held from here on
+    assert calls, "a new order and its fill are evaluated"
+    sym = h.master.resolve("MES1!").symbol
+    p = D("6801.00")
+    calls.clear()
+    h.engine.ingest(Quote(symbol=sym, bid=p, ask=p + D("0.25"), last=p, ts=h.now))
+    assert calls == [FUT]  # a new mark
+    equity = h.status().equity
+    calls.clear()
+    h.engine.ingest(Quote(symbol=sym, bid=p - D("0.25"), ask=p + D("0.5"), last=p, bid_size=9, ts=h.now))
+    h.engine.ingest(Quote(symbol=sym, bid=None, ask=None, last=None, ts=h.now))
+    h.engine.ingest(Quote(symbol=sym, bid=p, ask=p + D("0.25"), last=p, ts=h.now))
+    assert calls == []  # the same mark, no mark at all, the same mark again
+    limit = await h.order(quantity=1, order_type=OrderType.LIMIT, limit_price=D("6790.00"))
+    assert limit.status is OrderStatus.WORKING, limit.reject_reason
+    assert calls == [FUT]  # a new open order: exposure changed
+    calls.clear()
+    h.engine.ingest(limit.evolve(status=OrderStatus.WORKING, updated_at=h.now + timedelta(seconds=1)))
+    snap = h.engine.balance(FUT)
+    assert snap is not None
+    h.engine.ingest(snap)
+    assert calls == []  # still open; a tracked account's balance report
+    await h.engine.cancel(FUT, limit.order_id)
+    await h.settle()
+    assert calls == [FUT]  # the order ended
+    calls.clear()
+    await h.at(h.now + timedelta(seconds=1))
+    assert FUT in calls and h.status().equity == equity  # the timer's tick, on a quiet market

@@ -132,7 +132,8 @@ class Engine:
         self._open: dict[tuple[str, str], Order] = {}
         self._fills: list[Fill] = []
         # Symbols each account has a book lot in (the book's insertion order), so positions(account)
-        # — run by every pre-trade check — builds only that account's open positions.
+        # — run by every pre-trade check and risk evaluation — builds only that account's open
+        # positions. The engine is the book's only writer (fills, seeds, the day's reset).
         self._lots: dict[str, dict[str, None]] = {}
         self._fill_ids: set[tuple[str, str]] = set()
         self._quotes: dict[str, Quote] = {}

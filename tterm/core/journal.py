@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from enum import Enum
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from pathlib import Path, PurePath
 from typing import Any, Literal, Protocol, TextIO
 
@@ -274,11 +275,30 @@ def _clean_items(items: Iterable[tuple[Any, Any]]) -> dict[str, Any]:
     return out
 
 
-#: One encoder for every row (json.dumps with options builds a new one per call).
-_to_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+def _not_json(obj: Any) -> Any:
+    raise TypeError(f"{type(obj).__name__} is not JSON serializable")
+
+
+def _make_to_json() -> Callable[[Any], str]:
+    """Compact JSON text (``json.dumps(obj, separators=(",", ":"), ensure_ascii=False)``), with
+    one C encoder built once for every row instead of one per call. Payloads are freshly built
+    trees of plain JSON types, so the circular-reference check is not needed."""
+    if c_make_encoder is None:  # a Python without the C accelerator
+        return json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+    encoder = c_make_encoder(None, _not_json, encode_basestring, None, ":", ",", False, False, True)
+
+    def to_json(obj: Any) -> str:
+        return "".join(encoder(obj, 0))
+
+    return to_json
+
+
+_to_json = _make_to_json()
 
 
 def _ts_text(ts: datetime) -> str:
+    if ts.tzinfo is UTC:  # the usual case (utcnow): already UTC
+        return ts.isoformat(timespec="microseconds")
     if ts.tzinfo is None or ts.utcoffset() is None:
         raise ValueError(f"journal timestamps must be timezone-aware, got naive {ts.isoformat()}")
     return ts.astimezone(UTC).isoformat(timespec="microseconds")

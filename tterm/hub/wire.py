@@ -82,6 +82,11 @@ _decoders: dict[type, Callable[[dict[str, Any]], Any]] = {}
 
 
 def _encode_value(v: Any) -> Any:
+    cls = type(v)
+    if cls is str or cls is int or cls is bool or cls is float or v is None:
+        return v
+    if cls is Decimal:
+        return str(v)
     if v is None or (isinstance(v, bool | int | float | str) and not isinstance(v, Enum)):
         return v
     if isinstance(v, Enum):

@@ -1,9 +1,10 @@
 """The live risk monitor: every account's distance to breach, and tterm's flatten ahead of the firm's.
 
 The monitor is an engine processor: it sees every event as it is ingested. For each account with
-a rule profile it keeps a :class:`~tterm.risk.rules.RiskTracker` and, on every tick of a held
-symbol, every fill, order change and balance report (and once a second from a timer, so the cutoff
-and the end-of-day snapshot happen on a quiet market too):
+a rule profile it keeps a :class:`~tterm.risk.rules.RiskTracker` and, on every event that can move
+the account — a new mark of a held symbol, a fill, an order opening or ending, the balance report
+that starts its tracking — (and once a second from a timer, so the cutoff and the end-of-day
+snapshot happen on a quiet market too):
 
 1. turns the trade date at the session open (day P&L resets, the next contract tier applies);
 2. takes the end-of-day snapshot at the profile's snapshot time (the ``eod`` level moves);
@@ -155,6 +156,9 @@ class RiskMonitor:
         self._timer: asyncio.Task[None] | None = None
         self._stopped = False
         self._cutoffs: dict[tuple[str, date, Decimal], tuple[datetime | None, datetime | None, datetime | None]] = {}
+        #: The last mark seen per symbol, and the open orders seen (see _on_event).
+        self._marks: dict[str, Decimal] = {}
+        self._open: set[tuple[str, str]] = set()
         self.checks = risk_checks(self.view, self.settings, engine.instruments)
 
     # ================================================================== wiring
@@ -216,17 +220,41 @@ class RiskMonitor:
             self._notice("error", f"risk monitor error: {exc}; check the journal")
 
     def _on_event(self, event: Any) -> None:
+        # Only events that can move an assessment re-evaluate; one that cannot leaves the account
+        # exactly as a quiet market would, and the timer still ticks every second for the clock's
+        # sake (cutoff, end-of-day snapshot, the day's turn).
         kind = type(event)
         if kind is Quote:
-            for account in self.engine.book.accounts_holding(event.symbol):
-                self.evaluate(account)
+            # A quote moves nothing but the mark the book values positions at: the same mark
+            # again (a size or bid/ask change under the same last) or none changes no figure.
+            mark = event.mark
+            if mark is not None and self._marks.get(event.symbol) != mark:
+                self._marks[event.symbol] = mark
+                for account in self.engine.book.accounts_holding(event.symbol):
+                    self.evaluate(account)
         elif kind is Fill:
             a = self._accounts.get(event.account)
             if a is not None:
                 a.last_symbol = event.symbol
             self.evaluate(event.account)
-        elif kind is Order or kind is AccountSnapshot:
-            self.evaluate(event.account)
+        elif kind is Order:
+            # Open orders count only as exposure (any open order or none): an update of an order
+            # already open (working, partly filled, modified) cannot change that; a new open
+            # order or one that ends can.
+            key = (event.account, event.order_id)
+            if event.is_open:
+                if key not in self._open:
+                    self._open.add(key)
+                    self.evaluate(event.account)
+            else:
+                self._open.discard(key)
+                self.evaluate(event.account)
+        elif kind is AccountSnapshot:
+            # The broker's balance is read when an account's tracking starts (and for accounts
+            # without a profile); once tracked, the balance is tterm's own and a report changes
+            # nothing.
+            if event.account not in self._accounts:
+                self.evaluate(event.account)
         elif kind is Notice and event.source == "engine" and event.text == "new trading day":
             # The engine reset the book's realized P&L for the new day.
             for a in self._accounts.values():
@@ -276,7 +304,7 @@ class RiskMonitor:
         assert st.sod_balance is not None
         balance = st.sod_balance + pnl.realized_net - a.realized_base
         equity = balance + pnl.unrealized
-        positions = self.engine.book.open_positions(account_id)
+        positions = self.engine.positions(account_id)
         snap_at = self._snapshot_at(a.profile, trade_date)
         if snap_at is not None and now >= snap_at and st.eod_date != trade_date:
             a.tracker.end_of_day(trade_date, balance)
