@@ -73,7 +73,7 @@ def test_defaults_written_on_first_run(dirs: tuple[Path, Path]) -> None:
     g = settings.general
     assert (g.theme, g.refresh_hz, g.ssh_profile, g.confirm_orders, g.data_dir) == (
         "tterm-amber",
-        20,
+        30,
         "auto",
         True,
         None,
