@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import resource
@@ -146,6 +147,7 @@ async def run(rate: float, seconds: float) -> None:
         await asyncio.wait_for(stream.wait(), 10)
         stream.drain()
     stream.close()
+    gc.freeze()  # as `tterm hub` does once it is up (tterm.hub.service.serve_hub)
 
     submits: list[float] = []
     placed: Counter[str] = Counter()
@@ -224,6 +226,9 @@ async def run(rate: float, seconds: float) -> None:
         print(f"    {count} x {reason}")
     print(f"duplicate orders     {dup_coids + dup_signals}   ({dup_coids} client order ids sent twice, "
           f"{dup_signals} alert+account pairs with more than one order)")  # fmt: skip
+    rows = journal.count()
+    print(f"journal rows         {rows} ({rows / max(1, len(results)):.1f} per alert: the webhook; each order's "
+          "request, decision, ack, updates and fill; each account's outcome and the alert's)")  # fmt: skip
     cores = os.cpu_count() or 1
     busy = (stat1[0] - stat0[0]) / max(1, stat1[1] - stat0[1]) * cores
     other = max(0.0, busy * wall - hub_cpu - gen_cpu) / wall

@@ -13,8 +13,9 @@ Durability is what it was: a committed transaction is in the WAL, and opening th
 of the process (SIGKILL) replays it. The thread only moves committed pages from one file to the other.
 
 WAL size: when every frame has been copied, the next write transaction starts the WAL over from the
-beginning, so the file stays about as large as what is written between two checkpoints, and
-``journal_size_limit`` truncates it back after a burst. A reader that holds an old snapshot (a long
+beginning, so the file stays about as large as what is written between two checkpoints, and is
+overwritten in place (no truncation after each cycle: giving the blocks back and allocating them
+again costs the writer file-system work). A reader that holds an old snapshot (a long
 ``tterm journal export``) stops PASSIVE checkpoints short of the end and the WAL grows. Past
 ``max_wal_bytes`` the thread follows its PASSIVE run with a TRUNCATE checkpoint: instant when the
 PASSIVE run got everything, otherwise it may make the writer wait up to ``cap_wait`` seconds for the
@@ -35,14 +36,14 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-#: Seconds between two background checkpoints.
-CHECKPOINT_INTERVAL = 0.5
+#: Seconds between two background checkpoints. Each complete one lets the next commit start the
+#: WAL over, and that commit syncs the new WAL header (SQLite's rule, on the writer's thread): a
+#: longer interval means fewer of those syncs and a larger WAL.
+CHECKPOINT_INTERVAL = 1.0
 #: Above this WAL size the checkpoint thread forces a TRUNCATE checkpoint (see the module docstring).
 MAX_WAL_BYTES = 64 * 1024 * 1024
 #: The longest a forced TRUNCATE checkpoint (the size cap, and close) waits for readers and the writer.
 CAP_WAIT = 0.2
-#: The WAL file is truncated back to this size after it was reset (``PRAGMA journal_size_limit``).
-WAL_SIZE_LIMIT = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,7 +219,6 @@ class WalDatabase:
         db.execute(f"PRAGMA busy_timeout={int(self._busy_timeout * 1000)}")
         if self.journal_mode == "wal" and self.path is not None and self.checkpointer is None:
             db.execute("PRAGMA wal_autocheckpoint=0")
-            db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
             self.checkpointer = Checkpointer(self.path, interval=self._interval, max_wal_bytes=self._max_wal_bytes)
             self.checkpointer.start()
             # A store dropped without close() must not leave its thread running.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import secrets as _secrets
 import signal as _signal
@@ -159,6 +160,9 @@ async def serve_hub(
             loop.add_signal_handler(sig, stop.set)
     try:
         bound = await hub.start(host, port)
+        # What start-up made (modules, settings, instruments, the engine) lives as long as the
+        # process: keep it out of the cyclic collector's full passes, each a pause of the loop.
+        gc.freeze()
         shown = host or settings.hub.host
         out.write(
             f"tterm hub: listening on http://{shown}:{bound}\n"
