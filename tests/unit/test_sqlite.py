@@ -85,7 +85,10 @@ def test_checkpoints_never_make_the_writer_wait(tmp_path: Path) -> None:
     wal.close()
 
 
-def test_wal_over_the_cap_is_truncated(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_log_over_the_cap_is_restarted(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Past the cap, a log that could not get back to its start is forced to (RESTART); a reader
+    pinning an old snapshot makes that wait and fail with a warning, and once the reader is gone
+    the log starts over from the beginning of the file."""
     path = tmp_path / "c.db"
     wal = WalDatabase(path, interval=3600, max_wal_bytes=1)
     _table(wal)
@@ -98,16 +101,21 @@ def test_wal_over_the_cap_is_truncated(tmp_path: Path, caplog: pytest.LogCapture
     assert cp is not None
     with caplog.at_level("WARNING", logger="tterm.core.sqlite"):
         _run_checkpoint(wal)
-    # The reader pins its snapshot: the forced truncate cannot finish and says why.
-    assert cp.forced == 1 and wal.wal_bytes() > 0
+    assert cp.forced == 1 and cp.last is not None and not cp.last.complete
     assert "readers keep it from being checkpointed" in caplog.text
     wal.db.execute("INSERT INTO t (v) VALUES ('still writing')")
+    size = wal.wal_bytes()
     reader.execute("COMMIT")
     reader.close()
     _run_checkpoint(wal)
-    assert cp.forced == 2
-    assert wal.wal_bytes() == 0  # TRUNCATE: the WAL file is back to nothing
-    assert wal.db.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 51
+    assert cp.last is not None and cp.last.complete
+    wal.db.execute("INSERT INTO t (v) VALUES ('after the restart')")
+    probe = sqlite3.connect(path)
+    frames = checkpoint(probe, "PASSIVE").wal_frames
+    probe.close()
+    assert 0 < frames <= 4  # the log started over: only the last write is in it
+    assert wal.wal_bytes() == size  # in place: the file was reused, not truncated and regrown
+    assert wal.db.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 52
     wal.close()
 
 

@@ -12,15 +12,16 @@ sqlite3 module releases the GIL while SQLite works, so its fsyncs do not stall t
 Durability is what it was: a committed transaction is in the WAL, and opening the file after a crash
 of the process (SIGKILL) replays it. The thread only moves committed pages from one file to the other.
 
-WAL size: when every frame has been copied, the next write transaction starts the WAL over from the
-beginning, so the file stays about as large as what is written between two checkpoints, and is
-overwritten in place (no truncation after each cycle: giving the blocks back and allocating them
-again costs the writer file-system work). A reader that holds an old snapshot (a long
-``tterm journal export``) stops PASSIVE checkpoints short of the end and the WAL grows. Past
-``max_wal_bytes`` the thread follows its PASSIVE run with a TRUNCATE checkpoint: instant when the
-PASSIVE run got everything, otherwise it may make the writer wait up to ``cap_wait`` seconds for the
-readers — a short pause paid only when checkpoints have fallen far behind, in exchange for a file
-that cannot grow without bound. :meth:`WalDatabase.close` ends with a
+WAL size: when every frame has been copied, the next write transaction starts the log over from
+the beginning and overwrites the file in place (no truncation after each cycle: giving the blocks
+back and allocating them again costs the writer file-system work). That needs a moment with every
+frame copied: a writer that never pauses appends behind each PASSIVE pass, and a reader that holds
+an old snapshot (a long ``tterm journal export``) stops the passes short of the end, so the log can
+grow. Past ``max_wal_bytes`` of log the thread runs more PASSIVE passes to shrink the tail while the
+writer goes on, then one RESTART checkpoint, during which the writer waits for the last few hundred
+frames (and for readers, up to ``cap_wait`` seconds) — a pause every few hundred MiB of sustained
+writing, instead of one in every 4 MiB commit as SQLite's own automatic checkpoint would make it,
+in exchange for a log that cannot grow without bound. :meth:`WalDatabase.close` ends with a
 TRUNCATE checkpoint, leaving a complete database file and an empty WAL.
 """
 
@@ -40,10 +41,15 @@ log = logging.getLogger(__name__)
 #: WAL over, and that commit syncs the new WAL header (SQLite's rule, on the writer's thread): a
 #: longer interval means fewer of those syncs and a larger WAL.
 CHECKPOINT_INTERVAL = 1.0
-#: Above this WAL size the checkpoint thread forces a TRUNCATE checkpoint (see the module docstring).
-MAX_WAL_BYTES = 64 * 1024 * 1024
-#: The longest a forced TRUNCATE checkpoint (the size cap, and close) waits for readers and the writer.
+#: Above this much log not yet back at its start, the checkpoint thread restarts it (see the module
+#: docstring). Under a sustained write load the log only restarts this way.
+MAX_WAL_BYTES = 256 * 1024 * 1024
+#: The longest a forced RESTART checkpoint (the size cap) or the TRUNCATE at close waits.
 CAP_WAIT = 0.2
+#: Frames a forced restart leaves for the writer to wait on, at most (passive passes shrink the
+#: tail first while the writer keeps writing).
+SHORT_TAIL = 256
+WAL_FRAME_HEADER = 24
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +103,7 @@ class Checkpointer:
         self.frames_checkpointed = 0
         self.forced = 0
         self.errors = 0
+        self._frame_bytes = 0
         self.last: CheckpointResult | None = None
         self._stop = threading.Event()
         self._kick = threading.Event()
@@ -150,31 +157,39 @@ class Checkpointer:
                 db.close()
 
     def _once(self, db: sqlite3.Connection) -> None:
-        result = checkpoint(db, "PASSIVE")
-        self.runs += 1
-        self.frames_checkpointed += result.checkpointed
-        if self._wal_bytes() > self.max_wal_bytes:
-            # Bound the file: cut it back to nothing (instant when the passive run completed; else
-            # a reader pins an old snapshot and this waits up to cap_wait for it).
+        if self._frame_bytes == 0:
+            self._frame_bytes = int(db.execute("PRAGMA page_size").fetchone()[0]) + WAL_FRAME_HEADER
+        result = self._passive(db)
+        # A PASSIVE pass copies the log as it stood when the pass began; the log starts over only
+        # once a pass has caught up with a writer that then pauses. A writer that never pauses
+        # (or a reader pinning an old snapshot) keeps it growing: past the cap, restart it.
+        if result.wal_frames * self._frame_bytes > self.max_wal_bytes:
+            # Shrink what the writer must wait for: each pass copies what was appended during
+            # the one before, so passes get shorter while the writer goes on.
+            for _ in range(6):
+                before = result.wal_frames
+                result = self._passive(db)
+                if result.wal_frames - before <= SHORT_TAIL:
+                    break
             self.forced += 1
             db.execute(f"PRAGMA busy_timeout={int(self.cap_wait * 1000)}")
             try:
-                result = checkpoint(db, "TRUNCATE")
+                result = checkpoint(db, "RESTART")
             finally:
                 db.execute("PRAGMA busy_timeout=0")
             if not result.complete:
                 log.warning(
-                    "%s: the WAL is over %d MiB and readers keep it from being checkpointed",
+                    "%s: the WAL is over %g MiB and readers keep it from being checkpointed",
                     self.path.name,
-                    self.max_wal_bytes >> 20,
+                    self.max_wal_bytes / 2**20,
                 )
         self.last = result
 
-    def _wal_bytes(self) -> int:
-        try:
-            return os.path.getsize(wal_path(self.path))
-        except OSError:
-            return 0
+    def _passive(self, db: sqlite3.Connection) -> CheckpointResult:
+        result = checkpoint(db, "PASSIVE")
+        self.runs += 1
+        self.frames_checkpointed += result.checkpointed
+        return result
 
 
 class WalDatabase:
