@@ -726,3 +726,32 @@ def test_a_cash_account_never_goes_short_or_overdrawn(script: list) -> None:
         await b.close()
 
     asyncio.run(run())
+
+
+async def test_ids_continue_after_a_crash_before_the_counter_was_saved(tmp_path: Path) -> None:
+    """The id counter is saved with the market, not with every order; a process that dies in
+    between still never hands out an id twice: the next run continues after the highest id in
+    the file (orders, fills, bracket groups)."""
+    store = tmp_path / "paper.sqlite3"
+    clock = FakeClock()
+    b = make(clock, store_path=store)
+    await b.connect()
+    await mkt(b, "MES1!", "6800.00", "6800.25")
+    await b.close()  # the counter is saved here
+    crashed = make(clock, store_path=store)
+    await crashed.connect()
+    seen: set[str] = set()
+    for _ in range(3):
+        o = await crashed.place(req(quantity=1, bracket=Bracket(take_profit_ticks=20, stop_loss_ticks=8)))
+        seen.add(o.order_id)
+    seen |= {o.order_id for o in await crashed.orders()} | {f.fill_id for f in await crashed.fills()}
+    seen |= {o.oco_group for o in await crashed.orders() if o.oco_group}
+    # No close(): as after a SIGKILL, the last save of the counter is from before these orders.
+    again = make(clock, store_path=store)
+    await again.connect()
+    await mkt(again, "MES1!", "6801.00", "6801.25")
+    new = await again.place(req(quantity=1, bracket=Bracket(take_profit_ticks=20, stop_loss_ticks=8)))
+    fresh = {new.order_id} | {f.fill_id for f in await again.fills() if f.order_id == new.order_id}
+    fresh |= {o.oco_group for o in await again.orders() if o.parent_id == new.order_id and o.oco_group}
+    assert fresh and not fresh & seen
+    await again.close()

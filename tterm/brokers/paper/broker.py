@@ -42,7 +42,7 @@ from tterm.brokers.paper.matching import (
     tick_error,
     touch,
 )
-from tterm.brokers.paper.store import AccountRow, PaperStore, PositionRow
+from tterm.brokers.paper.store import AccountRow, PaperStore, PositionRow, StoredState
 from tterm.core.instruments import InstrumentMaster, UnknownSymbol
 from tterm.core.models import (
     ZERO,
@@ -774,7 +774,9 @@ class PaperBroker(Broker):
             return
         self._trade_date = today
         self._engine.expire(today)
-        self._flush()  # the expired orders are saved as finished before the day is cleared
+        # The expired orders are saved as finished before the day is cleared, with the id counter
+        # (the day's ids leave the file next).
+        self._flush(counter=True)
         self._ledger.roll_day()
         self._fills = []
         self._orders = {oid: o for oid, o in self._orders.items() if o.is_open}
@@ -788,8 +790,13 @@ class PaperBroker(Broker):
 
     # ------------------------------------------------------------------ persistence
 
-    def _flush(self, *, marks: bool = False) -> None:
-        """Save everything that changed since the last save, in one transaction."""
+    def _flush(self, *, marks: bool = False, counter: bool = False) -> None:
+        """Save everything that changed since the last save, in one transaction.
+
+        The id counter is saved with the market (``marks``: about once a second, and at close) and
+        at the day's turn, not with every operation: every id handed out is in a saved order or
+        fill of the day, and a restart continues after the highest of them (see ``_load``).
+        """
         dirty = self._dirty_orders | self._engine.dirty
         self._dirty_orders = set()
         self._engine.dirty = set()
@@ -800,7 +807,7 @@ class PaperBroker(Broker):
         fills, self._new_fills = self._new_fills, []
         if self._store is None:
             return
-        if not (dirty or groups_dirty or positions or fills or marks):
+        if not (dirty or groups_dirty or positions or fills or marks or counter):
             return
         # In creation order, so a restart lists today's orders as they were placed. Ids carry a
         # zero-padded counter, so (length, id) sorts them by creation without scanning every order
@@ -822,7 +829,11 @@ class PaperBroker(Broker):
                 if q.bid is not None and q.ask is not None:
                     mark_rows.append(WalkState(sym, q.bid, q.ask, q.last, q.prev_close, q.volume))
         self._store.write(
-            meta={"counter": str(self._counter), "trade_date": self._trade_date.isoformat()},
+            meta=(
+                {"counter": str(self._counter), "trade_date": self._trade_date.isoformat()}
+                if marks or counter
+                else {"trade_date": self._trade_date.isoformat()}
+            ),
             accounts=[_account_row(a) for a in self._ledger.accounts.values()],
             positions=pos_rows,
             orders=orders,
@@ -834,7 +845,9 @@ class PaperBroker(Broker):
     def _load(self) -> None:
         assert self._store is not None
         st = self._store.load()
-        self._counter = int(st.meta.get("counter", "0"))
+        # The saved counter can lag the last operations (it is saved about once a second): the
+        # ids in the file say how far it really went.
+        self._counter = max(int(st.meta.get("counter", "0")), _highest_id(st))
         if "trade_date" in st.meta:
             self._trade_date = date.fromisoformat(st.meta["trade_date"])
         for row in st.accounts:
@@ -882,6 +895,26 @@ class PaperBroker(Broker):
         except (UnknownSymbol, ModelError):
             return None
         return self._engine.quote(inst.symbol)
+
+
+def _id_number(value: str | None) -> int:
+    """The counter inside one of our ids (``PO000123`` -> 123); 0 for anything else."""
+    if not value:
+        return 0
+    digits = value.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    return int(digits) if digits.isdigit() and digits != value else 0
+
+
+def _highest_id(st: StoredState) -> int:
+    """The highest counter value any saved order, fill or bracket group carries."""
+    numbers = [0]
+    for o in st.orders:
+        numbers += (_id_number(o.order_id), _id_number(o.parent_id), _id_number(o.oco_group))
+    for f in st.fills:
+        numbers += (_id_number(f.fill_id), _id_number(f.order_id))
+    for g in st.groups:
+        numbers += (_id_number(g.group_id), _id_number(g.entry_id), _id_number(g.tp_id), _id_number(g.sl_id))
+    return max(numbers)
 
 
 def _account_row(a: AccountState) -> AccountRow:
