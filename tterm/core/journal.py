@@ -294,6 +294,8 @@ def _make_to_json() -> Callable[[Any], str]:
 
 
 _to_json = _make_to_json()
+#: Compact JSON text of plain JSON types, for every store that keeps JSON in SQLite.
+compact_json = _to_json
 
 
 def _ts_text(ts: datetime) -> str:

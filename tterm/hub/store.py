@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tterm.core.journal import compact_json
 from tterm.core.sqlite import WalDatabase
 
 if TYPE_CHECKING:
@@ -218,8 +219,8 @@ class SignalStore:
                 form,
                 _ts(received_at),
                 _ts(alert_time) if alert_time else None,
-                json.dumps(signal, separators=(",", ":")),
-                json.dumps(targets),
+                compact_json(signal),
+                compact_json(targets),
                 status,
             ),
         )
@@ -306,7 +307,7 @@ class SignalStore:
                 account,
                 seq,
                 kind,
-                json.dumps(data, separators=(",", ":")),
+                compact_json(data),
                 coid,
                 first if seq == 0 else "planned",
             )

@@ -21,6 +21,7 @@ from typing import Any
 
 from tterm.brokers.paper.feed import WalkState
 from tterm.brokers.paper.matching import BracketGroup, Working
+from tterm.core.journal import compact_json
 from tterm.core.models import (
     AssetClass,
     Bracket,
@@ -86,7 +87,19 @@ def _names(cls: type) -> tuple[str, ...]:
 
 
 def _to_json(obj: Any, skip: str = "") -> dict[str, Any]:
-    return {name: _enc(getattr(obj, name)) for name in _names(type(obj)) if name != skip}
+    out: dict[str, Any] = {}
+    for name in _names(type(obj)):
+        if name == skip:
+            continue
+        v = getattr(obj, name)
+        c = type(v)
+        if v is None or c is str or c is int or c is bool:
+            out[name] = v
+        elif c is Decimal:
+            out[name] = str(v)
+        else:
+            out[name] = _enc(v)
+    return out
 
 
 #: Encoded instruments by symbol: a position row repeats its instrument on every save.
@@ -387,14 +400,14 @@ class PaperStore:
                 }
                 db.execute(
                     "INSERT OR REPLACE INTO positions VALUES (?, ?, ?)",
-                    (p.account, p.instrument.symbol, json.dumps(data)),
+                    (p.account, p.instrument.symbol, compact_json(data)),
                 )
             for order, working in orders:
                 data = working_to_json(working) if working is not None else {"order": order_to_json(order)}
                 db.execute(
                     "INSERT INTO orders (order_id, is_open, data) VALUES (?, ?, ?) "
                     "ON CONFLICT(order_id) DO UPDATE SET is_open = excluded.is_open, data = excluded.data",
-                    (order.order_id, 1 if working is not None else 0, json.dumps(data)),
+                    (order.order_id, 1 if working is not None else 0, compact_json(data)),
                 )
             if groups is not None:
                 db.execute("DELETE FROM groups")
@@ -406,9 +419,9 @@ class PaperStore:
                         "sl_id": g.sl_id,
                         "exposure": g.exposure,
                     }
-                    db.execute("INSERT INTO groups VALUES (?, ?)", (g.group_id, json.dumps(data)))
+                    db.execute("INSERT INTO groups VALUES (?, ?)", (g.group_id, compact_json(data)))
             for f in fills:
-                db.execute("INSERT OR REPLACE INTO fills VALUES (?, ?)", (f.fill_id, json.dumps(fill_to_json(f))))
+                db.execute("INSERT OR REPLACE INTO fills VALUES (?, ?)", (f.fill_id, compact_json(fill_to_json(f))))
             for m in marks:
                 data = {
                     "symbol": m.symbol,
@@ -418,7 +431,7 @@ class PaperStore:
                     "prev_close": _enc(m.prev_close),
                     "volume": m.volume,
                 }
-                db.execute("INSERT OR REPLACE INTO marks VALUES (?, ?)", (m.symbol, json.dumps(data)))
+                db.execute("INSERT OR REPLACE INTO marks VALUES (?, ?)", (m.symbol, compact_json(data)))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
