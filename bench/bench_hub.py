@@ -26,6 +26,7 @@ import gc
 import json
 import os
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -241,6 +242,7 @@ async def run(rate: float, seconds: float) -> None:
     await hub.stop()
     await engine.stop()
     journal.close()
+    shutil.rmtree(tmp, ignore_errors=True)  # the run's state files (hundreds of MB of WAL at peak)
 
 
 def main() -> None:

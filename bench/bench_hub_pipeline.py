@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import functools
 import json
+import shutil
 import tempfile
 import time
 from collections import Counter, defaultdict
@@ -194,6 +195,7 @@ async def run(alerts: int, batch: int, stages: bool) -> None:
     await hub.stop()
     await engine.stop()
     journal.close()
+    shutil.rmtree(tmp, ignore_errors=True)  # the run's state files (hundreds of MB of WAL at peak)
 
 
 def main() -> None:
