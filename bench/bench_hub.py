@@ -34,6 +34,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 SECRET = "bench-secret-0123456789"
 SYMBOLS = ("MES1!", "MNQ1!", "M2K1!", "MYM1!")
@@ -108,7 +109,11 @@ async def generate(url: str, rate: float, seconds: float) -> None:
 # --------------------------------------------------------------------------- the hub (this process)
 
 
-async def run(rate: float, seconds: float) -> None:
+async def setup_hub(prefix: str, *, remote: bool = True) -> tuple[Any, Any, Any, Path]:
+    """The benches' hub: two paper accounts behind one strategy, a market in every bench symbol.
+
+    Returns ``(broker, engine, hub, data_dir)``; the hub is built, not started.
+    """
     from tterm.brokers.paper.broker import PaperAccountSpec, PaperBroker
     from tterm.config import HubSettings
     from tterm.core.engine import Engine
@@ -117,15 +122,14 @@ async def run(rate: float, seconds: float) -> None:
     from tterm.core.models import AccountKind, Quote
     from tterm.hub.service import Hub
 
-    tmp = Path(tempfile.mkdtemp(prefix="bench-hub-"))
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
     instruments = InstrumentMaster()
     accounts = [
         PaperAccountSpec(id=f"B{i}", name=f"Bench {i}", kind=AccountKind.FUTURES, balance=Decimal(10_000_000))
         for i in (1, 2)
     ]
     broker = PaperBroker("paper", accounts=accounts, instruments=instruments, scripted=True, store_path=tmp / "p.db")
-    journal = Journal(tmp / "journal.sqlite3")
-    engine = Engine(brokers=[broker], instruments=instruments, journal=journal)
+    engine = Engine(brokers=[broker], instruments=instruments, journal=Journal(tmp / "journal.sqlite3"))
     await engine.start()
     settings = HubSettings.model_validate(
         {
@@ -136,18 +140,20 @@ async def run(rate: float, seconds: float) -> None:
             "strategies": {"bench": {"accounts": ["paper:B1", "paper:B2"]}},
         }
     )
-    hub = Hub(engine, settings, data_dir=tmp, webhook_secret=SECRET, api_token=None)
-    port = await hub.start("127.0.0.1", 0)
+    hub = Hub(engine, settings, data_dir=tmp, webhook_secret=SECRET, api_token=None, remote=remote)
     for sym in SYMBOLS:
         await engine.subscribe([sym])
         px = Decimal(PRICES[sym])
         tick = instruments.resolve(sym).tick_size
         await broker.push_quote(Quote(symbol=sym, bid=px, ask=px + tick, last=px))
-    stream = engine.events("bench")
-    while any(engine.quote(instruments.resolve(s).symbol) is None for s in SYMBOLS):
-        await asyncio.wait_for(stream.wait(), 10)
-        stream.drain()
-    stream.close()
+    await engine.settle()
+    return broker, engine, hub, tmp
+
+
+async def run(rate: float, seconds: float) -> None:
+    broker, engine, hub, tmp = await setup_hub("bench-hub-")
+    journal = engine.journal
+    port = await hub.start("127.0.0.1", 0)
     gc.freeze()  # as `tterm hub` does once it is up (tterm.hub.service.serve_hub)
 
     submits: list[float] = []

@@ -22,17 +22,12 @@ import asyncio
 import functools
 import json
 import shutil
-import tempfile
 import time
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
-from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-SECRET = "bench-secret-0123456789"
-SYMBOLS = ("MES1!", "MNQ1!", "M2K1!", "MYM1!")
-PRICES = {"MES1!": "5000.00", "MNQ1!": "21000.00", "M2K1!": "2100.0", "MYM1!": "44000"}
+from bench_hub import SECRET, SYMBOLS, setup_hub  # same directory: run as `python bench/<name>.py`
 
 
 class _Request:
@@ -81,42 +76,11 @@ def _timed_async(table: dict[str, list[float]], name: str, fn: Any) -> Any:
 
 async def run(alerts: int, batch: int, stages: bool) -> None:
     from tterm.brokers.paper import store as paper_store
-    from tterm.brokers.paper.broker import PaperAccountSpec, PaperBroker
-    from tterm.config import HubSettings
-    from tterm.core.engine import Engine
-    from tterm.core.instruments import InstrumentMaster
-    from tterm.core.journal import Journal
-    from tterm.core.models import AccountKind, Quote
     from tterm.hub import server as hub_server
-    from tterm.hub.service import Hub
 
-    tmp = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
-    instruments = InstrumentMaster()
-    accounts = [
-        PaperAccountSpec(id=f"B{i}", name=f"Bench {i}", kind=AccountKind.FUTURES, balance=Decimal(10_000_000))
-        for i in (1, 2)
-    ]
-    broker = PaperBroker("paper", accounts=accounts, instruments=instruments, scripted=True, store_path=tmp / "p.db")
-    journal = Journal(tmp / "journal.sqlite3")
-    engine = Engine(brokers=[broker], instruments=instruments, journal=journal)
-    await engine.start()
-    settings = HubSettings.model_validate(
-        {
-            "port": 0,
-            "rate_limit": 1_000_000,
-            "rate_burst": 1_000_000,
-            "stale_after": 3600,
-            "strategies": {"bench": {"accounts": ["paper:B1", "paper:B2"]}},
-        }
-    )
-    hub = Hub(engine, settings, data_dir=tmp, webhook_secret=SECRET, api_token=None, remote=False)
+    broker, engine, hub, tmp = await setup_hub("bench-pipeline-", remote=False)
+    journal = engine.journal
     await hub.router.start()
-    for sym in SYMBOLS:
-        await engine.subscribe([sym])
-        px = Decimal(PRICES[sym])
-        tick = instruments.resolve(sym).tick_size
-        await broker.push_quote(Quote(symbol=sym, bid=px, ask=px + tick, last=px))
-    await engine.settle()
 
     table: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
     if stages:
