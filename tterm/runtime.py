@@ -20,7 +20,7 @@ from tterm.core.journal import Journal
 from tterm.core.models import AccountKind
 
 if TYPE_CHECKING:
-    from tterm.brokers.base import Broker
+    from tterm.core.broker import Broker
     from tterm.risk.monitor import RiskMonitor
 
 #: Broker type -> "module:function" building it from (name, options, secrets, *, instruments, clock, data_dir).

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tterm.brokers.base import BrokerError
 from tterm.brokers.paper.broker import PaperBroker
 from tterm.brokers.paper.ledger import PaperAccountSpec
+from tterm.core.broker import BrokerError
 from tterm.core.client import EngineClient, EngineError
 from tterm.core.clock import CmeClock, default_calendar
 from tterm.core.engine import AccountOptions, Engine

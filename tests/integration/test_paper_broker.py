@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tterm.brokers.base import BrokerError, UnknownOrder
 from tterm.brokers.paper import DEFAULT_ACCOUNTS, ModifyRejected, PaperAccountSpec, PaperBroker
+from tterm.core.broker import BrokerError, UnknownOrder
 from tterm.core.instruments import InstrumentMaster
 from tterm.core.models import (
     AccountKind,

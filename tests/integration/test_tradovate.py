@@ -20,11 +20,11 @@ import websockets
 
 from tests.fakes import FakeClock
 from tests.fakes.tradovate import FakeTradovate
-from tterm.brokers.base import AuthError, BrokerError
 from tterm.brokers.common.settings import BrokerConfigError
 from tterm.brokers.tradovate import TradovateBroker, build
 from tterm.brokers.tradovate.broker import failure_words
 from tterm.brokers.tradovate.stream import FrameError, encode_request, parse_frame
+from tterm.core.broker import AuthError, BrokerError
 from tterm.core.instruments import InstrumentMaster
 from tterm.core.models import (
     AccountSnapshot,

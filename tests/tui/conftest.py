@@ -59,7 +59,7 @@ def frozen_now() -> datetime:
 @pytest.fixture(autouse=True)
 def _deterministic(monkeypatch: pytest.MonkeyPatch) -> None:
     """Frozen message times, UTC local time, and no blinking cursors."""
-    monkeypatch.setattr("tterm.brokers.base.utcnow", frozen_now)
+    monkeypatch.setattr("tterm.core.broker.utcnow", frozen_now)
     monkeypatch.setenv("TZ", "UTC")
     time.tzset()
     monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None)

@@ -6,8 +6,8 @@ from datetime import timedelta
 import pytest
 
 from tests.fakes import FakeClock
-from tterm.brokers.base import AuthError, BrokerError
 from tterm.brokers.common.tokens import Token, TokenManager
+from tterm.core.broker import AuthError, BrokerError
 
 LIFETIME = timedelta(minutes=80)
 

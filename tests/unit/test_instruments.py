@@ -365,9 +365,16 @@ def test_rounding_examples(master: InstrumentMaster) -> None:
 
 
 _MASTER = InstrumentMaster(calendar=CAL, today=lambda: TODAY)
+#: Instruments on one uniform tick grid.
 INSTRUMENTS = [_MASTER.resolve(root) for root in _MASTER.roots] + [
     _MASTER.resolve("AAPL"),
+    _MASTER.resolve("SPY   261218C00600000"),  # penny at every price
+]
+#: Instruments whose tick depends on the price (penny program, nickel/dime, futures options).
+TABLE_INSTRUMENTS = [
     _MASTER.resolve("AAPL  261218C00200000"),
+    _MASTER.resolve("XYZ   261218P00050000"),
+    _MASTER.resolve("MESZ6 C6800"),
 ]
 prices = st.decimals(min_value=-100_000, max_value=100_000, places=4, allow_nan=False, allow_infinity=False)
 
@@ -414,3 +421,33 @@ def test_law_down_and_up_bracket_the_price(inst: Instrument, price: Decimal) -> 
     assume(down != up)
     assert up - down == inst.tick_size
     assert inst.round_price(price) in (down, up)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(TABLE_INSTRUMENTS), st.decimals(min_value=0, max_value=50, places=4))
+def test_law_tick_tables_round_onto_the_band_grid(inst: Instrument, price: Decimal) -> None:
+    down, up, near = (inst.round_price(price, m) for m in ("down", "up", "nearest"))  # type: ignore[arg-type]
+    for r in (down, up, near):
+        assert inst.is_on_tick(r)
+        assert inst.round_price(r, "reject") == r
+    assert down <= price <= up
+    assert near in (down, up)
+    assert up - down <= inst.tick_at(price)
+    if inst.is_on_tick(price):
+        assert inst.round_price(price, "reject") == price
+    else:
+        with pytest.raises(ModelError, match="off the tick grid"):
+            inst.round_price(price, "reject")
+
+
+def test_option_tick_tables_by_class() -> None:
+    penny = _MASTER.resolve("AAPL  261218C00200000")
+    nickel = _MASTER.resolve("XYZ   261218P00050000")
+    assert (penny.tick_at(Decimal("2.99")), penny.tick_at(Decimal("3.00"))) == (Decimal("0.01"), Decimal("0.05"))
+    assert (nickel.tick_at(Decimal("2.95")), nickel.tick_at(Decimal("3.00"))) == (Decimal("0.05"), Decimal("0.10"))
+    assert penny.is_on_tick(Decimal("2.97")) and not penny.is_on_tick(Decimal("3.07"))
+    with pytest.raises(ModelError, match=r"tick size 0.10"):
+        nickel.round_price(Decimal("3.15"), "reject")
+    fut = _MASTER.resolve("MESZ6 C6800")
+    assert fut.underlying == "MESZ6" and fut.point_value == 5 and fut.tick_at(Decimal("4.95")) == Decimal("0.05")
+    assert fut.tick_at(Decimal("5.00")) == Decimal("0.25")

@@ -9,7 +9,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tterm.brokers.base import UnknownOrder
 from tterm.brokers.paper.matching import (
     Execution,
     MatchingEngine,
@@ -19,6 +18,7 @@ from tterm.brokers.paper.matching import (
     stop_side_error,
     tick_error,
 )
+from tterm.core.broker import UnknownOrder
 from tterm.core.instruments import InstrumentMaster
 from tterm.core.models import (
     Bracket,

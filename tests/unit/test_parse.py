@@ -282,6 +282,7 @@ def order_commands(draw: st.DrawFn) -> OrderCommand:
     stop = draw(prices) if otype.needs_stop else None
     tp_kind = draw(st.sampled_from(["none", "ticks", "price"]))
     sl_kind = draw(st.sampled_from(["none", "ticks", "price"]))
+    trail_kind = draw(st.sampled_from(["ticks", "price"])) if otype.needs_trail else "none"
     return OrderCommand(
         side=draw(st.sampled_from(list(Side))),
         quantity=draw(st.integers(min_value=1, max_value=10_000)),
@@ -295,6 +296,8 @@ def order_commands(draw: st.DrawFn) -> OrderCommand:
         stop_loss_ticks=draw(st.integers(1, 500)) if sl_kind == "ticks" else None,
         stop_loss_price=draw(prices) if sl_kind == "price" else None,
         account=draw(st.sampled_from([None, "CASH", "paper:FUT50K"])),
+        trail_ticks=draw(st.integers(1, 500)) if trail_kind == "ticks" else None,
+        trail_amount=draw(prices) if trail_kind == "price" else None,
     )
 
 
@@ -309,3 +312,16 @@ def test_parse_never_fails_with_anything_but_parse_error(text: str) -> None:
         parse(text)
     except ParseError as exc:
         assert str(exc)
+
+
+def test_trailing_stop_in_ticks_or_price() -> None:
+    cmd = parse("sell 2 MES trail 8t")
+    assert isinstance(cmd, OrderCommand)
+    assert (cmd.order_type, cmd.trail_ticks, cmd.trail_amount) == (OrderType.TRAILING_STOP, 8, None)
+    cmd = parse("sell 2 MES trail @2.50")
+    assert isinstance(cmd, OrderCommand)
+    assert (cmd.trail_ticks, cmd.trail_amount) == (None, D("2.50"))
+    with pytest.raises(ParseError, match="trailing stop takes only its distance"):
+        parse("sell 2 MES trail 8 mkt")
+    with pytest.raises(ParseError, match="two trailing distances"):
+        parse("sell 2 MES trail 8 trail 9")

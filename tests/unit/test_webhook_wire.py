@@ -77,9 +77,18 @@ def _try(cls: type, kwargs: dict[str, Any]) -> Any:
         return None
 
 
+#: Fields whose valid values a generic strategy rarely hits.
+_FIELD_STRATEGIES: dict[str, st.SearchStrategy[Any]] = {
+    "tick_table": st.sampled_from([(), ((Decimal(0), Decimal("0.01")), (Decimal(3), Decimal("0.05")))]),
+}
+
+
 def instances(cls: type, depth: int = 0) -> st.SearchStrategy[Any]:
     hints = typing.get_type_hints(cls)
-    fields = {f.name: _for_type(hints[f.name], depth) for f in dataclasses.fields(cls)}
+    fields = {
+        f.name: _FIELD_STRATEGIES[f.name] if f.name in _FIELD_STRATEGIES else _for_type(hints[f.name], depth)
+        for f in dataclasses.fields(cls)
+    }
     return st.fixed_dictionaries(fields).map(lambda kw: _try(cls, kw)).filter(lambda x: x is not None)
 
 

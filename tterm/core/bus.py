@@ -1,10 +1,10 @@
 """Async fan-out of engine events to any number of subscribers.
 
 ``publish`` never blocks and never awaits: each subscriber has its own queue, so a slow
-subscriber only ever delays itself. Quotes (and connection status) carry a ``coalesce_key``; a
+subscriber only ever delays itself. Quotes and depth (and connection status) carry a ``coalesce_key``; a
 subscriber that asked for coalescing keeps only the latest event per key while it is behind,
 at the queue position of the first one it missed. Order, fill and position events have no key
-and are always delivered, every one, in order.
+and are always delivered, every one, in order; so are trades (time and sales shows every print).
 
 A subscriber that falls so far behind that its ordered backlog passes ``max_backlog`` is closed
 with ``overflowed`` set: it must resynchronise from a snapshot (the remote hub client does) rather
@@ -18,11 +18,15 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Hashable
 from typing import Any
 
-from tterm.core.models import ConnectionStatus, Quote, RiskStatus
+from tterm.core.models import ConnectionStatus, Depth, Quote, RiskStatus
 
 
 def _quote_key(event: Quote) -> Hashable:
     return ("quote", event.symbol)
+
+
+def _depth_key(event: Depth) -> Hashable:
+    return ("depth", event.symbol)
 
 
 def _connection_key(event: ConnectionStatus) -> Hashable:
@@ -36,6 +40,7 @@ def _risk_key(event: RiskStatus) -> Hashable:
 #: Event types that may be coalesced, with the key that identifies "the same thing".
 COALESCE_KEYS: dict[type, Callable[[Any], Hashable]] = {
     Quote: _quote_key,
+    Depth: _depth_key,
     ConnectionStatus: _connection_key,
     RiskStatus: _risk_key,
 }

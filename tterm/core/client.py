@@ -12,32 +12,42 @@ The contract:
 - Commands never raise for a refused order: ``place`` returns an Order whose status is
   REJECTED with the reason (pre-trade, validation or broker). They raise ``EngineError`` only
   when the command itself is malformed or the engine cannot be reached.
+- Market-data verbs (bars, depth, trades, option chains, search) go to a broker that has them;
+  where none has, they raise ``EngineError("not supported by <broker>: <verb>")`` and change
+  nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from tterm.core.models import (
     Account,
     AccountLock,
     AccountSnapshot,
+    Bar,
     ConnectionStatus,
     Fill,
     Instrument,
+    OptionChain,
     Order,
+    OrderGroup,
     OrderRequest,
     Position,
     Quote,
     RiskDecision,
     RiskStatus,
     SignalOutcome,
+    Timeframe,
     utcnow,
 )
+
+if TYPE_CHECKING:
+    from tterm.core.broker import LoginPrompt, LoginResult
 
 
 class EngineError(Exception):
@@ -61,6 +71,8 @@ class EngineSnapshot:
     signals: tuple[SignalOutcome, ...] = ()
     is_live: bool = False
     ts: datetime = field(default_factory=utcnow)
+    #: Instruments brokers taught the engine (outside the master lists), so a client resolves them.
+    instruments: tuple[Instrument, ...] = ()
 
 
 @runtime_checkable
@@ -149,4 +161,54 @@ class EngineClient(Protocol):
 
     async def lock(self, account: str | None, reason: str) -> list[AccountLock]:
         """Lock one account (None: all) for the rest of the session; only exits pass."""
+        ...
+
+    # -- grouped orders
+
+    async def preview_group(self, group: OrderGroup) -> RiskDecision:
+        """Validation and pre-trade checks for every order of an OCO/OTOCO group, as one verdict."""
+        ...
+
+    async def place_group(self, group: OrderGroup) -> list[Order]:
+        """Send an OCO or OTOCO group (natively, or emulated by the engine where the broker lacks it)."""
+        ...
+
+    # -- market data (capability-gated)
+
+    async def find_instrument(self, symbol: str) -> Instrument:
+        """Like ``instrument``, but asks the brokers when the master does not know the symbol."""
+        ...
+
+    async def bars(self, symbol: str, timeframe: Timeframe, start: datetime, end: datetime | None = None) -> list[Bar]:
+        """Price history for a chart, oldest first."""
+        ...
+
+    async def subscribe_depth(self, symbols: Iterable[str]) -> list[str]:
+        """Stream Depth events for ``symbols`` (coalesced per symbol); returns the contracts."""
+        ...
+
+    async def unsubscribe_depth(self, symbols: Iterable[str]) -> None: ...
+
+    async def subscribe_trades(self, symbols: Iterable[str]) -> list[str]:
+        """Stream Trade prints for ``symbols`` (every one); returns the contracts."""
+        ...
+
+    async def unsubscribe_trades(self, symbols: Iterable[str]) -> None: ...
+
+    async def option_chain(self, underlying: str, expiry: date | None = None) -> OptionChain:
+        """One expiry's strikes with quotes and Greeks (computed ones are labelled)."""
+        ...
+
+    async def search_instruments(self, text: str, limit: int = 20) -> list[Instrument]:
+        """Instruments matching ``text`` from the master lists and every broker that searches."""
+        ...
+
+    # -- interactive login
+
+    async def login_start(self, broker: str) -> LoginPrompt:
+        """Begin a broker's browser login: the URL to open. EngineError if it needs no person."""
+        ...
+
+    async def login_complete(self, broker: str, prompt: LoginPrompt, pasted_url: str) -> LoginResult:
+        """Finish it with the URL the browser was sent to; a bad URL changes nothing."""
         ...

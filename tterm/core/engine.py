@@ -21,8 +21,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from tterm.brokers.base import Broker, BrokerError
 from tterm.core.book import Book
+from tterm.core.broker import Broker, BrokerError
 from tterm.core.bus import Bus, Subscription
 from tterm.core.client import EngineError, EngineSnapshot
 from tterm.core.instruments import InstrumentMaster

@@ -8,7 +8,14 @@ leading ``/`` are dropped):
 - an explicit contract, ``MESZ6`` (Tradovate style), ``MESZ26`` or ``MESZ2026`` (TradingView style);
   a one-digit year is read as the nearest year that is not more than a year in the past;
 - an equity or ETF symbol from the master list (``AAPL``), or one added at run time;
-- an option in OCC form, ``AAPL  261218C00200000`` (padding optional), multiplier 100.
+- an option in OCC form, ``AAPL  261218C00200000`` (padding optional), multiplier 100, on the
+  class's tick table (penny program or nickel/dime, from ``data/options.toml``);
+- an option on a futures contract, ``ESZ6 C6800`` (expiring with the contract), on CME's
+  cabinet/regular tick table;
+- an instrument a broker taught the engine at run time (:meth:`InstrumentMaster.add`).
+
+Multi-leg orders trade a synthetic strategy instrument (:meth:`InstrumentMaster.strategy`) whose
+net price is on a penny grid (or the futures tick) and whose point value is the legs' multiplier.
 
 Contract symbols are always rendered ``ROOT`` + month code + last digit of the year (``MESZ6``).
 """
@@ -26,7 +33,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Protocol
 
-from tterm.core.models import AssetClass, Instrument, ModelError, OptionRight
+from tterm.core.models import AssetClass, Instrument, ModelError, OptionRight, OrderLeg
 
 MONTH_CODES = "FGHJKMNQUVXZ"
 """CME month codes, January (F) to December (Z)."""
@@ -111,7 +118,36 @@ def _load_equities() -> dict[str, str]:
     return dict(raw["symbols"])
 
 
+def _load_option_ticks() -> tuple[frozenset[str], frozenset[str], dict[str, tuple[tuple[Decimal, Decimal], ...]]]:
+    raw = tomllib.loads(resources.files("tterm.core.data").joinpath("options.toml").read_text())
+    futures: dict[str, tuple[tuple[Decimal, Decimal], ...]] = {}
+    for root, row in raw.get("futures", {}).items():
+        tick = Decimal(row["tick"])
+        if "small_tick" in row:
+            futures[root] = ((Decimal(0), Decimal(row["small_tick"])), (Decimal(row["small_below"]), tick))
+        else:
+            futures[root] = ((Decimal(0), tick),)
+    return frozenset(raw["penny_all_prices"]), frozenset(raw["penny"]), futures
+
+
+_PENNY_ALL, _PENNY, _FUTURES_OPTION_TICKS = _load_option_ticks()
+_PENNY_TABLE = ((Decimal(0), Decimal("0.01")), (Decimal(3), Decimal("0.05")))
+_PENNY_ALL_TABLE = ((Decimal(0), Decimal("0.01")),)
+_NICKEL_TABLE = ((Decimal(0), Decimal("0.05")), (Decimal(3), Decimal("0.10")))
+
+
+def option_tick_table(underlying: str) -> tuple[tuple[Decimal, Decimal], ...]:
+    """The tick table of an equity option class (penny at all prices, penny, or nickel/dime)."""
+    u = underlying.upper()
+    if u in _PENNY_ALL:
+        return _PENNY_ALL_TABLE
+    if u in _PENNY:
+        return _PENNY_TABLE
+    return _NICKEL_TABLE
+
+
 _OCC = re.compile(r"^([A-Z]{1,6})\s*(\d{2})(\d{2})(\d{2})([CP])(\d{8})$")
+_FUT_OPTION = re.compile(r"^([A-Z0-9]+)\s+([CP])(\d+(?:\.\d+)?)$")
 _EQUITY = re.compile(r"^[A-Z]{1,5}(\.[A-Z])?$")
 
 
@@ -157,10 +193,90 @@ class InstrumentMaster:
     def today(self) -> date:
         return self._today()
 
-    def add(self, instrument: Instrument) -> None:
-        """Register an instrument a broker told us about (a symbol outside the master lists)."""
-        self._extra[instrument.symbol.upper()] = instrument
+    def add(self, instrument: Instrument) -> bool:
+        """Register an instrument a broker told us about (a symbol outside the master lists).
+
+        Returns False when the same instrument was already known (nothing changed).
+        """
+        key = instrument.symbol.upper()
+        if self._extra.get(key) == instrument:
+            return False
+        self._extra[key] = instrument
         self._cache.clear()
+        return True
+
+    @property
+    def learned(self) -> list[Instrument]:
+        """Every instrument added at run time (sent to attached clients in the snapshot)."""
+        return list(self._extra.values())
+
+    def search(self, text: str, limit: int = 20) -> list[Instrument]:
+        """Instruments of the master lists whose symbol or description contains ``text``.
+
+        Futures roots resolve to their front contract; symbol prefix matches rank first.
+        """
+        t = text.strip().upper()
+        if not t:
+            return []
+        hits: list[tuple[int, str, Instrument]] = []
+        for root, spec in self.specs.items():
+            rank = 0 if root.startswith(t) else 1 if t in spec.description.upper() else -1
+            if rank >= 0:
+                hits.append((rank, root, self.front(root)))
+        for sym, desc in self._equities.items():
+            rank = 0 if sym.startswith(t) else 1 if t in desc.upper() else -1
+            if rank >= 0:
+                hits.append((rank, sym, self.resolve(sym)))
+        for sym, inst in self._extra.items():
+            rank = 0 if sym.startswith(t) else 1 if t in inst.description.upper() else -1
+            if rank >= 0:
+                hits.append((rank, sym, inst))
+        hits.sort(key=lambda h: (h[0], len(h[1]), h[1]))
+        seen: set[str] = set()
+        out = []
+        for _, _, inst in hits:
+            if inst.symbol not in seen:
+                seen.add(inst.symbol)
+                out.append(inst)
+            if len(out) >= limit:
+                break
+        return out
+
+    def strategy(self, legs: Iterable[tuple[OrderLeg, Instrument]], name: str = "") -> Instrument:
+        """The synthetic instrument a multi-leg order trades: net price per unit, the legs' shared
+        multiplier as point value. Raises ModelError for legs that cannot form one order."""
+        pairs = list(legs)
+        if len(pairs) < 2:
+            raise ModelError("a multi-leg order needs at least two legs")
+        underlyings = {inst.underlying or inst.root or inst.symbol for _, inst in pairs}
+        if len(underlyings) > 1:
+            raise ModelError(f"legs on different underlyings ({', '.join(sorted(underlyings))}) cannot be one order")
+        classes = {inst.asset_class for _, inst in pairs}
+        if AssetClass.FUTURE in classes and len(classes) > 1:
+            raise ModelError("futures legs cannot be combined with equity or option legs in one order")
+        multipliers = {inst.point_value for _, inst in pairs if inst.asset_class is not AssetClass.EQUITY}
+        if len(multipliers) > 1:
+            raise ModelError(f"legs with different multipliers ({', '.join(map(str, sorted(multipliers)))})")
+        point = next(iter(multipliers)) if multipliers else Decimal(1)
+        # Complex-order net prices: penny increments (see data/options.toml); futures spreads: the tick.
+        tick = min(inst.tick_size for _, inst in pairs) if classes == {AssetClass.FUTURE} else Decimal("0.01")
+        underlying = next(iter(underlyings))
+        label = name or " / ".join(
+            f"{'+' if leg.side.sign > 0 else '-'}{leg.ratio} {inst.symbol}" for leg, inst in pairs
+        )
+        expiries = [inst.expiry for _, inst in pairs if inst.expiry is not None]
+        asset = AssetClass.FUTURE if classes == {AssetClass.FUTURE} else AssetClass.OPTION
+        return Instrument(
+            symbol=label,
+            asset_class=asset,
+            tick_size=tick,
+            tick_value=tick * point,
+            description=f"{underlying} {len(pairs)}-leg strategy",
+            underlying=underlying,
+            root=pairs[0][1].root,
+            expiry=min(expiries) if expiries else None,
+            fee_per_side=sum((inst.fee_per_side * leg.ratio for leg, inst in pairs), Decimal(0)),
+        )
 
     def add_equity(self, symbol: str, description: str = "") -> None:
         sym = symbol.strip().upper()
@@ -333,6 +449,9 @@ class InstrumentMaster:
             m = _OCC.match(symbol.strip().upper().replace(" ", ""))
         if m:
             return self._option(m)
+        fm = _FUT_OPTION.match(s)
+        if fm:
+            return self._futures_option(fm, on)
         if s in self._equities:
             return Instrument(
                 symbol=s,
@@ -354,17 +473,51 @@ class InstrumentMaster:
         except ValueError:
             raise UnknownSymbol(f"option {m.group(0)!r} has an impossible expiry date") from None
         strike_d = Decimal(strike) / 1000
-        # Options quote in $0.01 (penny classes) or $0.05; we use the penny grid, multiplier 100.
+        # Multiplier 100; the tick depends on the class and the premium (data/options.toml).
+        table = option_tick_table(root)
+        tick = table[0][1]
         return Instrument(
             symbol=f"{root:<6}{yy}{mm}{dd}{cp}{strike}",
             asset_class=AssetClass.OPTION,
-            tick_size=Decimal("0.01"),
-            tick_value=Decimal("1.00"),
+            tick_size=tick,
+            tick_value=tick * 100,
+            tick_table=table if len(table) > 1 else (),
             description=f"{root} {expiry:%d %b %y} {strike_d.normalize():f} {'Call' if cp == 'C' else 'Put'}",
             underlying=root,
             expiry=expiry,
             strike=strike_d,
             right=OptionRight.CALL if cp == "C" else OptionRight.PUT,
+        )
+
+    def _futures_option(self, m: re.Match[str], on: date) -> Instrument:
+        """``ESZ6 C6800``: an option on the ESZ6 contract, expiring with it (quarterly options)."""
+        contract, cp, strike = m.groups()
+        parsed = self.parse_contract(contract, on=on)
+        if parsed is None:
+            raise UnknownSymbol(f"{contract!r} in {m.group(0)!r} is not a futures contract (e.g. ESZ6 C6800)")
+        future = self.contract(*parsed)
+        table = _FUTURES_OPTION_TICKS.get(future.root)
+        if table is None:
+            raise UnknownSymbol(f"tterm has no option tick table for {future.root} futures options")
+        strike_d = Decimal(strike)
+        if not future.is_on_tick(strike_d) and strike_d % 1 != 0:
+            raise UnknownSymbol(f"strike {strike} of {m.group(0)!r} is not a price {future.root} trades at")
+        point = future.point_value
+        tick = table[0][1]
+        return Instrument(
+            symbol=f"{future.symbol} {cp}{strike_d.normalize():f}",
+            asset_class=AssetClass.OPTION,
+            tick_size=tick,
+            tick_value=tick * point,
+            tick_table=table if len(table) > 1 else (),
+            description=f"{future.description} {strike_d.normalize():f} {'Call' if cp == 'C' else 'Put'}",
+            exchange=future.exchange,
+            root=future.root,
+            underlying=future.symbol,
+            expiry=future.expiry,
+            strike=strike_d,
+            right=OptionRight.CALL if cp == "C" else OptionRight.PUT,
+            fee_per_side=future.fee_per_side,
         )
 
     @staticmethod

@@ -60,6 +60,8 @@ class OrderType(StrEnum):
     LIMIT = "limit"
     STOP = "stop"
     STOP_LIMIT = "stop_limit"
+    #: A stop that follows the market by ``OrderRequest.trail_amount`` (a price distance).
+    TRAILING_STOP = "trailing_stop"
 
     @property
     def needs_limit(self) -> bool:
@@ -68,6 +70,68 @@ class OrderType(StrEnum):
     @property
     def needs_stop(self) -> bool:
         return self in (OrderType.STOP, OrderType.STOP_LIMIT)
+
+    @property
+    def needs_trail(self) -> bool:
+        return self is OrderType.TRAILING_STOP
+
+
+class PositionEffect(StrEnum):
+    """Whether a leg opens or closes a position (options brokers want it per leg); AUTO lets the
+    broker (or the paper broker, from the position held) decide."""
+
+    OPEN = "open"
+    CLOSE = "close"
+    AUTO = "auto"
+
+
+class PriceEffect(StrEnum):
+    """Whether a multi-leg order's net price is paid (debit) or received (credit)."""
+
+    DEBIT = "debit"
+    CREDIT = "credit"
+
+
+class GroupKind(StrEnum):
+    """Orders sent as one group: OCO (one cancels the other) or OTOCO (one triggers an OCO pair)."""
+
+    OCO = "oco"
+    OTOCO = "otoco"
+
+
+class Timeframe(StrEnum):
+    """Bar lengths every market-data verb and chart speaks."""
+
+    S1 = "1s"
+    M1 = "1m"
+    M5 = "5m"
+    M15 = "15m"
+    H1 = "1h"
+    D1 = "1d"
+
+    @property
+    def seconds(self) -> int:
+        return _TIMEFRAME_SECONDS[self]
+
+    @classmethod
+    def parse(cls, text: str) -> Timeframe:
+        """``1m``, ``5M``, ``1h``... -> Timeframe; a ModelError names the accepted ones."""
+        t = text.strip().lower()
+        t = {"1min": "1m", "5min": "5m", "15min": "15m", "60m": "1h", "1d": "1d", "d": "1d", "day": "1d"}.get(t, t)
+        try:
+            return cls(t)
+        except ValueError:
+            raise ModelError(f"unknown timeframe {text!r} (one of {', '.join(tf.value for tf in cls)})") from None
+
+
+_TIMEFRAME_SECONDS = {
+    Timeframe.S1: 1,
+    Timeframe.M1: 60,
+    Timeframe.M5: 300,
+    Timeframe.M15: 900,
+    Timeframe.H1: 3600,
+    Timeframe.D1: 86400,
+}
 
 
 class TimeInForce(StrEnum):
@@ -127,6 +191,8 @@ class ConnectionState(StrEnum):
     RECONNECTING = "reconnecting"
     STALE = "stale"
     DOWN = "down"
+    #: The broker needs a person to log in again (``tterm login <broker>``): nothing is retried.
+    NEEDS_LOGIN = "needs_login"
 
 
 class AccountKind(StrEnum):
@@ -165,10 +231,19 @@ class Instrument:
     underlying: str = ""
     strike: Decimal | None = None
     right: OptionRight | None = None
+    #: Price-dependent ticks, ``((from_price, tick), ...)`` ascending by price: options quote in
+    #: $0.01 below $3 and $0.05 above in the penny program, futures options have a cabinet tick.
+    #: Empty: ``tick_size`` everywhere. ``tick_size`` is always the smallest tick.
+    tick_table: tuple[tuple[Decimal, Decimal], ...] = ()
+    #: The broker's own id for this instrument when it is not the symbol (a ProjectX contract id).
+    vendor_id: str = ""
 
     def __post_init__(self) -> None:
         if self.tick_size <= 0:
             raise ModelError(f"{self.symbol}: tick size must be positive, got {self.tick_size}")
+        for start, tick in self.tick_table:
+            if tick <= 0 or start < 0:
+                raise ModelError(f"{self.symbol}: bad tick table entry ({start}, {tick})")
         if self.tick_value <= 0:
             raise ModelError(f"{self.symbol}: tick value must be positive, got {self.tick_value}")
         if self.micro_ratio < 1:
@@ -183,28 +258,47 @@ class Instrument:
     def is_micro(self) -> bool:
         return self.micro_ratio > 1
 
+    def tick_at(self, price: Decimal) -> Decimal:
+        """The tick that applies at ``price`` (by its size: a net credit of -3.10 ticks like 3.10)."""
+        if not self.tick_table:
+            return self.tick_size
+        p = abs(price)
+        tick = self.tick_table[0][1]
+        for start, t in self.tick_table:
+            if p >= start:
+                tick = t
+            else:
+                break
+        return tick
+
     def is_on_tick(self, price: Decimal) -> bool:
-        return (price / self.tick_size) % 1 == 0
+        return (price / self.tick_at(price)) % 1 == 0
 
     def round_price(self, price: Decimal, mode: TickRounding = "nearest") -> Decimal:
         """Put ``price`` on the tick grid; ``reject`` raises ModelError for an off-tick price."""
         price = Decimal(price)
         if not price.is_finite():
             raise ModelError(f"{self.symbol}: price {price} is not a finite number")
-        ticks = price / self.tick_size
+        tick = self.tick_at(price)
+        ticks = price / tick
         if ticks % 1 == 0:
-            return self._on_grid(ticks)
+            return self._on_grid(ticks, tick)
         if mode == "reject":
             raise ModelError(
-                f"{self.symbol}: price {price} is off the tick grid (tick size {self.tick_size}; "
+                f"{self.symbol}: price {price} is off the tick grid (tick size {tick}; "
                 f"nearest valid prices {self.round_price(price, 'down')} and {self.round_price(price, 'up')})"
             )
         rounding = {"nearest": ROUND_HALF_EVEN, "down": ROUND_FLOOR, "up": ROUND_CEILING}[mode]
-        return self._on_grid(ticks.to_integral_value(rounding=rounding))
+        rounded = self._on_grid(ticks.to_integral_value(rounding=rounding), tick)
+        if self.tick_table and self.tick_at(rounded) != tick:
+            # Rounding crossed a tick-table boundary (2.999 -> 3.00): the boundary price itself is valid.
+            return rounded.quantize(self.tick_size)
+        return rounded
 
-    def _on_grid(self, ticks: Decimal) -> Decimal:
-        """``ticks`` whole ticks as a price written with the tick's decimal places (6780.00)."""
-        return (int(ticks) * self.tick_size).quantize(self.tick_size)
+    def _on_grid(self, ticks: Decimal, tick: Decimal | None = None) -> Decimal:
+        """``ticks`` whole ticks as a price written with the smallest tick's decimals (6780.00)."""
+        tick = tick or self.tick_size
+        return (int(ticks) * tick).quantize(self.tick_size)
 
     def ticks_between(self, a: Decimal, b: Decimal) -> Decimal:
         """Signed number of ticks from ``a`` to ``b``."""
@@ -258,6 +352,50 @@ class Quote:
 
 
 @dataclass(frozen=True, slots=True)
+class DepthLevel:
+    """One price level of the book: resting size (and order count when the vendor gives it)."""
+
+    price: Decimal
+    size: int
+    orders: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Depth:
+    """Market depth for one symbol: ``bids`` best (highest) first, ``asks`` best (lowest) first.
+
+    Always a full picture of the levels the source shows (adapters merge vendor deltas), so a
+    subscriber may keep only the latest one: depth is coalesced per symbol like quotes.
+    """
+
+    symbol: str
+    bids: tuple[DepthLevel, ...] = ()
+    asks: tuple[DepthLevel, ...] = ()
+    ts: datetime = field(default_factory=utcnow)
+
+    @property
+    def best_bid(self) -> DepthLevel | None:
+        return self.bids[0] if self.bids else None
+
+    @property
+    def best_ask(self) -> DepthLevel | None:
+        return self.asks[0] if self.asks else None
+
+
+@dataclass(frozen=True, slots=True)
+class Trade:
+    """One print on the tape (time and sales). ``aggressor`` is the side that took liquidity
+    (BUY: lifted the offer), None when the vendor does not say. Never coalesced."""
+
+    symbol: str
+    price: Decimal
+    size: int
+    aggressor: Side | None = None
+    ts: datetime = field(default_factory=utcnow)
+    trade_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Bar:
     """An OHLCV bar starting at ``start`` and lasting ``seconds``."""
 
@@ -269,6 +407,86 @@ class Bar:
     close: Decimal
     volume: int = 0
     seconds: int = 60
+
+
+@dataclass(frozen=True, slots=True)
+class Greeks:
+    """Option sensitivities per one unit of the underlying (not per contract).
+
+    ``theta`` is per calendar day and ``vega`` per one volatility point (1%), as brokers quote
+    them. ``source`` says whether the broker sent them or tterm computed them (Black-Scholes from
+    the mid and the implied volatility); the chain screen labels computed ones.
+    """
+
+    delta: float | None = None
+    gamma: float | None = None
+    theta: float | None = None
+    vega: float | None = None
+    rho: float | None = None
+    source: Literal["broker", "computed"] = "broker"
+
+
+@dataclass(frozen=True, slots=True)
+class OptionQuote:
+    """One option of a chain: its instrument, market and Greeks. ``iv`` is a fraction (0.25 = 25%)."""
+
+    instrument: Instrument
+    bid: Decimal | None = None
+    ask: Decimal | None = None
+    last: Decimal | None = None
+    bid_size: int = 0
+    ask_size: int = 0
+    volume: int = 0
+    open_interest: int = 0
+    iv: float | None = None
+    greeks: Greeks | None = None
+    ts: datetime = field(default_factory=utcnow)
+
+    @property
+    def symbol(self) -> str:
+        return self.instrument.symbol
+
+    @property
+    def mid(self) -> Decimal | None:
+        if self.bid is not None and self.ask is not None:
+            return (self.bid + self.ask) / 2
+        return self.last
+
+
+@dataclass(frozen=True, slots=True)
+class ChainRow:
+    """One strike of a chain: the call and the put (either may be missing)."""
+
+    strike: Decimal
+    call: OptionQuote | None = None
+    put: OptionQuote | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OptionChain:
+    """An option chain for one underlying and one expiry, strikes ascending.
+
+    ``expiries`` lists every expiry the broker offers, so a screen can step through them;
+    ``expiry`` is the one whose strikes ``rows`` holds.
+    """
+
+    underlying: str
+    expiry: date
+    expiries: tuple[date, ...]
+    rows: tuple[ChainRow, ...]
+    underlying_price: Decimal | None = None
+    broker: str = ""
+    ts: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True, slots=True)
+class InstrumentAdded:
+    """A broker taught the engine an instrument outside the master lists (a contract it looked
+    up, an option of a chain); published so attached terminals resolve it too."""
+
+    instrument: Instrument
+    broker: str = ""
+    ts: datetime = field(default_factory=utcnow)
 
 
 # --------------------------------------------------------------------------- orders
@@ -331,11 +549,16 @@ class Bracket:
 
 @dataclass(frozen=True, slots=True)
 class OrderLeg:
-    """One leg of a multi-leg (option spread) order; ``ratio`` scales the order quantity."""
+    """One leg of a multi-leg (option spread) order; ``ratio`` scales the order quantity.
+
+    ``account`` is empty (the order's account) or must equal it: a leg cannot trade elsewhere.
+    """
 
     symbol: str
     side: Side
     ratio: int = 1
+    effect: PositionEffect = PositionEffect.AUTO
+    account: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,7 +568,10 @@ class OrderRequest:
     ``account`` is the engine-wide account id (``broker:vendor_id``). For a multi-leg order
     ``legs`` holds the legs, ``symbol`` names the strategy, and prices are net per unit.
     ``reduce_only`` marks an order that may only shrink a position (flatten, exits); such orders
-    pass a locked account's pre-trade checks.
+    pass a locked account's pre-trade checks. A multi-leg limit's ``limit_price`` is the net
+    price per unit, always positive, with ``price_effect`` saying whether it is paid or received;
+    ``side`` is then BUY for a debit and SELL for a credit. ``trail_amount`` is a trailing stop's
+    distance from the market, in price units.
     """
 
     account: str
@@ -363,6 +589,12 @@ class OrderRequest:
     reduce_only: bool = False
     strategy: str = ""
     created_at: datetime = field(default_factory=utcnow)
+    price_effect: PriceEffect | None = None
+    trail_amount: Decimal | None = None
+
+    @property
+    def is_multi_leg(self) -> bool:
+        return bool(self.legs)
 
     def with_changes(self, **changes: object) -> OrderRequest:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -380,8 +612,12 @@ class OrderRequest:
             words.append(f"limit {self.limit_price}")
         elif self.order_type is OrderType.STOP:
             words.append(f"stop {self.stop_price}")
+        elif self.order_type is OrderType.TRAILING_STOP:
+            words.append(f"trailing stop {self.trail_amount} behind the market")
         else:
             words.append(f"stop {self.stop_price} limit {self.limit_price}")
+        if self.price_effect is not None:
+            words.append(f"net {self.price_effect.value}")
         if self.tif is not TimeInForce.DAY:
             words.append(self.tif.value.upper())
         if self.bracket is not None:
@@ -395,10 +631,37 @@ class OrderRequest:
             elif b.stop_loss_price is not None:
                 words.append(f"stop-loss {b.stop_loss_price}")
         if self.legs:
-            legs = ", ".join(f"{leg.side.value} {leg.ratio}x {leg.symbol}" for leg in self.legs)
+            legs = ", ".join(
+                f"{leg.side.value} {leg.ratio}x {leg.symbol}"
+                + ("" if leg.effect is PositionEffect.AUTO else f" to {leg.effect.value}")
+                for leg in self.legs
+            )
             words.append(f"[{legs}]")
         words.append(f"in {self.account}")
         return " ".join(words)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderGroup:
+    """Orders sent as one request. OCO: two orders, the first to fill cancels the other. OTOCO:
+    ``orders[0]`` triggers, and once it fills ``orders[1:]`` (two exits) work as an OCO pair.
+
+    Every order of a group is in one account; each keeps its own client order id.
+    """
+
+    kind: GroupKind
+    orders: tuple[OrderRequest, ...]
+    group_id: str = field(default_factory=lambda: "tg" + uuid.uuid4().hex[:22])
+
+    @property
+    def account(self) -> str:
+        return self.orders[0].account if self.orders else ""
+
+    def describe(self) -> str:
+        parts = [o.describe() for o in self.orders]
+        if self.kind is GroupKind.OCO:
+            return "OCO: " + " | ".join(parts)
+        return f"{parts[0]}; then OCO: " + " | ".join(parts[1:]) if parts else "OTOCO: (empty)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -427,6 +690,10 @@ class Order:
     broker: str = ""
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
+    price_effect: PriceEffect | None = None
+    trail_amount: Decimal | None = None
+    #: True when tterm, not the broker, keeps this order's OCO/bracket link (the broker lacks it).
+    emulated: bool = False
 
     @classmethod
     def from_request(
@@ -460,6 +727,8 @@ class Order:
             broker=broker,
             created_at=ts,
             updated_at=ts,
+            price_effect=request.price_effect,
+            trail_amount=request.trail_amount,
         )
 
     @property
@@ -562,13 +831,24 @@ class AccountSnapshot:
 
 @dataclass(frozen=True, slots=True)
 class ConnectionStatus:
-    """A broker connection's health; ``last_message_at`` lets the UI show the message age."""
+    """A broker connection's health; ``last_message_at`` lets the UI show the message age.
+
+    ``auth_expires_at`` is when the login dies unless renewed by a person (a Schwab refresh
+    token, 7 days after the browser login) or, for logins tterm renews itself, when the current
+    token expires; ``auth_label`` names it ("refresh token", "session"). ``blocked_until`` is a
+    vendor lockout's end (a Tradovate 429): nothing is sent before it.
+    """
 
     broker: str
     state: ConnectionState
     detail: str = ""
     last_message_at: datetime | None = None
     ts: datetime = field(default_factory=utcnow)
+    auth_expires_at: datetime | None = None
+    auth_label: str = ""
+    #: True when the expiry needs a person (``tterm login``); False when tterm renews it itself.
+    auth_needs_person: bool = False
+    blocked_until: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -725,7 +1005,9 @@ class PositionDrift:
 
 
 #: Every event a broker emits onto its stream.
-BrokerEvent = Quote | Order | Fill | Position | AccountSnapshot | ConnectionStatus | Notice
+BrokerEvent = (
+    Quote | Depth | Trade | Order | Fill | Position | AccountSnapshot | ConnectionStatus | Notice | InstrumentAdded
+)
 
 #: Every event the engine publishes on its bus (broker events plus the engine's own).
 EngineEvent = BrokerEvent | RiskDecision | AccountLock | RiskStatus | SignalOutcome | PositionDrift

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Protocol
 
-from tterm.brokers.base import Broker, BrokerError
+from tterm.core.broker import Broker, BrokerError
 from tterm.core.instruments import InstrumentMaster, UnknownSymbol
 from tterm.core.models import (
     Account,

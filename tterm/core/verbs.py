@@ -60,6 +60,7 @@ STOP_WORDS = frozenset({"stp", "stop"})
 STOP_LIMIT_WORDS = frozenset({"stl", "stplmt", "stoplimit", "stop-limit", "stop_limit"})
 TP_WORDS = frozenset({"tp", "target", "pt", "take-profit", "takeprofit"})
 SL_WORDS = frozenset({"sl", "stoploss", "stop-loss"})
+TRAIL_WORDS = frozenset({"trail", "trailing", "trl"})
 ACCOUNT_WORDS = frozenset({"in", "acct", "account", "on"})
 TICK_WORDS = frozenset({"t", "tick", "ticks", "tk"})
 TIF_WORDS: dict[str, TimeInForce] = {t.value: t for t in TimeInForce}
@@ -136,6 +137,9 @@ class OrderCommand:
     take_profit_price: Decimal | None = None
     stop_loss_price: Decimal | None = None
     account: str | None = None
+    #: A trailing stop's distance: whole ticks (``trail 8``/``trail 8t``) or a price (``trail @2.5``).
+    trail_ticks: int | None = None
+    trail_amount: Decimal | None = None
 
     @property
     def has_bracket(self) -> bool:
@@ -480,6 +484,9 @@ def _parse_order(side: Side, cur: _Cursor) -> OrderCommand:
     tif: TimeInForce | None = None
     tp_ticks = sl_ticks = None
     tp_price = sl_price = None
+    trail_ticks: int | None = None
+    trail_price: Decimal | None = None
+    trailing = False
     account: str | None = None
 
     def set_limit(value: Decimal) -> None:
@@ -531,6 +538,11 @@ def _parse_order(side: Side, cur: _Cursor) -> OrderCommand:
                 if sl_ticks is not None or sl_price is not None:
                     raise ParseError(f"{verb}: two stop-losses")
                 sl_ticks, sl_price = ticks, price
+        elif tok in TRAIL_WORDS:
+            if trailing:
+                raise ParseError(f"{verb}: two trailing distances")
+            trailing = True
+            trail_ticks, trail_price = _bracket_leg(cur, "trailing distance")
         elif tok in ACCOUNT_WORDS:
             if account is not None:
                 raise ParseError(f"{verb}: two accounts ({account} and another)")
@@ -542,15 +554,19 @@ def _parse_order(side: Side, cur: _Cursor) -> OrderCommand:
         else:
             raise ParseError(
                 f"{verb}: do not understand {raw!r} (expected mkt, a price or @price, lmt, stp, "
-                f"day/gtc/ioc/fok, tp, sl, or 'in ACCOUNT')"
+                f"trail, day/gtc/ioc/fok, tp, sl, or 'in ACCOUNT')"
             )
 
     if pending is not None:
         set_limit(pending)
+    if trailing and (market or limit is not None or stop is not None):
+        raise ParseError(f"{verb}: a trailing stop takes only its distance ('trail 8' ticks or 'trail @2.50')")
     if market and (limit is not None or stop is not None):
         given = limit if limit is not None else stop
         raise ParseError(f"{verb}: a market order takes no price (got {given}); drop 'mkt' for a limit order")
-    if market:
+    if trailing:
+        order_type = OrderType.TRAILING_STOP
+    elif market:
         order_type = OrderType.MARKET
     elif stop is not None and limit is not None:
         order_type = OrderType.STOP_LIMIT
@@ -575,6 +591,8 @@ def _parse_order(side: Side, cur: _Cursor) -> OrderCommand:
         take_profit_price=tp_price,
         stop_loss_price=sl_price,
         account=account,
+        trail_ticks=trail_ticks,
+        trail_amount=trail_price,
     )
 
 
@@ -631,6 +649,11 @@ def build_order(
                 if price <= 0 and instrument.asset_class.value != "future":
                     raise ParseError(f"{label} must be positive, got {price}")
         bracket = cmd.bracket()
+        trail = cmd.trail_amount
+        if cmd.trail_ticks is not None:
+            trail = (cmd.trail_ticks * instrument.tick_size).quantize(instrument.tick_size)
+        if trail is not None:
+            instrument.round_price(trail, "reject")
     except ModelError as exc:
         raise ParseError(str(exc)) from None
     return OrderRequest(
@@ -644,6 +667,7 @@ def build_order(
         tif=cmd.tif,
         bracket=bracket,
         source=source,
+        trail_amount=trail,
     )
 
 
@@ -656,6 +680,10 @@ def format_order(cmd: OrderCommand) -> str:
         words += ["stp", str(cmd.stop_price)]
     if cmd.limit_price is not None:
         words += ["lmt", str(cmd.limit_price)]
+    if cmd.trail_ticks is not None:
+        words += ["trail", str(cmd.trail_ticks)]
+    elif cmd.trail_amount is not None:
+        words += ["trail", f"@{cmd.trail_amount}"]
     if cmd.tif is not TimeInForce.DAY:
         words.append(cmd.tif.value)
     for word, ticks, price in (

@@ -24,6 +24,7 @@ from enum import Enum
 from typing import Any, Literal, Union
 
 from tterm.core import models
+from tterm.core.broker import LoginPrompt, LoginResult
 from tterm.core.client import EngineSnapshot
 
 TAG = "$"
@@ -38,11 +39,20 @@ WIRE_TYPES: dict[str, type] = {
     cls.__name__: cls
     for cls in (
         models.Instrument,
+        models.InstrumentAdded,
         models.Quote,
+        models.DepthLevel,
+        models.Depth,
+        models.Trade,
         models.Bar,
+        models.Greeks,
+        models.OptionQuote,
+        models.ChainRow,
+        models.OptionChain,
         models.Bracket,
         models.OrderLeg,
         models.OrderRequest,
+        models.OrderGroup,
         models.Order,
         models.Fill,
         models.Position,
@@ -56,6 +66,8 @@ WIRE_TYPES: dict[str, type] = {
         models.SignalOutcome,
         models.PositionDrift,
         EngineSnapshot,
+        LoginPrompt,
+        LoginResult,
     )
 }
 

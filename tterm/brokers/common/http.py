@@ -17,8 +17,8 @@ from typing import Any
 
 import httpx
 
-from tterm.brokers.base import BrokerError
 from tterm.brokers.common.ratelimit import RateLimiter
+from tterm.core.broker import BrokerError
 from tterm.core.redact import REDACTOR, Redactor
 
 log = logging.getLogger(__name__)

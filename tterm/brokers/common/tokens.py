@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from tterm.brokers.base import AuthError, BrokerError
 from tterm.brokers.common.backoff import Backoff
 from tterm.brokers.common.clock import Clock, as_clock
+from tterm.core.broker import AuthError, BrokerError
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,6 @@ from decimal import ROUND_FLOOR, Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tterm.brokers.base import Broker, BrokerError, Capabilities, UnknownOrder
 from tterm.brokers.paper.feed import DEFAULT_SYMBOLS, ReplayFeed, SimulatedFeed, WalkState
 from tterm.brokers.paper.ledger import DEFAULT_ACCOUNTS, AccountState, Ledger, Lot, PaperAccountSpec, PositionState
 from tterm.brokers.paper.matching import (
@@ -43,6 +42,7 @@ from tterm.brokers.paper.matching import (
     touch,
 )
 from tterm.brokers.paper.store import AccountRow, PaperStore, PositionRow, StoredState
+from tterm.core.broker import Broker, BrokerError, Capabilities, UnknownOrder
 from tterm.core.instruments import InstrumentMaster, UnknownSymbol
 from tterm.core.models import (
     ZERO,

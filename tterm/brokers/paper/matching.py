@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from tterm.brokers.base import BrokerError, UnknownOrder
+from tterm.core.broker import BrokerError, UnknownOrder
 from tterm.core.models import (
     Bracket,
     Instrument,

@@ -16,11 +16,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from tterm.brokers.base import AuthError, BrokerError
 from tterm.brokers.common.clock import Clock
 from tterm.brokers.common.tokens import Token
 from tterm.brokers.tradovate.config import TradovateCredentials, TradovateSettings
 from tterm.brokers.tradovate.rest import LOGIN_PATH, RENEW_PATH, TradovateRest
+from tterm.core.broker import AuthError, BrokerError
 from tterm.core.redact import Redactor
 
 log = logging.getLogger(__name__)

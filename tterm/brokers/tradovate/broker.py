@@ -25,13 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from tterm import __version__
-from tterm.brokers.base import (
-    AuthError,
-    Broker,
-    BrokerError,
-    Capabilities,
-    UnknownOrder,
-)
 from tterm.brokers.common.backoff import Backoff
 from tterm.brokers.common.clock import as_clock
 from tterm.brokers.common.http import ConnectionFailed, HttpClient
@@ -41,6 +34,13 @@ from tterm.brokers.tradovate.auth import DEVICE_ID_FILE, TradovateAuth, load_dev
 from tterm.brokers.tradovate.config import TradovateCredentials, TradovateSettings
 from tterm.brokers.tradovate.rest import ENDPOINT_LIMITS, GLOBAL_LIMITS, NotFound, TradovateRest
 from tterm.brokers.tradovate.stream import SocketError, SocketSupervisor, TradovateSocket
+from tterm.core.broker import (
+    AuthError,
+    Broker,
+    BrokerError,
+    Capabilities,
+    UnknownOrder,
+)
 from tterm.core.instruments import InstrumentMaster, UnknownSymbol
 from tterm.core.models import (
     ZERO,

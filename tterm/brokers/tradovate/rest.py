@@ -16,12 +16,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tterm.brokers.base import AuthError, BrokerError, RateLimited
 from tterm.brokers.common.backoff import Backoff
 from tterm.brokers.common.clock import Clock
 from tterm.brokers.common.http import ConnectionFailed, HttpClient
 from tterm.brokers.common.ratelimit import Window
 from tterm.brokers.common.tokens import TokenManager
+from tterm.core.broker import AuthError, BrokerError, RateLimited
 from tterm.core.redact import Redactor
 
 log = logging.getLogger(__name__)

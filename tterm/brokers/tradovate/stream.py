@@ -24,12 +24,12 @@ from typing import Any
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
-from tterm.brokers.base import AuthError, BrokerError, RateLimited
 from tterm.brokers.common.backoff import Backoff
 from tterm.brokers.common.clock import Clock
 from tterm.brokers.common.ratelimit import RateLimiter
 from tterm.brokers.common.watchdog import StaleWatchdog
 from tterm.brokers.tradovate.rest import CAPTCHA_MESSAGE, ENDPOINT_BACKOFF, penalty_of
+from tterm.core.broker import AuthError, BrokerError, RateLimited
 from tterm.core.models import ConnectionState
 from tterm.core.redact import RedactingLogger, Redactor
 
