@@ -77,7 +77,7 @@ class HubRig:
     async def quote(self, symbol: str = "MES1!", bid: str = "5000.00", ask: str = "5000.25") -> None:
         """Set the market of ``symbol`` and wait until the engine has seen it."""
         contract = self.contract(symbol)
-        if contract not in self.engine._subs:
+        if contract not in self.engine.subscriptions():
             await self.engine.subscribe([symbol])
         stream = self.engine.events("rig-quote")
         try:

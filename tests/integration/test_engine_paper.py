@@ -346,9 +346,9 @@ async def test_subscribe_resolves_and_counts_references(h):
     await h.engine.subscribe(["MESZ6"])
     await h.engine.unsubscribe(["MES1!"])
     # MESZ6 is also engine-watched (the fixture traded on it), AAPL only by this client.
-    assert h.engine._subs == {"MESZ6": 2, "AAPL": 1}
+    assert h.engine.subscriptions() == {"MESZ6": 2, "AAPL": 1}
     await h.engine.unsubscribe(["AAPL"])
-    assert "AAPL" not in h.engine._subs
+    assert "AAPL" not in h.engine.subscriptions()
 
 
 async def test_order_states_never_go_backwards(h):

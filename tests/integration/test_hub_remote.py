@@ -137,15 +137,15 @@ async def test_bad_address() -> None:
 async def test_detach_and_reattach_leave_the_hub_untouched(tmp_path: Path) -> None:
     async with hub_rig(tmp_path) as rig:
         client = await attach(rig)
-        held = rig.engine._subs.get(rig.contract("MNQ1!"), 0)  # the hub's own feed for strategy "mapped"
+        held = rig.engine.subscriptions().get(rig.contract("MNQ1!"), 0)  # the hub's own feed for strategy "mapped"
         resolved = await client.subscribe(["MNQ1!"])
         assert resolved == [rig.contract("MNQ1!")]
-        assert rig.engine._subs.get(rig.contract("MNQ1!")) == held + 1
+        assert rig.engine.subscriptions().get(rig.contract("MNQ1!")) == held + 1
         await client.place(OrderRequest(account="paper:A", symbol="MES1!", side=Side.BUY, quantity=1))
         await client.close()  # the SSH session drops / the TUI quits
         await rig.wait_clients(0)
         # The hub keeps trading: alerts still route, and the detached client's quote feed is released.
-        assert rig.engine._subs.get(rig.contract("MNQ1!"), 0) == held
+        assert rig.engine.subscriptions().get(rig.contract("MNQ1!"), 0) == held
         status, _ = await rig.post("trend", {"ticker": "MES1!", "action": "add", "quantity": 2, "passphrase": SECRET})
         assert status == 202
         await rig.settle()

@@ -546,7 +546,7 @@ async def test_first_alert_for_a_symbol_subscribes_and_waits_for_a_quote(tmp_pat
         assert status == 202, reply
         assert reply["accounts"]["paper:A"] == f"planned when the first {contract} quote arrives"
         stream = rig.engine.events("test")
-        while contract not in rig.engine._subs:
+        while contract not in rig.engine.subscriptions():
             await asyncio.wait_for(stream.wait(), 5)
             stream.drain()
         await rig.quote("M2K1!", "2100.0", "2100.1")

@@ -68,7 +68,7 @@ async def test_config_with_tradovate_and_paper_builds_both_and_prefers_the_real_
         assert states["tradovate-demo"] is ConnectionState.CONNECTED
         sub = engine.events()
         assert await engine.subscribe(["MES1!"]) == ["MESZ6"]
-        assert engine._quote_source["MESZ6"] == "tradovate-demo"  # the real feed, not the simulation
+        assert engine.feed_source("MESZ6") == "tradovate-demo"  # the real feed, not the simulation
         for _ in range(200):
             quotes = [e for e in sub.drain() if getattr(e, "symbol", None) == "MESZ6" and hasattr(e, "bid")]
             if quotes:

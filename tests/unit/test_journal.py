@@ -226,6 +226,9 @@ def test_record_rejects_unknown_kind_and_naive_time(journal: Journal) -> None:
         "webhook",
         "signal",
         "error",
+        "group_request",
+        "emulation",
+        "login",
     } == JOURNAL_KINDS
 
 

@@ -8,6 +8,14 @@ a check that runs right after an event sees the state that event produced.
 
 Duplicate order states (an acknowledgement that arrives both as the ``place`` result and on the
 stream) are published once; duplicate fills (a resync after a reconnect) are booked once.
+
+Market data is sourced per symbol and per kind (quotes, depth, trades): the first running broker
+that has the verb and trades the asset class, real brokers before paper. Subscriptions are
+reference-counted, so two screens watching one ladder ask the broker once. Instruments a broker
+learns are added to the master and published, so attached terminals resolve them too.
+
+Groups (OCO, OTOCO) and brackets go to the broker natively where its capabilities say so, else
+the :class:`~tterm.core.emulation.OrderEmulator` links plain orders.
 """
 
 from __future__ import annotations
@@ -22,33 +30,44 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from tterm.core.book import Book
-from tterm.core.broker import Broker, BrokerError
+from tterm.core.broker import Broker, BrokerError, LoginPrompt, LoginResult, NotSupported
 from tterm.core.bus import Bus, Subscription
 from tterm.core.client import EngineError, EngineSnapshot
-from tterm.core.instruments import InstrumentMaster
+from tterm.core.emulation import OrderEmulator
+from tterm.core.instruments import InstrumentMaster, UnknownSymbol
 from tterm.core.models import (
     Account,
     AccountLock,
     AccountSnapshot,
     AssetClass,
+    Bar,
     ConnectionState,
     ConnectionStatus,
+    Depth,
     Fill,
+    GroupKind,
     Instrument,
+    InstrumentAdded,
     ModelError,
     Notice,
+    OptionChain,
     Order,
+    OrderGroup,
     OrderRequest,
     OrderStatus,
     Position,
     Quote,
     RiskDecision,
     RiskStatus,
+    Timeframe,
+    Trade,
     utcnow,
 )
 from tterm.core.router import LockCheck, PreTradeCheck, Router
 
 if TYPE_CHECKING:
+    from datetime import date
+
     from tterm.core.clock import CmeClock
     from tterm.core.journal import Journal
 
@@ -56,6 +75,14 @@ log = logging.getLogger(__name__)
 
 Processor = Callable[[Any], None]
 """A synchronous hook called for every ingested event, before it is published (risk monitor)."""
+
+
+#: Market-data kinds the engine sources per symbol: capability flag, subscribe and unsubscribe verbs.
+FEEDS: dict[str, tuple[str | None, str, str]] = {
+    "quotes": (None, "subscribe_quotes", "unsubscribe_quotes"),
+    "depth": ("depth", "subscribe_depth", "unsubscribe_depth"),
+    "trades": ("trades", "subscribe_trades", "unsubscribe_trades"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,10 +168,12 @@ class Engine:
         self._locks: dict[str, AccountLock] = {}
         self._risk: dict[str, RiskStatus] = {}
         self._broker_positions: dict[tuple[str, str], tuple[Position, datetime]] = {}
-        self._subs: dict[str, int] = {}
+        # Per feed kind: contract -> reference count, and contract -> the broker sourcing it.
+        self._subs: dict[str, dict[str, int]] = {kind: {} for kind in FEEDS}
+        self._sources: dict[str, dict[str, str]] = {kind: {} for kind in FEEDS}
+        self._depth: dict[str, Depth] = {}
         # Contracts the engine itself watches: anything held or worked needs live marks.
         self._watched: set[str] = set()
-        self._quote_source: dict[str, str] = {}
         self._dirty_marks: set[str] = set()
         self._followups: list[Any] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -158,9 +187,16 @@ class Engine:
             journal=journal,
             checks=[LockCheck(), *checks],
             now=self._now,
+            emulation=True,
         )
+        self.emulator = OrderEmulator(self)
+        self.processors.append(self.emulator.on_event)
+        self._by_client_id: dict[tuple[str, str], tuple[str, str]] = {}
         self._dispatch: dict[type, Callable[[Any], bool]] = {
             Quote: self._on_quote,
+            Depth: self._on_depth,
+            Trade: self._on_passthrough,
+            InstrumentAdded: self._on_instrument,
             Order: self._on_order,
             Fill: self._on_fill,
             Position: self._on_position,
@@ -180,9 +216,13 @@ class Engine:
             return
         self._started = True
         self._load_locks()
+        self.emulator.load()
         for broker in self.brokers.values():
             await self._connect(broker)
-        await self.watch({p.symbol for p in self.book.open_positions()} | {o.symbol for o in self.open_orders()})
+        await self.watch(
+            {p.symbol for p in self.book.open_positions()} | {o.symbol for o in self.open_orders() if not o.legs}
+        )
+        self.emulator.resume()
         self._tasks.append(asyncio.create_task(self._mark_loop(), name="engine-marks"))
         if self.clock is not None:
             self._tasks.append(asyncio.create_task(self._day_loop(), name="engine-day"))
@@ -218,6 +258,7 @@ class Engine:
             self._on_fill(fill, journal=False)
         for order in await broker.orders():
             self._orders[(order.account, order.order_id)] = order
+            self._by_client_id[(order.account, order.client_order_id)] = (order.account, order.order_id)
             self._track_open((order.account, order.order_id), order)
         for (account, symbol), _ in list(self._broker_positions.items()):
             self.bus.publish(self.book.position(account, symbol))
@@ -236,6 +277,7 @@ class Engine:
             await asyncio.sleep(0)
 
     async def stop(self) -> None:
+        await self.emulator.close()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -291,9 +333,18 @@ class Engine:
         if prev is not None and (_order_state(prev) == _order_state(order) or _is_stale(prev, order)):
             return False
         self._orders[key] = order
+        self._by_client_id[(order.account, order.client_order_id)] = key
         self._track_open(key, order)
         self.journal.record("order_update", order, account=order.account, ref=order.client_order_id)
         return True
+
+    def _on_depth(self, depth: Depth) -> bool:
+        self._depth[depth.symbol] = depth
+        return True
+
+    def _on_instrument(self, event: InstrumentAdded) -> bool:
+        """A broker learned an instrument: the master resolves it from now on; clients hear of it."""
+        return self.instruments.add(event.instrument)
 
     def _track_open(self, key: tuple[str, str], order: Order) -> None:
         if order.is_open:
@@ -385,6 +436,26 @@ class Engine:
     def balance(self, account: str) -> AccountSnapshot | None:
         return self._balances.get(account)
 
+    def order_by_client_id(self, account: str, client_order_id: str) -> Order | None:
+        """The latest state of the order placed with ``client_order_id`` (the emulator's lookup)."""
+        key = self._by_client_id.get((account, client_order_id))
+        return self._orders.get(key) if key is not None else None
+
+    def native_oco(self, account: str) -> bool:
+        broker = self._broker_of(account)
+        return broker.capabilities.oco
+
+    def depth(self, symbol: str) -> Depth | None:
+        return self._depth.get(symbol)
+
+    def subscriptions(self, kind: str = "quotes") -> dict[str, int]:
+        """Contract -> number of subscribers, for one feed kind (quotes, depth, trades)."""
+        return dict(self._subs[kind])
+
+    def feed_source(self, contract: str, kind: str = "quotes") -> str | None:
+        """The broker a contract's feed of ``kind`` comes from (None: not subscribed)."""
+        return self._sources[kind].get(contract)
+
     @property
     def accounts(self) -> list[Account]:
         return list(self._accounts.values())
@@ -403,6 +474,7 @@ class Engine:
             locks=tuple(lock for a in self._locks if (lock := self.lock_for(a)) is not None),
             risk=tuple(self._risk.values()),
             is_live=any(b.is_live for b in self.brokers.values()),
+            instruments=tuple(self.instruments.learned),
         )
 
     def events(self, name: str = "client") -> Subscription:
@@ -416,17 +488,244 @@ class Engine:
         return decision
 
     async def place(self, request: OrderRequest) -> Order:
-        try:
-            await self.watch([request.symbol])
-        except ModelError:
-            pass  # an unknown symbol: the router rejects it with the reason
+        symbols = [leg.symbol for leg in request.legs] or [request.symbol]
+        for sym in symbols:
+            try:
+                await self.find_instrument(sym)
+                await self.watch([sym])
+            except (ModelError, EngineError):
+                pass  # an unknown symbol: the router rejects it with the reason
+        if request.bracket is not None and not request.legs and self._needs_bracket_emulation(request.account):
+            orders = await self._emulated_bracket(request)
+            return orders[0]
         order = await self.router.place(request)
         self.ingest(order)
         return order
 
+    def _needs_bracket_emulation(self, account: str) -> bool:
+        acct = self._accounts.get(account)
+        broker = self.brokers.get(acct.broker) if acct is not None else None
+        return broker is not None and not broker.capabilities.brackets
+
+    async def _emulated_bracket(self, request: OrderRequest) -> list[Order]:
+        normalised, decision = self.router.prepare(request)
+        self.journal.record("order_request", request, account=request.account, ref=request.client_order_id)
+        self.journal.record("risk_decision", decision, account=request.account, ref=request.client_order_id)
+        if not decision.allowed:
+            order = self.router.local_reject(normalised, decision.reason)
+            self.ingest(order)
+            return [order]
+        return await self.emulator.start_bracket(normalised, group_id="tb" + request.client_order_id)
+
+    async def preview_group(self, group: OrderGroup) -> RiskDecision:
+        _, decision = self.router.prepare_group(group)
+        return decision
+
+    async def place_group(self, group: OrderGroup) -> list[Order]:
+        """OCO/OTOCO: checked as one, then sent natively or linked by the emulator."""
+        for order in group.orders:
+            with contextlib.suppress(ModelError, EngineError):
+                await self.watch([order.symbol])
+        self.journal.record(
+            "group_request",
+            {"group": group.group_id, "kind": group.kind.value, "orders": list(group.orders)},
+            account=group.account,
+            ref=group.group_id,
+        )
+        prepared, decision = self.router.prepare_group(group)
+        self.journal.record("risk_decision", decision, account=group.account, ref=group.group_id)
+        if not decision.allowed:
+            orders = [self.router.local_reject(o, decision.reason) for o in group.orders]
+            for o in orders:
+                self.ingest(o)
+            return orders
+        broker = self._broker_of(group.account)
+        native = broker.capabilities.oco if group.kind is GroupKind.OCO else broker.capabilities.otoco
+        if native:
+            orders = await self.router.send_group(prepared)
+            for o in orders:
+                self.ingest(o)
+            return orders
+        return await self.emulator.start(prepared)
+
+    async def find_instrument(self, symbol: str) -> Instrument:
+        """The master's instrument, else the first broker that can look ``symbol`` up."""
+        try:
+            return self.instruments.resolve(symbol)
+        except UnknownSymbol as exc:
+            original = exc
+        for broker in self.brokers.values():
+            try:
+                found = await broker.lookup_instrument(symbol)
+            except BrokerError as exc:
+                log.warning("instrument lookup of %s at %s failed: %s", symbol, broker.name, exc)
+                continue
+            if found is not None:
+                self.ingest(InstrumentAdded(instrument=found, broker=broker.name))
+                return self.instruments.resolve(found.symbol)
+        raise original
+
+    # ------------------------------------------------------------------ market data (capability-gated)
+
+    def _md_broker(self, inst: Instrument, capability: str, verb: str) -> Broker:
+        """The broker to ask for ``verb`` on ``inst``: the quote source when it has the verb, else
+        the first running broker that has it; EngineError names why none can."""
+        source = self._sources["quotes"].get(inst.symbol)
+        ordered = sorted(self.brokers.values(), key=lambda b: (b.name != source, b.name == "paper"))
+        lacking = []
+        for broker in ordered:
+            if not self._trades_class(broker, inst):
+                continue
+            if not getattr(broker.capabilities, capability):
+                lacking.append(broker.name)
+                continue
+            state = self._connections.get(broker.name)
+            if state is None or state.state is not ConnectionState.DOWN:
+                return broker
+        if lacking:
+            raise EngineError(f"not supported by {', '.join(lacking)}: {verb}")
+        raise EngineError(f"no running broker offers {verb} for {inst.symbol}")
+
+    @staticmethod
+    def _trades_class(broker: Broker, inst: Instrument) -> bool:
+        caps = broker.capabilities
+        return {
+            AssetClass.FUTURE: caps.futures,
+            AssetClass.EQUITY: caps.equities,
+            AssetClass.OPTION: caps.options,
+        }[inst.asset_class]
+
+    async def bars(self, symbol: str, timeframe: Timeframe, start: datetime, end: datetime | None = None) -> list[Bar]:
+        inst = await self._resolve_for(symbol)
+        if end is not None and end <= start:
+            raise EngineError(f"bars: the end ({end:%Y-%m-%d %H:%M}) must be after the start ({start:%Y-%m-%d %H:%M})")
+        if start.tzinfo is None:
+            raise EngineError("bars: start must be timezone-aware")
+        broker = self._md_broker(inst, "bars", "bars")
+        if timeframe not in broker.capabilities.timeframes:
+            have = ", ".join(tf.value for tf in Timeframe if tf in broker.capabilities.timeframes) or "none"
+            raise EngineError(f"not supported by {broker.name}: {timeframe.value} bars (it has {have})")
+        try:
+            return await broker.bars(inst.symbol, timeframe, start, end)
+        except BrokerError as exc:
+            raise EngineError(f"bars of {inst.symbol} from {broker.name}: {exc}") from None
+
+    async def subscribe_depth(self, symbols: Iterable[str]) -> list[str]:
+        return await self._subscribe_feed("depth", symbols)
+
+    async def unsubscribe_depth(self, symbols: Iterable[str]) -> None:
+        await self._unsubscribe_feed("depth", symbols)
+
+    async def subscribe_trades(self, symbols: Iterable[str]) -> list[str]:
+        return await self._subscribe_feed("trades", symbols)
+
+    async def unsubscribe_trades(self, symbols: Iterable[str]) -> None:
+        await self._unsubscribe_feed("trades", symbols)
+
+    async def _subscribe_feed(self, kind: str, symbols: Iterable[str]) -> list[str]:
+        insts = [await self._resolve_for(sym) for sym in symbols]
+        capability = FEEDS[kind][0]
+        assert capability is not None
+        for inst in insts:  # refuse before changing anything
+            if self._subs[kind].get(inst.symbol, 0) == 0:
+                self._md_broker(inst, capability, kind)
+        contracts = [inst.symbol for inst in insts]
+        await self._source(kind, contracts, +1)
+        for contract in contracts:  # a second screen on a running feed gets the current picture
+            latest = self._depth.get(contract) if kind == "depth" else None
+            if latest is not None:
+                self.bus.publish(latest)
+        return contracts
+
+    async def _unsubscribe_feed(self, kind: str, symbols: Iterable[str]) -> None:
+        await self._source(kind, [self.instruments.resolve(sym).symbol for sym in symbols], -1)
+
+    async def _resolve_for(self, symbol: str) -> Instrument:
+        try:
+            return await self.find_instrument(symbol)
+        except UnknownSymbol as exc:
+            raise EngineError(str(exc)) from None
+
+    async def option_chain(self, underlying: str, expiry: date | None = None) -> OptionChain:
+        inst = await self._resolve_for(underlying)
+        if inst.asset_class is AssetClass.OPTION:
+            raise EngineError(f"{inst.symbol} is an option; ask for the chain of its underlying {inst.underlying}")
+        probe = Instrument(
+            symbol=inst.symbol, asset_class=AssetClass.OPTION, tick_size=inst.tick_size, tick_value=inst.tick_value
+        )
+        broker = self._md_broker(probe, "option_chain", "option chains")
+        try:
+            chain = await broker.option_chain(inst.symbol, expiry)
+        except NotSupported as exc:
+            raise EngineError(str(exc)) from None
+        except BrokerError as exc:
+            raise EngineError(f"option chain of {inst.symbol} from {broker.name}: {exc}") from None
+        for row in chain.rows:
+            for q in (row.call, row.put):
+                if q is not None:
+                    self.ingest(InstrumentAdded(instrument=q.instrument, broker=broker.name))
+        return chain
+
+    async def search_instruments(self, text: str, limit: int = 20) -> list[Instrument]:
+        text = text.strip()
+        if not text:
+            raise EngineError("search: give some text to look for")
+        found = {i.symbol: i for i in self.instruments.search(text, limit)}
+        for broker in self.brokers.values():
+            if not broker.capabilities.search:
+                continue
+            try:
+                hits = await broker.search_instruments(text, limit)
+            except BrokerError as exc:
+                self.ingest(Notice(level="warning", text=f"search at {broker.name} failed: {exc}", source=broker.name))
+                continue
+            for inst in hits:
+                if inst.symbol not in found:
+                    found[inst.symbol] = inst
+                    self.ingest(InstrumentAdded(instrument=inst, broker=broker.name))
+        return list(found.values())[:limit]
+
+    # ------------------------------------------------------------------ interactive login
+
+    async def login_start(self, broker: str) -> LoginPrompt:
+        b = self.brokers.get(broker)
+        if b is None:
+            raise EngineError(f"no broker named {broker!r} (brokers: {', '.join(self.brokers) or 'none'})")
+        flow = b.login_flow()
+        if flow is None:
+            raise EngineError(f"{broker} needs no interactive login: tterm logs in with its stored credentials")
+        prompt = flow.start()
+        self.journal.record("login", {"broker": broker, "step": "start"}, ref=broker)
+        return prompt
+
+    async def login_complete(self, broker: str, prompt: LoginPrompt, pasted_url: str) -> LoginResult:
+        b = self.brokers.get(broker)
+        flow = b.login_flow() if b is not None else None
+        if b is None or flow is None:
+            raise EngineError(f"{broker} has no interactive login")
+        if prompt.broker != broker:
+            raise EngineError(f"that login was started for {prompt.broker}, not {broker}")
+        try:
+            result = await flow.complete(prompt, pasted_url)
+        except BrokerError as exc:
+            self.journal.record("login", {"broker": broker, "step": "refused", "error": str(exc)}, ref=broker)
+            raise EngineError(f"login to {broker} refused: {exc}") from None
+        self.journal.record(
+            "login",
+            {
+                "broker": broker,
+                "step": "done",
+                "expires_at": result.expires_at.isoformat() if result.expires_at else None,
+            },
+            ref=broker,
+        )
+        return result
+
     async def cancel(self, account: str, order_id: str) -> Order:
         order = self._open_order(account, order_id)
         self.journal.record("cancel_request", {"order_id": order_id}, account=account, ref=order.client_order_id)
+        if self.emulator.holds(order_id):
+            return self.emulator.cancel_held(order)
         broker = self._broker_of(account)
         self.journal.flush()
         try:
@@ -461,6 +760,12 @@ class Engine:
         stop_price: Decimal | None = None,
     ) -> Order:
         order = self._open_order(account, order_id)
+        if self.emulator.holds(order_id):
+            raise EngineError(
+                f"order {order_id} is an exit tterm holds until its entry fills; cancel it and place a new one"
+            )
+        if order.legs:
+            raise EngineError(f"order {order_id} is a multi-leg order: cancel it and send a new one")
         if quantity is None and limit_price is None and stop_price is None:
             raise EngineError("modify needs a new quantity, limit price or stop price")
         if quantity is not None and quantity <= order.filled_quantity:
@@ -552,8 +857,8 @@ class Engine:
         return orders
 
     async def subscribe(self, symbols: Iterable[str]) -> list[str]:
-        resolved = [self.instruments.resolve(sym).symbol for sym in symbols]
-        await self._source_quotes(resolved, +1)
+        resolved = [(await self._resolve_for(sym)).symbol for sym in symbols]
+        await self._source("quotes", resolved, +1)
         return resolved
 
     async def watch(self, symbols: Iterable[str]) -> None:
@@ -569,39 +874,40 @@ class Engine:
                 self._watched.add(contract)
                 new.append(contract)
         if new:
-            await self._source_quotes(new, +1)
+            await self._source("quotes", new, +1)
 
-    async def _source_quotes(self, contracts: list[str], delta: int) -> None:
-        """Reference-count subscriptions; the first reference subscribes at the quote source."""
+    async def _source(self, kind: str, contracts: list[str], delta: int) -> None:
+        """Reference-count one feed kind; the first reference subscribes at the chosen broker."""
+        capability, sub_verb, unsub_verb = FEEDS[kind]
+        subs, sources = self._subs[kind], self._sources[kind]
         by_broker: dict[str, list[str]] = {}
         for contract in contracts:
-            count = self._subs.get(contract, 0)
+            count = subs.get(contract, 0)
             if delta > 0:
-                self._subs[contract] = count + 1
+                subs[contract] = count + 1
                 if count == 0:
-                    source = self._pick_quote_source(self.instruments.resolve(contract))
+                    inst = self.instruments.resolve(contract)
+                    source = self._pick_source(inst, capability)
                     if source is not None:
-                        self._quote_source[contract] = source
+                        sources[contract] = source
                         by_broker.setdefault(source, []).append(contract)
             elif count <= 1:
-                self._subs.pop(contract, None)
-                source = self._quote_source.pop(contract, None)
+                subs.pop(contract, None)
+                source = sources.pop(contract, None)
                 if source is not None:
                     by_broker.setdefault(source, []).append(contract)
             else:
-                self._subs[contract] = count - 1
+                subs[contract] = count - 1
         for name, syms in by_broker.items():
+            verb = sub_verb if delta > 0 else unsub_verb
             try:
-                if delta > 0:
-                    await self.brokers[name].subscribe_quotes(syms)
-                else:
-                    await self.brokers[name].unsubscribe_quotes(syms)
+                await getattr(self.brokers[name], verb)(syms)
             except BrokerError as exc:
-                verb = "quotes" if delta > 0 else "unsubscribe"
-                self.ingest(Notice(level="error", text=f"{verb} from {name} for {', '.join(syms)}: {exc}"))
+                what = kind if delta > 0 else f"unsubscribe {kind}"
+                self.ingest(Notice(level="error", text=f"{what} from {name} for {', '.join(syms)}: {exc}"))
 
     async def unsubscribe(self, symbols: Iterable[str]) -> None:
-        await self._source_quotes([self.instruments.resolve(sym).symbol for sym in symbols], -1)
+        await self._source("quotes", [self.instruments.resolve(sym).symbol for sym in symbols], -1)
 
     async def lock(self, account: str | None, reason: str, *, by: str = "user") -> list[AccountLock]:
         """Lock accounts until the next session opens; a lock is never loosened early."""
@@ -658,18 +964,18 @@ class Engine:
             raise EngineError(f"order {order_id} is already {order.status.value.replace('_', ' ')}")
         return order
 
-    def _pick_quote_source(self, inst: Instrument) -> str | None:
-        """The first running broker (config order, paper last) that quotes this asset class."""
-        ordered = sorted(self.brokers.values(), key=lambda b: b.name == "paper")
+    def _pick_source(self, inst: Instrument, capability: str | None) -> str | None:
+        """The broker for a feed: the symbol's quote source when it has the feed, else the first
+        running broker (config order, paper last) that trades the asset class and has it."""
+        quote_source = self._sources["quotes"].get(inst.symbol)
+        ordered = sorted(self.brokers.values(), key=lambda b: (b.name != quote_source, b.name == "paper"))
         for broker in ordered:
-            caps = broker.capabilities
-            ok = {
-                AssetClass.FUTURE: caps.futures,
-                AssetClass.EQUITY: caps.equities,
-                AssetClass.OPTION: caps.options,
-            }[inst.asset_class]
+            if not self._trades_class(broker, inst):
+                continue
+            if capability is not None and not getattr(broker.capabilities, capability):
+                continue
             state = self._connections.get(broker.name)
-            if ok and (state is None or state.state is not ConnectionState.DOWN):
+            if state is None or state.state not in (ConnectionState.DOWN, ConnectionState.NEEDS_LOGIN):
                 return broker.name
         return None
 

@@ -79,6 +79,9 @@ JOURNAL_KINDS: frozenset[str] = frozenset(
         "webhook",
         "signal",
         "error",
+        "group_request",
+        "emulation",
+        "login",
     }
 )
 

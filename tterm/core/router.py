@@ -11,6 +11,18 @@ through :meth:`Router.place`:
 5. if the send fails without an answer, ask the broker whether that client order id exists
    before trying again — a lost acknowledgement never becomes a second order.
 
+The router is the one owner of retry: adapters never resend. A failure that certainly never
+left (``BrokerError.sent is False``) may be sent again at once; any other failure is looked up
+first; a rate limit is never answered with another request for the same order; and where the
+broker cannot look orders up by client order id (``Capabilities.client_order_id_lookup``
+False: Schwab), a miss is not proof, so nothing is re-sent.
+
+It reads each broker's :class:`~tterm.core.broker.Capabilities`: an asset class, an order type,
+multi-leg orders or brackets the broker lacks are refused with a plain reason, or, for brackets
+and OCO/OTOCO groups when the engine can emulate them, sent as plain orders the engine links.
+Multi-leg orders are checked as one order: every leg resolved, on one underlying and one account,
+with a net price on the strategy's grid and its debit or credit stated.
+
 A refused order is returned as an Order with status REJECTED and the reason; nothing is sent.
 """
 
@@ -23,20 +35,24 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Protocol
 
-from tterm.core.broker import Broker, BrokerError
+from tterm.core.broker import Broker, BrokerError, NotSupported, RateLimited
 from tterm.core.instruments import InstrumentMaster, UnknownSymbol
 from tterm.core.models import (
     Account,
     AccountLock,
     AssetClass,
+    GroupKind,
     Instrument,
     ModelError,
     Order,
+    OrderGroup,
+    OrderLeg,
     OrderRequest,
     OrderSource,
     OrderStatus,
     OrderType,
     Position,
+    PriceEffect,
     Quote,
     RiskAction,
     RiskDecision,
@@ -71,6 +87,8 @@ class CheckContext:
     open_orders: tuple[Order, ...]
     lock: AccountLock | None
     now: object
+    #: A multi-leg order's legs with their instruments (``instrument`` is then the strategy's).
+    legs: tuple[tuple[OrderLeg, Instrument], ...] = ()
 
 
 class PreTradeCheck(Protocol):
@@ -128,8 +146,11 @@ class Router:
         now: Callable[[], object] | None = None,
         send_timeout: float = 10.0,
         retries: int = 1,
+        emulation: bool = False,
     ) -> None:
         self._brokers = brokers
+        #: True when the engine links brackets and OCO/OTOCO groups itself for brokers that lack them.
+        self.emulation = emulation
         self._instruments = instruments
         self._state = state
         self._journal = journal
@@ -149,13 +170,21 @@ class Router:
     def prepare(self, request: OrderRequest) -> tuple[OrderRequest, RiskDecision]:
         """Resolve, validate and check ``request`` without sending; returns the normalised
         request (contract symbol, prices on the tick) and the decision."""
+        legs: tuple[tuple[OrderLeg, Instrument], ...] = ()
         try:
             account = self._account(request.account)
-            instrument = self._instrument(request.symbol)
+            if request.legs:
+                legs = self._resolve_legs(request)
+                instrument = self._instruments.strategy(legs, request.symbol if request.symbol.strip() else "")
+                request = request.with_changes(symbol=instrument.symbol, legs=tuple(leg for leg, _ in legs))
+            else:
+                instrument = self._instrument(request.symbol)
             request = self._normalise(request, instrument)
             quote = self._state.quote(request.symbol)
             position = self._state.position(request.account, request.symbol)
             self._validate(request, account, instrument, quote, position)
+            if legs:
+                self._validate_legs(request, account, legs)
         except (ValidationError, UnknownSymbol, ModelError) as exc:
             return request, RiskDecision(
                 client_order_id=request.client_order_id,
@@ -174,8 +203,117 @@ class Router:
             open_orders=tuple(self._state.open_orders(request.account)),
             lock=self._state.lock_for(request.account),
             now=self._now(),
+            legs=legs,
         )
         return request, self._run_checks(ctx)
+
+    def prepare_group(self, group: OrderGroup) -> tuple[OrderGroup, RiskDecision]:
+        """Validate a group's shape and every order in it; one REJECT refuses the whole group.
+
+        An OTOCO's exits are checked as orders that will close the trigger's position (their
+        prices and sides), not against today's position, which they do not reduce yet.
+        """
+        first = group.orders[0] if group.orders else None
+        coid = first.client_order_id if first else group.group_id
+
+        def refuse(reason: str, check: str = "validation") -> tuple[OrderGroup, RiskDecision]:
+            return group, RiskDecision(
+                client_order_id=coid,
+                account=group.account,
+                action=RiskAction.REJECT,
+                reasons=(reason,),
+                check=check,
+            )
+
+        try:
+            self._validate_group_shape(group)
+        except ValidationError as exc:
+            return refuse(str(exc))
+        prepared: list[OrderRequest] = []
+        warnings: list[str] = []
+        for i, order in enumerate(group.orders):
+            exit_leg = group.kind is GroupKind.OTOCO and i > 0
+            if exit_leg:
+                req, decision = self._prepare_exit(order, group.orders[0])
+            else:
+                req, decision = self.prepare(order)
+            if not decision.allowed:
+                label = "trigger" if group.kind is GroupKind.OTOCO and i == 0 else f"order {i + 1}"
+                return refuse(f"{label} ({order.describe()}): {decision.reason}", decision.check)
+            warnings.extend(decision.reasons)
+            prepared.append(req)
+        broker = self._brokers.get(self._account(group.account).broker)
+        if broker is not None:
+            caps = broker.capabilities
+            native = caps.oco if group.kind is GroupKind.OCO else caps.otoco
+            if not native and not self.emulation:
+                what = "OCO" if group.kind is GroupKind.OCO else "OTOCO"
+                return refuse(f"broker {broker.name} does not take {what} orders")
+        return OrderGroup(kind=group.kind, orders=tuple(prepared), group_id=group.group_id), RiskDecision(
+            client_order_id=coid,
+            account=group.account,
+            action=RiskAction.WARN if warnings else RiskAction.ALLOW,
+            reasons=tuple(warnings),
+            check="all",
+        )
+
+    def _validate_group_shape(self, group: OrderGroup) -> None:
+        orders = group.orders
+        what = group.kind.value.upper()
+        expected = 2 if group.kind is GroupKind.OCO else 3
+        if len(orders) != expected:
+            shape = "two orders" if group.kind is GroupKind.OCO else "a trigger and two exits"
+            raise ValidationError(f"an {what} group takes {shape}, got {len(orders)} orders")
+        accounts = {o.account for o in orders}
+        if len(accounts) > 1:
+            raise ValidationError(
+                f"every order of an {what} group must be in one account, got {', '.join(sorted(accounts))}"
+            )
+        coids = [o.client_order_id for o in orders]
+        if len(set(coids)) != len(coids):
+            raise ValidationError(f"the orders of an {what} group need distinct client order ids")
+        for o in orders:
+            if o.bracket is not None:
+                raise ValidationError(f"an order inside an {what} group cannot carry its own bracket")
+            if o.legs:
+                raise ValidationError(f"multi-leg orders cannot be part of an {what} group")
+        if group.kind is GroupKind.OTOCO:
+            trigger, *exits = orders
+            trigger_sym = self._instrument(trigger.symbol).symbol
+            for o in exits:
+                if self._instrument(o.symbol).symbol != trigger_sym:
+                    raise ValidationError(f"OTOCO exits must be in the trigger's symbol {trigger_sym}, got {o.symbol}")
+                if o.side is trigger.side:
+                    raise ValidationError(
+                        f"OTOCO exits must be on the other side of the trigger ({trigger.side.value})"
+                    )
+                if o.quantity != trigger.quantity:
+                    raise ValidationError(
+                        f"OTOCO exit quantity {o.quantity} differs from the trigger's {trigger.quantity}"
+                    )
+            if trigger.reduce_only:
+                raise ValidationError("an OTOCO trigger opens a position; it cannot be reduce-only")
+
+    def _prepare_exit(self, exit_req: OrderRequest, trigger: OrderRequest) -> tuple[OrderRequest, RiskDecision]:
+        """An OTOCO exit: validated as an order closing the trigger's fill (reduce-only once it works)."""
+        try:
+            account = self._account(exit_req.account)
+            instrument = self._instrument(exit_req.symbol)
+            req = self._normalise(exit_req.with_changes(reduce_only=False), instrument)
+            quote = self._state.quote(req.symbol)
+            projected = Position(account=req.account, symbol=req.symbol, quantity=trigger.signed_quantity)
+            self._validate(req, account, instrument, quote, projected)
+        except (ValidationError, UnknownSymbol, ModelError) as exc:
+            return exit_req, RiskDecision(
+                client_order_id=exit_req.client_order_id,
+                account=exit_req.account,
+                action=RiskAction.REJECT,
+                reasons=(str(exc),),
+                check="validation",
+            )
+        return req.with_changes(reduce_only=True), RiskDecision(
+            client_order_id=exit_req.client_order_id, account=exit_req.account, action=RiskAction.ALLOW, check="all"
+        )
 
     async def place(self, request: OrderRequest) -> Order:
         """Send ``request`` if it passes; the result is the broker's order or a local reject."""
@@ -215,11 +353,14 @@ class Router:
         return order
 
     async def _send(self, broker: Broker, request: OrderRequest) -> Order:
-        """Send once; on a failure with no answer, look the order up before any retry."""
+        """Send once; on a failure, retry only what is known not to have arrived (see the module)."""
         attempt = 0
+        caps = broker.capabilities
         while True:
             try:
                 return await asyncio.wait_for(broker.place(request), self._send_timeout)
+            except NotSupported as exc:
+                return self.local_reject(request, str(exc))
             except (BrokerError, TimeoutError, OSError) as exc:
                 what = "timed out" if isinstance(exc, TimeoutError) else f"failed: {exc}"
                 self._journal.record(
@@ -228,22 +369,75 @@ class Router:
                     account=request.account,
                     ref=request.client_order_id,
                 )
-                try:
-                    existing = await asyncio.wait_for(
-                        broker.find_order(request.account, request.client_order_id), self._send_timeout
-                    )
-                except (BrokerError, TimeoutError, OSError) as lookup_exc:
+                attempt += 1
+                if isinstance(exc, BrokerError) and exc.sent is False and not isinstance(exc, RateLimited):
+                    # It never left: sending it again cannot make a second order.
+                    if attempt > self._retries:
+                        return self.local_reject(request, f"broker {broker.name} {what}; not sent")
+                    continue
+                existing, lookup_error = await self._look_up(broker, request)
+                if existing is not None:
+                    return existing
+                if lookup_error is not None:
                     # We cannot tell whether the order exists: never send it again blind.
                     return self.local_reject(
                         request,
                         f"broker {broker.name} did not answer ({what}) and the order could not be "
-                        f"looked up ({lookup_exc}); check the broker before re-sending",
+                        f"looked up ({lookup_error}); check the broker before re-sending",
                     )
-                if existing is not None:
-                    return existing
-                attempt += 1
+                if not caps.client_order_id_lookup:
+                    return self.local_reject(
+                        request,
+                        f"broker {broker.name} did not confirm the order ({what}) and cannot look orders up by "
+                        f"tterm's id; not re-sent: check the broker's order list before sending it again",
+                    )
+                if isinstance(exc, RateLimited):
+                    wait = f"; the broker asks to wait {exc.retry_after:.0f} s" if exc.retry_after else ""
+                    return self.local_reject(
+                        request, f"broker {broker.name} rate-limited the order ({exc}){wait}; not sent"
+                    )
                 if attempt > self._retries:
                     return self.local_reject(request, f"broker {broker.name} {what}; not sent")
+
+    async def _look_up(self, broker: Broker, request: OrderRequest) -> tuple[Order | None, Exception | None]:
+        try:
+            found = await asyncio.wait_for(
+                broker.find_order(request.account, request.client_order_id), self._send_timeout
+            )
+        except (BrokerError, TimeoutError, OSError) as exc:
+            return None, exc
+        return found, None
+
+    async def send_group(self, group: OrderGroup) -> list[Order]:
+        """Send a prepared group natively; a failure without an answer is looked up order by order."""
+        broker = self._broker_for(group.account)
+        await self._journal.durable()
+        try:
+            orders = await asyncio.wait_for(broker.place_group(group), self._send_timeout)
+        except NotSupported as exc:
+            orders = [self.local_reject(o, str(exc)) for o in group.orders]
+        except (BrokerError, TimeoutError, OSError) as exc:
+            what = "timed out" if isinstance(exc, TimeoutError) else f"failed: {exc}"
+            self._journal.record(
+                "error", {"action": "place_group", "error": f"send {what}"}, account=group.account, ref=group.group_id
+            )
+            orders = []
+            for o in group.orders:
+                found, lookup_error = await self._look_up(broker, o)
+                if found is not None:
+                    orders.append(found)
+                else:
+                    why = f"; the lookup failed too ({lookup_error})" if lookup_error else ""
+                    orders.append(
+                        self.local_reject(
+                            o, f"broker {broker.name} {what}; the group was not confirmed{why}; not re-sent"
+                        )
+                    )
+        for o in orders:
+            self._sent[o.client_order_id] = o
+            kind = "order_reject" if o.status is OrderStatus.REJECTED else "order_ack"
+            self._journal.record(kind, o, account=o.account, ref=o.client_order_id)
+        return orders
 
     # ------------------------------------------------------------------ helpers
 
@@ -320,10 +514,19 @@ class Router:
             raise ValidationError(f"a {r.order_type.value} order takes no limit price")
         if not r.order_type.needs_stop and r.stop_price is not None:
             raise ValidationError(f"a {r.order_type.value} order takes no stop price")
-        for leg in r.legs:
-            if leg.ratio <= 0:
-                raise ValidationError(f"leg {leg.symbol}: ratio must be at least 1, got {leg.ratio}")
-            self._instruments.resolve(leg.symbol)
+        if r.order_type.needs_trail:
+            if r.trail_amount is None or r.trail_amount <= 0:
+                raise ValidationError("a trailing stop needs a positive trailing distance")
+            if not inst.is_on_tick(r.trail_amount):
+                raise ValidationError(
+                    f"trailing distance {r.trail_amount} is not a whole number of ticks ({inst.tick_size})"
+                )
+            if r.bracket is not None:
+                raise ValidationError("a trailing stop cannot carry a bracket")
+        elif r.trail_amount is not None:
+            raise ValidationError(f"a {r.order_type.value} order takes no trailing distance")
+        if r.price_effect is not None and not r.legs:
+            raise ValidationError("debit/credit applies to multi-leg orders only")
         broker = self._brokers.get(account.broker)
         if broker is not None:
             caps = broker.capabilities
@@ -336,7 +539,13 @@ class Router:
                 raise ValidationError(f"broker {broker.name} does not trade {inst.asset_class.value}s")
             if r.legs and not caps.multi_leg:
                 raise ValidationError(f"broker {broker.name} does not take multi-leg orders")
-        if r.reduce_only:
+            if r.order_type not in caps.order_types:
+                raise ValidationError(
+                    f"broker {broker.name} does not take {r.order_type.value.replace('_', '-')} orders"
+                )
+            if r.bracket is not None and not caps.brackets and not self.emulation:
+                raise ValidationError(f"broker {broker.name} does not take bracket orders")
+        if r.reduce_only and not r.legs:
             held = position.quantity
             if held == 0 or (held > 0) == (r.side is Side.BUY) or r.quantity > abs(held):
                 raise ValidationError(
@@ -373,6 +582,60 @@ class Router:
                     raise ValidationError(
                         f"stop-loss {sl} is on the wrong side of the entry ({entry}) for a {r.side.value}"
                     )
+
+    def _resolve_legs(self, r: OrderRequest) -> tuple[tuple[OrderLeg, Instrument], ...]:
+        out = []
+        seen: set[str] = set()
+        for i, leg in enumerate(r.legs, 1):
+            if not isinstance(leg.ratio, int) or isinstance(leg.ratio, bool) or leg.ratio <= 0:
+                raise ValidationError(
+                    f"leg {i} ({leg.symbol}): ratio must be a whole number of at least 1, got {leg.ratio}"
+                )
+            if leg.account and leg.account != r.account:
+                raise ValidationError(
+                    f"leg {i} ({leg.symbol}) is in account {leg.account}, the order in {r.account}: "
+                    f"a multi-leg order trades one account"
+                )
+            inst = self._instrument(leg.symbol)
+            if inst.symbol in seen:
+                raise ValidationError(f"leg {i}: {inst.symbol} appears twice; give it one leg with its ratio")
+            seen.add(inst.symbol)
+            resolved = (
+                leg
+                if leg.symbol == inst.symbol
+                else OrderLeg(
+                    symbol=inst.symbol, side=leg.side, ratio=leg.ratio, effect=leg.effect, account=leg.account
+                )
+            )
+            out.append((resolved, inst))
+        return tuple(out)
+
+    def _validate_legs(self, r: OrderRequest, account: Account, legs: tuple[tuple[OrderLeg, Instrument], ...]) -> None:
+        """What makes a multi-leg order one order: live series, a stated debit or credit."""
+        today = self._instruments.today()
+        for _, inst in legs:
+            if inst.expiry is not None and inst.expiry < today:
+                raise ValidationError(f"leg {inst.symbol} is on a series that expired on {inst.expiry:%Y-%m-%d}")
+        if r.order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT):
+            if r.price_effect is None:
+                raise ValidationError("a multi-leg limit order needs its net price marked debit or credit")
+            if r.limit_price is not None and r.limit_price <= 0:
+                raise ValidationError(
+                    f"net price {r.limit_price} must be positive; say credit instead of a negative debit"
+                )
+            want = Side.BUY if r.price_effect is PriceEffect.DEBIT else Side.SELL
+            if r.side is not want:
+                raise ValidationError(
+                    f"a net {r.price_effect.value} order is a {want.value} of the strategy, not a {r.side.value}"
+                )
+        elif r.order_type not in (OrderType.MARKET,):
+            raise ValidationError(
+                f"multi-leg orders take market or limit prices, not {r.order_type.value.replace('_', '-')}"
+            )
+        if r.bracket is not None:
+            raise ValidationError("a multi-leg order cannot carry a bracket")
+        if r.reduce_only and any(leg.effect.value == "open" for leg, _ in legs):
+            raise ValidationError("a reduce-only multi-leg order cannot have legs that open positions")
 
     @staticmethod
     def _entry_reference(r: OrderRequest, quote: Quote | None) -> Decimal | None:

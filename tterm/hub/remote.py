@@ -21,26 +21,32 @@ import contextlib
 import json
 import logging
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 import aiohttp
 
+from tterm.core.broker import LoginPrompt, LoginResult
 from tterm.core.bus import Bus, Subscription
 from tterm.core.client import EngineError, EngineSnapshot
 from tterm.core.instruments import InstrumentMaster, UnknownSymbol
 from tterm.core.models import (
     AccountLock,
+    Bar,
     ConnectionState,
     ConnectionStatus,
     Fill,
     Instrument,
+    InstrumentAdded,
     Notice,
+    OptionChain,
     Order,
+    OrderGroup,
     OrderRequest,
     Position,
     RiskDecision,
+    Timeframe,
 )
 from tterm.hub import wire
 from tterm.hub.server import PROTOCOL
@@ -75,6 +81,8 @@ class RemoteEngineClient:
         self._calls: dict[int, asyncio.Future[Any]] = {}
         self._next_id = 0
         self._symbols: list[str] = []
+        # Depth and trade feeds this client asked for: re-asked after a reconnect, like quotes.
+        self._feeds: dict[str, list[str]] = {"depth": [], "trades": []}
         self._positions: set[tuple[str, str]] = set()
         self._fill_ids: set[tuple[str, str]] = set()
         self._task: asyncio.Task[None] | None = None
@@ -136,6 +144,8 @@ class RemoteEngineClient:
         for sym in hello.get("equities") or []:
             with contextlib.suppress(UnknownSymbol):
                 master.add_equity(sym)
+        for inst in self._instruments.learned:  # what the hub taught us before a reconnect
+            master.add(inst)
         self._instruments = master
 
     async def start(self) -> None:
@@ -219,7 +229,9 @@ class RemoteEngineClient:
                 self._bus.publish(Notice(level="error", text=f"bad message from the hub: {exc}", source=HUB_LINK))
 
     def _publish(self, event: Any) -> None:
-        if isinstance(event, Position):
+        if isinstance(event, InstrumentAdded):
+            self._instruments.add(event.instrument)
+        elif isinstance(event, Position):
             self._positions.add((event.account, event.symbol))
         elif isinstance(event, Fill):
             key = (event.broker, event.fill_id)
@@ -236,6 +248,10 @@ class RemoteEngineClient:
         try:
             if reconnected and self._symbols:
                 await self._call("subscribe", symbols=list(self._symbols))
+            if reconnected:
+                for kind, syms in self._feeds.items():
+                    if syms:
+                        await self._call(f"subscribe_{kind}", symbols=list(syms))
             snap = await self.snapshot()
         except EngineError as exc:
             log.warning("resync failed: %s", exc)
@@ -302,6 +318,8 @@ class RemoteEngineClient:
             self._positions.add((p.account, p.symbol))
         for f in snap.fills:
             self._fill_ids.add((f.broker, f.fill_id))
+        for inst in snap.instruments:
+            self._instruments.add(inst)
         return snap
 
     def events(self, name: str = "remote-client") -> Subscription:
@@ -366,3 +384,80 @@ class RemoteEngineClient:
 
     async def lock(self, account: str | None, reason: str) -> list[AccountLock]:
         return await self._call("lock", account=account, reason=reason)
+
+    # -- grouped orders
+
+    async def preview_group(self, group: OrderGroup) -> RiskDecision:
+        return await self._call("preview_group", group=group)
+
+    async def place_group(self, group: OrderGroup) -> list[Order]:
+        try:
+            return await self._call("place_group", group=group)
+        except EngineError as exc:
+            if "nothing was sent" in str(exc):
+                raise
+            raise EngineError(
+                f"{exc}. The group may or may not have reached the hub: look for its orders in the blotter "
+                f"before sending it again"
+            ) from None
+
+    # -- market data
+
+    async def find_instrument(self, symbol: str) -> Instrument:
+        try:
+            return self._instruments.resolve(symbol)
+        except UnknownSymbol:
+            inst = await self._call("find_instrument", symbol=symbol)
+        if not isinstance(inst, Instrument):
+            raise EngineError("the hub sent something that is not an instrument")
+        self._instruments.add(inst)
+        return inst
+
+    async def bars(self, symbol: str, timeframe: Timeframe, start: datetime, end: datetime | None = None) -> list[Bar]:
+        return await self._call("bars", symbol=symbol, timeframe=timeframe, start=start, end=end)
+
+    async def _feed(self, kind: str, symbols: Iterable[str]) -> list[str]:
+        resolved = await self._call(f"subscribe_{kind}", symbols=list(symbols))
+        self._feeds[kind].extend(resolved)
+        return resolved
+
+    async def _unfeed(self, kind: str, symbols: Iterable[str]) -> None:
+        syms = [self._instruments.resolve(s).symbol for s in symbols]
+        for s in syms:
+            if s in self._feeds[kind]:
+                self._feeds[kind].remove(s)
+        await self._call(f"unsubscribe_{kind}", symbols=syms)
+
+    async def subscribe_depth(self, symbols: Iterable[str]) -> list[str]:
+        return await self._feed("depth", symbols)
+
+    async def unsubscribe_depth(self, symbols: Iterable[str]) -> None:
+        await self._unfeed("depth", symbols)
+
+    async def subscribe_trades(self, symbols: Iterable[str]) -> list[str]:
+        return await self._feed("trades", symbols)
+
+    async def unsubscribe_trades(self, symbols: Iterable[str]) -> None:
+        await self._unfeed("trades", symbols)
+
+    async def option_chain(self, underlying: str, expiry: date | None = None) -> OptionChain:
+        chain = await self._call("option_chain", underlying=underlying, expiry=expiry)
+        for row in chain.rows:
+            for q in (row.call, row.put):
+                if q is not None:
+                    self._instruments.add(q.instrument)
+        return chain
+
+    async def search_instruments(self, text: str, limit: int = 20) -> list[Instrument]:
+        found = await self._call("search_instruments", text=text, limit=limit)
+        for inst in found:
+            self._instruments.add(inst)
+        return found
+
+    # -- interactive login (runs on the hub: the tokens live where the broker connection does)
+
+    async def login_start(self, broker: str) -> LoginPrompt:
+        return await self._call("login_start", broker=broker)
+
+    async def login_complete(self, broker: str, prompt: LoginPrompt, pasted_url: str) -> LoginResult:
+        return await self._call("login_complete", broker=broker, prompt=prompt, pasted_url=pasted_url)

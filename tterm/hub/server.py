@@ -24,16 +24,17 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
 from tterm import __version__
+from tterm.core.broker import LoginPrompt
 from tterm.core.client import EngineError
 from tterm.core.instruments import UnknownSymbol
-from tterm.core.models import OrderRequest, utcnow
+from tterm.core.models import OrderGroup, OrderRequest, Timeframe, utcnow
 from tterm.core.redact import MASK, mask
 from tterm.hub import wire
 from tterm.hub.routing import SignalRouter
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: Version of the /ws protocol; the remote client refuses a hub that speaks another.
-PROTOCOL = 1
+PROTOCOL = 2
 
 #: TradingView's published webhook source addresses (support article 43000529348).
 TRADINGVIEW_IPS: tuple[str, ...] = ("52.89.214.238", "34.212.75.30", "54.218.53.128", "52.32.178.7")
@@ -359,6 +360,31 @@ def _opt_str(args: dict[str, Any], name: str) -> str | None:
     return v
 
 
+def _opt_datetime(args: dict[str, Any], name: str) -> datetime | None:
+    v = args.get(name)
+    if v is None:
+        return None
+    if not isinstance(v, str):
+        raise wire.WireError(f"{name}: expected an ISO-8601 datetime")
+    try:
+        out = datetime.fromisoformat(v)
+    except ValueError:
+        raise wire.WireError(f"{name}: expected an ISO-8601 datetime, got {v[:40]!r}") from None
+    if out.tzinfo is None:
+        raise wire.WireError(f"{name}: expected a timezone-aware datetime")
+    return out
+
+
+def _opt_date(args: dict[str, Any], name: str) -> date | None:
+    v = args.get(name)
+    if v is None:
+        return None
+    try:
+        return date.fromisoformat(str(v))
+    except ValueError:
+        raise wire.WireError(f"{name}: expected an ISO-8601 date, got {str(v)[:40]!r}") from None
+
+
 def _symbols(args: dict[str, Any]) -> list[str]:
     v = args.get("symbols")
     if not isinstance(v, list) or not all(isinstance(s, str) for s in v):
@@ -375,6 +401,8 @@ class _RemoteSession:
         self.ws = ws
         self.sub = self.engine.bus.subscribe("remote")
         self.symbols: list[str] = []
+        # Depth and trade feeds this client holds, released when it detaches.
+        self.feeds: dict[str, list[str]] = {"depth": [], "trades": []}
         self._sender: asyncio.Task[None] | None = None
         self._calls: set[asyncio.Task[None]] = set()
         self._send_lock = asyncio.Lock()
@@ -485,6 +513,49 @@ class _RemoteSession:
             return await e.lock(_opt_str(args, "account"), str(args.get("reason") or ""), by="remote")
         if op == "instrument":
             return e.instrument(str(args["symbol"]))
+        if op == "find_instrument":
+            return await e.find_instrument(str(args["symbol"]))
+        if op == "preview_group":
+            return await e.preview_group(wire.decode(args.get("group"), OrderGroup))
+        if op == "place_group":
+            return await e.place_group(wire.decode(args.get("group"), OrderGroup))
+        if op == "bars":
+            start = _opt_datetime(args, "start")
+            if start is None:
+                raise wire.WireError("start: missing")
+            try:
+                timeframe = Timeframe.parse(str(args.get("timeframe", "")))
+            except ValueError as exc:
+                raise wire.WireError(str(exc)) from None
+            return await e.bars(str(args["symbol"]), timeframe, start, _opt_datetime(args, "end"))
+        if op in ("subscribe_depth", "subscribe_trades"):
+            kind = op.removeprefix("subscribe_")
+            resolved = await getattr(e, op)(_symbols(args))
+            self.feeds[kind].extend(resolved)
+            return resolved
+        if op in ("unsubscribe_depth", "unsubscribe_trades"):
+            kind = op.removeprefix("unsubscribe_")
+            mine = []
+            for sym in _symbols(args):
+                contract = e.instruments.resolve(sym).symbol
+                if contract in self.feeds[kind]:
+                    self.feeds[kind].remove(contract)
+                    mine.append(contract)
+            if mine:
+                await getattr(e, op)(mine)
+            return None
+        if op == "option_chain":
+            return await e.option_chain(str(args["underlying"]), _opt_date(args, "expiry"))
+        if op == "search_instruments":
+            limit = args.get("limit", 20)
+            if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 200:
+                raise wire.WireError("limit: expected a whole number from 1 to 200")
+            return await e.search_instruments(str(args.get("text", "")), limit)
+        if op == "login_start":
+            return await e.login_start(str(args["broker"]))
+        if op == "login_complete":
+            prompt = wire.decode(args.get("prompt"), LoginPrompt)
+            return await e.login_complete(str(args["broker"]), prompt, str(args.get("pasted_url", "")))
         raise wire.WireError(f"unknown op {op!r}")
 
     async def close(self) -> None:
@@ -499,6 +570,11 @@ class _RemoteSession:
             with contextlib.suppress(Exception):
                 await self.engine.unsubscribe(self.symbols)
             self.symbols = []
+        for kind, syms in self.feeds.items():
+            if syms:
+                with contextlib.suppress(Exception):
+                    await getattr(self.engine, f"unsubscribe_{kind}")(syms)
+        self.feeds = {"depth": [], "trades": []}
 
 
 def _sendable(event: Any) -> bool:
