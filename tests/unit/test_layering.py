@@ -87,3 +87,52 @@ def test_no_textual_in_sys_modules_after_importing_the_engine() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == []
+
+
+#: What sits above the core: the core may import none of it (it is the ground floor; adapters
+#: implement its Broker port, never the other way round).
+ABOVE_CORE = ("tterm.brokers", "tterm.risk", "tterm.hub", "tterm.tui", "tterm.config", "tterm.runtime", "tterm.cli")
+
+
+def _imports_of(path: Path) -> list[tuple[int, str]]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, a.name) for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.append((node.lineno, node.module))
+        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
+            func = node.func
+            fname = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if fname in ("import_module", "__import__") and isinstance(node.args[0].value, str):
+                found.append((node.lineno, node.args[0].value))
+    return found
+
+
+def test_core_imports_nothing_above_it() -> None:
+    core = sorted((REPO / "tterm" / "core").rglob("*.py"))
+    assert REPO / "tterm" / "core" / "broker.py" in core  # the Broker contract lives in the core
+    problems = [
+        f"{path.relative_to(REPO)}:{line}: imports {name}"
+        for path in core
+        for line, name in _imports_of(path)
+        if any(name == up or name.startswith(up + ".") for up in ABOVE_CORE)
+    ]
+    assert problems == []
+
+
+def test_importing_the_core_loads_nothing_above_it() -> None:
+    modules = [_module_name(p) for p in sorted((REPO / "tterm" / "core").rglob("*.py"))]
+    script = (
+        "import importlib, json, sys\n"
+        f"for m in {modules!r}:\n"
+        "    importlib.import_module(m)\n"
+        f"above = {ABOVE_CORE!r}\n"
+        "print(json.dumps(sorted(m for m in sys.modules if any(m == a or m.startswith(a + '.') for a in above))))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == []
