@@ -1,8 +1,10 @@
 """Quotes through the engine without a UI: Engine.ingest -> book mark -> bus -> subscribers.
 
 Prints quotes per second and per-event latency (publish -> subscriber receives) p50/p99 for a
-few subscriber shapes. Goal from the engine issue: >= 200,000 quotes/s on one core. Figures
-only; nothing is asserted. Run: ``python bench/bench_bus.py [--quotes N] [--symbols N]``.
+few subscriber shapes, with and without market depth flowing on the same bus (a 10-level Depth
+event every ``--depth-every`` quotes, coalesced per symbol like quotes). Goal from the engine
+issue: >= 200,000 quotes/s on one core, depth included (contract v2 issue). Figures only;
+nothing is asserted. Run: ``python bench/bench_bus.py [--quotes N] [--symbols N] [--depth-every N]``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from decimal import Decimal
 from tterm.core.engine import Engine
 from tterm.core.instruments import InstrumentMaster
 from tterm.core.journal import Journal
-from tterm.core.models import Fill, Quote, Side
+from tterm.core.models import Depth, DepthLevel, Fill, Quote, Side
 
 
 def pct(values: list[float], p: float) -> float:
@@ -28,7 +30,9 @@ def pct(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(len(values) * p))]
 
 
-async def run(n_quotes: int, n_symbols: int, n_subs: int, coalesce: bool, batch: int) -> dict[str, float]:
+async def run(
+    n_quotes: int, n_symbols: int, n_subs: int, coalesce: bool, batch: int, depth_every: int = 0
+) -> dict[str, float]:
     master = InstrumentMaster(today=lambda: date(2026, 11, 24))
     engine = Engine(brokers=[], instruments=master, journal=Journal(":memory:"))
     roots = master.roots
@@ -49,6 +53,8 @@ async def run(n_quotes: int, n_symbols: int, n_subs: int, coalesce: bool, batch:
             await sub.wait()
             now = time.perf_counter_ns()
             for ev in sub.drain():
+                if type(ev) is not Quote:
+                    continue
                 seq = int(ev.volume)
                 lat.append((now - sent_at[seq]) / 1000.0)
                 received[i] += 1
@@ -62,12 +68,24 @@ async def run(n_quotes: int, n_symbols: int, n_subs: int, coalesce: bool, batch:
         Quote(symbol=symbols[k % n_symbols], bid=prices[k % 64], ask=prices[(k + 1) % 64], volume=k)
         for k in range(n_quotes)
     ]
+    depths = [
+        Depth(
+            symbol=sym,
+            bids=tuple(DepthLevel(prices[(j + 8) % 64], 10 + j) for j in range(10)),
+            asks=tuple(DepthLevel(prices[(j + 9) % 64], 12 + j) for j in range(10)),
+        )
+        for sym in symbols
+    ]
     ingest = engine.ingest
     clock = time.perf_counter_ns
+    n_depth = 0
     t0 = time.perf_counter()
     for k, q in enumerate(quotes):
         sent_at[k] = clock()
         ingest(q)
+        if depth_every and k % depth_every == 0:
+            ingest(depths[k % n_symbols])
+            n_depth += 1
         if k % batch == batch - 1:
             await asyncio.sleep(0)  # let the subscribers run, like a real feed between reads
     publish_s = time.perf_counter() - t0
@@ -84,6 +102,7 @@ async def run(n_quotes: int, n_symbols: int, n_subs: int, coalesce: bool, batch:
         "p50_us": pct(all_lat, 0.50),
         "p99_us": pct(all_lat, 0.99),
         "delivered_per_sub": statistics.mean(received),
+        "depth_rate": n_depth / publish_s,
     }
 
 
@@ -92,21 +111,23 @@ def main() -> None:
     ap.add_argument("--quotes", type=int, default=300_000)
     ap.add_argument("--symbols", type=int, default=200)
     ap.add_argument("--batch", type=int, default=500, help="quotes published between yields to the loop")
+    ap.add_argument("--depth-every", type=int, default=4, help="one Depth event per N quotes in the depth rows")
     args = ap.parse_args()
     print(f"engine bench: {args.quotes:,} quotes over {args.symbols} symbols, yield every {args.batch}")
     print(
-        f"{'subscribers':>12} {'coalesce':>9} {'publish q/s':>13} {'end-to-end q/s':>15} "
+        f"{'subscribers':>12} {'coalesce':>9} {'depth/s':>9} {'publish q/s':>13} {'end-to-end q/s':>15} "
         f"{'p50 us':>9} {'p99 us':>9} {'delivered/sub':>14}"
     )
-    for n_subs, coalesce in [(1, True), (3, True), (3, False), (10, True)]:
-        r = asyncio.run(run(args.quotes, args.symbols, n_subs, coalesce, args.batch))
+    shapes = [(1, True, 0), (3, True, 0), (3, False, 0), (10, True, 0), (3, True, args.depth_every)]
+    for n_subs, coalesce, depth_every in shapes:
+        r = asyncio.run(run(args.quotes, args.symbols, n_subs, coalesce, args.batch, depth_every))
         print(
-            f"{n_subs:>12} {coalesce!s:>9} {r['publish_rate']:>13,.0f} {r['end_to_end_rate']:>15,.0f} "
-            f"{r['p50_us']:>9.1f} {r['p99_us']:>9.1f} {r['delivered_per_sub']:>14,.0f}"
+            f"{n_subs:>12} {coalesce!s:>9} {r['depth_rate']:>9,.0f} {r['publish_rate']:>13,.0f} "
+            f"{r['end_to_end_rate']:>15,.0f} {r['p50_us']:>9.1f} {r['p99_us']:>9.1f} {r['delivered_per_sub']:>14,.0f}"
         )
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"max RSS {rss:.0f} MiB")
-    print("goal: >= 200,000 quotes/s on one core (engine issue); latency is publish -> subscriber wake")
+    print("goal: >= 200,000 quotes/s on one core, depth flowing too; latency is publish -> subscriber wake")
 
 
 if __name__ == "__main__":
