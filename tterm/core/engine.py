@@ -572,19 +572,20 @@ class Engine:
         the first running broker that has it; EngineError names why none can."""
         source = self._sources["quotes"].get(inst.symbol)
         ordered = sorted(self.brokers.values(), key=lambda b: (b.name != source, b.name == "paper"))
-        lacking = []
-        for broker in ordered:
+        having = [b for b in ordered if getattr(b.capabilities, capability)]
+        if not having:
+            names = ", ".join(b.name for b in ordered) or "no broker"
+            raise EngineError(f"not supported by {names}: {verb}")
+        for broker in having:
             if not self._trades_class(broker, inst):
                 continue
-            if not getattr(broker.capabilities, capability):
-                lacking.append(broker.name)
-                continue
             state = self._connections.get(broker.name)
-            if state is None or state.state is not ConnectionState.DOWN:
+            if state is None or state.state not in (ConnectionState.DOWN, ConnectionState.NEEDS_LOGIN):
                 return broker
-        if lacking:
-            raise EngineError(f"not supported by {', '.join(lacking)}: {verb}")
-        raise EngineError(f"no running broker offers {verb} for {inst.symbol}")
+        raise EngineError(
+            f"no running broker offers {verb} for {inst.symbol} "
+            f"({', '.join(b.name for b in having)} would, but is down or does not trade {inst.asset_class.value}s)"
+        )
 
     @staticmethod
     def _trades_class(broker: Broker, inst: Instrument) -> bool:

@@ -85,7 +85,8 @@ class PaperBroker(Broker):
 
     capabilities = Capabilities(
         brackets=True,
-        oco=True,
+        # No native place_group yet: the engine emulates OCO/OTOCO on plain paper orders.
+        oco=False,
         multi_leg=False,
         futures=True,
         equities=True,

@@ -422,7 +422,8 @@ class TradovateBroker(Broker):
 
     capabilities = Capabilities(
         brackets=True,
-        oco=True,
+        # place_oco is not the contract's place_group yet: the engine emulates OCO meanwhile.
+        oco=False,
         multi_leg=False,
         futures=True,
         equities=False,

@@ -1,0 +1,174 @@
+"""Rigs for the broker contract suite: one per broker, each a real adapter on its fake.
+
+A rig starts its fake server (real loopback sockets) or simulated market, builds the adapter the
+way tterm does, and offers the few things the shared test bodies need that differ per vendor:
+moving the market deterministically and dropping the connection. A new adapter joins the suite by
+adding a rig class here and its name to ``RIGS``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Protocol
+
+from tests.fakes import FakeClock
+from tterm.core.broker import Broker
+from tterm.core.instruments import InstrumentMaster
+from tterm.core.models import AccountKind, OrderRequest, OrderSource, OrderType, Quote, Side
+
+
+class Rig(Protocol):
+    """What the contract suite needs of a broker under test."""
+
+    name: str
+    broker: Broker
+    master: InstrumentMaster
+    account: str
+    symbol: str
+    tick: Decimal
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    async def set_market(self, bid: Decimal, ask: Decimal) -> None:
+        """Top of book for ``symbol`` at the vendor (resting orders it crosses fill)."""
+
+    async def drop(self) -> None:
+        """Break the broker's live connection(s) the way a network fault would."""
+
+    def today(self) -> date: ...
+
+    def provoke_reject(self) -> tuple[OrderRequest, str]:
+        """An order this broker (not tterm's router) refuses, and a word its reason contains."""
+
+    #: False where there is no network connection to break (the paper broker).
+    has_connection: bool
+
+
+#: A Tuesday, 09:00 in Chicago: the market is open whenever the suite runs.
+NOW = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
+
+
+@dataclass
+class PaperRig:
+    """The embedded paper broker, scripted (nothing moves unless the test moves it)."""
+
+    tmp: Path
+    name: str = "paper"
+    account: str = "paper:FUT50K"
+    symbol: str = ""
+    tick: Decimal = Decimal("0.25")
+    has_connection: bool = False
+
+    def __post_init__(self) -> None:
+        from tterm.brokers.paper.broker import PaperBroker
+        from tterm.brokers.paper.ledger import PaperAccountSpec
+        from tterm.core.clock import CmeClock, default_calendar
+
+        self.clock = CmeClock(default_calendar(), now=lambda: NOW)
+        self.master = InstrumentMaster(calendar=self.clock.calendar, today=self.clock.trade_date)
+        self.symbol = self.master.front("MES").symbol
+        self.broker = PaperBroker(
+            "paper",
+            accounts=[
+                PaperAccountSpec(id="FUT50K", name="Paper 50K", kind=AccountKind.FUTURES, balance=Decimal(50000)),
+                PaperAccountSpec(id="CASH", name="Paper Cash", kind=AccountKind.CASH, balance=Decimal(10000)),
+            ],
+            instruments=self.master,
+            clock=self.clock,
+            seed=11,
+            store_path=self.tmp / "paper.sqlite3",
+            scripted=True,
+        )
+
+    def today(self) -> date:
+        return self.clock.trade_date()
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+    async def set_market(self, bid: Decimal, ask: Decimal) -> None:
+        await self.broker.push_quote(Quote(symbol=self.symbol, bid=bid, ask=ask, last=bid, bid_size=50, ask_size=50))  # type: ignore[attr-defined]
+
+    async def drop(self) -> None:
+        raise AssertionError("the paper broker has no connection to drop")
+
+    def provoke_reject(self) -> tuple[OrderRequest, str]:
+        # More AAPL than the cash account can pay for: only the broker knows its buying power.
+        req = OrderRequest(
+            account="paper:CASH",
+            symbol="AAPL",
+            side=Side.BUY,
+            quantity=100_000,
+            source=OrderSource.TICKET,
+            order_type=OrderType.LIMIT,
+            limit_price=Decimal("100.00"),
+        )
+        return req, "cash"
+
+
+@dataclass
+class TradovateRig:
+    """The Tradovate adapter on the strict fake (REST + both WebSockets over loopback)."""
+
+    tmp: Path
+    name: str = "tradovate"
+    account: str = "tv:DEMO123456"
+    symbol: str = "MESZ6"
+    tick: Decimal = Decimal("0.25")
+    has_connection: bool = True
+
+    async def start(self) -> None:
+        from tests.fakes.tradovate import FakeTradovate
+        from tests.integration.test_tradovate import FAST
+        from tterm.brokers.tradovate import build
+
+        self.fake = FakeTradovate(clock=FakeClock(NOW))
+        await self.fake.start()
+        self.fake.set_quote("MESZ6", bid="6650.00", ask="6650.25", last="6650.25")
+        self.master = InstrumentMaster(today=lambda: self.fake.clock.now().date())
+        self.broker = build(
+            "tv",
+            self.fake.options(**FAST),
+            self.fake.secrets(),
+            instruments=self.master,
+            clock=self.fake.clock,
+            data_dir=self.tmp,
+        )
+
+    def today(self) -> date:
+        return self.fake.clock.now().date()
+
+    async def stop(self) -> None:
+        await self.fake.stop()
+
+    async def set_market(self, bid: Decimal, ask: Decimal) -> None:
+        self.fake.set_quote(self.symbol, bid=str(bid), ask=str(ask), last=str(bid))
+
+    async def drop(self) -> None:
+        await self.fake.drop_sockets()
+
+    def provoke_reject(self) -> tuple[OrderRequest, str]:
+        self.fake.reject_next("RiskRejected", "Exceeds the account's max position")
+        req = OrderRequest(
+            account=self.account,
+            symbol=self.symbol,
+            side=Side.BUY,
+            quantity=1,
+            source=OrderSource.TICKET,
+            order_type=OrderType.LIMIT,
+            limit_price=Decimal("6640.00"),
+        )
+        return req, "max position"
+
+
+RIGS: dict[str, Callable[[Path], Any]] = {
+    "paper": PaperRig,
+    "tradovate": TradovateRig,
+}
