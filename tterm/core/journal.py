@@ -37,7 +37,7 @@ import csv
 import dataclasses
 import json
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
@@ -558,9 +558,6 @@ class Journal:
             for i, t, k, a, r, d in cur
         ]
 
-    def _rows(self, **filters: Any) -> Iterator[tuple[int, str, str, str, str, str]]:
-        yield from self._select(**filters)
-
     def export(
         self,
         fmt: Literal["csv", "jsonl"],
@@ -576,19 +573,25 @@ class Journal:
         """
         if fmt not in ("csv", "jsonl"):
             raise ValueError(f"unknown export format {fmt!r} (use csv or jsonl)")
-        rows = self._rows(since=since, kind=kind)
+        # The cursor is closed here, not by a generator's finaliser: a reader that goes away
+        # (``| head``) raises BrokenPipeError out of the loop, and the journal may be closed
+        # before a suspended generator is collected (which then fails on the closed database).
+        rows = self._select(since=since, kind=kind)
         n = 0
-        if fmt == "csv":
-            writer = csv.writer(out, lineterminator="\n")
-            writer.writerow(EXPORT_COLUMNS)
-            for row in rows:
-                writer.writerow(row)
-                n += 1
-        else:
-            for i, t, k, a, r, d in rows:
-                obj = {"id": i, "ts": t, "kind": k, "account": a, "ref": r, "data": json.loads(d)}
-                out.write(json.dumps(obj, separators=(",", ":"), ensure_ascii=False) + "\n")
-                n += 1
+        try:
+            if fmt == "csv":
+                writer = csv.writer(out, lineterminator="\n")
+                writer.writerow(EXPORT_COLUMNS)
+                for row in rows:
+                    writer.writerow(row)
+                    n += 1
+            else:
+                for i, t, k, a, r, d in rows:
+                    obj = {"id": i, "ts": t, "kind": k, "account": a, "ref": r, "data": json.loads(d)}
+                    out.write(json.dumps(obj, separators=(",", ":"), ensure_ascii=False) + "\n")
+                    n += 1
+        finally:
+            rows.close()
         return n
 
     def count(self) -> int:
