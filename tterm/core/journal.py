@@ -46,6 +46,7 @@ from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-
 from pathlib import Path, PurePath
 from typing import Any, Literal, Protocol, TextIO
 
+from tterm.core.files import private_dir
 from tterm.core.models import (
     AccountLock,
     ConnectionStatus,
@@ -328,7 +329,7 @@ class Journal:
         self._durable: asyncio.Future[None] | None = None
         self._companions: list[Companion] = []
         if isinstance(self.path, Path):
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(self.path.parent, tighten=False)
         # isolation_level=None: we open transactions ourselves (BEGIN) to commit a loop pass at once.
         # Checkpoints run on the WalDatabase's thread, never inside one of our commits.
         self._wal = WalDatabase(self.path, start=False)

@@ -28,6 +28,7 @@ from tterm.hub.store import HUB_DB_FILENAME, SignalStore
 if TYPE_CHECKING:
     from tterm.config import HubSettings, Settings
     from tterm.core.engine import Engine
+    from tterm.datalock import DataDirLock
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,14 @@ def hub_secrets() -> tuple[str | None, str | None]:
 
     found = load_secrets(SECRETS_TABLE)
     return found.get(WEBHOOK_SECRET_KEY) or None, found.get(API_TOKEN_KEY) or None
+
+
+def hub_token(token_file: Path | None = None) -> str | None:
+    """The API token to attach with: the first line of ``token_file``, else TTERM_HUB_API_TOKEN or
+    secrets.toml ``[hub] api_token``."""
+    if token_file is not None:
+        return token_file.expanduser().read_text(encoding="utf-8").strip() or None
+    return hub_secrets()[1]
 
 
 def ensure_hub_secrets(out: TextIO | None = None) -> tuple[str, str]:
@@ -143,13 +152,52 @@ async def serve_hub(
     out: TextIO = sys.stdout,
     stop: asyncio.Event | None = None,
     ready: Callable[[Hub], None] | None = None,
+    command: str = "tterm hub",
 ) -> int:
-    """Run the engine and the hub until ``stop`` is set or SIGTERM/SIGINT arrives."""
+    """Run the engine and the hub until ``stop`` is set or SIGTERM/SIGINT arrives.
+
+    The hub owns the data dir while it runs (:class:`~tterm.datalock.DataDirLock`; raises
+    :class:`~tterm.datalock.DataDirBusy` naming the owner if another process holds it) and
+    publishes its remote API address in the lock file, so a plain ``tterm`` or ``tterm flatten``
+    on the same dir goes through this hub instead of starting a second engine.
+    """
     from tterm.config import data_dir, display_path
+    from tterm.datalock import DataDirLock
+
+    root = data_dir(settings)
+    lock = DataDirLock(root)
+    lock.acquire("hub", command)
+    try:
+        return await _serve_locked(settings, lock, paper_seed, host, port, out, stop, ready, display_path(root))
+    finally:
+        lock.release()
+
+
+def connect_host(host: str) -> str:
+    """The address a client on this machine dials for a server bound to ``host`` (a wildcard
+    bind is reached on loopback)."""
+    if host in ("", "0.0.0.0", "*"):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+async def _serve_locked(
+    settings: Settings,
+    lock: DataDirLock,
+    paper_seed: int | None,
+    host: str | None,
+    port: int | None,
+    out: TextIO,
+    stop: asyncio.Event | None,
+    ready: Callable[[Hub], None] | None,
+    shown_root: str,
+) -> int:
     from tterm.runtime import build_engine
 
     webhook_secret, api_token = ensure_hub_secrets(out)
-    root = data_dir(settings)
+    root = lock.root
     engine = build_engine(settings, paper_seed=paper_seed, root=root)
     await engine.start()
     hub = Hub(engine, settings.hub, data_dir=root, webhook_secret=webhook_secret, api_token=api_token)
@@ -160,6 +208,8 @@ async def serve_hub(
             loop.add_signal_handler(sig, stop.set)
     try:
         bound = await hub.start(host, port)
+        url = f"ws://{connect_host(host or settings.hub.host)}:{bound}"
+        lock.publish(hub_url=url)
         # What start-up made (modules, settings, instruments, the engine) lives as long as the
         # process: keep it out of the cyclic collector's full passes, each a pause of the loop.
         gc.freeze()
@@ -167,8 +217,8 @@ async def serve_hub(
         out.write(
             f"tterm hub: listening on http://{shown}:{bound}\n"
             f"  webhooks: POST /webhook/<strategy> ({len(settings.hub.strategies)} strategies configured)\n"
-            f"  attach:   tterm attach ws://{shown}:{bound}\n"
-            f"  data:     {display_path(root)}\n"
+            f"  attach:   tterm attach {url}\n"
+            f"  data:     {shown_root}\n"
         )
         out.flush()
         if hub.router.recovery.total:
