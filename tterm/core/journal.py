@@ -58,7 +58,7 @@ from tterm.core.models import (
     SignalOutcome,
     utcnow,
 )
-from tterm.core.redact import MASK, is_secret_key, mask, redact, redact_text
+from tterm.core.redact import MASK, REDACTOR, is_secret_key, mask, redact, redact_text
 from tterm.core.sqlite import WalDatabase
 
 JOURNAL_FILENAME = "journal.sqlite3"
@@ -179,9 +179,15 @@ def _field_names(cls: type) -> tuple[str, ...]:
 _TEXT: dict[str, str] = {}
 _TEXT_LIMIT = 4096
 _TEXT_MAX_LEN = 200
+#: The redactor's generation the cache was filled under: a secret registered since (a broker's new
+#: token, the hub's webhook secret) may be in a string cached as harmless, so the cache starts over.
+_TEXT_GENERATION = [REDACTOR.generation]
 
 
 def _text(value: str) -> str:
+    if _TEXT_GENERATION[0] != REDACTOR.generation:
+        _TEXT.clear()
+        _TEXT_GENERATION[0] = REDACTOR.generation
     done = _TEXT.get(value)
     if done is None:
         done = redact_text(value)

@@ -19,6 +19,14 @@ Keys are matched ignoring case, ``_`` and ``-`` (``limitPrice`` = ``limit_price`
 arrive quoted (TradingView placeholders inside quotes render as strings); an empty string is
 "not given". Anything that cannot be honoured exactly is refused with a typed
 :class:`WebhookError` — never half-traded.
+
+Hostile bodies are bounded before any work is done on them: JSON nested deeper than
+:data:`MAX_DEPTH`, a number written with more than :data:`MAX_NUMBER_CHARS` characters (in the JSON
+or quoted), a magnitude of :data:`MAX_MAGNITUDE` or more, more than :data:`MAX_DECIMALS` decimal
+places, a quantity above :data:`~tterm.core.verbs.MAX_QUANTITY` (the palette's bound too), and a
+text field longer than :data:`MAX_TEXT` are each a typed ``malformed`` refusal. Without the bounds
+a quantity of ``"1e999999999"`` made ``int()`` build a billion-digit integer and froze the hub for
+minutes, and a price of it overflowed the tick rounding.
 """
 
 from __future__ import annotations
@@ -34,7 +42,24 @@ from functools import lru_cache
 from typing import Any
 
 from tterm.core.models import OrderType, Side, TimeInForce
-from tterm.core.verbs import CancelCommand, FlattenCommand, OrderCommand, ParseError, parse
+from tterm.core.verbs import MAX_QUANTITY, CancelCommand, FlattenCommand, OrderCommand, ParseError, parse
+
+#: JSON nested deeper than this is refused (an alert is one flat object with two small brackets).
+MAX_DEPTH = 32
+#: The longest a number may be written, sign, point and exponent included.
+MAX_NUMBER_CHARS = 40
+#: Every price, amount, percent and multiplier is below this in size.
+MAX_MAGNITUDE = Decimal("1e12")
+#: Digits after the decimal point a number may carry (a tick is never finer than 1e-9).
+MAX_DECIMALS = 12
+#: The longest text field (ticker, action, id...) an alert may carry.
+MAX_TEXT = 200
+#: The largest ``quantity_multiplier`` of a ``multiple_accounts`` entry.
+MAX_MULTIPLIER = Decimal(1000)
+#: How many entries ``multiple_accounts`` may list.
+MAX_ACCOUNTS = 100
+#: How many ignored field names a reply and the journal list.
+MAX_IGNORED = 20
 
 
 class ErrorCode(StrEnum):
@@ -216,6 +241,9 @@ _KEY_SEPARATORS = re.compile(r"[_\-\s]")
 #: calls it ``token``; robswc/tradingview-webhooks-bot ``key``).
 SECRET_FIELDS = ("passphrase", "password", "secret", "token", "key")
 
+_UNIX_TIME = re.compile(r"\d{9,14}(\.\d{1,9})?")
+#: Unix times are seconds or milliseconds: below 1e15 either way.
+_TIME_BOUND = Decimal("1e15")
 _EMPTY_VALUE = re.compile(r"(:\s*)(?=[,}\]])")
 _TEXT_SECRET = re.compile(r"(?i)\b(passphrase|password|secret|token|key)\s*[=:]\s*(\S+)")
 
@@ -245,36 +273,71 @@ class _Fields:
         return tuple(sorted(set(self.raw) - self.used))
 
 
+def show(v: Any) -> str:
+    """A value for an error message: a scalar quoted and cut to 40 characters, a list or an
+    object named, never dumped (it may be huge, deeply nested or hold Decimals)."""
+    if isinstance(v, dict):
+        return "an object {...}"
+    if isinstance(v, list):
+        return "a list [...]"
+    text = str(v)
+    return repr(text if len(text) <= 40 else text[:40] + f"... ({len(text)} characters)")
+
+
 def _text(v: Any, what: str) -> str:
     if isinstance(v, str | int | float | Decimal) and not isinstance(v, bool):
-        return str(v).strip()
-    raise WebhookError(ErrorCode.MALFORMED, f"{what} must be text, got {json.dumps(v)[:40]}")
+        text = str(v).strip()
+        if len(text) > MAX_TEXT:
+            raise WebhookError(ErrorCode.MALFORMED, f"{what} is {len(text)} characters long (at most {MAX_TEXT})")
+        return text
+    raise WebhookError(ErrorCode.MALFORMED, f"{what} must be text, got {show(v)}")
+
+
+def bounded_decimal(text: str, what: str, *, below: Decimal = MAX_MAGNITUDE) -> Decimal:
+    """``text`` as a Decimal inside the bounds (module docstring), checked before any arithmetic:
+    at most :data:`MAX_NUMBER_CHARS` characters, finite, smaller than ``below``, and at most
+    :data:`MAX_DECIMALS` decimal places."""
+    if len(text) > MAX_NUMBER_CHARS:
+        raise WebhookError(
+            ErrorCode.MALFORMED, f"{what} is written with {len(text)} characters (at most {MAX_NUMBER_CHARS})"
+        )
+    try:
+        d = Decimal(text)
+    except InvalidOperation:
+        raise WebhookError(ErrorCode.MALFORMED, f"{what} must be a number, got {show(text)}") from None
+    if not d.is_finite():
+        raise WebhookError(ErrorCode.MALFORMED, f"{what} must be a finite number, got {show(text)}")
+    if d and d.adjusted() >= below.adjusted():
+        raise WebhookError(ErrorCode.MALFORMED, f"{what} {show(text)} is too large (it must be below {below:,f})")
+    exponent = d.as_tuple().exponent
+    assert isinstance(exponent, int)  # finite
+    if d and (d.adjusted() < -MAX_DECIMALS or (exponent < -MAX_DECIMALS and d != round(d, MAX_DECIMALS))):
+        raise WebhookError(ErrorCode.MALFORMED, f"{what} {show(text)} has more than {MAX_DECIMALS} decimal places")
+    return d
 
 
 def _decimal(v: Any, what: str) -> Decimal | None:
     if v is None:
         return None
     if isinstance(v, bool) or not isinstance(v, int | float | str | Decimal):
-        raise WebhookError(ErrorCode.MALFORMED, f"{what} must be a number, got {json.dumps(v)[:40]}")
-    text = str(v).strip().replace(",", "")
-    try:
-        d = Decimal(text)
-    except InvalidOperation:
-        raise WebhookError(ErrorCode.MALFORMED, f"{what} must be a number, got {text[:40]!r}") from None
-    if not d.is_finite():
-        raise WebhookError(ErrorCode.MALFORMED, f"{what} must be a finite number, got {text[:40]!r}")
-    return d
+        raise WebhookError(ErrorCode.MALFORMED, f"{what} must be a number, got {show(v)}")
+    return bounded_decimal(str(v).strip().replace(",", ""), what)
 
 
-def _whole(v: Any, what: str, *, signed: bool = False) -> int | None:
+def _whole(v: Any, what: str, *, signed: bool = False, zero: bool = False) -> int | None:
+    """A whole number of contracts (at most :data:`MAX_QUANTITY` either way); ``zero`` allows 0."""
     d = _decimal(v, what)
     if d is None:
         return None
     if d != d.to_integral_value():
         raise WebhookError(ErrorCode.MALFORMED, f"{what} must be a whole number of contracts, got {d}")
-    n = int(d)
-    if not signed and n <= 0:
-        raise WebhookError(ErrorCode.MALFORMED, f"{what} must be at least 1, got {n}")
+    n = int(d)  # safe: the magnitude is bounded
+    if abs(n) > MAX_QUANTITY:
+        raise WebhookError(
+            ErrorCode.MALFORMED, f"{what} {n} is above the largest order an alert may ask for ({MAX_QUANTITY:,})"
+        )
+    if not signed and n < (0 if zero else 1):
+        raise WebhookError(ErrorCode.MALFORMED, f"{what} must be at least {0 if zero else 1}, got {n}")
     return n
 
 
@@ -285,12 +348,12 @@ def _bool(v: Any, what: str) -> bool | None:
         return v
     if isinstance(v, int | float | Decimal):
         return bool(v)
-    text = str(v).strip().lower()
+    text = _text(v, what).lower()
     if text in ("true", "yes", "1", "on"):
         return True
     if text in ("false", "no", "0", "off"):
         return False
-    raise WebhookError(ErrorCode.MALFORMED, f"{what} must be true or false, got {text[:20]!r}")
+    raise WebhookError(ErrorCode.MALFORMED, f"{what} must be true or false, got {show(text)}")
 
 
 def parse_time(v: Any, what: str = "time") -> datetime | None:
@@ -298,23 +361,23 @@ def parse_time(v: Any, what: str = "time") -> datetime | None:
     UTC, as TradingView renders UTC), or Unix seconds / milliseconds."""
     if v is None:
         return None
-    if isinstance(v, bool):
-        raise WebhookError(ErrorCode.MALFORMED, f"{what} must be a time, got {v}")
-    if isinstance(v, int | float | Decimal) or (isinstance(v, str) and re.fullmatch(r"\d{9,14}(\.\d+)?", v.strip())):
-        n = float(v)
+    if isinstance(v, bool | dict | list):
+        raise WebhookError(ErrorCode.MALFORMED, f"{what} must be a time, got {show(v)}")
+    if isinstance(v, int | float | Decimal) or (isinstance(v, str) and _UNIX_TIME.fullmatch(v.strip())):
+        n = float(bounded_decimal(str(v).strip(), what, below=_TIME_BOUND))
         if n > 1e11:  # milliseconds
             n /= 1000
         try:
             return datetime.fromtimestamp(n, UTC)
         except (OverflowError, OSError, ValueError):
             raise WebhookError(ErrorCode.MALFORMED, f"{what} {v!r} is not a time") from None
-    text = str(v).strip()
+    text = _text(v, what)
     try:
         ts = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
         raise WebhookError(
             ErrorCode.MALFORMED,
-            f"{what} {text[:40]!r} is not a time (use {{{{timenow}}}}, e.g. 2026-01-05T14:30:00Z)",
+            f"{what} {show(text)} is not a time (use {{{{timenow}}}}, e.g. 2026-01-05T14:30:00Z)",
         ) from None
     return ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)
 
@@ -419,6 +482,53 @@ def extract_secret(body: str) -> str | None:
     return m.group(2) if m else None
 
 
+class _NumberTooLong(ValueError):
+    pass
+
+
+def _json_int(text: str) -> int | Decimal:
+    if len(text) > MAX_NUMBER_CHARS:
+        raise _NumberTooLong(text)
+    return int(text)
+
+
+def _json_float(text: str) -> Decimal:
+    if len(text) > MAX_NUMBER_CHARS:
+        raise _NumberTooLong(text)
+    return Decimal(text)
+
+
+def _too_deep(data: Any) -> bool:
+    """Whether parsed JSON nests deeper than :data:`MAX_DEPTH` (walked without recursion)."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth + 1 > MAX_DEPTH:
+                    return True
+                stack.append((child, depth + 1))
+    return False
+
+
+def _loads(text: str) -> tuple[Any, str]:
+    """(parsed JSON, "") or (None, why not). Numbers are bounded as they are read; nesting is
+    bounded by the parser's own recursion guard (a RecursionError, caught: it is the hostile
+    case) and then to :data:`MAX_DEPTH`."""
+    try:
+        data = json.loads(text, parse_float=_json_float, parse_int=_json_int)
+    except _NumberTooLong as exc:
+        return None, f"a number is written with {len(str(exc))} characters (at most {MAX_NUMBER_CHARS})"
+    except RecursionError:
+        return None, f"nested deeper than {MAX_DEPTH} levels"
+    except ValueError as exc:
+        return None, str(exc)
+    if (text.count("[") + text.count("{") > MAX_DEPTH) and _too_deep(data):
+        return None, f"nested deeper than {MAX_DEPTH} levels"
+    return data, ""
+
+
 @lru_cache(maxsize=4)
 def _load_json(body: str) -> tuple[Any, bool, str]:
     """(parsed JSON or None, repaired?, the JSON error message if it did not parse).
@@ -429,16 +539,14 @@ def _load_json(body: str) -> tuple[Any, bool, str]:
     text = body.strip()
     if not text.startswith(("{", "[")):
         return None, False, ""
-    try:
-        return json.loads(text, parse_float=Decimal), False, ""
-    except ValueError as exc:
-        error = str(exc)
+    data, error = _loads(text)
+    if not error:
+        return data, False, ""
     repaired = _EMPTY_VALUE.sub(r"\1null", text)
     if repaired != text:
-        try:
-            return json.loads(repaired, parse_float=Decimal), True, ""
-        except ValueError:
-            pass
+        data, again = _loads(repaired)
+        if not again:
+            return data, True, ""
     return None, False, error
 
 
@@ -472,7 +580,10 @@ def parse_body(body: str) -> Signal:
             "such as 'buy 2 MES mkt'",
         )
     fields.get(*SECRET_FIELDS)  # not an ignored field
-    ignored = tuple(k for k in fields.unused())
+    unused = fields.unused()
+    ignored = tuple(k[:40] for k in unused[:MAX_IGNORED])
+    if len(unused) > MAX_IGNORED:
+        ignored += (f"... and {len(unused) - MAX_IGNORED} more",)
     return _with(sig, repaired=repaired, ignored=ignored)
 
 
@@ -491,6 +602,26 @@ def _common(f: _Fields) -> dict[str, Any]:
         "alert_id": _text(alert_id, "id")[:100] if alert_id is not None else "",
         "price": _decimal(f.get("signalPrice", "price", "close"), "price"),
     }
+
+
+def _exit_quantity(v: Any, action: Action, sentiment: Sentiment | None) -> int | None:
+    """The quantity of a TradersPost alert. An exit, or a buy/sell with sentiment flat, means flat
+    (None: the whole position) when its quantity is 0 or missing — templates send
+    ``"quantity": 0`` (or ``{{strategy.order.contracts}}`` rendering 0) with a close. A positive
+    quantity on an exit closes that many (TradersPost: "an exit without a quantity closes the
+    full position"); sentiment flat always exits in full, whatever its quantity."""
+    closing = action is Action.EXIT or sentiment is Sentiment.FLAT
+    n = _whole(v, "quantity", zero=closing)
+    if closing and not n:
+        return None
+    return n
+
+
+def _closed(f: _Fields) -> None:
+    """PickMyTrade ``close`` flattens whatever its quantity says (B.3: "Close flattens and
+    cancels"); the quantity is still checked, so a hostile one is refused, not ignored."""
+    _whole(f.get("quantity", "qty"), "quantity", zero=True)
+    return None
 
 
 def _parse_traderspost(f: _Fields) -> Signal:
@@ -525,7 +656,7 @@ def _parse_traderspost(f: _Fields) -> Signal:
         action=action,
         side=side,
         sentiment=sentiment,
-        quantity=_whole(f.get("quantity", "qty", "contracts"), "quantity"),
+        quantity=_exit_quantity(f.get("quantity", "qty", "contracts"), action, sentiment),
         order_type=order_type,
         limit_price=limit,
         stop_price=stop,
@@ -569,6 +700,10 @@ def _parse_pickmytrade(f: _Fields) -> Signal:
     if multi is not None:
         if not isinstance(multi, list):
             raise WebhookError(ErrorCode.MALFORMED, "multiple_accounts must be a list of objects")
+        if len(multi) > MAX_ACCOUNTS:
+            raise WebhookError(
+                ErrorCode.MALFORMED, f"multiple_accounts lists {len(multi)} accounts (at most {MAX_ACCOUNTS})"
+            )
         for i, entry in enumerate(multi):
             if not isinstance(entry, dict):
                 raise WebhookError(ErrorCode.MALFORMED, f"multiple_accounts[{i}] must be an object")
@@ -581,8 +716,11 @@ def _parse_pickmytrade(f: _Fields) -> Signal:
             if conn is not None and ":" not in acct_text:
                 acct_text = f"{_text(conn, 'connection_name')}:{acct_text}"
             mult = _decimal(e.get("quantity_multiplier", "multiplier"), f"multiple_accounts[{i}].quantity_multiplier")
-            if mult is not None and mult <= 0:
-                raise WebhookError(ErrorCode.MALFORMED, f"multiple_accounts[{i}].quantity_multiplier must be positive")
+            if mult is not None and not 0 < mult <= MAX_MULTIPLIER:
+                raise WebhookError(
+                    ErrorCode.MALFORMED,
+                    f"multiple_accounts[{i}].quantity_multiplier must be above 0 and at most {MAX_MULTIPLIER}",
+                )
             e.get("risk_percentage")
             accounts.append(AccountPick(account=acct_text, multiplier=mult))
     side = {Action.BUY: Side.BUY, Action.SELL: Side.SELL}.get(action)
@@ -596,7 +734,7 @@ def _parse_pickmytrade(f: _Fields) -> Signal:
         form="pickmytrade",
         action=action,
         side=side,
-        quantity=_whole(f.get("quantity", "qty"), "quantity"),
+        quantity=_whole(f.get("quantity", "qty"), "quantity") if action is not Action.EXIT else _closed(f),
         order_type=order_type,
         limit_price=limit,
         stop_price=stop,
