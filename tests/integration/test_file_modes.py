@@ -60,14 +60,14 @@ async def test_everything_tterm_creates_is_private_under_umask_0(
     monkeypatch.setenv("TTERM_DATA_DIR", str(data))
     settings = load_settings(create=True)  # writes config.toml
     save_settings(settings)
-    save_secret("hub", "webhook_secret", "a-secret-for-this-test-123")
+    save_secret("hub", "webhook_secret", "modes-test-hook-1")
     lock = DataDirLock(data)
     lock.acquire("hub", "tterm hub")
     setup_logging(data)
     logging.getLogger("tterm.test").warning("a line in the log")
     engine = build_engine(settings, scripted=True)
     await engine.start()
-    hub = Hub(engine, hub_settings(), data_dir=data, webhook_secret="a-secret-for-this-test-123", api_token=None)
+    hub = Hub(engine, hub_settings(), data_dir=data, webhook_secret="modes-test-hook-1", api_token=None)
     await hub.start("127.0.0.1", 0)
     try:
         engine.journal.record("notice", {"text": "hello"})
