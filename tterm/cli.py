@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from tterm import __version__
 from tterm.config import (
@@ -53,6 +53,9 @@ from tterm.datalock import (
 )
 from tterm.logs import setup_logging
 from tterm.risk.commands import add_flatten, add_lock, add_profiles, add_replay
+
+if TYPE_CHECKING:
+    from tterm.hub.service import HubProcess
 
 Handler = Callable[[argparse.Namespace], int]
 AddSubcommand = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]", argparse.ArgumentParser], None]
@@ -481,7 +484,7 @@ def cmd_hub(args: argparse.Namespace) -> int:
     try:
         return asyncio.run(serve_hub(settings, paper_seed=seed, host=args.host, port=args.port, command=command_line()))
     except DataDirBusy as busy:
-        print(busy_message(busy, busy.owner, "a second hub"), file=sys.stderr)
+        print(busy_message(busy, busy.owner, "tterm hub"), file=sys.stderr)
         return 1
 
 
@@ -577,76 +580,6 @@ def serve_command(args: argparse.Namespace, attach: str | None = None) -> str:
     return " ".join(shlex.quote(w) for w in words)
 
 
-#: How long ``tterm serve`` waits for the hub it starts to bind (its brokers connect first).
-HUB_READY_WAIT = 60.0
-
-
-class HubProcess:
-    """A ``tterm hub`` child of ``tterm serve``: started when no hub owns the data dir, stopped
-    (SIGTERM, then SIGKILL after 30 s) when serve stops."""
-
-    def __init__(self, args: argparse.Namespace) -> None:
-        import subprocess
-
-        words = [sys.executable, "-m", "tterm.cli"]
-        if getattr(args, "config", None) is not None:
-            words += ["--config", str(Path(args.config).expanduser().resolve())]
-        # Its own session: Ctrl+C on serve stops the browser sessions first, then the hub, in order.
-        self.proc = subprocess.Popen(
-            [*words, "hub"], stdout=subprocess.PIPE, text=True, encoding="utf-8", start_new_session=True
-        )
-
-    def wait_ready(self, timeout: float = HUB_READY_WAIT) -> bool:
-        """Wait for the hub's "listening" line (True), or its exit or the timeout (False). Its
-        output then keeps going to serve's stderr."""
-        import queue
-        import threading
-
-        lines: queue.Queue[str] = queue.Queue()
-        out = self.proc.stdout
-        assert out is not None
-
-        def pump() -> None:
-            for line in out:
-                lines.put(line)
-            lines.put("")
-
-        threading.Thread(target=pump, name="hub-stdout", daemon=True).start()
-        import time
-
-        deadline = time.monotonic() + timeout
-        ready = False
-        while not ready:
-            try:
-                line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                return False
-            if not line:
-                return False
-            sys.stderr.write(line)
-            ready = line.startswith("tterm hub: listening on")
-
-        def forward() -> None:
-            while line := lines.get():
-                sys.stderr.write(line)
-
-        threading.Thread(target=forward, name="hub-stdout-forward", daemon=True).start()
-        return True
-
-    def stop(self) -> int | None:
-        import signal
-        import subprocess
-
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
-
-
 def cmd_serve(args: argparse.Namespace) -> int:
     import ipaddress
 
@@ -676,7 +609,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             return 1
         if owner is None:
             print(f"tterm serve: no hub owns {display_path(root)}; starting one (tterm hub)", file=sys.stderr)
-            hub = HubProcess(args)
+            from tterm.hub.service import HubProcess
+
+            hub = HubProcess(getattr(args, "config", None))
             started = read_owner(root) if hub.wait_ready() else None
             if started is None or not started.attachable:
                 rc = hub.stop()

@@ -12,9 +12,13 @@ import asyncio
 import contextlib
 import gc
 import logging
+import queue
 import secrets as _secrets
 import signal as _signal
+import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -297,3 +301,64 @@ def with_embedded_hub(engine: Engine, settings: Settings) -> Engine | EmbeddedHu
     from tterm.config import data_dir
 
     return EmbeddedHub(engine, settings, data_dir=data_dir(settings))
+
+
+#: How long ``tterm serve`` waits for the hub it starts to bind (its brokers connect first).
+HUB_READY_WAIT = 60.0
+
+
+class HubProcess:
+    """A ``tterm hub`` child of ``tterm serve``: started when no hub owns the data dir, stopped
+    (SIGTERM, then SIGKILL after 30 s) when serve stops. Its stdout goes to serve's stderr."""
+
+    def __init__(self, config: Path | str | None = None) -> None:
+        words = [sys.executable, "-m", "tterm.cli"]
+        if config is not None:
+            words += ["--config", str(Path(config).expanduser().resolve())]
+        # Its own session: Ctrl+C on serve stops the browser sessions first, then the hub, in order.
+        self.proc = subprocess.Popen(
+            [*words, "hub"], stdout=subprocess.PIPE, text=True, encoding="utf-8", start_new_session=True
+        )
+
+    def wait_ready(self, timeout: float = HUB_READY_WAIT) -> bool:
+        """Wait for the hub's "listening" line (True), or its exit or the timeout (False). Its
+        output then keeps going to serve's stderr."""
+        lines: queue.Queue[str] = queue.Queue()
+        out = self.proc.stdout
+        assert out is not None
+
+        def pump() -> None:
+            for line in out:
+                lines.put(line)
+            lines.put("")
+
+        threading.Thread(target=pump, name="hub-stdout", daemon=True).start()
+        deadline = time.monotonic() + timeout
+        ready = False
+        while not ready:
+            try:
+                line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                return False
+            if not line:
+                return False
+            sys.stderr.write(line)
+            ready = line.startswith("tterm hub: listening on")
+
+        def forward() -> None:
+            while line := lines.get():
+                sys.stderr.write(line)
+
+        threading.Thread(target=forward, name="hub-stdout-forward", daemon=True).start()
+        return True
+
+    def stop(self) -> int | None:
+        """SIGTERM, wait up to 30 s, then SIGKILL; returns the exit status."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(_signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
