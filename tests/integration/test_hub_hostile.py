@@ -287,12 +287,15 @@ def _bodies() -> st.SearchStrategy[tuple[str, bool]]:
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(case=_bodies())
-def test_fuzz_the_webhook_endpoint(live: LiveHub, case: tuple[str, bool]) -> None:
+def test_fuzz_the_webhook_endpoint(live: LiveHub, case: tuple[str, bool], caplog: pytest.LogCaptureFixture) -> None:
     """Random bytes, random JSON by a small grammar, deep nesting, huge numbers and text verbs: a
-    typed 2xx/4xx each, never a 5xx, no loop step over its budget, and no order from a refusal."""
+    typed 2xx/4xx each, never a 5xx or a traceback in the log, no loop step over its budget, and
+    no order from a refusal."""
     body, in_path = case
     before = live.orders()
-    status, reply = live.post("trend", body, path_secret=SECRET if in_path else None)
+    with caplog.at_level(logging.WARNING):
+        status, reply = live.post("trend", body, path_secret=SECRET if in_path else None)
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR], caplog.text
     assert status in TYPED and status < 500, (status, reply, body[:200])
     assert ("error" in reply) == (status not in (200, 202)) or reply.get("error") == "duplicate", reply
     if status >= 400:
@@ -308,3 +311,19 @@ def test_the_fuzzed_hub_journaled_every_request_and_answered_no_5xx(live: LiveHu
     journaled = live.call(rows())
     assert journaled and all(r.data["status"] < 500 for r in journaled)
     assert SECRET not in json.dumps([r.data for r in journaled])
+
+
+async def test_the_remote_api_survives_deeply_nested_frames(tmp_path: Path) -> None:
+    """The /ws API is behind the API token, but a client bug must not end its session with a
+    RecursionError either."""
+    async with hub_rig(tmp_path) as rig:
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        async with rig.http.ws_connect(f"{rig.url}/ws", headers=headers) as ws:
+            assert (await ws.receive_json(timeout=10))["type"] == "hello"
+            await ws.send_str("[" * 20000 + "]" * 20000)
+            reply = await ws.receive_json(timeout=10)
+            assert reply["type"] == "error" and "nested too deeply" in reply["message"]
+            await ws.send_json({"type": "call", "id": 1, "op": "instrument", "args": {"symbol": "MES1!"}})
+            while (msg := await ws.receive_json(timeout=10))["type"] != "result":
+                pass
+            assert msg["ok"] and msg["id"] == 1

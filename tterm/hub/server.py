@@ -407,8 +407,8 @@ class _RemoteSession:
                 continue
             try:
                 data = json.loads(msg.data)
-            except ValueError:
-                await self.send({"type": "error", "message": "not JSON"})
+            except (ValueError, RecursionError):  # RecursionError: nested too deeply to be a call
+                await self.send({"type": "error", "message": "not JSON (or nested too deeply)"})
                 continue
             if not isinstance(data, dict) or data.get("type") != "call":
                 await self.send({"type": "error", "message": "expected {type: call, id, op, args}"})
