@@ -476,7 +476,7 @@ def hub_token(token_file: Path | None) -> str | None:
 def cmd_hub(args: argparse.Namespace) -> int:
     import asyncio
 
-    from tterm.hub.service import serve_hub
+    from tterm.hub.service import HubBindError, serve_hub
 
     settings = _load(args, create=True)
     setup_logging(data_dir(settings), stderr=True)  # headless: systemd / tmux collect stderr
@@ -485,6 +485,9 @@ def cmd_hub(args: argparse.Namespace) -> int:
         return asyncio.run(serve_hub(settings, paper_seed=seed, host=args.host, port=args.port, command=command_line()))
     except DataDirBusy as busy:
         print(busy_message(busy, busy.owner, "tterm hub"), file=sys.stderr)
+        return 1
+    except HubBindError as exc:
+        print(f"tterm hub: {exc}", file=sys.stderr)
         return 1
 
 

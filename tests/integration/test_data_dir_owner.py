@@ -288,3 +288,24 @@ def test_serve_starts_one_hub_and_every_session_attaches_to_it(home: Path) -> No
     assert serve.returncode == 0, err
     assert "starting one (tterm hub)" in err and "stopping the hub it started" in err
     assert read_owner(home / "data") is None  # the hub serve started has stopped with it
+
+
+def test_a_hub_whose_port_is_taken_says_so_and_leaves_the_dir_free(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import logging
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        try:
+            assert cli.main(["hub", "--port", str(port)]) == 1
+        finally:
+            for handler in logging.getLogger().handlers[:]:  # the hub's log handlers, in this process
+                if getattr(handler, "_tterm_handler", False):
+                    logging.getLogger().removeHandler(handler)
+                    handler.close()
+    err = capsys.readouterr().err
+    assert f"cannot listen on 127.0.0.1:{port}" in err and "--port" in err
+    assert read_owner(home / "data") is None

@@ -73,6 +73,10 @@ def ensure_hub_secrets(out: TextIO | None = None) -> tuple[str, str]:
     return webhook, token
 
 
+class HubBindError(Exception):
+    """The hub cannot listen on its address (the port is taken, the address is not this host's)."""
+
+
 class Hub:
     """Router + store + server around a started engine."""
 
@@ -211,7 +215,14 @@ async def _serve_locked(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     try:
-        bound = await hub.start(host, port)
+        try:
+            bound = await hub.start(host, port)
+        except OSError as exc:
+            where = f"{host or settings.hub.host}:{settings.hub.port if port is None else port}"
+            raise HubBindError(
+                f"cannot listen on {where} ({exc.strerror or exc}); another program may use the port: "
+                "set [hub] port, or pass --port (0 picks a free one)"
+            ) from None
         url = f"ws://{connect_host(host or settings.hub.host)}:{bound}"
         lock.publish(hub_url=url)
         # What start-up made (modules, settings, instruments, the engine) lives as long as the
