@@ -309,3 +309,19 @@ def test_a_hub_whose_port_is_taken_says_so_and_leaves_the_dir_free(
     err = capsys.readouterr().err
     assert f"cannot listen on 127.0.0.1:{port}" in err and "--port" in err
     assert read_owner(home / "data") is None
+
+
+def test_plain_tterm_waits_for_a_hub_that_is_still_starting(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hub connecting its brokers owns the dir before it listens: tterm waits for its address."""
+    attached: list[str] = []
+    monkeypatch.setattr(cli, "attach_terminal", lambda settings, url, token: attached.append(url) or 0)
+    starting = DataDirLock(home / "data")
+    starting.acquire("hub", "tterm hub")
+    timer = threading.Timer(0.3, lambda: starting.publish(hub_url="ws://127.0.0.1:8799"))
+    timer.start()
+    try:
+        assert cli.main([]) == 0
+    finally:
+        timer.join()
+        starting.release()
+    assert attached == ["ws://127.0.0.1:8799"]
