@@ -20,11 +20,12 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from tterm import __version__
 from tterm.config import (
     CONFIG_FILENAME,
+    SECRETS_FILENAME,
     ConfigError,
     Settings,
     check_secrets_permissions,
@@ -38,9 +39,23 @@ from tterm.config import (
     missing_credentials,
     secrets_path,
 )
+from tterm.core.files import secure_tree, tighten_file
 from tterm.core.journal import JOURNAL_KINDS, Journal
+from tterm.datalock import (
+    HUB_START_WAIT,
+    DataDirBusy,
+    DataDirLock,
+    busy_message,
+    command_line,
+    read_owner,
+    settled_owner,
+    wait_for_hub_url,
+)
 from tterm.logs import setup_logging
 from tterm.risk.commands import add_flatten, add_lock, add_profiles, add_replay
+
+if TYPE_CHECKING:
+    from tterm.hub.service import HubProcess
 
 Handler = Callable[[argparse.Namespace], int]
 AddSubcommand = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]", argparse.ArgumentParser], None]
@@ -101,8 +116,19 @@ def _day(text: str) -> datetime:
 
 
 def _load(args: argparse.Namespace, *, create: bool) -> Settings:
-    """The settings from ``--config`` or the default file; ``create`` writes defaults on first run."""
-    return load_settings(args.config, create=create)
+    """The settings from ``--config`` or the default file; ``create`` writes defaults on first run.
+
+    Commands that create files (``create``) also tighten what an older tterm left readable: the
+    config and data dirs to 0700 and the files in them to 0600 (``secrets.toml`` is left to the
+    permission check, which refuses it loudly instead).
+    """
+    settings = load_settings(args.config, create=create)
+    if create:
+        secure_tree(config_dir(), skip=(SECRETS_FILENAME,))
+        if args.config is not None:
+            tighten_file(Path(args.config).expanduser())
+        secure_tree(data_dir(settings))
+    return settings
 
 
 # --------------------------------------------------------------------------- run
@@ -119,13 +145,36 @@ _SEED_HELP = "seed the simulated market so every run replays the same prices (ov
 
 def cmd_run(args: argparse.Namespace) -> int:
     settings = _load(args, create=True)
-    # Imported here: the terminal pulls in Textual, which doctor and journal export do not need.
-    from tterm.runtime import run_terminal
+    root = data_dir(settings)
+    lock = DataDirLock(root)
+    try:
+        lock.acquire("terminal", command_line())
+    except DataDirBusy as busy:
+        # A hub owns the data dir: open the terminal on it, exactly as `tterm attach` would.
+        owner = settled_owner(busy)
+        if owner is None or not owner.attachable:
+            print(busy_message(busy, owner, "the terminal"), file=sys.stderr)
+            return 1
+        token = hub_token(None)
+        if not token:
+            print(
+                f"tterm: {busy}, and there is no API token to attach with: set TTERM_HUB_API_TOKEN or [hub] "
+                f"api_token in {display_path(secrets_path())}, then run tterm attach {owner.hub_url}",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"tterm: a hub owns {display_path(root)}; attaching to it at {owner.hub_url}", file=sys.stderr)
+        return attach_terminal(settings, owner.hub_url, token)
+    try:
+        # Imported here: the terminal pulls in Textual, which doctor and journal export do not need.
+        from tterm.runtime import run_terminal
 
-    setup_logging(data_dir(settings))
-    seed = args.paper_seed if args.paper_seed is not None else settings.paper.seed
-    rc = run_terminal(settings, paper_seed=seed, ssh=ssh_mode(settings, os.environ), config_file=args.config)
-    return rc if isinstance(rc, int) else 0
+        setup_logging(root)
+        seed = args.paper_seed if args.paper_seed is not None else settings.paper.seed
+        rc = run_terminal(settings, paper_seed=seed, ssh=ssh_mode(settings, os.environ), config_file=args.config)
+        return rc if isinstance(rc, int) else 0
+    finally:
+        lock.release()
 
 
 # --------------------------------------------------------------------------- doctor
@@ -196,6 +245,8 @@ def doctor(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> int
         rows.append(("journal", f"{display_path(jpath)} ({_human(_size(jpath))})"))
     else:
         rows.append(("journal", f"{display_path(jpath)} (not created yet)"))
+    owner = read_owner(ddir)
+    rows.append(("owner", owner.describe() if owner is not None else "none (no tterm engine runs on the data dir)"))
     if not _writable(ddir):
         problems.append(
             Problem(
@@ -415,23 +466,29 @@ def add_hub(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: ar
     p.set_defaults(handler=cmd_hub)
 
 
+def hub_token(token_file: Path | None) -> str | None:
+    """The hub's API token: from ``token_file``, else TTERM_HUB_API_TOKEN or secrets.toml [hub]."""
+    from tterm.hub.service import hub_token as token
+
+    return token(token_file)
+
+
 def cmd_hub(args: argparse.Namespace) -> int:
     import asyncio
 
-    from tterm.hub.service import serve_hub
+    from tterm.hub.service import HubBindError, serve_hub
 
     settings = _load(args, create=True)
     setup_logging(data_dir(settings), stderr=True)  # headless: systemd / tmux collect stderr
     seed = args.paper_seed if getattr(args, "paper_seed", None) is not None else settings.paper.seed
-    return asyncio.run(serve_hub(settings, paper_seed=seed, host=args.host, port=args.port))
-
-
-def _hub_token(args: argparse.Namespace) -> str | None:
-    if args.token_file is not None:
-        return args.token_file.expanduser().read_text(encoding="utf-8").strip() or None
-    from tterm.hub.service import hub_secrets
-
-    return hub_secrets()[1]
+    try:
+        return asyncio.run(serve_hub(settings, paper_seed=seed, host=args.host, port=args.port, command=command_line()))
+    except DataDirBusy as busy:
+        print(busy_message(busy, busy.owner, "tterm hub"), file=sys.stderr)
+        return 1
+    except HubBindError as exc:
+        print(f"tterm hub: {exc}", file=sys.stderr)
+        return 1
 
 
 def add_attach(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
@@ -448,14 +505,8 @@ def add_attach(sub: argparse._SubParsersAction[argparse.ArgumentParser], common:
 
 
 def cmd_attach(args: argparse.Namespace) -> int:
-    import asyncio
-
-    from tterm.core.client import EngineError
-    from tterm.hub.remote import RemoteEngineClient
-
     settings = _load(args, create=True)
-    setup_logging(data_dir(settings))
-    token = _hub_token(args)
+    token = hub_token(args.token_file)
     if not token:
         print(
             "tterm: no API token for the hub: set TTERM_HUB_API_TOKEN, pass --token-file, or copy [hub] api_token "
@@ -463,9 +514,21 @@ def cmd_attach(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    return attach_terminal(settings, args.url, token)
+
+
+def attach_terminal(settings: Settings, url: str, token: str) -> int:
+    """Open the terminal on the hub at ``url`` (``tterm attach``, and plain ``tterm`` on a data dir
+    a hub owns). Exit 1 if the hub cannot be reached."""
+    import asyncio
+
+    from tterm.core.client import EngineError
+    from tterm.hub.remote import RemoteEngineClient
+
+    setup_logging(data_dir(settings))
 
     async def probe() -> str:
-        client = RemoteEngineClient(args.url, token)
+        client = RemoteEngineClient(url, token)
         try:
             await client.connect()
             return client.hub_version
@@ -484,7 +547,7 @@ def cmd_attach(args: argparse.Namespace) -> int:
     from tterm.tui.app import TtermApp
 
     # The app "owns" only the connection: stopping it detaches; the hub runs on.
-    app = TtermApp(RemoteEngineClient(args.url, token), settings=settings, ssh=active, owns_engine=True)
+    app = TtermApp(RemoteEngineClient(url, token), settings=settings, ssh=active, owns_engine=True)
     rc = app.run(mouse=not active)
     return rc if isinstance(rc, int) else 0
 
@@ -494,25 +557,29 @@ def add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: 
         "serve",
         parents=[common],
         help="offer the terminal in a web browser (textual-serve), on localhost only",
-        description="Serves the terminal at http://127.0.0.1:PORT. It has no login of its own: to reach it from "
-        "elsewhere, put it behind a reverse proxy with authentication or use ssh -L (see the README).",
+        description="Serves the terminal at http://127.0.0.1:PORT. Every browser session is 'tterm attach' to one "
+        "hub: the hub that owns the data dir, else one tterm serve starts (on [hub] host/port) and stops when it "
+        "stops. It has no login of its own: to reach it from elsewhere, put it behind a reverse proxy with "
+        "authentication or use ssh -L (see the README).",
     )
     p.add_argument("--port", type=_port, default=8000, metavar="N", help="port (default 8000)")
     p.add_argument("--host", default="127.0.0.1", metavar="ADDR", help="loopback address to bind (default 127.0.0.1)")
-    p.add_argument("--attach", metavar="ws://HOST:PORT", help="serve 'tterm attach' to this hub instead of tterm")
+    p.add_argument("--attach", metavar="ws://HOST:PORT", help="serve 'tterm attach' to this hub")
     p.set_defaults(handler=cmd_serve)
 
 
-def serve_command(args: argparse.Namespace) -> str:
-    """The command textual-serve runs for each browser session."""
+def serve_command(args: argparse.Namespace, attach: str | None = None) -> str:
+    """The command textual-serve runs for each browser session: ``tterm attach`` to ``attach``
+    (default ``--attach``); plain ``tterm`` only when neither is given."""
     import shlex
 
     words = [sys.executable, "-m", "tterm.cli"]
     config = getattr(args, "config", None)
     if config is not None:
         words += ["--config", str(Path(config).expanduser().resolve())]
-    if args.attach:
-        words += ["attach", args.attach]
+    url = attach or args.attach
+    if url:
+        words += ["attach", url]
     return " ".join(shlex.quote(w) for w in words)
 
 
@@ -530,11 +597,41 @@ def cmd_serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    _load(args, create=True)
-    from textual_serve.server import Server
+    settings = _load(args, create=True)
+    hub: HubProcess | None = None
+    url = args.attach
+    if url is None:
+        # One engine per data dir: every browser session attaches to the hub that owns it (a
+        # session running its own engine would be a second, third... engine on the same files).
+        root = data_dir(settings)
+        owner = read_owner(root, wait=1.0)
+        if owner is not None and owner.kind == "hub" and not owner.hub_url:
+            owner = wait_for_hub_url(root, timeout=HUB_START_WAIT)
+        if owner is not None and not owner.attachable:
+            print(busy_message(DataDirBusy(root, owner), owner, "tterm serve"), file=sys.stderr)
+            return 1
+        if owner is None:
+            print(f"tterm serve: no hub owns {display_path(root)}; starting one (tterm hub)", file=sys.stderr)
+            from tterm.hub.service import HubProcess
 
-    print(f"tterm serve: http://{args.host}:{args.port} (Ctrl+C to stop)", file=sys.stderr)
-    Server(serve_command(args), host=args.host, port=args.port, title="tterm").serve()
+            hub = HubProcess(getattr(args, "config", None))
+            started = read_owner(root) if hub.wait_ready() else None
+            if started is None or not started.attachable:
+                rc = hub.stop()
+                print(f"tterm serve: the hub did not start (exit status {rc}); see its messages above", file=sys.stderr)
+                return 1
+            owner = started
+        url = owner.hub_url
+        print(f"tterm serve: browser sessions attach to the hub at {url} ({owner.describe()})", file=sys.stderr)
+    try:
+        from textual_serve.server import Server
+
+        print(f"tterm serve: http://{args.host}:{args.port} (Ctrl+C to stop)", file=sys.stderr)
+        Server(serve_command(args, url), host=args.host, port=args.port, title="tterm").serve()
+    finally:
+        if hub is not None:
+            print("tterm serve: stopping the hub it started", file=sys.stderr)
+            hub.stop()
     return 0
 
 
@@ -573,6 +670,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``tterm`` console script; returns the exit status."""
+    if argv is None:
+        # Run as the program (not called from a test): whatever this process creates that tterm
+        # does not create privately itself (a library's file, an export) is private too.
+        os.umask(os.umask(0o077) | 0o077)
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Handler = args.handler

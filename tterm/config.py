@@ -42,6 +42,7 @@ from pydantic import (
     model_validator,
 )
 
+from tterm.core.files import PRIVATE_FILE, private_dir
 from tterm.core.instruments import InstrumentMaster, UnknownSymbol
 from tterm.core.journal import JOURNAL_FILENAME
 from tterm.core.models import AccountKind
@@ -733,13 +734,14 @@ def _plain(obj: Any) -> Any:
 def save_settings(settings: Settings, path: Path | None = None) -> Path:
     """Write ``settings`` to ``path`` (default: :func:`config_path`) atomically."""
     path = Path(path).expanduser() if path is not None else config_path()
-    _atomic_write(path, settings_to_toml(settings), mode=0o644)
+    _atomic_write(path, settings_to_toml(settings), mode=PRIVATE_FILE)
     return path
 
 
 def _atomic_write(path: Path, text: str, *, mode: int) -> None:
-    """Write via a temp file in the same directory, fsync, then rename over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write via a temp file in the same directory, fsync, then rename over ``path``. A missing
+    directory is created 0700 (the config dir holds account ids and the secrets file)."""
+    private_dir(path.parent, tighten=False)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         if hasattr(os, "fchmod"):  # not on Windows, where the mode bits mean little anyway
@@ -846,7 +848,7 @@ def save_secret(broker_name: str, key: str, value: str, *, path: Path | None = N
         raise SecretsError(path, [(_key(broker_name), 'must be a table of key = "value" pairs')])
     table[key] = value
     header = "# tterm secrets: keep this file mode 0600 (chmod 600). One table per broker name.\n\n"
-    _atomic_write(path, header + tomli_w.dumps(data), mode=0o600)
+    _atomic_write(path, header + tomli_w.dumps(data), mode=PRIVATE_FILE)
     return path
 
 

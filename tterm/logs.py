@@ -14,11 +14,20 @@ import logging.handlers
 import sys
 from pathlib import Path
 
+from tterm.core.files import open_private, private_dir, tighten_file
 from tterm.core.redact import REDACTOR, RedactingFilter
 
 LOG_FILENAME = "tterm.log"
 _FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 _MARK = "_tterm_handler"
+
+
+class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """A rotating log whose files are mode 0600 whatever the umask (they quote accounts and orders)."""
+
+    def _open(self):  # type: ignore[no-untyped-def]
+        tighten_file(self.baseFilename)  # a log an older tterm created 0644
+        return open(self.baseFilename, self.mode, encoding=self.encoding, errors=self.errors, opener=open_private)
 
 
 def setup_logging(data_dir: Path, *, stderr: bool = False, level: int = logging.INFO) -> Path:
@@ -31,10 +40,10 @@ def setup_logging(data_dir: Path, *, stderr: bool = False, level: int = logging.
         if getattr(handler, _MARK, False):
             root.removeHandler(handler)
             handler.close()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir)
     path = data_dir / LOG_FILENAME
     handlers: list[logging.Handler] = [
-        logging.handlers.RotatingFileHandler(path, maxBytes=5_000_000, backupCount=3, encoding="utf-8")
+        PrivateRotatingFileHandler(path, maxBytes=5_000_000, backupCount=3, encoding="utf-8")
     ]
     if stderr:
         handlers.append(logging.StreamHandler(sys.stderr))

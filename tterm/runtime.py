@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from tterm.config import Settings, data_dir, load_secrets
 from tterm.core.clock import CmeClock, default_calendar
 from tterm.core.engine import AccountOptions, Engine
+from tterm.core.files import private_dir
 from tterm.core.instruments import InstrumentMaster
 from tterm.core.journal import Journal
 from tterm.core.models import AccountKind
@@ -110,7 +111,7 @@ def build_engine(
 ) -> Engine:
     """The engine the config describes (not started: call ``await engine.start()``)."""
     root = root or data_dir(settings)
-    root.mkdir(parents=True, exist_ok=True)
+    private_dir(root)
     clock, instruments = build_core(settings, clock=clock)
     brokers = build_brokers(
         settings, instruments=instruments, clock=clock, paper_seed=paper_seed, scripted=scripted, root=root

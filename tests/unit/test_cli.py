@@ -290,3 +290,25 @@ def test_a_subcommand_is_one_function(monkeypatch: pytest.MonkeyPatch) -> None:
     assert cli.main(["hello"]) == 5
     assert cli.main(["hello", "--config", "x.toml"]) == 6
     assert cli.main(["--config", "x.toml", "hello"]) == 6
+
+
+def test_journal_export_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
+    """``tterm journal export ... | head -2``: the reader leaves early; no "Exception ignored"."""
+    import subprocess
+
+    with Journal(journal_path()) as j:
+        for i in range(5000):  # well past a pipe's buffer
+            j.record("notice", {"text": "x" * 100, "i": i})
+    for fmt in ("jsonl", "csv"):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tterm.cli", "journal", "export", "--format", fmt],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert proc.stdout is not None and proc.stderr is not None
+        head = [proc.stdout.readline(), proc.stdout.readline()]
+        proc.stdout.close()  # what head does after its two lines
+        err = proc.stderr.read().decode()
+        assert proc.wait(30) == 0, err
+        assert all(head), head
+        assert "Exception ignored" not in err and "Traceback" not in err, err

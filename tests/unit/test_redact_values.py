@@ -100,3 +100,30 @@ def test_journal_and_log_file_mask_a_registered_secret_anywhere(tmp_path):
         logging.getLogger().removeHandler(h)
         h.close()
     journal.close()
+
+
+def test_a_secret_is_masked_in_any_letter_case():
+    """An alert's ticker is upper-cased before the error that refuses it quotes it back."""
+    r = Redactor()
+    r.add("hook-Secret-1234567890")
+    assert r.scrub("unknown symbol 'HOOK-SECRET-1234567890'") == f"unknown symbol '{MASK}'"
+    assert r.scrub("got hook-secret-1234567890!") == f"got {MASK}!"
+    r.add(TOKEN, rotating=True)
+    assert TOKEN.upper()[:30] not in r.scrub("head " + TOKEN.upper()[:30] + "...")  # fragments too
+
+
+def test_a_string_journaled_before_its_secret_was_registered_is_masked_after(tmp_path):
+    """The journal caches scrubbed strings; a secret registered later (the hub's, a new token)
+    must not stay visible in a string cached as harmless."""
+    from tterm.core.journal import Journal
+    from tterm.core.redact import REDACTOR
+
+    secret = "Zq7Lw0pX9late2reg"  # under 24 characters: masked whole only, so no other test is touched
+    text = f"quantity must be a number, got '{secret}'"
+    with Journal(tmp_path / "j.sqlite3") as journal:
+        journal.record("webhook", {"message": text})
+        REDACTOR.add(secret)
+        journal.record("webhook", {"message": text})
+        rows = [e.data["message"] for e in journal.entries()]
+    assert rows[0] == text  # recorded before anyone said it was a secret
+    assert secret not in rows[1] and MASK in rows[1]

@@ -37,7 +37,7 @@ import csv
 import dataclasses
 import json
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
@@ -46,6 +46,7 @@ from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-
 from pathlib import Path, PurePath
 from typing import Any, Literal, Protocol, TextIO
 
+from tterm.core.files import private_dir
 from tterm.core.models import (
     AccountLock,
     ConnectionStatus,
@@ -57,7 +58,7 @@ from tterm.core.models import (
     SignalOutcome,
     utcnow,
 )
-from tterm.core.redact import MASK, is_secret_key, mask, redact, redact_text
+from tterm.core.redact import MASK, REDACTOR, is_secret_key, mask, redact, redact_text
 from tterm.core.sqlite import WalDatabase
 
 JOURNAL_FILENAME = "journal.sqlite3"
@@ -181,9 +182,15 @@ def _field_names(cls: type) -> tuple[str, ...]:
 _TEXT: dict[str, str] = {}
 _TEXT_LIMIT = 4096
 _TEXT_MAX_LEN = 200
+#: The redactor's generation the cache was filled under: a secret registered since (a broker's new
+#: token, the hub's webhook secret) may be in a string cached as harmless, so the cache starts over.
+_TEXT_GENERATION = [REDACTOR.generation]
 
 
 def _text(value: str) -> str:
+    if _TEXT_GENERATION[0] != REDACTOR.generation:
+        _TEXT.clear()
+        _TEXT_GENERATION[0] = REDACTOR.generation
     done = _TEXT.get(value)
     if done is None:
         done = redact_text(value)
@@ -331,7 +338,7 @@ class Journal:
         self._durable: asyncio.Future[None] | None = None
         self._companions: list[Companion] = []
         if isinstance(self.path, Path):
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(self.path.parent, tighten=False)
         # isolation_level=None: we open transactions ourselves (BEGIN) to commit a loop pass at once.
         # Checkpoints run on the WalDatabase's thread, never inside one of our commits.
         self._wal = WalDatabase(self.path, start=False)
@@ -561,9 +568,6 @@ class Journal:
             for i, t, k, a, r, d in cur
         ]
 
-    def _rows(self, **filters: Any) -> Iterator[tuple[int, str, str, str, str, str]]:
-        yield from self._select(**filters)
-
     def export(
         self,
         fmt: Literal["csv", "jsonl"],
@@ -579,19 +583,25 @@ class Journal:
         """
         if fmt not in ("csv", "jsonl"):
             raise ValueError(f"unknown export format {fmt!r} (use csv or jsonl)")
-        rows = self._rows(since=since, kind=kind)
+        # The cursor is closed here, not by a generator's finaliser: a reader that goes away
+        # (``| head``) raises BrokenPipeError out of the loop, and the journal may be closed
+        # before a suspended generator is collected (which then fails on the closed database).
+        rows = self._select(since=since, kind=kind)
         n = 0
-        if fmt == "csv":
-            writer = csv.writer(out, lineterminator="\n")
-            writer.writerow(EXPORT_COLUMNS)
-            for row in rows:
-                writer.writerow(row)
-                n += 1
-        else:
-            for i, t, k, a, r, d in rows:
-                obj = {"id": i, "ts": t, "kind": k, "account": a, "ref": r, "data": json.loads(d)}
-                out.write(json.dumps(obj, separators=(",", ":"), ensure_ascii=False) + "\n")
-                n += 1
+        try:
+            if fmt == "csv":
+                writer = csv.writer(out, lineterminator="\n")
+                writer.writerow(EXPORT_COLUMNS)
+                for row in rows:
+                    writer.writerow(row)
+                    n += 1
+            else:
+                for i, t, k, a, r, d in rows:
+                    obj = {"id": i, "ts": t, "kind": k, "account": a, "ref": r, "data": json.loads(d)}
+                    out.write(json.dumps(obj, separators=(",", ":"), ensure_ascii=False) + "\n")
+                    n += 1
+        finally:
+            rows.close()
         return n
 
     def count(self) -> int:

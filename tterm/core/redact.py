@@ -8,9 +8,11 @@ Two complementary nets:
   is masked, because a masked harmless value costs a little readability while a leaked token
   costs an account.
 - by value: brokers register every secret they hold (passwords, API secrets, each token as it is
-  issued) with :data:`REDACTOR`; :meth:`Redactor.scrub` replaces them anywhere in any text,
-  fragments included (some libraries log an elided copy of a frame, head and tail of the
-  payload). :func:`redact_text` applies it, so the journal masks registered values too, and
+  issued) with :data:`REDACTOR`, and the hub its webhook secret and API token; :meth:`Redactor.scrub`
+  replaces them anywhere in any text, in any letter case (an alert's ticker is upper-cased before
+  an error quotes it), fragments included (some libraries log an elided copy of a frame, head and
+  tail of the payload). :func:`redact_text` applies it, so every string the journal stores masks
+  registered values too (an error message quoting a field the secret was put in), and
   :class:`RedactingFilter` / :class:`RedactingLogger` apply it to log records.
 """
 
@@ -176,6 +178,8 @@ class Redactor:
         self._fixed: set[str] = set()
         self._rotating: deque[str] = deque(maxlen=keep_rotating)
         self._lock = threading.Lock()
+        #: Bumped whenever a secret is added, so a cache of scrubbed text knows to start over.
+        self.generation = 0
 
     def add(self, secret: str | None, *, rotating: bool = False) -> None:
         """Mask ``secret`` from now on. Values shorter than 4 characters are masked only whole."""
@@ -186,8 +190,10 @@ class Redactor:
             if rotating:
                 if secret not in self._rotating:
                     self._rotating.append(secret)
-            else:
+                    self.generation += 1
+            elif secret not in self._fixed:
                 self._fixed.add(secret)
+                self.generation += 1
 
     @property
     def active(self) -> bool:
@@ -211,9 +217,19 @@ class Redactor:
         secrets = self.secrets()
         if not secrets:
             return text
+        lowered: str | None = None
         for secret in secrets:
-            if len(secret) >= 4 and secret in text:
+            if len(secret) < 4:
+                continue
+            if secret in text:
                 text = text.replace(secret, MASK)
+                lowered = None
+                continue
+            if lowered is None:
+                lowered = text.lower()
+            if secret.lower() in lowered:  # the same secret in another letter case
+                text = re.sub(re.escape(secret), MASK, text, flags=re.IGNORECASE)
+                lowered = None
         return _mask_fragments(text, self._fragmentable())
 
     def __contains__(self, text: str) -> bool:
@@ -221,19 +237,24 @@ class Redactor:
 
 
 def _mask_fragments(text: str, secrets: Iterable[str]) -> str:
-    """Mask runs of ``text`` that copy at least ``_MIN_FRAGMENT`` consecutive characters of a secret."""
+    """Mask runs of ``text`` that copy at least ``_MIN_FRAGMENT`` consecutive characters of a
+    secret, in any letter case (compared lower-cased where that keeps every character in place)."""
     hit = bytearray(len(text))
     found = False
+    lowered = text.lower()
+    fold = len(lowered) == len(text)
+    haystack = lowered if fold else text
     for secret in secrets:
         if len(secret) < _MIN_FRAGMENT * 2:
             continue
-        for i in range(len(secret) - _MIN_FRAGMENT + 1):
-            frag = secret[i : i + _MIN_FRAGMENT]
-            start = text.find(frag)
+        needle = secret.lower() if fold else secret
+        for i in range(len(needle) - _MIN_FRAGMENT + 1):
+            frag = needle[i : i + _MIN_FRAGMENT]
+            start = haystack.find(frag)
             while start != -1:
                 found = True
                 hit[start : start + _MIN_FRAGMENT] = b"\x01" * _MIN_FRAGMENT
-                start = text.find(frag, start + 1)
+                start = haystack.find(frag, start + 1)
     if not found:
         return text
     out: list[str] = []

@@ -35,6 +35,8 @@ import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
+from tterm.core.files import private_dir, private_file, tighten_file
+
 log = logging.getLogger(__name__)
 
 #: Seconds between two background checkpoints. Each complete one lets the next commit start the
@@ -217,6 +219,13 @@ class WalDatabase:
         self._max_wal_bytes = max_wal_bytes
         self.checkpointer: Checkpointer | None = None
         self.journal_mode = ""
+        if self.path is not None:
+            # Mode 0600 whatever the umask. SQLite gives the -wal and -shm files it creates the
+            # database file's own mode; ones an older tterm left readable are tightened here.
+            private_dir(self.path.parent, tighten=False)
+            private_file(self.path)
+            for suffix in ("-wal", "-shm"):
+                tighten_file(self.path.with_name(self.path.name + suffix))
         self.db = sqlite3.connect(str(path), isolation_level=None)
         self._closed = False
         if start:

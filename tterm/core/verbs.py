@@ -111,6 +111,15 @@ SORT_COLUMNS: dict[str, tuple[str, ...]] = {
 _SORT_ALIASES = {alias: key for key, aliases in SORT_COLUMNS.items() for alias in (key, *aliases)}
 
 _PRICE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
+
+#: The largest order quantity a command (or a webhook alert) may ask for, in contracts or shares.
+#: Numbers are bounded before any arithmetic: a 5,000-digit quantity must be refused, not computed.
+MAX_QUANTITY = 1_000_000
+#: The most ticks a take-profit or stop-loss may be away.
+MAX_TICKS = 100_000
+#: The longest a price may be written (sign and point included): 12 digits before the point.
+MAX_PRICE_CHARS = 24
+_PRICE_INT_DIGITS = 12
 _INT = re.compile(r"^\d+$")
 _TICKS = re.compile(r"^(\d+)(t|tk|ticks?)$")
 _SYMBOL = re.compile(r"^/?[A-Za-z][A-Za-z0-9.!:_-]*$")
@@ -269,9 +278,26 @@ def _tokens(text: str) -> list[str]:
     return text.split()
 
 
+def _bounded_int(digits: str, limit: int) -> int | None:
+    """A string of digits as an int if it is at most ``limit`` (None if above), without ever
+    converting a long string (int() of thousands of digits is slow, and refused past 4,300)."""
+    digits = digits.lstrip("0") or "0"
+    if len(digits) > len(str(limit)):
+        return None
+    value = int(digits)
+    return value if value <= limit else None
+
+
+def _shown(token: str) -> str:
+    """A token for an error message, cut short (a pasted 5,000-digit number stays readable)."""
+    return repr(token if len(token) <= 24 else token[:24] + f"... ({len(token)} characters)")
+
+
 def _price(token: str, what: str) -> Decimal:
     if not _PRICE.match(token):
-        raise ParseError(f"{what}: {token!r} is not a price")
+        raise ParseError(f"{what}: {_shown(token)} is not a price")
+    if len(token) > MAX_PRICE_CHARS or len(token.lstrip("+-").split(".")[0].lstrip("0")) > _PRICE_INT_DIGITS:
+        raise ParseError(f"{what}: {_shown(token)} is too long for a price")
     try:
         value = Decimal(token)
     except InvalidOperation:  # pragma: no cover - the regex already admits only numbers
@@ -281,7 +307,7 @@ def _price(token: str, what: str) -> Decimal:
 
 def _symbol(token: str) -> str:
     if not _SYMBOL.match(token) or _INT.match(token):
-        raise ParseError(f"{token!r} is not a symbol")
+        raise ParseError(f"{_shown(token)} is not a symbol")
     return token.upper()
 
 
@@ -447,8 +473,10 @@ def _parse_sort(cur: _Cursor) -> SortCommand:
 
 def _quantity(token: str, verb: str) -> int:
     if not _INT.match(token):
-        raise ParseError(f"{verb}: quantity {token!r} must be a whole number")
-    qty = int(token)
+        raise ParseError(f"{verb}: quantity {_shown(token)} must be a whole number")
+    qty = _bounded_int(token, MAX_QUANTITY)
+    if qty is None:
+        raise ParseError(f"{verb}: quantity {_shown(token)} is above the largest order ({MAX_QUANTITY:,})")
     if qty <= 0:
         raise ParseError(f"{verb}: quantity must be at least 1")
     return qty
@@ -469,7 +497,7 @@ def _parse_order(side: Side, cur: _Cursor) -> OrderCommand:
         symbol = _symbol(sym_tok)
     else:
         if _is_price(first):
-            raise ParseError(f"{verb}: quantity {first!r} must be a whole number")
+            raise ParseError(f"{verb}: quantity {_shown(first)} must be a whole number")
         symbol = _symbol(first)
         qty_tok = cur.peek()
         if qty_tok is None or not _INT.match(qty_tok):
@@ -553,7 +581,7 @@ def _parse_order(side: Side, cur: _Cursor) -> OrderCommand:
             pending = _price(tok, f"{verb}: price")
         else:
             raise ParseError(
-                f"{verb}: do not understand {raw!r} (expected mkt, a price or @price, lmt, stp, "
+                f"{verb}: do not understand {_shown(raw)} (expected mkt, a price or @price, lmt, stp, "
                 f"trail, day/gtc/ioc/fok, tp, sl, or 'in ACCOUNT')"
             )
 
@@ -603,20 +631,21 @@ def _bracket_leg(cur: _Cursor, which: str) -> tuple[int | None, Decimal | None]:
     if tok == "@":
         return None, _price(cur.take(f"{which} price after '@'"), f"{verb}: {which} price")
     m = _TICKS.match(tok)
-    if m:
-        ticks = int(m.group(1))
-    elif _INT.match(tok):
-        ticks = int(tok)
+    if m or _INT.match(tok):
+        bounded = _bounded_int(m.group(1) if m else tok, MAX_TICKS)
+        if bounded is None:
+            raise ParseError(f"{verb}: {which} {_shown(tok)} is more than {MAX_TICKS:,} ticks away")
+        ticks = bounded
         nxt = cur.peek()
-        if nxt is not None and nxt.lower() in TICK_WORDS:
+        if not m and nxt is not None and nxt.lower() in TICK_WORDS:
             cur.take("")
     elif _is_price(tok):
         value = _price(tok, f"{verb}: {which} price")
         if value <= 0:
-            raise ParseError(f"{verb}: {which} {tok} is neither a price nor a number of ticks")
+            raise ParseError(f"{verb}: {which} {_shown(tok)} is neither a price nor a number of ticks")
         return None, value
     else:
-        raise ParseError(f"{verb}: {which} {tok!r} is neither a number of ticks nor @price")
+        raise ParseError(f"{verb}: {which} {_shown(tok)} is neither a number of ticks nor @price")
     if ticks <= 0:
         raise ParseError(f"{verb}: {which} must be at least 1 tick")
     return ticks, None

@@ -35,7 +35,7 @@ from tterm.core.broker import LoginPrompt
 from tterm.core.client import EngineError
 from tterm.core.instruments import UnknownSymbol
 from tterm.core.models import OrderGroup, OrderRequest, Timeframe, utcnow
-from tterm.core.redact import MASK, mask
+from tterm.core.redact import MASK, REDACTOR, mask
 from tterm.hub import wire
 from tterm.hub.routing import SignalRouter
 from tterm.hub.webhook import ErrorCode, WebhookError, extract_secret, parse_body
@@ -105,6 +105,10 @@ class HubServer:
         self.settings = settings
         self._webhook_secret = webhook_secret
         self._api_token = api_token
+        # Masked in every journaled string and log line from now on, wherever a sender puts them
+        # (a secret in the wrong field is quoted back by the error that refuses it).
+        REDACTOR.add(webhook_secret)
+        REDACTOR.add(api_token)
         self._now = now
         self._started = time.monotonic()
         self.limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
@@ -258,11 +262,21 @@ class HubServer:
             record.update(signal_id=ack.signal_id, outcome="accepted", accounts=ack.previews)
         except WebhookError as exc:
             status = exc.status
-            reply = {"ok": False, "error": exc.code.value, "message": exc.message}
+            # The sender may have put the secret in the field the message quotes: mask it in the
+            # reply too (TradingView shows replies in its alert log).
+            reply = {"ok": False, "error": exc.code.value, "message": REDACTOR.scrub(exc.message)}
             if exc.signal_id:
                 reply["id"] = exc.signal_id
                 record["signal_id"] = exc.signal_id
             record.update(outcome=exc.code.value, message=exc.message)
+        except ArithmeticError as exc:
+            # A number from the alert that the bounds at the edge let through and arithmetic then
+            # refused (decimal.Overflow, InvalidOperation): the sender's input, so a typed 400.
+            log.warning("webhook: a number in the alert is out of range (%s)", type(exc).__name__)
+            status = 400
+            message = f"a number in the alert is out of range ({type(exc).__name__})"
+            reply = {"ok": False, "error": ErrorCode.MALFORMED.value, "message": message}
+            record.update(outcome=ErrorCode.MALFORMED.value, message=message)
         except Exception as exc:  # a bug: answer 500, journal it, never drop it silently
             log.exception("webhook handler failed")
             status = 500
@@ -421,8 +435,8 @@ class _RemoteSession:
                 continue
             try:
                 data = json.loads(msg.data)
-            except ValueError:
-                await self.send({"type": "error", "message": "not JSON"})
+            except (ValueError, RecursionError):  # RecursionError: nested too deeply to be a call
+                await self.send({"type": "error", "message": "not JSON (or nested too deeply)"})
                 continue
             if not isinstance(data, dict) or data.get("type") != "call":
                 await self.send({"type": "error", "message": "expected {type: call, id, op, args}"})

@@ -12,9 +12,13 @@ import asyncio
 import contextlib
 import gc
 import logging
+import queue
 import secrets as _secrets
 import signal as _signal
+import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -28,6 +32,7 @@ from tterm.hub.store import HUB_DB_FILENAME, SignalStore
 if TYPE_CHECKING:
     from tterm.config import HubSettings, Settings
     from tterm.core.engine import Engine
+    from tterm.datalock import DataDirLock
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +49,14 @@ def hub_secrets() -> tuple[str | None, str | None]:
     return found.get(WEBHOOK_SECRET_KEY) or None, found.get(API_TOKEN_KEY) or None
 
 
+def hub_token(token_file: Path | None = None) -> str | None:
+    """The API token to attach with: the first line of ``token_file``, else TTERM_HUB_API_TOKEN or
+    secrets.toml ``[hub] api_token``."""
+    if token_file is not None:
+        return token_file.expanduser().read_text(encoding="utf-8").strip() or None
+    return hub_secrets()[1]
+
+
 def ensure_hub_secrets(out: TextIO | None = None) -> tuple[str, str]:
     """The hub's secrets, creating any missing one in secrets.toml (mode 0600). Says where, never what."""
     from tterm.config import display_path, save_secret, secrets_path
@@ -58,6 +71,10 @@ def ensure_hub_secrets(out: TextIO | None = None) -> tuple[str, str]:
     webhook, token = hub_secrets()
     assert webhook and token
     return webhook, token
+
+
+class HubBindError(Exception):
+    """The hub cannot listen on its address (the port is taken, the address is not this host's)."""
 
 
 class Hub:
@@ -143,13 +160,52 @@ async def serve_hub(
     out: TextIO = sys.stdout,
     stop: asyncio.Event | None = None,
     ready: Callable[[Hub], None] | None = None,
+    command: str = "tterm hub",
 ) -> int:
-    """Run the engine and the hub until ``stop`` is set or SIGTERM/SIGINT arrives."""
+    """Run the engine and the hub until ``stop`` is set or SIGTERM/SIGINT arrives.
+
+    The hub owns the data dir while it runs (:class:`~tterm.datalock.DataDirLock`; raises
+    :class:`~tterm.datalock.DataDirBusy` naming the owner if another process holds it) and
+    publishes its remote API address in the lock file, so a plain ``tterm`` or ``tterm flatten``
+    on the same dir goes through this hub instead of starting a second engine.
+    """
     from tterm.config import data_dir, display_path
+    from tterm.datalock import DataDirLock
+
+    root = data_dir(settings)
+    lock = DataDirLock(root)
+    lock.acquire("hub", command)
+    try:
+        return await _serve_locked(settings, lock, paper_seed, host, port, out, stop, ready, display_path(root))
+    finally:
+        lock.release()
+
+
+def connect_host(host: str) -> str:
+    """The address a client on this machine dials for a server bound to ``host`` (a wildcard
+    bind is reached on loopback)."""
+    if host in ("", "0.0.0.0", "*"):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+async def _serve_locked(
+    settings: Settings,
+    lock: DataDirLock,
+    paper_seed: int | None,
+    host: str | None,
+    port: int | None,
+    out: TextIO,
+    stop: asyncio.Event | None,
+    ready: Callable[[Hub], None] | None,
+    shown_root: str,
+) -> int:
     from tterm.runtime import build_engine
 
     webhook_secret, api_token = ensure_hub_secrets(out)
-    root = data_dir(settings)
+    root = lock.root
     engine = build_engine(settings, paper_seed=paper_seed, root=root)
     await engine.start()
     hub = Hub(engine, settings.hub, data_dir=root, webhook_secret=webhook_secret, api_token=api_token)
@@ -159,7 +215,16 @@ async def serve_hub(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     try:
-        bound = await hub.start(host, port)
+        try:
+            bound = await hub.start(host, port)
+        except OSError as exc:
+            where = f"{host or settings.hub.host}:{settings.hub.port if port is None else port}"
+            raise HubBindError(
+                f"cannot listen on {where} ({exc.strerror or exc}); another program may use the port: "
+                "set [hub] port, or pass --port (0 picks a free one)"
+            ) from None
+        url = f"ws://{connect_host(host or settings.hub.host)}:{bound}"
+        lock.publish(hub_url=url)
         # What start-up made (modules, settings, instruments, the engine) lives as long as the
         # process: keep it out of the cyclic collector's full passes, each a pause of the loop.
         gc.freeze()
@@ -167,8 +232,8 @@ async def serve_hub(
         out.write(
             f"tterm hub: listening on http://{shown}:{bound}\n"
             f"  webhooks: POST /webhook/<strategy> ({len(settings.hub.strategies)} strategies configured)\n"
-            f"  attach:   tterm attach ws://{shown}:{bound}\n"
-            f"  data:     {display_path(root)}\n"
+            f"  attach:   tterm attach {url}\n"
+            f"  data:     {shown_root}\n"
         )
         out.flush()
         if hub.router.recovery.total:
@@ -247,3 +312,64 @@ def with_embedded_hub(engine: Engine, settings: Settings) -> Engine | EmbeddedHu
     from tterm.config import data_dir
 
     return EmbeddedHub(engine, settings, data_dir=data_dir(settings))
+
+
+#: How long ``tterm serve`` waits for the hub it starts to bind (its brokers connect first).
+HUB_READY_WAIT = 60.0
+
+
+class HubProcess:
+    """A ``tterm hub`` child of ``tterm serve``: started when no hub owns the data dir, stopped
+    (SIGTERM, then SIGKILL after 30 s) when serve stops. Its stdout goes to serve's stderr."""
+
+    def __init__(self, config: Path | str | None = None) -> None:
+        words = [sys.executable, "-m", "tterm.cli"]
+        if config is not None:
+            words += ["--config", str(Path(config).expanduser().resolve())]
+        # Its own session: Ctrl+C on serve stops the browser sessions first, then the hub, in order.
+        self.proc = subprocess.Popen(
+            [*words, "hub"], stdout=subprocess.PIPE, text=True, encoding="utf-8", start_new_session=True
+        )
+
+    def wait_ready(self, timeout: float = HUB_READY_WAIT) -> bool:
+        """Wait for the hub's "listening" line (True), or its exit or the timeout (False). Its
+        output then keeps going to serve's stderr."""
+        lines: queue.Queue[str] = queue.Queue()
+        out = self.proc.stdout
+        assert out is not None
+
+        def pump() -> None:
+            for line in out:
+                lines.put(line)
+            lines.put("")
+
+        threading.Thread(target=pump, name="hub-stdout", daemon=True).start()
+        deadline = time.monotonic() + timeout
+        ready = False
+        while not ready:
+            try:
+                line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                return False
+            if not line:
+                return False
+            sys.stderr.write(line)
+            ready = line.startswith("tterm hub: listening on")
+
+        def forward() -> None:
+            while line := lines.get():
+                sys.stderr.write(line)
+
+        threading.Thread(target=forward, name="hub-stdout-forward", daemon=True).start()
+        return True
+
+    def stop(self) -> int | None:
+        """SIGTERM, wait up to 30 s, then SIGKILL; returns the exit status."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(_signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode

@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tterm.core.files import private_dir
 from tterm.core.journal import compact_json
 from tterm.core.sqlite import WalDatabase
 
@@ -131,7 +132,7 @@ class SignalStore:
     def __init__(self, path: Path | str) -> None:
         self.path = path if str(path) == ":memory:" else Path(path)
         if isinstance(self.path, Path):
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(self.path.parent, tighten=False)
         # Checkpoints run on the WalDatabase's thread, never inside one of our commits.
         self._wal = WalDatabase(self.path)
         self._db = self._wal.db

@@ -19,71 +19,46 @@ Keys are matched ignoring case, ``_`` and ``-`` (``limitPrice`` = ``limit_price`
 arrive quoted (TradingView placeholders inside quotes render as strings); an empty string is
 "not given". Anything that cannot be honoured exactly is refused with a typed
 :class:`WebhookError` — never half-traded.
+
+Every value is read within bounds first (:mod:`tterm.hub.values`), so a hostile body is a typed
+refusal before any arithmetic is done on it.
 """
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from datetime import datetime
+from decimal import ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
-from functools import lru_cache
 from typing import Any
 
 from tterm.core.models import OrderType, Side, TimeInForce
 from tterm.core.verbs import CancelCommand, FlattenCommand, OrderCommand, ParseError, parse
+from tterm.hub.values import (
+    HTTP_STATUS,
+    MAX_DEPTH,
+    ErrorCode,
+    Fields,
+    WebhookError,
+    load_json,
+    norm_key,
+    parse_time,
+    read_bool,
+    read_decimal,
+    read_text,
+    read_whole,
+)
 
+#: Re-exported: the hub's server, router and tests take these from here.
+__all__ = ["HTTP_STATUS", "MAX_DEPTH", "ErrorCode", "WebhookError", "norm_key", "parse_time"]
 
-class ErrorCode(StrEnum):
-    """The typed errors a webhook reply carries (and the journal records)."""
-
-    MALFORMED = "malformed"
-    UNKNOWN_TICKER = "unknown-ticker"
-    INVALID_ACTION = "invalid-action"
-    UNAUTHORIZED = "unauthorized"
-    STALE = "stale"
-    DUPLICATE = "duplicate"
-    RISK_REJECTED = "risk-rejected"
-    UNKNOWN_STRATEGY = "unknown-strategy"
-    TOO_LARGE = "too-large"
-    RATE_LIMITED = "rate-limited"
-    BROKER_REJECTED = "broker-rejected"
-    FAILED = "failed"
-
-
-#: HTTP status of each error in the reply. A duplicate is acknowledged (200): TradingView or a
-#: second channel sent the same alert again, which is not the sender's fault.
-HTTP_STATUS: dict[ErrorCode, int] = {
-    ErrorCode.MALFORMED: 400,
-    ErrorCode.UNKNOWN_TICKER: 422,
-    ErrorCode.INVALID_ACTION: 422,
-    ErrorCode.UNAUTHORIZED: 401,
-    ErrorCode.STALE: 422,
-    ErrorCode.DUPLICATE: 200,
-    ErrorCode.RISK_REJECTED: 422,
-    ErrorCode.UNKNOWN_STRATEGY: 404,
-    ErrorCode.TOO_LARGE: 413,
-    ErrorCode.RATE_LIMITED: 429,
-    ErrorCode.BROKER_REJECTED: 422,
-    ErrorCode.FAILED: 500,
-}
-
-
-class WebhookError(Exception):
-    """A refused alert: ``code`` is the typed error, ``status`` the HTTP status to answer with."""
-
-    def __init__(
-        self, code: ErrorCode, message: str, *, status: int | None = None, signal_id: str | None = None
-    ) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status if status is not None else HTTP_STATUS[code]
-        #: The alert this refers to (a duplicate's original, or a refused alert that was recorded).
-        self.signal_id = signal_id
+#: The largest ``quantity_multiplier`` of a ``multiple_accounts`` entry.
+MAX_MULTIPLIER = Decimal(1000)
+#: How many entries ``multiple_accounts`` may list.
+MAX_ACCOUNTS = 100
+#: How many ignored field names a reply and the journal list.
+MAX_IGNORED = 20
 
 
 class Action(StrEnum):
@@ -200,123 +175,11 @@ class Signal:
 # --------------------------------------------------------------------------- helpers
 
 
-@lru_cache(maxsize=1024)
-def norm_key(key: str) -> str:
-    """``limitPrice``, ``limit_price`` and ``LIMIT-PRICE`` all become ``limitprice``.
-
-    Cached: every alert looks up the same few dozen field names (bounded, so odd keys cannot grow it).
-    """
-    return _KEY_SEPARATORS.sub("", key).lower()
-
-
-_KEY_SEPARATORS = re.compile(r"[_\-\s]")
-
-
 #: Body fields that carry the shared secret (TradersPost puts it in the path instead; PickMyTrade
 #: calls it ``token``; robswc/tradingview-webhooks-bot ``key``).
 SECRET_FIELDS = ("passphrase", "password", "secret", "token", "key")
 
-_EMPTY_VALUE = re.compile(r"(:\s*)(?=[,}\]])")
 _TEXT_SECRET = re.compile(r"(?i)\b(passphrase|password|secret|token|key)\s*[=:]\s*(\S+)")
-
-
-class _Fields:
-    """The JSON object with normalised keys; remembers which keys were used."""
-
-    def __init__(self, data: Mapping[str, Any]) -> None:
-        self.raw = {norm_key(str(k)): v for k, v in data.items()}
-        self.used: set[str] = set()
-
-    def get(self, *names: str) -> Any:
-        for name in names:
-            key = norm_key(name)
-            if key in self.raw:
-                self.used.add(key)
-                v = self.raw[key]
-                if v is None or (isinstance(v, str) and not v.strip()):
-                    continue
-                return v
-        return None
-
-    def has(self, *names: str) -> bool:
-        return any(self.get(n) is not None for n in names)
-
-    def unused(self) -> tuple[str, ...]:
-        return tuple(sorted(set(self.raw) - self.used))
-
-
-def _text(v: Any, what: str) -> str:
-    if isinstance(v, str | int | float | Decimal) and not isinstance(v, bool):
-        return str(v).strip()
-    raise WebhookError(ErrorCode.MALFORMED, f"{what} must be text, got {json.dumps(v)[:40]}")
-
-
-def _decimal(v: Any, what: str) -> Decimal | None:
-    if v is None:
-        return None
-    if isinstance(v, bool) or not isinstance(v, int | float | str | Decimal):
-        raise WebhookError(ErrorCode.MALFORMED, f"{what} must be a number, got {json.dumps(v)[:40]}")
-    text = str(v).strip().replace(",", "")
-    try:
-        d = Decimal(text)
-    except InvalidOperation:
-        raise WebhookError(ErrorCode.MALFORMED, f"{what} must be a number, got {text[:40]!r}") from None
-    if not d.is_finite():
-        raise WebhookError(ErrorCode.MALFORMED, f"{what} must be a finite number, got {text[:40]!r}")
-    return d
-
-
-def _whole(v: Any, what: str, *, signed: bool = False) -> int | None:
-    d = _decimal(v, what)
-    if d is None:
-        return None
-    if d != d.to_integral_value():
-        raise WebhookError(ErrorCode.MALFORMED, f"{what} must be a whole number of contracts, got {d}")
-    n = int(d)
-    if not signed and n <= 0:
-        raise WebhookError(ErrorCode.MALFORMED, f"{what} must be at least 1, got {n}")
-    return n
-
-
-def _bool(v: Any, what: str) -> bool | None:
-    if v is None:
-        return None
-    if isinstance(v, bool):
-        return v
-    if isinstance(v, int | float | Decimal):
-        return bool(v)
-    text = str(v).strip().lower()
-    if text in ("true", "yes", "1", "on"):
-        return True
-    if text in ("false", "no", "0", "off"):
-        return False
-    raise WebhookError(ErrorCode.MALFORMED, f"{what} must be true or false, got {text[:20]!r}")
-
-
-def parse_time(v: Any, what: str = "time") -> datetime | None:
-    """An alert timestamp: ISO-8601 (``{{timenow}}`` is ``2026-01-05T14:30:00Z``; no offset means
-    UTC, as TradingView renders UTC), or Unix seconds / milliseconds."""
-    if v is None:
-        return None
-    if isinstance(v, bool):
-        raise WebhookError(ErrorCode.MALFORMED, f"{what} must be a time, got {v}")
-    if isinstance(v, int | float | Decimal) or (isinstance(v, str) and re.fullmatch(r"\d{9,14}(\.\d+)?", v.strip())):
-        n = float(v)
-        if n > 1e11:  # milliseconds
-            n /= 1000
-        try:
-            return datetime.fromtimestamp(n, UTC)
-        except (OverflowError, OSError, ValueError):
-            raise WebhookError(ErrorCode.MALFORMED, f"{what} {v!r} is not a time") from None
-    text = str(v).strip()
-    try:
-        ts = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise WebhookError(
-            ErrorCode.MALFORMED,
-            f"{what} {text[:40]!r} is not a time (use {{{{timenow}}}}, e.g. 2026-01-05T14:30:00Z)",
-        ) from None
-    return ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)
 
 
 _ORDER_TYPES = {
@@ -343,7 +206,7 @@ _SENTIMENTS = {
 def _order_type(v: Any) -> OrderType:
     if v is None:
         return OrderType.MARKET
-    text = norm_key(_text(v, "orderType"))
+    text = norm_key(read_text(v, "orderType"))
     if text in _ORDER_TYPES:
         return _ORDER_TYPES[text]
     if text in ("trailingstop", "trail", "trailing"):
@@ -354,7 +217,7 @@ def _order_type(v: Any) -> OrderType:
 def _tif(v: Any) -> TimeInForce:
     if v is None:
         return TimeInForce.DAY
-    text = _text(v, "timeInForce").lower()
+    text = read_text(v, "timeInForce").lower()
     if text in _TIFS:
         return _TIFS[text]
     raise WebhookError(ErrorCode.INVALID_ACTION, f"timeInForce {text!r} is not supported (use day, gtc, ioc or fok)")
@@ -363,7 +226,7 @@ def _tif(v: Any) -> TimeInForce:
 def _sentiment(v: Any) -> Sentiment | None:
     if v is None:
         return None
-    text = _text(v, "sentiment").lower()
+    text = read_text(v, "sentiment").lower()
     if text not in _SENTIMENTS:
         raise WebhookError(ErrorCode.INVALID_ACTION, f"sentiment {text!r} is not bullish/long, bearish/short or flat")
     return _SENTIMENTS[text]
@@ -374,10 +237,10 @@ def _bracket_leg(v: Any, which: str) -> dict[str, Any]:
     if v is None:
         return {}
     if not isinstance(v, dict):
-        return {"price": _decimal(v, which)}
-    f = _Fields(v)
+        return {"price": read_decimal(v, which)}
+    f = Fields(v)
     kind = f.get("type")
-    if kind is not None and norm_key(_text(kind, f"{which}.type")) not in ("stop", "market"):
+    if kind is not None and norm_key(read_text(kind, f"{which}.type")) not in ("stop", "market"):
         raise WebhookError(
             ErrorCode.INVALID_ACTION, f"{which}.type {kind!r} is not supported (a stop-loss is a stop order)"
         )
@@ -385,9 +248,9 @@ def _bracket_leg(v: Any, which: str) -> dict[str, Any]:
         raise WebhookError(ErrorCode.INVALID_ACTION, f"{which}: trailing stops are not supported")
     price = f.get("limitPrice") if which == "takeProfit" else f.get("stopPrice")
     out = {
-        "price": _decimal(price, f"{which}.{'limitPrice' if which == 'takeProfit' else 'stopPrice'}"),
-        "amount": _decimal(f.get("amount"), f"{which}.amount"),
-        "percent": _decimal(f.get("percent"), f"{which}.percent"),
+        "price": read_decimal(price, f"{which}.{'limitPrice' if which == 'takeProfit' else 'stopPrice'}"),
+        "amount": read_decimal(f.get("amount"), f"{which}.amount"),
+        "percent": read_decimal(f.get("percent"), f"{which}.percent"),
     }
     given = [k for k, x in out.items() if x is not None]
     if len(given) > 1:
@@ -410,43 +273,20 @@ def _check_order_prices(order_type: OrderType, limit: Decimal | None, stop: Deci
 
 def extract_secret(body: str) -> str | None:
     """The shared secret carried in the body (a JSON field, or ``passphrase=...`` in a text alert)."""
-    data = _load_json(body)[0]
+    data = load_json(body)[0]
     if isinstance(data, dict):
-        fields = _Fields(data)
+        fields = Fields(data)
         v = fields.get(*SECRET_FIELDS)
         return None if v is None or isinstance(v, dict | list) else str(v)
     m = _TEXT_SECRET.search(body)
     return m.group(2) if m else None
 
 
-@lru_cache(maxsize=4)
-def _load_json(body: str) -> tuple[Any, bool, str]:
-    """(parsed JSON or None, repaired?, the JSON error message if it did not parse).
-
-    Cached for the last few bodies: the server reads the secret and then parses the same body,
-    and one JSON parse serves both (callers never change the result).
-    """
-    text = body.strip()
-    if not text.startswith(("{", "[")):
-        return None, False, ""
-    try:
-        return json.loads(text, parse_float=Decimal), False, ""
-    except ValueError as exc:
-        error = str(exc)
-    repaired = _EMPTY_VALUE.sub(r"\1null", text)
-    if repaired != text:
-        try:
-            return json.loads(repaired, parse_float=Decimal), True, ""
-        except ValueError:
-            pass
-    return None, False, error
-
-
 def parse_body(body: str) -> Signal:
     """Parse one alert body; raises :class:`WebhookError` (``malformed``, ``invalid-action``...)."""
     if not body.strip():
         raise WebhookError(ErrorCode.MALFORMED, "empty body: the alert message is blank")
-    data, repaired, json_error = _load_json(body)
+    data, repaired, json_error = load_json(body)
     if json_error:
         raise WebhookError(
             ErrorCode.MALFORMED,
@@ -457,7 +297,7 @@ def parse_body(body: str) -> Signal:
         return _parse_text(body)
     if not isinstance(data, dict):
         raise WebhookError(ErrorCode.MALFORMED, "the JSON body must be one object {...}")
-    fields = _Fields(data)
+    fields = Fields(data)
     if fields.has("market_position", "marketposition", "position_size", "positionsize"):
         sig = _parse_target(fields)
     elif fields.has("data"):
@@ -472,7 +312,10 @@ def parse_body(body: str) -> Signal:
             "such as 'buy 2 MES mkt'",
         )
     fields.get(*SECRET_FIELDS)  # not an ignored field
-    ignored = tuple(k for k in fields.unused())
+    unused = fields.unused()
+    ignored = tuple(k[:40] for k in unused[:MAX_IGNORED])
+    if len(unused) > MAX_IGNORED:
+        ignored += (f"... and {len(unused) - MAX_IGNORED} more",)
     return _with(sig, repaired=repaired, ignored=ignored)
 
 
@@ -480,22 +323,42 @@ def _with(sig: Signal, **changes: Any) -> Signal:
     return replace(sig, **changes)
 
 
-def _common(f: _Fields) -> dict[str, Any]:
+def _common(f: Fields) -> dict[str, Any]:
     ticker = f.get("ticker", "symbol")
     if ticker is None:
         raise WebhookError(ErrorCode.MALFORMED, 'no ticker: add "ticker": "{{ticker}}"')
     alert_id = f.get("id", "alert_id", "alertid", "signal_id", "signalid")
     return {
-        "ticker": _text(ticker, "ticker").upper(),
+        "ticker": read_text(ticker, "ticker").upper(),
         "alert_time": parse_time(f.get("time", "timenow", "date", "alert_time", "timestamp")),
-        "alert_id": _text(alert_id, "id")[:100] if alert_id is not None else "",
-        "price": _decimal(f.get("signalPrice", "price", "close"), "price"),
+        "alert_id": read_text(alert_id, "id")[:100] if alert_id is not None else "",
+        "price": read_decimal(f.get("signalPrice", "price", "close"), "price"),
     }
 
 
-def _parse_traderspost(f: _Fields) -> Signal:
+def _exit_quantity(v: Any, action: Action, sentiment: Sentiment | None) -> int | None:
+    """The quantity of a TradersPost alert. An exit, or a buy/sell with sentiment flat, means flat
+    (None: the whole position) when its quantity is 0 or missing — templates send
+    ``"quantity": 0`` (or ``{{strategy.order.contracts}}`` rendering 0) with a close. A positive
+    quantity on an exit closes that many (TradersPost: "an exit without a quantity closes the
+    full position"); sentiment flat always exits in full, whatever its quantity."""
+    closing = action is Action.EXIT or sentiment is Sentiment.FLAT
+    n = read_whole(v, "quantity", zero=closing)
+    if closing and not n:
+        return None
+    return n
+
+
+def _closed(f: Fields) -> None:
+    """PickMyTrade ``close`` flattens whatever its quantity says (B.3: "Close flattens and
+    cancels"); the quantity is still checked, so a hostile one is refused, not ignored."""
+    read_whole(f.get("quantity", "qty"), "quantity", zero=True)
+    return None
+
+
+def _parse_traderspost(f: Fields) -> Signal:
     common = _common(f)
-    action_text = _text(f.get("action"), "action").lower()
+    action_text = read_text(f.get("action"), "action").lower()
     aliases = {"close": "exit", "long": "buy", "short": "sell"}
     action_text = aliases.get(action_text, action_text)
     if action_text not in ("buy", "sell", "exit", "cancel", "add"):
@@ -509,11 +372,11 @@ def _parse_traderspost(f: _Fields) -> Signal:
     if action is Action.ADD and sentiment is Sentiment.FLAT:
         raise WebhookError(ErrorCode.INVALID_ACTION, "add with sentiment flat makes no sense")
     qtype = f.get("quantityType")
-    if qtype is not None and norm_key(_text(qtype, "quantityType")) != "fixedquantity":
+    if qtype is not None and norm_key(read_text(qtype, "quantityType")) != "fixedquantity":
         raise WebhookError(ErrorCode.INVALID_ACTION, f"quantityType {qtype!r} is not supported (only fixed_quantity)")
     order_type = _order_type(f.get("orderType", "type"))
-    limit = _decimal(f.get("limitPrice"), "limitPrice")
-    stop = _decimal(f.get("stopPrice"), "stopPrice")
+    limit = read_decimal(f.get("limitPrice"), "limitPrice")
+    stop = read_decimal(f.get("stopPrice"), "stopPrice")
     _check_order_prices(order_type, limit, stop)
     tp = _bracket_leg(f.get("takeProfit"), "takeProfit")
     sl = _bracket_leg(f.get("stopLoss"), "stopLoss")
@@ -525,7 +388,7 @@ def _parse_traderspost(f: _Fields) -> Signal:
         action=action,
         side=side,
         sentiment=sentiment,
-        quantity=_whole(f.get("quantity", "qty", "contracts"), "quantity"),
+        quantity=_exit_quantity(f.get("quantity", "qty", "contracts"), action, sentiment),
         order_type=order_type,
         limit_price=limit,
         stop_price=stop,
@@ -536,32 +399,32 @@ def _parse_traderspost(f: _Fields) -> Signal:
         sl_price=sl.get("price"),
         sl_amount=sl.get("amount"),
         sl_percent=sl.get("percent"),
-        cancel_first=bool(_bool(f.get("cancel"), "cancel")),
+        cancel_first=bool(read_bool(f.get("cancel"), "cancel")),
         **common,
     )
 
 
-def _parse_pickmytrade(f: _Fields) -> Signal:
+def _parse_pickmytrade(f: Fields) -> Signal:
     common = _common(f)
-    data = _text(f.get("data"), "data").lower()
+    data = read_text(f.get("data"), "data").lower()
     actions = {"buy": Action.BUY, "sell": Action.SELL, "close": Action.EXIT, "exit": Action.EXIT}
     if data not in actions:
         raise WebhookError(ErrorCode.INVALID_ACTION, f"data {data!r} is not one of buy, sell, close")
     action = actions[data]
     for name in ("risk_percentage", "trail", "update_tp", "update_sl"):
         v = f.get(name)
-        if v is not None and _decimal(v if not isinstance(v, bool) else int(v), name) not in (None, 0):
+        if v is not None and read_decimal(v if not isinstance(v, bool) else int(v), name) not in (None, 0):
             raise WebhookError(ErrorCode.INVALID_ACTION, f"{name} is not supported by tterm; remove it or set it to 0")
     order_type = _order_type(f.get("order_type", "orderType"))
     price = common["price"]
-    limit = _decimal(f.get("limit_price", "limitPrice"), "limit_price")
+    limit = read_decimal(f.get("limit_price", "limitPrice"), "limit_price")
     if order_type.needs_limit and limit is None:
         limit = price
-    stop = _decimal(f.get("stop_price", "stopPrice"), "stop_price")
+    stop = read_decimal(f.get("stop_price", "stopPrice"), "stop_price")
     _check_order_prices(order_type, limit, stop)
 
     def nonzero(name: str) -> Decimal | None:
-        v = _decimal(f.get(name), name)
+        v = read_decimal(f.get(name), name)
         return v if v else None  # PickMyTrade templates send 0 for "not used"
 
     accounts = []
@@ -569,34 +432,42 @@ def _parse_pickmytrade(f: _Fields) -> Signal:
     if multi is not None:
         if not isinstance(multi, list):
             raise WebhookError(ErrorCode.MALFORMED, "multiple_accounts must be a list of objects")
+        if len(multi) > MAX_ACCOUNTS:
+            raise WebhookError(
+                ErrorCode.MALFORMED, f"multiple_accounts lists {len(multi)} accounts (at most {MAX_ACCOUNTS})"
+            )
         for i, entry in enumerate(multi):
             if not isinstance(entry, dict):
                 raise WebhookError(ErrorCode.MALFORMED, f"multiple_accounts[{i}] must be an object")
-            e = _Fields(entry)
+            e = Fields(entry)
             acct = e.get("account_id", "account")
             if acct is None:
                 raise WebhookError(ErrorCode.MALFORMED, f"multiple_accounts[{i}] has no account_id")
-            acct_text = _text(acct, f"multiple_accounts[{i}].account_id")
+            acct_text = read_text(acct, f"multiple_accounts[{i}].account_id")
             conn = e.get("connection_name", "broker")
             if conn is not None and ":" not in acct_text:
-                acct_text = f"{_text(conn, 'connection_name')}:{acct_text}"
-            mult = _decimal(e.get("quantity_multiplier", "multiplier"), f"multiple_accounts[{i}].quantity_multiplier")
-            if mult is not None and mult <= 0:
-                raise WebhookError(ErrorCode.MALFORMED, f"multiple_accounts[{i}].quantity_multiplier must be positive")
+                acct_text = f"{read_text(conn, 'connection_name')}:{acct_text}"
+            where = f"multiple_accounts[{i}].quantity_multiplier"
+            mult = read_decimal(e.get("quantity_multiplier", "multiplier"), where)
+            if mult is not None and not 0 < mult <= MAX_MULTIPLIER:
+                raise WebhookError(
+                    ErrorCode.MALFORMED,
+                    f"multiple_accounts[{i}].quantity_multiplier must be above 0 and at most {MAX_MULTIPLIER}",
+                )
             e.get("risk_percentage")
             accounts.append(AccountPick(account=acct_text, multiplier=mult))
     side = {Action.BUY: Side.BUY, Action.SELL: Side.SELL}.get(action)
     # PickMyTrade's reversal and pyramiding flags: its documented truth table is not reproduced in
     # our reference (B.3), so both spellings are read and the default is tterm's own (reverse on
     # an opposite signal; add on a same-side one only with the strategy's pyramiding).
-    reverse_close = _bool(f.get("reverse_order_close"), "reverse_order_close")
-    allow_add = _bool(f.get("duplicate_position_allow"), "duplicate_position_allow")
+    reverse_close = read_bool(f.get("reverse_order_close"), "reverse_order_close")
+    allow_add = read_bool(f.get("duplicate_position_allow"), "duplicate_position_allow")
     f.get("platform", "token")
     return Signal(
         form="pickmytrade",
         action=action,
         side=side,
-        quantity=_whole(f.get("quantity", "qty"), "quantity"),
+        quantity=read_whole(f.get("quantity", "qty"), "quantity") if action is not Action.EXIT else _closed(f),
         order_type=order_type,
         limit_price=limit,
         stop_price=stop,
@@ -612,20 +483,20 @@ def _parse_pickmytrade(f: _Fields) -> Signal:
     )
 
 
-def _parse_target(f: _Fields) -> Signal:
+def _parse_target(f: Fields) -> Signal:
     common = _common(f)
     position = f.get("market_position", "marketposition")
     signed = f.get("position_size", "positionsize")
     if position is not None:
-        pos = _text(position, "market_position").lower()
+        pos = read_text(position, "market_position").lower()
         if pos not in ("long", "short", "flat"):
             raise WebhookError(ErrorCode.INVALID_ACTION, f"market_position {pos!r} is not long, short or flat")
         if pos == "flat":
             target = 0
         else:
-            size = _whole(f.get("market_position_size", "marketpositionsize", "size"), "market_position_size")
+            size = read_whole(f.get("market_position_size", "marketpositionsize", "size"), "market_position_size")
             if size is None:
-                size_signed = _whole(signed, "position_size", signed=True)
+                size_signed = read_whole(signed, "position_size", signed=True)
                 if size_signed is None:
                     raise WebhookError(
                         ErrorCode.MALFORMED,
@@ -634,12 +505,12 @@ def _parse_target(f: _Fields) -> Signal:
                 size = abs(size_signed)
             target = size if pos == "long" else -size
     else:
-        target = _whole(signed, "position_size", signed=True)
+        target = read_whole(signed, "position_size", signed=True)
         assert target is not None
     f.get("action", "prev_market_position", "prev_market_position_size", "quantity", "contracts")
     order_type = _order_type(f.get("orderType", "order_type"))
-    limit = _decimal(f.get("limitPrice", "limit_price"), "limitPrice")
-    stop = _decimal(f.get("stopPrice", "stop_price"), "stopPrice")
+    limit = read_decimal(f.get("limitPrice", "limit_price"), "limitPrice")
+    stop = read_decimal(f.get("stopPrice", "stop_price"), "stopPrice")
     _check_order_prices(order_type, limit, stop)
     tp = _bracket_leg(f.get("takeProfit"), "takeProfit")
     sl = _bracket_leg(f.get("stopLoss"), "stopLoss")

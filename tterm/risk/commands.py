@@ -1,9 +1,11 @@
 """The risk subcommands of ``tterm``: replay, flatten, lock and profiles.
 
 Each is one ``add_<name>(subparsers, common)`` function in the style of :mod:`tterm.cli`, which
-lists them in its ``SUBCOMMANDS``. ``flatten`` and ``lock`` build the engine from the config
-(``runtime.build_engine``), connect, act, journal and stop; with a terminal already running on
-the same paper account, use its kill switch instead (two paper brokers must not share a store).
+lists them in its ``SUBCOMMANDS``. ``flatten`` and ``lock`` act on the engine that owns the data
+dir: a hub's through its remote API (found in the data-dir lock, or named with ``--hub``); when
+nobody owns it they build the engine from the config (``runtime.build_engine``), owning the dir
+meanwhile, connect, act, journal and stop. When a terminal owns it they refuse, naming it: its
+own kill switch is the way (two engines must never share a data dir).
 
 Exit status: 0 done (replay: every profile passed), 1 the action failed or a replayed profile
 breached, 2 bad usage or input (the message says which file, line or key).
@@ -13,9 +15,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from tterm.config import Settings, load_settings
 from tterm.core.clock import CT, CmeClock, default_calendar
@@ -101,6 +104,25 @@ def _target(text: str) -> str | None:
     return None if text.strip().lower() == "all" else text.strip()
 
 
+def _report_flatten(target: str | None, orders: list[Any], left: list[Any], out: TextIO) -> int:
+    out.write(f"flatten {target or 'ALL'}: {len(orders)} closing order(s) sent\n")
+    for o in orders:
+        out.write(f"  {o.account} {o.side.value} {o.quantity} {o.symbol}: {o.status.value}\n")
+    if left:
+        for p in left:
+            out.write(f"  still open: {p.account} {p.quantity:+d} {p.symbol}\n")
+        return 1
+    out.write("  every account in scope is flat; working orders cancelled\n")
+    return 0
+
+
+def _report_locks(locks: list[Any], out: TextIO) -> int:
+    for lock in locks:
+        until = f" until {lock.until.astimezone(CT):%Y-%m-%d %H:%M} CT" if lock.until else ""
+        out.write(f"locked {lock.account}{until}: {lock.reason}\n")
+    return 0
+
+
 async def _with_engine(settings: Settings, action: str, target: str | None, reason: str, out: TextIO) -> int:
     from tterm.core.client import EngineError
     from tterm.runtime import build_engine
@@ -128,23 +150,67 @@ async def _with_engine(settings: Settings, action: str, target: str | None, reas
                 await asyncio.sleep(0.01)
                 await engine.settle()
             left = [p for a in scope for p in engine.book.open_positions(a)]
-            out.write(f"flatten {target or 'ALL'}: {len(orders)} closing order(s) sent\n")
-            for o in orders:
-                out.write(f"  {o.account} {o.side.value} {o.quantity} {o.symbol}: {o.status.value}\n")
-            if left:
-                for p in left:
-                    out.write(f"  still open: {p.account} {p.quantity:+d} {p.symbol}\n")
-                return 1
-            out.write("  every account in scope is flat; working orders cancelled\n")
-            return 0
-        locks = await engine.lock(target, reason, by="cli")
-        for lock in locks:
-            until = f" until {lock.until.astimezone(CT):%Y-%m-%d %H:%M} CT" if lock.until else ""
-            out.write(f"locked {lock.account}{until}: {lock.reason}\n")
-        return 0
+            return _report_flatten(target, orders, left, out)
+        return _report_locks(await engine.lock(target, reason, by="cli"), out)
     finally:
         await engine.stop()
         engine.journal.close()
+
+
+#: How long ``flatten`` through a hub waits for the closing fills.
+HUB_FLATTEN_WAIT = 10.0
+
+
+async def _with_hub(url: str, token: str, action: str, target: str | None, reason: str, out: TextIO) -> int:
+    """flatten / lock through a running hub's remote API (the hub's engine acts and journals)."""
+    from tterm.core.client import EngineError
+    from tterm.hub.remote import RemoteEngineClient
+
+    client = RemoteEngineClient(url, token)
+    try:
+        await client.connect()
+    except EngineError as exc:
+        out.write(f"tterm: {exc}\n")
+        return 1
+    try:
+        stream = client.events("cli")
+        snap = await client.snapshot()
+        known = [a.id for a in snap.accounts]
+        if target is not None and target not in known:
+            out.write(f"tterm: unknown account {target!r} on the hub (accounts: {', '.join(known) or 'none'})\n")
+            return 2
+        scope = {target} if target is not None else set(known)
+        try:
+            if action == "lock":
+                return _report_locks(await client.lock(target, reason), out)
+            await client.cancel_all(target)
+            orders = await client.flatten(target)
+        except EngineError as exc:
+            out.write(f"tterm: {exc}\n")
+            return 1
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + HUB_FLATTEN_WAIT
+        while True:  # until the closing fills are in (each event may be one), bounded
+            snap = await client.snapshot()
+            left = [p for p in snap.positions if p.account in scope and p.quantity != 0]
+            remaining = deadline - loop.time()
+            if not left or remaining <= 0:
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stream.wait(), remaining)
+            stream.drain()
+        return _report_flatten(target, orders, left, out)
+    finally:
+        await client.close()
+
+
+def _hub_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--hub",
+        metavar="ws://HOST:PORT",
+        help="act through this running hub (default: through the hub that owns the data dir, if one does)",
+    )
+    p.add_argument("--token-file", type=Path, metavar="FILE", help="read the hub's API token from this file")
 
 
 def add_flatten(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
@@ -154,13 +220,14 @@ def add_flatten(sub: argparse._SubParsersAction[argparse.ArgumentParser], common
         help="kill switch: cancel working orders and close every position (all accounts, or one)",
     )
     p.add_argument("target", metavar="all|ACCOUNT", help="'all', or an account id such as paper:FUT50K")
+    _hub_options(p)
     p.set_defaults(handler=cmd_flatten)
 
 
 def cmd_flatten(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     settings = _settings(args)
-    return _run(settings, "flatten", _target(args.target), "", out)
+    return _run(settings, "flatten", _target(args.target), "", out, args)
 
 
 def add_lock(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
@@ -171,6 +238,7 @@ def add_lock(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: a
     )
     p.add_argument("target", metavar="all|ACCOUNT", help="'all', or an account id such as paper:FUT50K")
     p.add_argument("--reason", required=True, help="why (journaled and shown on the account)")
+    _hub_options(p)
     p.set_defaults(handler=cmd_lock)
 
 
@@ -180,17 +248,44 @@ def cmd_lock(args: argparse.Namespace, out: TextIO | None = None) -> int:
         print("tterm: --reason must not be empty", file=sys.stderr)
         return 2
     settings = _settings(args)
-    return _run(settings, "lock", _target(args.target), args.reason.strip(), out)
+    return _run(settings, "lock", _target(args.target), args.reason.strip(), out, args)
 
 
-def _run(settings: Settings, action: str, target: str | None, reason: str, out: TextIO) -> int:
+def _run(
+    settings: Settings, action: str, target: str | None, reason: str, out: TextIO, args: argparse.Namespace
+) -> int:
+    """Act on the engine this data dir's owner runs: through its hub when a hub owns the dir (or
+    ``--hub`` names one), else on an engine of our own, which owns the dir meanwhile."""
+    from tterm.config import data_dir
+    from tterm.datalock import DataDirBusy, DataDirLock, busy_message, command_line, settled_owner
+    from tterm.hub.service import hub_token
     from tterm.runtime import BuildError
 
+    url: str | None = getattr(args, "hub", None)
+    lock = DataDirLock(data_dir(settings))
+    if url is None:
+        try:
+            lock.acquire(action, command_line())
+        except DataDirBusy as busy:
+            owner = settled_owner(busy)
+            if owner is None or not owner.attachable:
+                print(busy_message(busy, owner, f"tterm {action}"), file=sys.stderr)
+                return 1
+            url = owner.hub_url
+            out.write(f"{action}: a hub owns the data dir ({owner.describe()}); acting through it\n")
+    if url is not None:
+        token = hub_token(getattr(args, "token_file", None))
+        if not token:
+            print("tterm: no API token for the hub: set TTERM_HUB_API_TOKEN or pass --token-file", file=sys.stderr)
+            return 2
+        return asyncio.run(_with_hub(url, token, action, target, reason, out))
     try:
         return asyncio.run(_with_engine(settings, action, target, reason, out))
     except BuildError as exc:
         print(f"tterm: {exc}", file=sys.stderr)
         return 2
+    finally:
+        lock.release()
 
 
 # --------------------------------------------------------------------------- profiles

@@ -21,6 +21,7 @@ from typing import Any
 
 from tterm.brokers.paper.feed import WalkState
 from tterm.brokers.paper.matching import BracketGroup, Working
+from tterm.core.files import private_dir
 from tterm.core.journal import compact_json
 from tterm.core.models import (
     AssetClass,
@@ -282,7 +283,7 @@ class PaperStore:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(self.path.parent, tighten=False)
             # Checkpoints run on the WalDatabase's thread, never inside a broker operation's commit.
             self._wal = WalDatabase(self.path, start=False)
         except sqlite3.Error as exc:
