@@ -466,8 +466,13 @@ class OrderEmulator:
 
     async def settle(self) -> None:
         """Wait for the emulator's own I/O (tests, one-shot commands)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        while True:
+            # A finished task leaves the set from a done-callback the loop runs later: do not wait on it.
+            pending = [t for t in self._tasks if not t.done()]
+            self._tasks.difference_update(t for t in list(self._tasks) if t.done())
+            if not pending:
+                return
+            await asyncio.gather(*pending, return_exceptions=True)
 
     async def close(self) -> None:
         for task in list(self._tasks):
