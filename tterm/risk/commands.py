@@ -20,7 +20,8 @@ from typing import TextIO
 from tterm.config import Settings, load_settings
 from tterm.core.clock import CT, CmeClock, default_calendar
 from tterm.core.instruments import InstrumentMaster
-from tterm.risk.profiles import Profile, ProfileError, ProfileSet, UnknownProfile, load_profiles
+from tterm.risk.caveats import caveats
+from tterm.risk.profiles import Profile, ProfileError, ProfileIncomplete, ProfileSet, UnknownProfile, load_profiles
 from tterm.risk.replay import ReplayError, format_result, format_summary, read_replay, replay
 from tterm.risk.rules import fmt_money, lock_level
 
@@ -71,10 +72,12 @@ def cmd_replay(args: argparse.Namespace, out: TextIO | None = None, err: TextIO 
     chosen: list[Profile] = []
     for pid in dict.fromkeys(args.profiles):
         try:
-            chosen.append(profiles.get(pid))
-        except UnknownProfile as exc:
+            profile = profiles.get(pid)
+            profile.require_enforceable()
+        except (UnknownProfile, ProfileIncomplete) as exc:
             print(f"tterm: {exc}", file=err)
             return 2
+        chosen.append(profile)
     clock = CmeClock(default_calendar())
     master = InstrumentMaster(
         calendar=clock.calendar, today=lambda: clock.trade_date(), fee_overrides=settings.fee_overrides()
@@ -224,42 +227,70 @@ def cmd_profiles(args: argparse.Namespace, out: TextIO | None = None, err: TextI
     for pid in profiles.ids():
         p = profiles.get(pid)
         dll = fmt_money(p.daily_loss.amount) if p.daily_loss.amount is not None else "-"
+        dd = fmt_money(p.drawdown.amount) if p.drawdown.amount is not None else "unknown"
         mark = " [uncertain]" if p.uncertain else ""
         mark += " [incomplete]" if p.unknown else ""
         out.write(
-            f"{pid.ljust(width)}  {p.drawdown.model.value:<17} dd {fmt_money(p.drawdown.amount):>10}  "
+            f"{pid.ljust(width)}  {p.drawdown.model.value:<17} dd {dd:>10}  "
             f"dll {dll:>10}  as of {p.source_date:<10}{mark}\n"
         )
     return 0
 
 
 def describe_profile(p: Profile, origin: str = "") -> str:
+    """``tterm profiles ID``: every rule, where each number comes from, and what cannot be checked."""
     lines = [f"{p.id}: {p.title}", f"  source date: {p.source_date}" + (f"   file: {origin}" if origin else "")]
-    cap = lock_level(p) if p.trailing else None
+    amount = p.drawdown.amount
+    cap = lock_level(p) if p.trailing and amount is not None else None
+    shown = fmt_money(amount) if amount is not None else "UNKNOWN"
     lines.append(
-        f"  start balance {fmt_money(p.start)}; drawdown {fmt_money(p.drawdown.amount)} {p.drawdown.model.value}"
+        f"  start balance {fmt_money(p.start)}; drawdown {shown} {p.drawdown.model.value}"
         + (f", lock {p.drawdown.lock.value} ({fmt_money(cap)})" if cap is not None else "")
+        + (f", lock {p.drawdown.lock.value}" if cap is None and p.trailing else "")
+        + (" (keeps trailing)" if p.trailing and p.drawdown.lock.value == "none" else "")
         + (f", snapshot {p.drawdown.snapshot:%H:%M} CT" if p.drawdown.snapshot else "")
     )
+    if not p.enforceable:
+        lines.append("  NOT ENFORCEABLE as shipped: extend it in a user profile with your drawdown amount")
     if p.daily_loss.amount is not None:
         lines.append(f"  daily loss limit {fmt_money(p.daily_loss.amount)}: {p.daily_loss.action.value}")
+    else:
+        lines.append("  daily loss limit: none")
     c = p.contracts
     ratio = "10:1" if c.micro_ratio == 10 else "1:1"
     lines.append(f"  contracts: max {c.ceiling if c.ceiling is not None else 'unknown'}, micros {ratio}")
     for step in c.scaling:
         lines.append(f"    from EOD profit {fmt_money(step.from_profit)}: {step.max}")
-    if p.session.flat_by:
+    if p.session.flat_by or p.session.auto_flatten:
         auto = p.session.auto_flatten
+        flat = f"  flat by {p.session.flat_by:%H:%M} CT" if p.session.flat_by else "  no flat-by time"
         lines.append(
-            f"  flat by {p.session.flat_by:%H:%M} CT" + (f"; the firm flattens at {auto:%H:%M} CT" if auto else "")
+            flat
+            + (f"; the firm flattens at {auto:%H:%M} CT" if auto else "")
+            + ("; a position still open then FAILS the account" if p.session.flat_by_action.value == "fail" else "")
         )
+    if p.news.active:
+        n = p.news
+        lines.append(
+            f"  news: {n.rule.value} from {n.before_minutes} min before to {n.after_minutes} min after "
+            f"{', '.join(n.events)}"
+        )
+    if p.hedging is not None:
+        lines.append(f"  hedging across accounts: {p.hedging.value}")
     if p.profit_target:
         lines.append(f"  profit target {fmt_money(p.profit_target)}")
     if p.consistency:
         cons = p.consistency
         lines.append(f"  consistency {cons.percent.normalize():f}% of {cons.base.value} ({cons.scope.value})")
-    sections = (("notes", p.notes), ("uncertain", p.uncertain), ("unknown", p.unknown), ("sources", p.sources))
-    for title, items in sections:
+    if p.facts:
+        lines.append("  where each number comes from:")
+        width = max(len(k) for k in p.facts)
+        lines.extend(f"    {k.ljust(width)}  {v}" for k, v in sorted(p.facts.items()))
+    deps = caveats(p)
+    if deps:
+        lines.append("  a verdict with this profile cannot vouch for:")
+        lines.extend(f"    - {d.text}" for d in deps)
+    for title, items in (("notes", p.notes), ("sources", p.sources)):
         if items:
             lines.append(f"  {title}:")
             lines.extend(f"    - {x}" for x in items)

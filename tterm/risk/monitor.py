@@ -46,7 +46,7 @@ from tterm.core.models import (
     RiskStatus,
 )
 from tterm.risk.pretrade import RiskView, risk_checks
-from tterm.risk.profiles import DllAction, Profile, ProfileSet, UnknownProfile
+from tterm.risk.profiles import DllAction, Profile, ProfileIncomplete, ProfileSet, UnknownProfile
 from tterm.risk.rules import Assessment, RiskTracker, TrackerState, contracts_in_use, fmt_money, money
 from tterm.risk.settings import RiskSettings
 
@@ -152,7 +152,8 @@ class RiskMonitor:
         self._pending: dict[str, RiskStatus] = {}
         self._pending_notices: list[Notice] = []
         self._flush_scheduled = False
-        self._no_profile: set[str] = set()
+        #: Accounts whose profile cannot be enforced, and why (shown on their meter).
+        self._no_profile: dict[str, str] = {}
         self._timer: asyncio.Task[None] | None = None
         self._stopped = False
         self._cutoffs: dict[tuple[str, date, Decimal], tuple[datetime | None, datetime | None, datetime | None]] = {}
@@ -285,8 +286,17 @@ class RiskMonitor:
             profile = self.profiles.get(acct.profile)
         except UnknownProfile as exc:
             if account_id not in self._no_profile:
-                self._no_profile.add(account_id)
+                self._no_profile[account_id] = "unknown rule profile"
                 self._notice("error", f"{account_id}: {exc}; no firm rules are enforced on it", account_id)
+            self._plain_status(account_id, now)
+            return None
+        if not profile.enforceable:
+            if account_id not in self._no_profile:
+                self._no_profile[account_id] = f"{profile.id}: drawdown amount unknown, not enforced"
+                try:
+                    profile.require_enforceable()
+                except ProfileIncomplete as exc:
+                    self._notice("error", f"{account_id}: {exc}; no firm rules are enforced on it", account_id)
             self._plain_status(account_id, now)
             return None
         a = self._accounts.get(account_id)
@@ -698,7 +708,7 @@ class RiskMonitor:
             day_pnl=money(pnl.realized_net + pnl.unrealized),
             locked=bool(lock and lock.locked),
             lock_reason=lock.reason if lock else "",
-            detail="no rule profile" if account_id not in self._no_profile else "unknown rule profile",
+            detail=self._no_profile.get(account_id, "no rule profile"),
             ts=now,
         )
         self._queue(account_id, status)
