@@ -127,7 +127,7 @@ cancelled = true
         ('[kinds.CPI]\ntime = "8h30"\n', "kinds.CPI.time", "not a time"),
         ('[kinds.CPI]\ntitel = "x"\n', "kinds.CPI.titel", "did you mean title"),
         (
-            '[[release]]\nkind = "CPI"\ndate = 2026-01-13\ntime = "08:30"\n[[release]]\nkind = "CPI"\ndate = 2026-01-13\ntime = "08:30"\n',
+            '[[release]]\nkind = "CPI"\ndate = 2026-01-13\ntime = "08:30"\n' * 2,
             "release[1] (CPI 2026-01-13)",
             "listed twice",
         ),
