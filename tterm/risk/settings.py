@@ -106,9 +106,8 @@ class AccountRiskSettings(_Section):
             if self.profit_lock_at is None:
                 raise ValueError("profit_lock_keep needs profit_lock_at (the profit that arms the lock-in)")
             if self.profit_lock_keep > self.profit_lock_at:
-                raise ValueError(
-                    f"profit_lock_keep ({self.profit_lock_keep}) must not be above profit_lock_at ({self.profit_lock_at})"
-                )
+                keep, at = self.profit_lock_keep, self.profit_lock_at
+                raise ValueError(f"profit_lock_keep ({keep}) must not be above profit_lock_at ({at})")
         return self
 
     @property
