@@ -5,8 +5,9 @@ lists them in its ``SUBCOMMANDS``. ``flatten`` and ``lock`` build the engine fro
 (``runtime.build_engine``), connect, act, journal and stop; with a terminal already running on
 the same paper account, use its kill switch instead (two paper brokers must not share a store).
 
-Exit status: 0 done (replay: every profile passed), 1 the action failed or a replayed profile
-breached, 2 bad usage or input (the message says which file, line or key).
+Exit status: 0 done (replay: every profile passed; with ``--with-tterm``: passed with tterm's
+protection), 1 the action failed or a replayed profile breached, 2 bad usage or input (the
+message says which file, line or key).
 """
 
 from __future__ import annotations
@@ -21,8 +22,17 @@ from tterm.config import Settings, load_settings
 from tterm.core.clock import CT, CmeClock, default_calendar
 from tterm.core.instruments import InstrumentMaster
 from tterm.risk.caveats import caveats
+from tterm.risk.news import CalendarError, load_calendar
 from tterm.risk.profiles import Profile, ProfileError, ProfileIncomplete, ProfileSet, UnknownProfile, load_profiles
-from tterm.risk.replay import ReplayError, format_result, format_summary, read_replay, replay
+from tterm.risk.replay import (
+    ReplayError,
+    format_comparison,
+    format_result,
+    format_summary,
+    read_replay,
+    replay,
+    replay_with_tterm,
+)
 from tterm.risk.rules import fmt_money, lock_level
 
 
@@ -59,7 +69,43 @@ def add_replay(sub: argparse._SubParsersAction[argparse.ArgumentParser], common:
         metavar="ID",
         help="a rule profile id (repeat to compare, e.g. --profile apex-legacy-50k-pa --profile topstep-50k-combine)",
     )
+    p.add_argument(
+        "--with-tterm",
+        action="store_true",
+        help="also run the day as tterm would have protected it (its flattens, locks and pre-trade refusals) "
+        "and print both verdicts side by side with the money difference",
+    )
+    p.add_argument(
+        "--slippage",
+        type=_ticks,
+        default=1,
+        metavar="TICKS",
+        help="with --with-tterm: ticks against every tterm flatten, filled at the next mark (default 1)",
+    )
+    p.add_argument(
+        "--stop-ticks",
+        type=_ticks,
+        default=None,
+        metavar="TICKS",
+        help="with --with-tterm: give every replayed entry a stop this far away for the worst-case check "
+        "(default: none, so [risk] no_stop_adverse_ticks applies, as live)",
+    )
+    p.add_argument(
+        "--account",
+        metavar="ID",
+        help='with --with-tterm: apply the personal limits of [risk.accounts."ID"] in the config as well',
+    )
     p.set_defaults(handler=cmd_replay)
+
+
+def _ticks(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of ticks") from None
+    if not 0 <= n <= 1000:
+        raise argparse.ArgumentTypeError(f"ticks must be 0 to 1000, got {n}")
+    return n
 
 
 def cmd_replay(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
@@ -78,6 +124,23 @@ def cmd_replay(args: argparse.Namespace, out: TextIO | None = None, err: TextIO 
             print(f"tterm: {exc}", file=err)
             return 2
         chosen.append(profile)
+    with_tterm = getattr(args, "with_tterm", False)
+    account = getattr(args, "account", None)
+    personal = None
+    if account is not None:
+        if not with_tterm:
+            print("tterm: --account applies with --with-tterm", file=err)
+            return 2
+        personal = settings.risk.accounts.get(account)
+        if personal is None:
+            known = ", ".join(settings.risk.accounts) or "none"
+            print(f'tterm: no [risk.accounts."{account}"] in the config (accounts with limits: {known})', file=err)
+            return 2
+    try:
+        calendar = load_calendar()
+    except CalendarError as exc:
+        print(f"tterm: news calendar:\n{exc}", file=err)
+        return 2
     clock = CmeClock(default_calendar())
     master = InstrumentMaster(
         calendar=clock.calendar, today=lambda: clock.trade_date(), fee_overrides=settings.fee_overrides()
@@ -87,9 +150,35 @@ def cmd_replay(args: argparse.Namespace, out: TextIO | None = None, err: TextIO 
     except ReplayError as exc:
         print(f"tterm: {exc}", file=err)
         return 2
-    results = [replay(rows, p, instruments=master, clock=clock, settings=settings.risk) for p in chosen]
     first, last = rows[0].at.astimezone(CT), rows[-1].at.astimezone(CT)
     out.write(f"{args.file}: {len(rows)} rows, {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} CT\n\n")
+    if with_tterm:
+        slippage = getattr(args, "slippage", 1)
+        stops = getattr(args, "stop_ticks", None)
+        comparisons = [
+            replay_with_tterm(
+                rows,
+                p,
+                instruments=master,
+                clock=clock,
+                settings=settings.risk,
+                calendar=calendar,
+                personal=personal,
+                slippage_ticks=slippage,
+                stop_ticks=stops,
+            )
+            for p in chosen
+        ]
+        how = f"tterm's flattens fill at the next mark less {slippage} tick(s); "
+        how += f"entries carry a {stops}-tick stop" if stops else "entries carry no stop (worst case as live)"
+        out.write(how + (f"; with the limits of {account}" if account else "") + "\n\n")
+        for c in comparisons:
+            out.write(format_comparison(c, slippage_ticks=slippage) + "\n\n")
+        out.write(format_summary(comparisons) + "\n")
+        return 0 if all(c.tterm.passed for c in comparisons) else 1
+    results = [
+        replay(rows, p, instruments=master, clock=clock, settings=settings.risk, calendar=calendar) for p in chosen
+    ]
     for r in results:
         out.write(format_result(r) + "\n\n")
     if len(results) > 1:

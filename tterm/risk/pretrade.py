@@ -431,9 +431,11 @@ class NewsCheck:
 
     name = "news"
 
-    def __init__(self, guards: GuardSource, calendar: Callable[[], NewsCalendar]) -> None:
+    def __init__(self, guards: GuardSource, calendar: Callable[[], NewsCalendar], lead_minutes: Decimal = ZERO) -> None:
         self._guards = guards
         self._calendar = calendar
+        # A flatten rule is flat from the window's start: tterm flattens (and refuses) ``lead`` earlier.
+        self._lead = timedelta(minutes=float(lead_minutes))
 
     def check(self, ctx: CheckContext) -> RiskDecision | None:
         guard = self._guards(ctx.request.account)
@@ -444,6 +446,8 @@ class NewsCheck:
         warning = None
         for rule, who in guard.news:
             w = calendar.window_at(rule, now)
+            if w is None and rule.rule is NewsAction.FLATTEN and self._lead:
+                w = calendar.window_at(rule, now + self._lead)
             if w is None:
                 continue
             r = w.release
@@ -604,7 +608,7 @@ def risk_checks(
         CutoffCheck(views),
     ]
     if guards is not None and calendar is not None:
-        checks.append(NewsCheck(guards, calendar))
+        checks.append(NewsCheck(guards, calendar, settings.cutoff_lead_minutes))
     checks += [StaleDataCheck(settings), FatFingerCheck(settings)]
     if guards is not None:
         if positions is not None:
