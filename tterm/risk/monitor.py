@@ -16,6 +16,13 @@ snapshot happen on a quiet market too):
 5. publishes a :class:`~tterm.core.models.RiskStatus` for the meters and refreshes the
    :class:`~tterm.risk.pretrade.RiskView` the pre-trade checks read.
 
+Every account, with or without a profile, also goes through :class:`~tterm.risk.guard.Guards`:
+your own limits (``[risk.accounts]``: daily loss fixed or trailing, profit lock-in, trades per
+day, most per trade), the news windows of the firm's rule and yours (flatten ahead of a
+``flatten`` window, refuse entries inside one), and the hedging rule across every account in the
+engine. Rule files edited while tterm runs are picked up within seconds (``RuleFiles``); a file
+with a problem is reported with the file, the key and the reason, and the rules in force stay.
+
 Balance here is the start-of-day balance plus the book's realized P&L net of fees; the
 start-of-day balance comes from the broker when a day starts with tterm not running, and from
 tterm's own running balance when it turns the day itself.
@@ -45,8 +52,13 @@ from tterm.core.models import (
     Quote,
     RiskStatus,
 )
+from tterm.risk.actions import Flattener
+from tterm.risk.caveats import sentence
+from tterm.risk.guard import GuardAction, Guards
+from tterm.risk.news import NewsCalendar, load_calendar
 from tterm.risk.pretrade import RiskView, risk_checks
-from tterm.risk.profiles import DllAction, Profile, ProfileIncomplete, ProfileSet, UnknownProfile
+from tterm.risk.profiles import CutoffAction, DllAction, Profile, ProfileIncomplete, ProfileSet, UnknownProfile
+from tterm.risk.reload import Outcome, RuleFiles
 from tterm.risk.rules import Assessment, RiskTracker, TrackerState, contracts_in_use, fmt_money, money
 from tterm.risk.settings import RiskSettings
 
@@ -72,7 +84,6 @@ class _DayLimits:
     trade_date: date
     buffer_pct: Decimal
     cutoff_lead: Decimal  # minutes
-    daily_loss: Decimal | None
     max_contracts: int | None
 
     def to_json(self) -> dict[str, Any]:
@@ -80,17 +91,16 @@ class _DayLimits:
             "trade_date": self.trade_date.isoformat(),
             "buffer_pct": str(self.buffer_pct),
             "cutoff_lead": str(self.cutoff_lead),
-            "daily_loss": None if self.daily_loss is None else str(self.daily_loss),
             "max_contracts": self.max_contracts,
         }
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> _DayLimits:
+        # (Before round two a personal "daily_loss" was kept here; it now lives with Guards.)
         return cls(
             trade_date=date.fromisoformat(d["trade_date"]),
             buffer_pct=Decimal(d["buffer_pct"]),
             cutoff_lead=Decimal(d["cutoff_lead"]),
-            daily_loss=None if d.get("daily_loss") is None else Decimal(d["daily_loss"]),
             max_contracts=d.get("max_contracts"),
         )
 
@@ -137,6 +147,9 @@ class RiskMonitor:
         settings: RiskSettings | None = None,
         clock: CmeClock | None = None,
         tick_interval: float = 1.0,
+        calendar: NewsCalendar | None = None,
+        files: RuleFiles | None = None,
+        poll_files_every: float = 2.0,
     ) -> None:
         clock = clock or engine.clock
         if clock is None:
@@ -160,7 +173,29 @@ class RiskMonitor:
         #: The last mark seen per symbol, and the open orders seen (see _on_event).
         self._marks: dict[str, Decimal] = {}
         self._open: set[tuple[str, str]] = set()
-        self.checks = risk_checks(self.view, self.settings, engine.instruments)
+        self.flattener = Flattener(engine)
+        self.guards = Guards(
+            settings=self.settings,
+            journal=engine.journal,
+            calendar=calendar if calendar is not None else load_calendar(user=False),
+            profile_of=self._profile_of,
+            lead_minutes=self.settings.cutoff_lead_minutes,
+        )
+        #: Guard actions done today: (account, action key, trade date) -> when.
+        self._guard_done: dict[tuple[str, str, date], datetime] = {}
+        self.files = files
+        if files is not None:
+            files.mark()
+        self._poll_every = timedelta(seconds=poll_files_every)
+        self._polled_at: datetime | None = None
+        self.checks = risk_checks(
+            self.view,
+            self.settings,
+            engine.instruments,
+            guards=self.guards.view,
+            calendar=lambda: self.guards.calendar,
+            positions=self._all_positions,
+        )
 
     # ================================================================== wiring
 
@@ -187,6 +222,7 @@ class RiskMonitor:
         for _ in range(100):
             self.flush()
             running = [a.task for a in self._accounts.values() if a.task is not None and not a.task.done()]
+            running += self.flattener.running()
             if not running:
                 break
             await asyncio.gather(*running, return_exceptions=True)
@@ -204,6 +240,9 @@ class RiskMonitor:
             if a.task is not None and not a.task.done():
                 with contextlib.suppress(Exception):
                     await a.task
+        for task in self.flattener.running():
+            with contextlib.suppress(Exception):
+                await task
 
     # ================================================================== events
 
@@ -237,6 +276,7 @@ class RiskMonitor:
             a = self._accounts.get(event.account)
             if a is not None:
                 a.last_symbol = event.symbol
+            self.guards.on_fill(event, self.engine.book.quantity(event.account, event.symbol))
             self.evaluate(event.account)
         elif kind is Order:
             # Open orders count only as exposure (any open order or none): an update of an order
@@ -337,6 +377,8 @@ class RiskMonitor:
             assert cutoff_at is not None
             sess = a.profile.session
             what = "flattens open positions" if sess.auto_flatten == sess.cutoff else "requires flat"
+            if sess.flat_by_action is CutoffAction.FAIL:
+                what = "fails an account still holding a position"
             reason = (
                 f"flat-by cutoff: {a.profile.firm} {what} by {cutoff_at.astimezone(CT):%H:%M} CT; "
                 f"tterm flattens {a.limits.cutoff_lead.normalize():f} min ahead, "
@@ -363,10 +405,129 @@ class RiskMonitor:
             window_end=window_end,
             enforcing=a.enforcing if a.enforce_date == trade_date else "",
         )
+        sod = st.sod_balance
+        yours = self._guard(
+            account_id,
+            now,
+            trade_date,
+            day_net=assessment.liquidation - sod,
+            realized_net=balance - sod,
+            positions=positions,
+            exposed=exposed,
+            firm_enforcing=bool(a.enforcing and a.enforce_date == trade_date),
+        )
         used = contracts_in_use(a.profile, positions, self.engine.instruments)
-        self._publish_status(a, assessment, positions, used, contracts_max, cutoff_at, flatten_at, now)
+        self._publish_status(a, assessment, positions, used, contracts_max, cutoff_at, flatten_at, now, yours)
         self._persist(a, now)
         return assessment
+
+    # ------------------------------------------------------------------ yours, news, hedging
+
+    def _profile_of(self, account: str) -> Profile | None:
+        """The enforceable firm profile of ``account`` (None without one)."""
+        acct = self.engine.account(account)
+        if acct is None or not acct.profile or acct.profile not in self.profiles:
+            return None
+        profile = self.profiles.get(acct.profile)
+        return profile if profile.enforceable else None
+
+    def _all_positions(self) -> list[Any]:
+        """Every open position in the engine, for the hedging rule (only when someone forbids it)."""
+        if not any(self.guards.no_hedging(a) for a in self.engine.account_ids()):
+            return []
+        return self.engine.book.open_positions()
+
+    def _exit_fee(self, p: Any) -> Decimal:
+        return abs(p.quantity) * self.engine.instruments.resolve(p.symbol).fee_per_side
+
+    def _guard(
+        self,
+        account: str,
+        now: datetime,
+        trade_date: date,
+        *,
+        day_net: Decimal,
+        realized_net: Decimal,
+        positions: list[Any],
+        exposed: bool,
+        firm_enforcing: bool,
+    ) -> dict[str, Any]:
+        """Your limits and the news rules for one account: act on them, return the meter fields."""
+        actions, fields = self.guards.evaluate(
+            account,
+            now,
+            trade_date=trade_date,
+            day_net=day_net,
+            realized_net=realized_net,
+            positions=positions,
+            exit_fee=self._exit_fee,
+            exposed=exposed,
+        )
+        for act in actions:
+            self._guard_act(account, act, now, trade_date, exposed, firm_enforcing)
+        return fields
+
+    def _guard_act(
+        self, account: str, act: GuardAction, now: datetime, trade_date: date, exposed: bool, firm_enforcing: bool
+    ) -> None:
+        if act.kind == "warn":
+            if self.guards.warn_once(account, act.key):
+                self._notice("warning", f"{account}: {act.text} (warning only: nothing is flattened)", account)
+            return
+        if firm_enforcing:
+            return  # the firm-rule flatten already closes everything and locks
+        key = (account, act.key, trade_date)
+        symbol = act.symbol or None
+        lock = act.kind == "flatten_lock"
+        if symbol is not None:
+            exposed = any(p.symbol == symbol for p in self.engine.positions(account))
+        done = self._guard_done.get(key)
+        if not exposed:
+            held = self.engine.lock_for(account)
+            if not lock or done is not None or (held is not None and held.locked):
+                return  # nothing to close (a lock still comes once, on a line reached while flat)
+        elif self.flattener.busy(account, symbol) or (
+            done is not None and now - done < timedelta(seconds=self.settings.retry_flatten_seconds)
+        ):
+            return
+        retry = done is not None
+        self._guard_done[key] = now
+        if len(self._guard_done) > 4096:
+            self._guard_done = {k: v for k, v in self._guard_done.items() if k[2] == trade_date}
+        lock = act.kind == "flatten_lock"
+        self.engine.journal.record(
+            "notice",
+            {
+                "source": "risk",
+                "event": "auto_flatten_retry" if retry else "auto_flatten",
+                "rule": act.rule,
+                "yours": act.rule.startswith("yours"),
+                "reason": act.text,
+                "symbol": act.symbol,
+                "lock": lock,
+                "trade_date": trade_date,
+                "positions": [
+                    {"symbol": p.symbol, "quantity": p.quantity, "avg_price": p.avg_price, "mark": p.mark}
+                    for p in self.engine.book.open_positions(account)
+                ],
+            },
+            account=account,
+            ref="risk",
+        )
+        if not retry:
+            if symbol:
+                what = f"flattening {symbol} in"
+            else:
+                what = ("flattening and locking" if exposed else "locking") if lock else "flattening"
+            self._notice("warning", f"{account}: tterm is {what} the account — {act.text}", account)
+        self.flattener.start(
+            account,
+            act.text,
+            exposed=exposed,
+            symbol=symbol,
+            lock=lock,
+            then=lambda acct=account: self._soon(lambda: self.evaluate(acct)),
+        )
 
     # ------------------------------------------------------------------ loading and the day
 
@@ -408,7 +569,8 @@ class RiskMonitor:
             a.enforced_at = datetime.fromisoformat(enforce["at"]) if enforce.get("at") else None
         self._accounts[account_id] = a
         for item in profile.unknown:
-            self._notice("warning", f"{account_id} ({profile.id}): {item}; set it in a user profile", account_id)
+            text = sentence(profile, "unknown", item)
+            self._notice("warning", f"{account_id} ({profile.id}): {text}; set it in a user profile", account_id)
         if fresh and state.high_water_mark > profile.start and seeds is None:
             self._notice(
                 "warning",
@@ -449,7 +611,6 @@ class RiskMonitor:
             trade_date=trade_date,
             buffer_pct=cfg.buffer_pct,
             cutoff_lead=cfg.cutoff_lead_minutes,
-            daily_loss=seeds.daily_loss if seeds else None,
             max_contracts=seeds.max_contracts if seeds else None,
         )
         cur = a.limits
@@ -461,7 +622,6 @@ class RiskMonitor:
                 trade_date=trade_date,
                 buffer_pct=max(cur.buffer_pct, wanted.buffer_pct),
                 cutoff_lead=max(cur.cutoff_lead, wanted.cutoff_lead),
-                daily_loss=_tighter_min(cur.daily_loss, wanted.daily_loss),
                 max_contracts=_tighter_min(cur.max_contracts, wanted.max_contracts),
             )
             if tighter != wanted and "looser" not in a.notices:
@@ -474,7 +634,6 @@ class RiskMonitor:
                 )
             a.limits = tighter
         a.tracker.buffer_pct = a.limits.buffer_pct
-        a.tracker.daily_loss_override = a.limits.daily_loss
 
     def tighten(
         self,
@@ -484,14 +643,17 @@ class RiskMonitor:
         max_contracts: int | None = None,
         buffer_pct: Decimal | None = None,
     ) -> None:
-        """Tighten today's limits of ``account``; loosening is refused until the next session."""
+        """Tighten today's limits of ``account``; loosening is refused until the next session.
+
+        ``daily_loss`` is your own daily loss ("yours" on the meter), beside the firm's DLL.
+        """
         a = self._accounts.get(account)
         if a is None or a.limits is None:
             raise RiskError(f"no rule profile is tracked on {account!r}")
         lim = a.limits
         problems = []
         if daily_loss is not None:
-            current = a.tracker.daily_loss_limit
+            current = self.guards.limits(account).daily_loss
             if daily_loss <= 0:
                 problems.append("a daily loss limit must be above zero")
             elif current is not None and daily_loss > current:
@@ -510,14 +672,18 @@ class RiskMonitor:
             trade_date=lim.trade_date,
             buffer_pct=buffer_pct if buffer_pct is not None else lim.buffer_pct,
             cutoff_lead=lim.cutoff_lead,
-            daily_loss=_tighter_min(lim.daily_loss, daily_loss),
             max_contracts=_tighter_min(lim.max_contracts, max_contracts),
         )
         a.tracker.buffer_pct = a.limits.buffer_pct
-        a.tracker.daily_loss_override = a.limits.daily_loss
+        yours = self.guards.tighten(account, daily_loss=daily_loss) if daily_loss is not None else None
         self.engine.journal.record(
             "notice",
-            {"source": "risk", "event": "tighten", "limits": a.limits.to_json()},
+            {
+                "source": "risk",
+                "event": "tighten",
+                "limits": a.limits.to_json(),
+                "yours_daily_loss": yours.daily_loss if yours is not None else None,
+            },
             account=account,
             ref="risk",
         )
@@ -631,63 +797,8 @@ class RiskMonitor:
         self._start_flatten(a, a.enforcing, True)
 
     def _start_flatten(self, a: _Account, reason: str, exposed: bool) -> None:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            log.error("risk: no event loop to flatten %s (%s)", a.id, reason)
-            self.engine.journal.record(
-                "error", {"action": "risk_flatten", "error": "no running event loop", "reason": reason}, account=a.id
-            )
-            return
-        a.task = loop.create_task(self._flatten_and_lock(a.id, reason, exposed), name=f"risk-flatten-{a.id}")
-
-    async def _flatten_and_lock(self, account: str, reason: str, exposed: bool) -> None:
-        """Cancel working orders, flatten, then lock for the session; each step is journaled."""
-        engine = self.engine
-        if exposed:
-            try:
-                cancelled = await engine.cancel_all(account)
-                engine.journal.record(
-                    "notice",
-                    {
-                        "source": "risk",
-                        "event": "auto_flatten_step",
-                        "step": "cancel_all",
-                        "cancelled": [o.order_id for o in cancelled],
-                    },
-                    account=account,
-                    ref="risk",
-                )
-            except Exception as exc:
-                log.exception("risk: cancel_all %s failed", account)
-                engine.journal.record("error", {"action": "risk_cancel_all", "error": str(exc)}, account=account)
-            try:
-                orders = await engine.flatten(account)
-                engine.journal.record(
-                    "notice",
-                    {
-                        "source": "risk",
-                        "event": "auto_flatten_step",
-                        "step": "flatten",
-                        "orders": [o.order_id for o in orders],
-                    },
-                    account=account,
-                    ref="risk",
-                )
-            except Exception as exc:
-                log.exception("risk: flatten %s failed", account)
-                engine.journal.record("error", {"action": "risk_flatten", "error": str(exc)}, account=account)
-                engine.ingest(
-                    Notice(
-                        level="error", text=f"{account}: tterm could not flatten: {exc}", account=account, source="risk"
-                    )
-                )
-        try:
-            await engine.lock(account, reason, by="risk")
-        except Exception as exc:
-            log.exception("risk: lock %s failed", account)
-            engine.journal.record("error", {"action": "risk_lock", "error": str(exc)}, account=account)
-        self.evaluate(account)
+        """Cancel working orders, flatten, then lock for the session (the Flattener journals each step)."""
+        a.task = self.flattener.start(a.id, reason, exposed=exposed, lock=True, then=lambda: self.evaluate(a.id))
 
     # ------------------------------------------------------------------ status for the meters
 
@@ -699,6 +810,19 @@ class RiskMonitor:
             return
         sod = self._broker_sod(account_id)
         assert sod is not None
+        positions = self.engine.positions(account_id)
+        exposed = bool(positions or self.engine.open_orders(account_id))
+        exit_fees = sum((self._exit_fee(p) for p in positions), ZERO)
+        yours = self._guard(
+            account_id,
+            now,
+            self.clock.trade_date(now),
+            day_net=pnl.realized_net + pnl.unrealized - exit_fees,
+            realized_net=pnl.realized_net,
+            positions=positions,
+            exposed=exposed,
+            firm_enforcing=False,
+        )
         lock = self.engine.lock_for(account_id)
         status = RiskStatus(
             account=account_id,
@@ -710,6 +834,7 @@ class RiskMonitor:
             lock_reason=lock.reason if lock else "",
             detail=self._no_profile.get(account_id, "no rule profile"),
             ts=now,
+            **yours,
         )
         self._queue(account_id, status)
 
@@ -723,6 +848,7 @@ class RiskMonitor:
         cutoff_at: datetime | None,
         flatten_at: datetime | None,
         now: datetime,
+        yours: dict[str, Any],
     ) -> None:
         lock = self.engine.lock_for(a.id)
         floor_ticks = dll_ticks = None
@@ -768,6 +894,7 @@ class RiskMonitor:
             dll_used_pct=x.dll_used_pct,
             flatten_level=money(x.floor_trigger),
             flatten_at=flatten_at,
+            **yours,
         )
         self._queue(a.id, status)
 
@@ -898,10 +1025,69 @@ class RiskMonitor:
                 self._stopped = True
                 raise
             try:
+                self.poll_files()
                 self.tick()
             except Exception as exc:  # a bad tick must not stop the monitor
                 log.exception("risk monitor tick failed")
                 self.engine.journal.record("error", {"action": "risk_tick", "error": repr(exc)})
+
+    # ------------------------------------------------------------------ rule files edited while running
+
+    def poll_files(self, now: datetime | None = None, *, force: bool = False) -> None:
+        """Pick up edited profile and calendar files (every few seconds, from the timer)."""
+        if self.files is None:
+            return
+        now = now or self.clock.now()
+        if not force and self._polled_at is not None and now - self._polled_at < self._poll_every:
+            return
+        self._polled_at = now
+        profiles = self.files.profiles.poll()
+        if profiles is not None:
+            self._apply_profiles(profiles)
+        calendar = self.files.calendar.poll()
+        if calendar is not None:
+            self._apply_calendar(calendar)
+
+    def _apply_profiles(self, out: Outcome[ProfileSet]) -> None:
+        if out.value is None:
+            self._refuse_reload("rule profiles", out.error)
+            return
+        new = out.value
+        problems = []
+        for acct in self.engine.accounts:
+            if not acct.profile or acct.profile not in self.profiles:
+                continue
+            if acct.profile not in new:
+                problems.append(f"{acct.id}: its profile {acct.profile!r} would no longer be defined")
+            elif self.profiles.get(acct.profile).enforceable and not new.get(acct.profile).enforceable:
+                problems.append(f"{acct.id}: its profile {acct.profile} would lose its drawdown amount")
+        if problems:
+            self._refuse_reload("rule profiles", "\n".join(problems))
+            return
+        self.profiles = new
+        for a in self._accounts.values():
+            a.profile = new.get(a.profile.id)
+            a.tracker.profile = a.profile
+        self._cutoffs.clear()
+        self._no_profile.clear()
+        self.guards.refresh()
+        self.engine.journal.record("notice", {"source": "risk", "event": "reload", "what": "rule profiles"})
+        self._notice("info", f"rule profiles reloaded ({len(new)} profiles)")
+        self.tick()
+
+    def _apply_calendar(self, out: Outcome[NewsCalendar]) -> None:
+        if out.value is None:
+            self._refuse_reload("news calendar", out.error)
+            return
+        self.guards.calendar = out.value
+        self.guards.refresh()
+        self.engine.journal.record("notice", {"source": "risk", "event": "reload", "what": "news calendar"})
+        self._notice("info", f"news calendar reloaded ({len(out.value)} releases)")
+        self.tick()
+
+    def _refuse_reload(self, what: str, error: str) -> None:
+        self.engine.journal.record("error", {"action": "reload", "what": what, "error": error})
+        self._notice("error", f"{what} not reloaded; the previous set stays in force:\n{error}")
 
 
 def _status_sig(s: RiskStatus) -> tuple[Any, ...]:
@@ -919,6 +1105,14 @@ def _status_sig(s: RiskStatus) -> tuple[Any, ...]:
         s.detail,
         s.cutoff,
         s.profile,
+        s.yours_dll_distance,
+        s.yours_dll_line,
+        s.yours_daily_loss,
+        s.yours_profit_lock,
+        s.trades_today,
+        s.trades_max,
+        s.news_at,
+        s.news_rule,
     )
 
 
