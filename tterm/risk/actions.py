@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from tterm.core.models import Notice
 
 if TYPE_CHECKING:
     from tterm.core.engine import Engine
+    from tterm.risk.guard import GuardAction, Guards
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +102,99 @@ class Flattener:
         payload = {"source": "risk", "event": "auto_flatten_step", "step": step}
         payload.update({k: v for k, v in data.items() if v is not None})
         self.engine.journal.record("notice", payload, account=account, ref="risk")
+
+
+class GuardActor:
+    """Carries out what :class:`~tterm.risk.guard.Guards` asks for: your limits and news rules.
+
+    Each action acts once per trade date (a lock on a line reached while flat included) and again
+    only if exposure is back ``retry_seconds`` after the last flatten; warnings are shown once.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        flattener: Flattener,
+        guards: Guards,
+        *,
+        notice: Callable[[str, str, str], None],
+        reevaluate: Callable[[str], None],
+        retry_seconds: float,
+    ) -> None:
+        self.engine = engine
+        self.flattener = flattener
+        self.guards = guards
+        self._notice = notice
+        self._reevaluate = reevaluate
+        self._retry = timedelta(seconds=retry_seconds)
+        #: (account, action key, trade date) -> when it last acted.
+        self._done: dict[tuple[str, str, date], datetime] = {}
+
+    def act(
+        self,
+        account: str,
+        act: GuardAction,
+        now: datetime,
+        trade_date: date,
+        *,
+        exposed: bool,
+        firm_enforcing: bool,
+    ) -> None:
+        if act.kind == "warn":
+            if self.guards.warn_once(account, act.key):
+                self._notice("warning", f"{account}: {act.text} (warning only: nothing is flattened)", account)
+            return
+        if firm_enforcing:
+            return  # the firm-rule flatten already closes everything and locks
+        key = (account, act.key, trade_date)
+        symbol = act.symbol or None
+        lock = act.kind == "flatten_lock"
+        if symbol is not None:
+            exposed = any(p.symbol == symbol for p in self.engine.positions(account))
+        done = self._done.get(key)
+        if not exposed:
+            held = self.engine.lock_for(account)
+            if not lock or done is not None or (held is not None and held.locked):
+                return  # nothing to close (a lock still comes once, on a line reached while flat)
+        elif self.flattener.busy(account, symbol) or (done is not None and now - done < self._retry):
+            return
+        retry = done is not None
+        self._done[key] = now
+        if len(self._done) > 4096:
+            self._done = {k: v for k, v in self._done.items() if k[2] == trade_date}
+        self.engine.journal.record(
+            "notice",
+            {
+                "source": "risk",
+                "event": "auto_flatten_retry" if retry else "auto_flatten",
+                "rule": act.rule,
+                "yours": act.rule.startswith("yours"),
+                "reason": act.text,
+                "symbol": act.symbol,
+                "lock": lock,
+                "trade_date": trade_date,
+                "positions": [
+                    {"symbol": p.symbol, "quantity": p.quantity, "avg_price": p.avg_price, "mark": p.mark}
+                    for p in self.engine.book.open_positions(account)
+                ],
+            },
+            account=account,
+            ref="risk",
+        )
+        if not retry:
+            if symbol:
+                what = f"flattening {symbol} in"
+            else:
+                what = ("flattening and locking" if exposed else "locking") if lock else "flattening"
+            self._notice("warning", f"{account}: tterm is {what} the account — {act.text}", account)
+        self.flattener.start(
+            account,
+            act.text,
+            exposed=exposed,
+            symbol=symbol,
+            lock=lock,
+            then=lambda: self._reevaluate(account),
+        )
 
 
 def _key(account: str, symbol: str | None) -> str:

@@ -37,7 +37,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -52,14 +51,16 @@ from tterm.core.models import (
     Quote,
     RiskStatus,
 )
-from tterm.risk.actions import Flattener
+from tterm.risk.actions import Flattener, GuardActor
 from tterm.risk.caveats import sentence
-from tterm.risk.guard import GuardAction, Guards
+from tterm.risk.guard import Guards
+from tterm.risk.meter import firm_status, status_sig
+from tterm.risk.monitor_state import STATE_KEY, DayLimits, TrackedAccount, restore, tighter_min
 from tterm.risk.news import NewsCalendar, load_calendar
 from tterm.risk.pretrade import RiskView, risk_checks
 from tterm.risk.profiles import CutoffAction, DllAction, Profile, ProfileIncomplete, ProfileSet, UnknownProfile
 from tterm.risk.reload import Outcome, RuleFiles
-from tterm.risk.rules import Assessment, RiskTracker, TrackerState, contracts_in_use, fmt_money, money
+from tterm.risk.rules import Assessment, RiskTracker, contracts_in_use, money
 from tterm.risk.settings import RiskSettings
 
 if TYPE_CHECKING:
@@ -68,72 +69,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ZERO = Decimal(0)
-STATE_KEY = "risk.monitor.{account}"
-#: How often the closest-approach figure is persisted while it keeps improving.
-_SAVE_EVERY = timedelta(seconds=5)
 
 
 class RiskError(Exception):
     """A risk command that is refused (loosening a limit before the next session, unknown account)."""
-
-
-@dataclass(slots=True)
-class _DayLimits:
-    """tterm's own margins in force for one trade date; within a day they only ever tighten."""
-
-    trade_date: date
-    buffer_pct: Decimal
-    cutoff_lead: Decimal  # minutes
-    max_contracts: int | None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "trade_date": self.trade_date.isoformat(),
-            "buffer_pct": str(self.buffer_pct),
-            "cutoff_lead": str(self.cutoff_lead),
-            "max_contracts": self.max_contracts,
-        }
-
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> _DayLimits:
-        # (Before round two a personal "daily_loss" was kept here; it now lives with Guards.)
-        return cls(
-            trade_date=date.fromisoformat(d["trade_date"]),
-            buffer_pct=Decimal(d["buffer_pct"]),
-            cutoff_lead=Decimal(d["cutoff_lead"]),
-            max_contracts=d.get("max_contracts"),
-        )
-
-
-def _tighter_min(a: Decimal | int | None, b: Decimal | int | None) -> Any:
-    """The tighter of two optional caps (None means no cap)."""
-    if a is None:
-        return b
-    if b is None:
-        return a
-    return min(a, b)
-
-
-@dataclass(slots=True)
-class _Account:
-    """The monitor's running state for one account."""
-
-    id: str
-    profile: Profile
-    tracker: RiskTracker
-    limits: _DayLimits | None = None
-    realized_base: Decimal = ZERO
-    evaluated: bool = False
-    enforcing: str = ""
-    enforce_rule: str = ""
-    enforce_date: date | None = None
-    enforced_at: datetime | None = None
-    task: asyncio.Task[None] | None = None
-    last_symbol: str = ""
-    last_status: tuple[Any, ...] | None = None
-    saved_sig: tuple[Any, ...] | None = None
-    saved_at: datetime | None = None
-    notices: set[str] = field(default_factory=set)
 
 
 class RiskMonitor:
@@ -159,7 +98,7 @@ class RiskMonitor:
         self.profiles = profiles
         self.settings = settings or RiskSettings()
         self._tick_interval = tick_interval
-        self._accounts: dict[str, _Account] = {}
+        self._accounts: dict[str, TrackedAccount] = {}
         self._views: dict[str, RiskView] = {}
         self._statuses: dict[str, RiskStatus] = {}
         self._pending: dict[str, RiskStatus] = {}
@@ -181,8 +120,14 @@ class RiskMonitor:
             profile_of=self._profile_of,
             lead_minutes=self.settings.cutoff_lead_minutes,
         )
-        #: Guard actions done today: (account, action key, trade date) -> when.
-        self._guard_done: dict[tuple[str, str, date], datetime] = {}
+        self.actor = GuardActor(
+            engine,
+            self.flattener,
+            self.guards,
+            notice=self._notice,
+            reevaluate=lambda acct: self._soon(lambda: self.evaluate(acct)),
+            retry_seconds=self.settings.retry_flatten_seconds,
+        )
         self.files = files
         if files is not None:
             files.mark()
@@ -389,7 +334,7 @@ class RiskMonitor:
             self._retry_if_exposed(a, now, exposed)
 
         tier = a.tracker.contracts_max
-        contracts_max = _tighter_min(tier, a.limits.max_contracts)
+        contracts_max = tighter_min(tier, a.limits.max_contracts)
         self._views[account_id] = RiskView(
             account=account_id,
             profile=a.profile,
@@ -464,113 +409,27 @@ class RiskMonitor:
             exposed=exposed,
         )
         for act in actions:
-            self._guard_act(account, act, now, trade_date, exposed, firm_enforcing)
+            self.actor.act(account, act, now, trade_date, exposed=exposed, firm_enforcing=firm_enforcing)
         return fields
-
-    def _guard_act(
-        self, account: str, act: GuardAction, now: datetime, trade_date: date, exposed: bool, firm_enforcing: bool
-    ) -> None:
-        if act.kind == "warn":
-            if self.guards.warn_once(account, act.key):
-                self._notice("warning", f"{account}: {act.text} (warning only: nothing is flattened)", account)
-            return
-        if firm_enforcing:
-            return  # the firm-rule flatten already closes everything and locks
-        key = (account, act.key, trade_date)
-        symbol = act.symbol or None
-        lock = act.kind == "flatten_lock"
-        if symbol is not None:
-            exposed = any(p.symbol == symbol for p in self.engine.positions(account))
-        done = self._guard_done.get(key)
-        if not exposed:
-            held = self.engine.lock_for(account)
-            if not lock or done is not None or (held is not None and held.locked):
-                return  # nothing to close (a lock still comes once, on a line reached while flat)
-        elif self.flattener.busy(account, symbol) or (
-            done is not None and now - done < timedelta(seconds=self.settings.retry_flatten_seconds)
-        ):
-            return
-        retry = done is not None
-        self._guard_done[key] = now
-        if len(self._guard_done) > 4096:
-            self._guard_done = {k: v for k, v in self._guard_done.items() if k[2] == trade_date}
-        lock = act.kind == "flatten_lock"
-        self.engine.journal.record(
-            "notice",
-            {
-                "source": "risk",
-                "event": "auto_flatten_retry" if retry else "auto_flatten",
-                "rule": act.rule,
-                "yours": act.rule.startswith("yours"),
-                "reason": act.text,
-                "symbol": act.symbol,
-                "lock": lock,
-                "trade_date": trade_date,
-                "positions": [
-                    {"symbol": p.symbol, "quantity": p.quantity, "avg_price": p.avg_price, "mark": p.mark}
-                    for p in self.engine.book.open_positions(account)
-                ],
-            },
-            account=account,
-            ref="risk",
-        )
-        if not retry:
-            if symbol:
-                what = f"flattening {symbol} in"
-            else:
-                what = ("flattening and locking" if exposed else "locking") if lock else "flattening"
-            self._notice("warning", f"{account}: tterm is {what} the account — {act.text}", account)
-        self.flattener.start(
-            account,
-            act.text,
-            exposed=exposed,
-            symbol=symbol,
-            lock=lock,
-            then=lambda acct=account: self._soon(lambda: self.evaluate(acct)),
-        )
 
     # ------------------------------------------------------------------ loading and the day
 
-    def _load(self, account_id: str, profile: Profile) -> _Account:
-        journal = self.engine.journal
-        saved = journal.get_state(STATE_KEY.format(account=account_id)) or {}
-        state: TrackerState | None = None
-        limits: _DayLimits | None = None
-        if saved.get("profile") == profile.id and saved.get("tracker"):
-            state = TrackerState.from_json(saved["tracker"])
-            if saved.get("limits"):
-                limits = _DayLimits.from_json(saved["limits"])
-        elif saved.get("profile"):
+    def _load(self, account_id: str, profile: Profile) -> TrackedAccount:
+        saved = self.engine.journal.get_state(STATE_KEY.format(account=account_id)) or {}
+        if saved.get("profile") and saved.get("profile") != profile.id:
             self._notice(
                 "warning",
                 f"{account_id}: rule profile changed from {saved['profile']} to {profile.id}; "
                 "tterm starts tracking its floor afresh",
                 account_id,
             )
-        fresh = state is None
-        if state is None:
-            state = TrackerState.fresh(profile, self._broker_sod(account_id))
-        tracker = RiskTracker(
-            profile,
-            state,
-            buffer_pct=self.settings.buffer_pct,
-            warn_pct=self.settings.warn_pct,
-            danger_pct=self.settings.danger_pct,
-        )
         seeds = self.settings.accounts.get(account_id)
-        if seeds is not None:
-            tracker.raise_floor(floor=seeds.floor, high_water_mark=seeds.high_water_mark)
-        a = _Account(id=account_id, profile=profile, tracker=tracker, limits=limits)
-        enforce = saved.get("enforce") if not fresh else None
-        if enforce:
-            a.enforcing = enforce.get("reason", "")
-            a.enforce_rule = enforce.get("rule", "")
-            a.enforce_date = date.fromisoformat(enforce["trade_date"]) if enforce.get("trade_date") else None
-            a.enforced_at = datetime.fromisoformat(enforce["at"]) if enforce.get("at") else None
+        a, fresh = restore(account_id, profile, saved, self._broker_sod(account_id), self.settings)
         self._accounts[account_id] = a
         for item in profile.unknown:
             text = sentence(profile, "unknown", item)
             self._notice("warning", f"{account_id} ({profile.id}): {text}; set it in a user profile", account_id)
+        state = a.tracker.state
         if fresh and state.high_water_mark > profile.start and seeds is None:
             self._notice(
                 "warning",
@@ -589,7 +448,7 @@ class RiskMonitor:
             return snap.start_of_day_balance
         return snap.balance - snap.day_realized_pnl
 
-    def _turn_day(self, a: _Account, trade_date: date, now: datetime) -> None:
+    def _turn_day(self, a: TrackedAccount, trade_date: date, now: datetime) -> None:
         st = a.tracker.state
         if st.trade_date != trade_date:
             if a.evaluated and st.last_balance is not None:
@@ -604,10 +463,10 @@ class RiskMonitor:
             a.tracker.start_day(trade_date, sod)
         self._day_limits(a, trade_date)
 
-    def _day_limits(self, a: _Account, trade_date: date) -> None:
+    def _day_limits(self, a: TrackedAccount, trade_date: date) -> None:
         cfg = self.settings
         seeds = cfg.accounts.get(a.id)
-        wanted = _DayLimits(
+        wanted = DayLimits(
             trade_date=trade_date,
             buffer_pct=cfg.buffer_pct,
             cutoff_lead=cfg.cutoff_lead_minutes,
@@ -618,11 +477,11 @@ class RiskMonitor:
             a.limits = wanted
         else:
             # Same day: the config may only tighten what is in force.
-            tighter = _DayLimits(
+            tighter = DayLimits(
                 trade_date=trade_date,
                 buffer_pct=max(cur.buffer_pct, wanted.buffer_pct),
                 cutoff_lead=max(cur.cutoff_lead, wanted.cutoff_lead),
-                max_contracts=_tighter_min(cur.max_contracts, wanted.max_contracts),
+                max_contracts=tighter_min(cur.max_contracts, wanted.max_contracts),
             )
             if tighter != wanted and "looser" not in a.notices:
                 a.notices.add("looser")
@@ -659,7 +518,7 @@ class RiskMonitor:
             elif current is not None and daily_loss > current:
                 problems.append(f"daily loss ${daily_loss:,} is looser than ${current:,} in force today")
         if max_contracts is not None:
-            current_max = _tighter_min(a.tracker.contracts_max, lim.max_contracts)
+            current_max = tighter_min(a.tracker.contracts_max, lim.max_contracts)
             if max_contracts <= 0:
                 problems.append("max contracts must be at least 1")
             elif current_max is not None and max_contracts > current_max:
@@ -668,11 +527,11 @@ class RiskMonitor:
             problems.append(f"buffer {buffer_pct}% must be between {lim.buffer_pct}% (today's) and 100%")
         if problems:
             raise RiskError(f"{account}: " + "; ".join(problems) + " (limits only loosen at the next session)")
-        a.limits = _DayLimits(
+        a.limits = DayLimits(
             trade_date=lim.trade_date,
             buffer_pct=buffer_pct if buffer_pct is not None else lim.buffer_pct,
             cutoff_lead=lim.cutoff_lead,
-            max_contracts=_tighter_min(lim.max_contracts, max_contracts),
+            max_contracts=tighter_min(lim.max_contracts, max_contracts),
         )
         a.tracker.buffer_pct = a.limits.buffer_pct
         yours = self.guards.tighten(account, daily_loss=daily_loss) if daily_loss is not None else None
@@ -724,7 +583,7 @@ class RiskMonitor:
 
     def _enforce(
         self,
-        a: _Account,
+        a: TrackedAccount,
         rule: str,
         reason: str,
         x: Assessment,
@@ -781,7 +640,7 @@ class RiskMonitor:
         self._persist(a, now, force=True)
         self._start_flatten(a, reason, exposed)
 
-    def _retry_if_exposed(self, a: _Account, now: datetime, exposed: bool) -> None:
+    def _retry_if_exposed(self, a: TrackedAccount, now: datetime, exposed: bool) -> None:
         """Flatten again if positions or orders reappear (a late fill) or a flatten failed."""
         if not exposed or (a.task is not None and not a.task.done()):
             return
@@ -796,7 +655,7 @@ class RiskMonitor:
         )
         self._start_flatten(a, a.enforcing, True)
 
-    def _start_flatten(self, a: _Account, reason: str, exposed: bool) -> None:
+    def _start_flatten(self, a: TrackedAccount, reason: str, exposed: bool) -> None:
         """Cancel working orders, flatten, then lock for the session (the Flattener journals each step)."""
         a.task = self.flattener.start(a.id, reason, exposed=exposed, lock=True, then=lambda: self.evaluate(a.id))
 
@@ -840,7 +699,7 @@ class RiskMonitor:
 
     def _publish_status(
         self,
-        a: _Account,
+        a: TrackedAccount,
         x: Assessment,
         positions: list[Any],
         used: Decimal,
@@ -850,86 +709,31 @@ class RiskMonitor:
         now: datetime,
         yours: dict[str, Any],
     ) -> None:
-        lock = self.engine.lock_for(a.id)
-        floor_ticks = dll_ticks = None
-        ticks_symbol = ""
-        per_tick = None
-        if positions:
-            lots = []
-            for p in positions:
-                inst = self.engine.instruments.resolve(p.symbol)
-                lots.append((abs(p.quantity) * inst.tick_value, p.symbol))
-            per_tick, ticks_symbol = max(lots)
-        elif a.last_symbol:
-            per_tick = self.engine.instruments.resolve(a.last_symbol).tick_value
-            ticks_symbol = a.last_symbol
-        if per_tick:
-            floor_ticks = (x.floor_distance / per_tick).quantize(Decimal("0.1"))
-            if x.dll_distance is not None:
-                dll_ticks = (x.dll_distance / per_tick).quantize(Decimal("0.1"))
-        status = RiskStatus(
-            account=a.id,
-            profile=a.profile.id,
-            balance=money(x.balance),
-            equity=money(x.equity),
-            day_pnl=money(x.day_pnl),
-            floor=money(x.floor),
-            floor_distance=money(x.floor_distance),
-            drawdown_allowance=a.profile.drawdown.amount,
-            daily_loss_limit=x.dll,
-            dll_distance=None if x.dll_distance is None else money(x.dll_distance),
-            high_water_mark=money(x.high_water_mark),
-            contracts_used=used.normalize(),
+        enforcing = a.enforcing if a.enforcing and a.enforce_date == a.tracker.state.trade_date else ""
+        status = firm_status(
+            a.id,
+            a.profile,
+            a.tracker,
+            x,
+            instruments=self.engine.instruments,
+            lock=self.engine.lock_for(a.id),
+            positions=positions,
+            last_symbol=a.last_symbol,
+            used=used,
             contracts_max=contracts_max,
-            cutoff=cutoff_at,
-            locked=bool(lock and lock.locked),
-            lock_reason=lock.reason if lock else "",
-            band=x.band,
-            detail=self._detail(a, x),
-            ts=now,
-            floor_ticks=floor_ticks,
-            dll_ticks=dll_ticks,
-            ticks_symbol=ticks_symbol,
-            floor_used_pct=x.floor_used_pct,
-            dll_used_pct=x.dll_used_pct,
-            flatten_level=money(x.floor_trigger),
+            cutoff_at=cutoff_at,
             flatten_at=flatten_at,
-            **yours,
+            enforcing=enforcing,
+            now=now,
+            yours=yours,
         )
         self._queue(a.id, status)
 
-    def _detail(self, a: _Account, x: Assessment) -> str:
-        p = a.profile
-        t = a.tracker
-        model = {
-            "eod": "EOD trailing",
-            "intraday_equity": "intraday trailing (equity)",
-            "intraday_realized": "intraday trailing (realized)",
-            "static": "static",
-        }[p.drawdown.model.value]
-        parts = [p.title, model]
-        cap = t.lock_level
-        if t.floor_locked and p.trailing:
-            parts.append("floor locked")
-        elif cap is not None:
-            parts.append(f"locks at {fmt_money(cap)}")
-        if p.profit_target is not None:
-            made = x.balance - t.state.start_balance
-            parts.append(f"target {fmt_money(p.profit_target)}: {max(made, ZERO) / p.profit_target * 100:.0f}%")
-        cons = t.consistency(today_pnl=x.day_pnl)
-        if cons is not None:
-            best, limit = cons
-            flag = " over" if best > limit else ""
-            parts.append(f"best day {best}% (limit {limit.normalize():f}%{flag})")
-        if a.enforcing and a.enforce_date == t.state.trade_date:
-            parts.append(f"flattened by tterm: {a.enforcing}")
-        return " · ".join(parts)
-
     def _queue(self, account: str, status: RiskStatus) -> None:
-        sig = _status_sig(status)
+        sig = status_sig(status)
         prev = self._statuses.get(account)
         self._statuses[account] = status
-        if prev is not None and _status_sig(prev) == sig:
+        if prev is not None and status_sig(prev) == sig:
             return
         self._pending[account] = status
         self._schedule_flush()
@@ -964,42 +768,10 @@ class RiskMonitor:
 
     # ------------------------------------------------------------------ persistence
 
-    def _persist(self, a: _Account, now: datetime, *, force: bool = False) -> None:
-        st = a.tracker.state
-        sig = (
-            st.high_water_mark,
-            st.floor,
-            st.trade_date,
-            st.sod_balance,
-            st.eod_date,
-            st.tier_balance,
-            st.pending_tier_balance,
-            len(st.day_pnls),
-            a.enforcing,
-            a.enforce_date,
-            None if a.limits is None else tuple(a.limits.to_json().values()),
-        )
-        if not force and sig == a.saved_sig:
-            if a.saved_at is not None and now - a.saved_at < _SAVE_EVERY:
-                return
-            if st.closest_at is None or (a.saved_at is not None and st.closest_at <= a.saved_at):
-                return
-        data = {
-            "profile": a.profile.id,
-            "tracker": st.to_json(),
-            "limits": a.limits.to_json() if a.limits else None,
-            "enforce": {
-                "reason": a.enforcing,
-                "rule": a.enforce_rule,
-                "trade_date": a.enforce_date.isoformat() if a.enforce_date else None,
-                "at": a.enforced_at.isoformat() if a.enforced_at else None,
-            }
-            if a.enforcing
-            else None,
-        }
-        self.engine.journal.set_state(STATE_KEY.format(account=a.id), data)
-        a.saved_sig = sig
-        a.saved_at = now
+    def _persist(self, a: TrackedAccount, now: datetime, *, force: bool = False) -> None:
+        if force or a.due(now):
+            self.engine.journal.set_state(STATE_KEY.format(account=a.id), a.to_json())
+            a.saved(now)
 
     # ------------------------------------------------------------------ timer
 
@@ -1088,32 +860,6 @@ class RiskMonitor:
     def _refuse_reload(self, what: str, error: str) -> None:
         self.engine.journal.record("error", {"action": "reload", "what": what, "error": error})
         self._notice("error", f"{what} not reloaded; the previous set stays in force:\n{error}")
-
-
-def _status_sig(s: RiskStatus) -> tuple[Any, ...]:
-    return (
-        s.balance,
-        s.equity,
-        s.floor,
-        s.floor_distance,
-        s.dll_distance,
-        s.contracts_used,
-        s.contracts_max,
-        s.locked,
-        s.lock_reason,
-        s.band,
-        s.detail,
-        s.cutoff,
-        s.profile,
-        s.yours_dll_distance,
-        s.yours_dll_line,
-        s.yours_daily_loss,
-        s.yours_profit_lock,
-        s.trades_today,
-        s.trades_max,
-        s.news_at,
-        s.news_rule,
-    )
 
 
 def monitor_of(engine: Engine) -> RiskMonitor | None:
