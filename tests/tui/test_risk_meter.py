@@ -53,14 +53,19 @@ async def test_the_meter_shows_yours_and_the_next_news_window() -> None:
         text = [line.plain for line in meter._lines(140)]
         assert "no rule profile: no firm limits; yours below" in text[1]
         assert text[2].startswith("  Yours       $500.00 ")
-        assert text[2].endswith("$80.00 left of your trailing unrealized daily loss, acts at -$200.00")
-        assert text[3] == "          trades 8/10 · most $250.00 a trade · lock-in arms at +$900.00"
+        assert text[2].endswith(" $80.00 left · at -$200.00 (trailing unrealized)")
+        assert text[3] == "          trades 8/10 · $250.00/trade · lock-in at +$900.00"
         assert text[4] == "  News    CPI 07:30 CT in 2h30m · no entries 07:25-07:35 CT (yours)"
         # Inside the window, and on a firm's rule for a release whose date is not confirmed:
         inside = RiskStatus(**{**_fields(status), "news_uncertain": True, "news_who": "Take Profit Trader"})
         meter.show(meter.account, inside, None, datetime(2026, 1, 13, 7, 28, tzinfo=CT), current=True)
         news = [line.plain for line in meter._lines(140)][-1]
-        assert news == "  News    CPI (date unconfirmed) 07:30 CT now · no entries 07:25-07:35 CT (Take Profit Trader)"
+        assert news == "  News    CPI (unconfirmed) 07:30 CT now · no entries 07:25-07:35 CT (Take Profit Trader)"
+        narrow = [line.plain for line in meter._lines(64)]
+        assert narrow[-2:] == [
+            "  News    CPI (unconfirmed) 07:30 CT now",
+            "          no entries 07:25-07:35 CT (Take Profit Trader)",
+        ]
 
 
 def test_the_fallback_meter_of_a_profile_without_a_drawdown_amount_shows_no_floor() -> None:

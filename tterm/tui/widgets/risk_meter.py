@@ -189,7 +189,7 @@ class RiskMeter(Widget):
             line = Text("  Day P&L ", style=self._s("muted"))
             if day is not None:
                 line.append(fmt.fit(fmt.money(day, signed=True), 11, "right"), style=self._tone(day))
-            extra = (self._yours(st, bar_w) + self._news(st)) if st is not None else []
+            extra = (self._yours(st, bar_w) + self._news(st, width)) if st is not None else []
             why = st.detail if st is not None and st.detail and st.detail != "no rule profile" else "no rule profile"
             line.append(f"  {why}: " + ("no firm limits; yours below" if extra else "no limits to show"),
                         style=self._s("muted"))  # fmt: skip
@@ -238,7 +238,7 @@ class RiskMeter(Widget):
                             style=self._s("muted"))  # fmt: skip
             lines.append(line)
         lines += self._yours(st, bar_w)
-        lines += self._news(st)
+        lines += self._news(st, width)
         if st.detail:
             lines.append(Text(f"  {st.detail}", style=self._s("muted")))
         return lines
@@ -253,10 +253,9 @@ class RiskMeter(Widget):
             line.append(fmt.fit(fmt.money(amount), 11, "right"))
             line.append(" ")
             line.append(self._bar(amount - min(amount, max(ZERO, st.yours_dll_distance)), amount, bar_w, band))
-            acts = f", acts at {fmt.money(st.yours_dll_line, signed=True)}" if st.yours_dll_line is not None else ""
-            mode = f" {st.yours_dll_mode}" if st.yours_dll_mode else ""
-            line.append(f" {fmt.money(st.yours_dll_distance)} left of your{mode} daily loss{acts}",
-                        style=self._s(band))  # fmt: skip
+            at = f" · at {fmt.money(st.yours_dll_line, signed=True)}" if st.yours_dll_line is not None else ""
+            mode = f" ({st.yours_dll_mode})" if st.yours_dll_mode else ""
+            line.append(f" {fmt.money(st.yours_dll_distance)} left{at}{mode}", style=self._s(band))
             lines.append(line)
         parts: list[tuple[str, str]] = []
         if st.trades_max is not None:
@@ -264,11 +263,11 @@ class RiskMeter(Widget):
             tone = "breached" if left <= 0 else "danger" if left <= 1 else "warn" if left <= 2 else "muted"
             parts.append((f"trades {st.trades_today}/{st.trades_max}", tone))
         if st.yours_max_loss_trade is not None:
-            parts.append((f"most {fmt.money(st.yours_max_loss_trade)} a trade", "muted"))
+            parts.append((f"{fmt.money(st.yours_max_loss_trade)}/trade", "muted"))
         if st.yours_profit_lock is not None:
-            parts.append((f"profit locked in at {fmt.money(st.yours_profit_lock, signed=True)}", "warn"))
+            parts.append((f"profit locked at {fmt.money(st.yours_profit_lock, signed=True)}", "warn"))
         elif st.yours_profit_lock_at is not None:
-            parts.append((f"lock-in arms at {fmt.money(st.yours_profit_lock_at, signed=True)}", "muted"))
+            parts.append((f"lock-in at {fmt.money(st.yours_profit_lock_at, signed=True)}", "muted"))
         if parts:
             line = Text("  Yours   " if not lines else "          ", style=self._s("muted"))
             for i, (text, tone) in enumerate(parts):
@@ -278,14 +277,15 @@ class RiskMeter(Widget):
             lines.append(line)
         return lines
 
-    def _news(self, st: RiskStatus) -> list[Text]:
-        """The next news window a rule covers: ``CPI 07:30 CT in 2h30m · no entries 07:25-07:35 CT``."""
+    def _news(self, st: RiskStatus, width: int) -> list[Text]:
+        """The next news window a rule covers: ``CPI 07:30 CT in 2h30m · no entries 07:25-07:35 CT``
+        (on two lines when one is too narrow)."""
         if not st.news_kind or st.news_at is None or st.news_start is None or st.news_end is None:
             return []
         now = self.now
         at = st.news_at.astimezone(CT)
         line = Text("  News    ", style=self._s("muted"))
-        label = st.news_kind + (" (date unconfirmed)" if st.news_uncertain else "")
+        label = st.news_kind + (" (unconfirmed)" if st.news_uncertain else "")
         inside = now is not None and st.news_start <= now < st.news_end
         line.append(label, style=self._s("danger" if inside else "title"))
         day = "" if now is None or at.date() == now.astimezone(CT).date() else f" {at:%a %m-%d}"
@@ -297,8 +297,11 @@ class RiskMeter(Widget):
         what = {"no_entries": "no entries", "flatten": "flat", "warn": "warning only"}.get(st.news_rule, st.news_rule)
         span = f"{st.news_start.astimezone(CT):%H:%M}-{st.news_end.astimezone(CT):%H:%M} CT"
         whose = "yours" if st.news_who == "yours" else st.news_who
-        line.append(f" · {what} {span} ({whose})", style=self._s("muted"))
-        return [line]
+        rule = f"{what} {span} ({whose})"
+        if line.cell_len + 3 + len(rule) <= width:
+            line.append(f" · {rule}", style=self._s("muted"))
+            return [line]
+        return [line, Text(f"          {rule}", style=self._s("muted"))]
 
     def _tone(self, value: Decimal) -> Style:
         return self._s("up") if value > 0 else self._s("down") if value < 0 else self._s("muted")
