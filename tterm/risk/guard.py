@@ -53,7 +53,9 @@ class _Guarded:
     view: GuardView | None = None
     window: tuple[Window, str] | None = None
     warned: set[str] = field(default_factory=set)
-    saved: dict[str, Any] | None = None
+    saved: tuple[Any, ...] | None = None
+    #: The news window found last, and until when it stays the answer.
+    window_until: datetime | None = None
 
 
 class Guards:
@@ -87,7 +89,7 @@ class Guards:
             if saved.get("limits") and state is not None and state.trade_date is not None:
                 limits = _limits_from_json(saved["limits"]).tighter(limits)
                 limits_date = state.trade_date
-            g = _Guarded(account, PersonalTracker(limits, state), limits_date, saved=saved or None)
+            g = _Guarded(account, PersonalTracker(limits, state), limits_date)
             self._accounts[account] = g
         return g
 
@@ -137,9 +139,10 @@ class Guards:
         )
 
     def refresh(self) -> None:
-        """Drop the cached views (a profile or calendar reload changes the rules)."""
+        """Drop the cached views and windows (a profile or calendar reload changes the rules)."""
         for g in self._accounts.values():
             g.view = None
+            g.window_until = None
 
     # ------------------------------------------------------------------ the day and the fills
 
@@ -205,8 +208,11 @@ class Guards:
             actions.append(GuardAction(kind, b.rule, f"{b.rule}:{b.symbol}", b.text, b.symbol))  # type: ignore[arg-type]
         for w in pa.warnings:
             actions.append(GuardAction("warn", "yours_dll", "yours_dll_warn", w))
-        window = self._window(account, now)
-        g.window = window
+        if g.window_until is None or now >= g.window_until:
+            g.window = self._window(account, now)
+            # The next window stays the next one until it ends; with none, look again in an hour.
+            g.window_until = g.window[0].end if g.window is not None else now + timedelta(hours=1)
+        window = g.window
         if window is not None:
             w, who = window
             whose = "your news rule" if who == "yours" else f"the {who} news rule"
@@ -274,10 +280,12 @@ class Guards:
     # ------------------------------------------------------------------ persistence
 
     def _save(self, g: _Guarded) -> None:
-        data = {"state": g.tracker.state.to_json(), "limits": _limits_to_json(g.tracker.limits)}
-        if data != g.saved:
+        st = g.tracker.state
+        sig = (st.trade_date, st.peak, st.armed, st.trades, g.tracker.limits)
+        if sig != g.saved:
+            data = {"state": st.to_json(), "limits": _limits_to_json(g.tracker.limits)}
             self.journal.set_state(STATE_KEY.format(account=g.account), data)
-            g.saved = data
+            g.saved = sig
 
 
 def _ct() -> Any:

@@ -129,8 +129,22 @@ class NewsCalendar:
         ]
 
     def window_at(self, rule: NewsRule, t: datetime) -> Window | None:
-        """The rule's window that ``t`` falls in, if any."""
-        return next((w for w in self.windows(rule, t, t + timedelta(microseconds=1)) if w.contains(t)), None)
+        """The rule's window that ``t`` falls in, if any (``at - before <= t < at + after``).
+
+        Every order's pre-trade check asks this, so it looks only at the releases near ``t``.
+        """
+        if not rule.active:
+            return None
+        before = timedelta(minutes=rule.before_minutes)
+        after = timedelta(minutes=rule.after_minutes)
+        releases = self.releases
+        i = bisect.bisect_right(self._ats, t - after)
+        while i < len(releases) and releases[i].at - before <= t:
+            r = releases[i]
+            if r.kind in rule.events:
+                return Window(r, r.at - before, r.at + after, rule.rule)
+            i += 1
+        return None
 
     def next_window(self, rule: NewsRule, t: datetime, *, horizon: timedelta = timedelta(days=45)) -> Window | None:
         """The window ``t`` is in, else the next one to come (within ``horizon``)."""
