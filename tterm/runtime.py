@@ -140,7 +140,7 @@ def attach_risk(engine: Engine, settings: Settings) -> RiskMonitor:
     """
     from tterm.risk.monitor import RiskMonitor
     from tterm.risk.news import CalendarError, load_calendar
-    from tterm.risk.profiles import ProfileError, UnknownProfile, load_profiles
+    from tterm.risk.profiles import ProfileError, ProfileIncomplete, UnknownProfile, load_profiles
     from tterm.risk.reload import RuleFiles
 
     try:
@@ -154,8 +154,8 @@ def attach_risk(engine: Engine, settings: Settings) -> RiskMonitor:
         ]
     for key, pid in named:
         try:
-            profiles.get(pid)
-        except UnknownProfile as exc:
+            profiles.get(pid).require_enforceable()
+        except (UnknownProfile, ProfileIncomplete) as exc:
             raise BuildError(f"{key}: {exc}") from None
     try:
         calendar = load_calendar()
