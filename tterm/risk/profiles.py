@@ -526,7 +526,9 @@ class Profile(_Strict):
     @property
     def title(self) -> str:
         plat = f" ({self.platform})" if self.platform else ""
-        return f"{self.firm} {self.program} {self.phase} {_size(self.account_size)}{plat}"
+        # "2026 EOD Trail evaluation", not "2026 EOD Trail evaluation evaluation"
+        phase = "" if self.phase.lower() in self.program.lower() else f" {self.phase}"
+        return f"{self.firm} {self.program}{phase} {_size(self.account_size)}{plat}"
 
     @property
     def trailing(self) -> bool:
