@@ -99,7 +99,23 @@ def main() -> None:
         window_end=NOW + timedelta(hours=8),
     )
     views = {"paper:FUT50K": view}
-    checks = [LockCheck(), *risk_checks(views.get, RiskSettings(), master)]
+    # Round two: a news rule, the hedging rule (two other accounts hold positions) and your limits.
+    from tterm.risk.news import load_calendar
+    from tterm.risk.pretrade import GuardView
+    from tterm.risk.profiles import NewsAction, NewsRule
+
+    rule = NewsRule(rule=NewsAction.NO_ENTRIES, before_minutes=5, after_minutes=5)
+    guard = GuardView(
+        "paper:FUT50K", news=((rule, "yours"),), no_hedging="your settings", max_trades=20, max_loss_per_trade=D(500)
+    )
+    calendar = load_calendar(user=False)
+    book = [Position("paper:B", master.resolve("MES").symbol, 2), Position("paper:C", master.resolve("NQ").symbol, -1)]
+    checks = [
+        LockCheck(),
+        *risk_checks(
+            views.get, RiskSettings(), master, guards=lambda a: guard, calendar=lambda: calendar, positions=lambda: book
+        ),
+    ]
     ctx = context(master)
 
     print(f"pre-trade checks, {n:,} calls each (mean of the best of 3 runs)")

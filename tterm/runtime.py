@@ -135,10 +135,14 @@ def build_engine(
 def attach_risk(engine: Engine, settings: Settings) -> RiskMonitor:
     """The prop-firm risk monitor and pre-trade checks, on every account of ``engine``.
 
-    Every rule profile named in the config must exist (shipped, or in ``<config dir>/profiles``).
+    Every rule profile named in the config must exist (shipped, or in ``<config dir>/profiles``),
+    and the news calendar (shipped, plus ``<config dir>/news.toml``) must be valid. Edited later,
+    both are reloaded while tterm runs; a bad edit is reported and the previous set stays.
     """
     from tterm.risk.monitor import RiskMonitor
-    from tterm.risk.profiles import ProfileError, UnknownProfile, load_profiles
+    from tterm.risk.news import CalendarError, load_calendar
+    from tterm.risk.profiles import ProfileError, ProfileIncomplete, UnknownProfile, load_profiles
+    from tterm.risk.reload import RuleFiles
 
     try:
         profiles = load_profiles()
@@ -151,10 +155,16 @@ def attach_risk(engine: Engine, settings: Settings) -> RiskMonitor:
         ]
     for key, pid in named:
         try:
-            profiles.get(pid)
-        except UnknownProfile as exc:
+            profiles.get(pid).require_enforceable()
+        except (UnknownProfile, ProfileIncomplete) as exc:
             raise BuildError(f"{key}: {exc}") from None
-    return RiskMonitor(engine, profiles=profiles, settings=settings.risk).attach()
+    try:
+        calendar = load_calendar()
+    except CalendarError as exc:
+        raise BuildError(f"news calendar:\n{exc}") from None
+    return RiskMonitor(
+        engine, profiles=profiles, settings=settings.risk, calendar=calendar, files=RuleFiles.default()
+    ).attach()
 
 
 def ssh_profile_active(settings: Settings, ssh: bool | None = None) -> bool:

@@ -153,3 +153,28 @@ async def test_unknown_profile_in_the_config_is_refused_at_build(tmp_path: Path)
     settings = validate_settings({"accounts": {FUT: {"profile": "apex-legacy-50k-pq"}}}, tmp_path / "c.toml")
     with pytest.raises(BuildError, match=r'accounts."paper:FUT50K".profile: no rule profile .*apex-legacy-50k-pa'):
         build_engine(settings, scripted=True, root=tmp_path)
+
+
+async def test_a_profile_the_sources_cannot_complete_is_refused_at_build(tmp_path: Path) -> None:
+    import pytest
+
+    from tterm.runtime import BuildError
+
+    # mffu-50k-funded ships without a drawdown amount (the reference gives none).
+    settings = validate_settings({"accounts": {FUT: {"profile": "mffu-50k-funded"}}}, tmp_path / "c.toml")
+    with pytest.raises(BuildError, match=r'accounts."paper:FUT50K".profile: rule profile mffu-50k-funded has no '):
+        build_engine(settings, scripted=True, root=tmp_path)
+
+
+async def test_a_bad_news_calendar_is_refused_at_build(tmp_path: Path, monkeypatch) -> None:
+    import pytest
+
+    from tterm.runtime import BuildError
+
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "news.toml").write_text('[[release]]\nkind = "CPI"\ndate = 2026-01-13\ntime = "31:00"\n')
+    monkeypatch.setenv("TTERM_CONFIG_DIR", str(conf))
+    settings = validate_settings({}, conf / "config.toml")
+    with pytest.raises(BuildError, match=r"news calendar:\n.*news.toml: release\[0\] \(CPI 2026-01-13\).time"):
+        build_engine(settings, scripted=True, root=tmp_path)

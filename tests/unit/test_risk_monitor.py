@@ -249,7 +249,9 @@ async def test_restart_changes_nothing(tmp_path: Path) -> None:
 async def test_tighten_only_tightens(h: Harness) -> None:
     h.monitor.tighten(FUT, daily_loss=D(400))
     await h.settle()
-    assert h.status().daily_loss_limit == D(400)
+    # Your daily loss shows as "yours" beside the firm's DLL, which does not change.
+    assert h.status().yours_daily_loss == D(400) and h.status().daily_loss_limit == D(1000)
+    assert h.status().yours_dll_line == D(-400)
     with pytest.raises(RiskError, match="looser than \\$400 in force today"):
         h.monitor.tighten(FUT, daily_loss=D(900))
     with pytest.raises(RiskError, match="max contracts 9 is looser than 5"):
@@ -261,7 +263,7 @@ async def test_tighten_only_tightens(h: Harness) -> None:
     assert order.status is OrderStatus.REJECTED and "tier allows 2" in order.reject_reason
     # The next session starts from the config again.
     await h.at(ct(2026, 11, 24, 17, 0, 1))
-    assert h.status().daily_loss_limit == D(1000) and h.status().contracts_max == 5
+    assert h.status().yours_daily_loss is None and h.status().contracts_max == 5
 
 
 async def test_a_looser_config_after_a_restart_waits_for_the_next_session(tmp_path: Path) -> None:

@@ -24,21 +24,26 @@ from tterm.core.models import (
     Side,
 )
 from tterm.core.router import CheckContext
+from tterm.risk.news import load_calendar
 from tterm.risk.pretrade import (
     CutoffCheck,
     FatFingerCheck,
     FlattenInProgressCheck,
+    GuardView,
+    HedgingCheck,
+    NewsCheck,
     RiskReadyCheck,
     RiskView,
     StaleDataCheck,
     TierCheck,
     WorstCaseCheck,
+    YoursCheck,
     entry_price,
     opening_quantity,
     risk_checks,
     worst_case,
 )
-from tterm.risk.profiles import load_profiles
+from tterm.risk.profiles import NewsAction, NewsRule, load_profiles
 from tterm.risk.settings import RiskSettings
 
 D = Decimal
@@ -291,3 +296,95 @@ def test_a_profile_account_without_limits_yet_takes_no_new_exposure() -> None:
     assert run(RiskReadyCheck(lambda a: None), ctx(side=Side.SELL, held=1)) is None  # an exit
     plain = replace(ctx(), account=replace(ACCOUNT, profile=""))
     assert run(RiskReadyCheck(lambda a: None), plain) is None
+
+
+# --------------------------------------------------------------------------- news, hedging and yours
+
+CT_NOW = datetime(2026, 1, 13, 13, 27, tzinfo=UTC)  # 07:27 CT, three minutes before January's CPI
+
+
+def guard(**kw: object) -> GuardView:
+    return GuardView(account=ACCOUNT.id, **kw)  # type: ignore[arg-type]
+
+
+def test_an_entry_inside_a_news_window_is_refused_and_exits_pass() -> None:
+    calendar = load_calendar(user=False)
+    rule = NewsRule(rule=NewsAction.NO_ENTRIES, before_minutes=5, after_minutes=5)
+    check = NewsCheck(lambda a: guard(news=((rule, "yours"),)), lambda: calendar)
+    d = run(check, ctx(now=CT_NOW))
+    assert d is not None and d.action is RiskAction.REJECT and d.check == "news"
+    assert d.reason.startswith("inside a news window: CPI at 07:30 CT: your news rule covers 07:25-07:35 CT")
+    assert run(check, ctx(now=CT_NOW, held=2, side=Side.SELL)) is None  # an exit
+    assert run(check, ctx(now=CT_NOW + timedelta(minutes=8))) is None  # 07:35: the window is over
+    firm = NewsRule(rule=NewsAction.FLATTEN, before_minutes=1, after_minutes=1)
+    check = NewsCheck(lambda a: guard(news=((firm, "Take Profit Trader"),)), lambda: calendar)
+    d = run(check, ctx(now=CT_NOW + timedelta(minutes=2, seconds=30)))
+    assert (
+        d is not None and "the Take Profit Trader news rule covers 07:29-07:31 CT" in d.reason and "be flat" in d.reason
+    )
+    warn = NewsRule(rule=NewsAction.WARN, before_minutes=5, after_minutes=5)
+    d = run(NewsCheck(lambda a: guard(news=((warn, "yours"),)), lambda: calendar), ctx(now=CT_NOW))
+    assert d is not None and d.action is RiskAction.WARN and "(warning only)" in d.reason
+
+
+def test_an_opposite_position_across_two_accounts_is_refused() -> None:
+    other = Position("tradovate:TV1", MES.symbol, 2, avg_price=D("6800"))
+    held_es = Position(ACCOUNT.id, ES.symbol, -1, avg_price=D("6800"))
+    guards = {ACCOUNT.id: guard(no_hedging="the Apex Trader Funding rules"), "tradovate:TV1": guard()}
+    book = [other]
+    check = HedgingCheck(guards.get, lambda: book, MASTER)
+    d = run(check, ctx(side=Side.SELL, qty=1))  # short MES here while tradovate:TV1 is long MES
+    assert d is not None and d.check == "hedging"
+    assert d.reason.startswith("hedging: tradovate:TV1 is long 2 MESZ6 and this order would make paper:FUT50K short ES")
+    assert "the Apex Trader Funding rules forbid" in d.reason
+    assert run(check, ctx(side=Side.BUY, qty=1)) is None  # the same side is no hedge
+    # A mini and a micro are one product: short ES here against long MES there is refused too.
+    assert run(check, ctx(side=Side.SELL, symbol="ES")) is not None
+    # The rule of the OTHER account counts as well: nobody here forbids it, but TV1's firm does.
+    guards = {ACCOUNT.id: guard(), "tradovate:TV1": guard(no_hedging="your settings")}
+    check = HedgingCheck(guards.get, lambda: book, MASTER)
+    d = run(check, ctx(side=Side.SELL))
+    assert d is not None and "your settings forbid" in d.reason
+    # Nobody forbids it: it passes. Within one account, long ES and short MES is a hedge too.
+    assert run(HedgingCheck({}.get, lambda: book, MASTER), ctx(side=Side.SELL)) is None
+    guards = {ACCOUNT.id: guard(no_hedging="your settings")}
+    d = run(HedgingCheck(guards.get, lambda: [held_es], MASTER), ctx(side=Side.BUY, others=(held_es,)))
+    assert d is not None and d.reason.startswith("hedging: this account is short 1 ESZ6")
+    # Exits always pass, and reversing the order's own position is not a hedge.
+    assert run(check, ctx(side=Side.SELL, held=1)) is None
+
+
+def test_your_trades_per_day_count_the_exit_an_entry_will_need() -> None:
+    check = YoursCheck(lambda a: guard(trades=8, max_trades=10), SETTINGS)
+    assert run(check, ctx()) is None  # 8 + entry + exit = 10
+    d = run(YoursCheck(lambda a: guard(trades=9, max_trades=10), SETTINGS), ctx())
+    assert d is not None and d.check == "yours_trades"
+    assert "9 used, this order and the exit it will need would make 11; exits still pass" in d.reason
+    assert run(YoursCheck(lambda a: guard(trades=9, max_trades=10), SETTINGS), ctx(held=1)) is None  # an add
+    assert run(YoursCheck(lambda a: guard(trades=10, max_trades=10), SETTINGS), ctx(held=1, side=Side.SELL)) is None
+
+
+def test_your_most_per_trade_and_your_contract_cap() -> None:
+    check = YoursCheck(lambda a: guard(max_loss_per_trade=D(100)), SETTINGS)
+    d = run(check, ctx(qty=2))  # no stop: 40 ticks x 2 x $1.25 = $100 + fees
+    assert d is not None and d.check == "yours_trade_loss" and "more than your $100.00 a trade" in d.reason
+    assert run(check, ctx(qty=2, bracket=Bracket(stop_loss_ticks=16))) is None
+    d = run(YoursCheck(lambda a: guard(max_contracts=3), SETTINGS), ctx(qty=2, held=2))
+    assert d is not None and d.check == "yours_size" and "4 lots; your cap is 3" in d.reason
+
+
+def test_risk_checks_include_the_round_two_checks_when_wired() -> None:
+    names = [c.name for c in risk_checks(lambda a: None, SETTINGS, MASTER)]
+    assert "news" not in names and "hedging" not in names
+    names = [
+        c.name
+        for c in risk_checks(
+            lambda a: None,
+            SETTINGS,
+            MASTER,
+            guards=lambda a: None,
+            calendar=lambda: load_calendar(user=False),
+            positions=list,
+        )
+    ]
+    assert names.index("news") < names.index("stale") and {"hedging", "yours"} <= set(names)

@@ -948,6 +948,28 @@ class RiskStatus:
     #: tterm's own flatten points ahead of the firm's: an equity level and an instant (cutoff - lead).
     flatten_level: Decimal | None = None
     flatten_at: datetime | None = None
+    #: Your own limits, "yours" on the meters (None where you set none). The daily loss acts when
+    #: the day's P&L net of fees reaches ``yours_dll_line``; ``yours_dll_mode`` is ``fixed``,
+    #: ``trailing unrealized`` or ``trailing realized``.
+    yours_daily_loss: Decimal | None = None
+    yours_dll_line: Decimal | None = None
+    yours_dll_distance: Decimal | None = None
+    yours_dll_mode: str = ""
+    #: The profit lock-in: the day P&L that arms it, and the line it keeps once armed (else None).
+    yours_profit_lock_at: Decimal | None = None
+    yours_profit_lock: Decimal | None = None
+    trades_today: int = 0
+    trades_max: int | None = None
+    yours_max_loss_trade: Decimal | None = None
+    #: The next news window a rule covers (the one in force, else the next): the release, the
+    #: window, the rule (``no_entries``, ``flatten``, ``warn``) and whose rule (a firm or ``yours``).
+    news_kind: str = ""
+    news_at: datetime | None = None
+    news_start: datetime | None = None
+    news_end: datetime | None = None
+    news_rule: str = ""
+    news_who: str = ""
+    news_uncertain: bool = False
 
 
 # --------------------------------------------------------------------------- webhook hub

@@ -7,8 +7,9 @@ nobody owns it they build the engine from the config (``runtime.build_engine``),
 meanwhile, connect, act, journal and stop. When a terminal owns it they refuse, naming it: its
 own kill switch is the way (two engines must never share a data dir).
 
-Exit status: 0 done (replay: every profile passed), 1 the action failed or a replayed profile
-breached, 2 bad usage or input (the message says which file, line or key).
+Exit status: 0 done (replay: every profile passed; with ``--with-tterm``: passed with tterm's
+protection), 1 the action failed or a replayed profile breached, 2 bad usage or input (the
+message says which file, line or key).
 """
 
 from __future__ import annotations
@@ -23,8 +24,18 @@ from typing import Any, TextIO
 from tterm.config import Settings, load_settings
 from tterm.core.clock import CT, CmeClock, default_calendar
 from tterm.core.instruments import InstrumentMaster
-from tterm.risk.profiles import Profile, ProfileError, ProfileSet, UnknownProfile, load_profiles
-from tterm.risk.replay import ReplayError, format_result, format_summary, read_replay, replay
+from tterm.risk.caveats import caveats
+from tterm.risk.news import CalendarError, load_calendar
+from tterm.risk.profiles import Profile, ProfileError, ProfileIncomplete, ProfileSet, UnknownProfile, load_profiles
+from tterm.risk.replay import (
+    ReplayError,
+    format_comparison,
+    format_result,
+    format_summary,
+    read_replay,
+    replay,
+    replay_with_tterm,
+)
 from tterm.risk.rules import fmt_money, lock_level
 
 
@@ -61,7 +72,43 @@ def add_replay(sub: argparse._SubParsersAction[argparse.ArgumentParser], common:
         metavar="ID",
         help="a rule profile id (repeat to compare, e.g. --profile apex-legacy-50k-pa --profile topstep-50k-combine)",
     )
+    p.add_argument(
+        "--with-tterm",
+        action="store_true",
+        help="also run the day as tterm would have protected it (its flattens, locks and pre-trade refusals) "
+        "and print both verdicts side by side with the money difference",
+    )
+    p.add_argument(
+        "--slippage",
+        type=_ticks,
+        default=1,
+        metavar="TICKS",
+        help="with --with-tterm: ticks against every tterm flatten, filled at the next mark (default 1)",
+    )
+    p.add_argument(
+        "--stop-ticks",
+        type=_ticks,
+        default=None,
+        metavar="TICKS",
+        help="with --with-tterm: give every replayed entry a stop this far away for the worst-case check "
+        "(default: none, so [risk] no_stop_adverse_ticks applies, as live)",
+    )
+    p.add_argument(
+        "--account",
+        metavar="ID",
+        help='with --with-tterm: apply the personal limits of [risk.accounts."ID"] in the config as well',
+    )
     p.set_defaults(handler=cmd_replay)
+
+
+def _ticks(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of ticks") from None
+    if not 0 <= n <= 1000:
+        raise argparse.ArgumentTypeError(f"ticks must be 0 to 1000, got {n}")
+    return n
 
 
 def cmd_replay(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
@@ -74,10 +121,29 @@ def cmd_replay(args: argparse.Namespace, out: TextIO | None = None, err: TextIO 
     chosen: list[Profile] = []
     for pid in dict.fromkeys(args.profiles):
         try:
-            chosen.append(profiles.get(pid))
-        except UnknownProfile as exc:
+            profile = profiles.get(pid)
+            profile.require_enforceable()
+        except (UnknownProfile, ProfileIncomplete) as exc:
             print(f"tterm: {exc}", file=err)
             return 2
+        chosen.append(profile)
+    with_tterm = getattr(args, "with_tterm", False)
+    account = getattr(args, "account", None)
+    personal = None
+    if account is not None:
+        if not with_tterm:
+            print("tterm: --account applies with --with-tterm", file=err)
+            return 2
+        personal = settings.risk.accounts.get(account)
+        if personal is None:
+            known = ", ".join(settings.risk.accounts) or "none"
+            print(f'tterm: no [risk.accounts."{account}"] in the config (accounts with limits: {known})', file=err)
+            return 2
+    try:
+        calendar = load_calendar()
+    except CalendarError as exc:
+        print(f"tterm: news calendar:\n{exc}", file=err)
+        return 2
     clock = CmeClock(default_calendar())
     master = InstrumentMaster(
         calendar=clock.calendar, today=lambda: clock.trade_date(), fee_overrides=settings.fee_overrides()
@@ -87,9 +153,35 @@ def cmd_replay(args: argparse.Namespace, out: TextIO | None = None, err: TextIO 
     except ReplayError as exc:
         print(f"tterm: {exc}", file=err)
         return 2
-    results = [replay(rows, p, instruments=master, clock=clock, settings=settings.risk) for p in chosen]
     first, last = rows[0].at.astimezone(CT), rows[-1].at.astimezone(CT)
     out.write(f"{args.file}: {len(rows)} rows, {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} CT\n\n")
+    if with_tterm:
+        slippage = getattr(args, "slippage", 1)
+        stops = getattr(args, "stop_ticks", None)
+        comparisons = [
+            replay_with_tterm(
+                rows,
+                p,
+                instruments=master,
+                clock=clock,
+                settings=settings.risk,
+                calendar=calendar,
+                personal=personal,
+                slippage_ticks=slippage,
+                stop_ticks=stops,
+            )
+            for p in chosen
+        ]
+        how = f"tterm's flattens fill at the next mark less {slippage} tick(s); "
+        how += f"entries carry a {stops}-tick stop" if stops else "entries carry no stop (worst case as live)"
+        out.write(how + (f"; with the limits of {account}" if account else "") + "\n\n")
+        for c in comparisons:
+            out.write(format_comparison(c, slippage_ticks=slippage) + "\n\n")
+        out.write(format_summary(comparisons) + "\n")
+        return 0 if all(c.tterm.passed for c in comparisons) else 1
+    results = [
+        replay(rows, p, instruments=master, clock=clock, settings=settings.risk, calendar=calendar) for p in chosen
+    ]
     for r in results:
         out.write(format_result(r) + "\n\n")
     if len(results) > 1:
@@ -319,42 +411,70 @@ def cmd_profiles(args: argparse.Namespace, out: TextIO | None = None, err: TextI
     for pid in profiles.ids():
         p = profiles.get(pid)
         dll = fmt_money(p.daily_loss.amount) if p.daily_loss.amount is not None else "-"
+        dd = fmt_money(p.drawdown.amount) if p.drawdown.amount is not None else "unknown"
         mark = " [uncertain]" if p.uncertain else ""
         mark += " [incomplete]" if p.unknown else ""
         out.write(
-            f"{pid.ljust(width)}  {p.drawdown.model.value:<17} dd {fmt_money(p.drawdown.amount):>10}  "
+            f"{pid.ljust(width)}  {p.drawdown.model.value:<17} dd {dd:>10}  "
             f"dll {dll:>10}  as of {p.source_date:<10}{mark}\n"
         )
     return 0
 
 
 def describe_profile(p: Profile, origin: str = "") -> str:
+    """``tterm profiles ID``: every rule, where each number comes from, and what cannot be checked."""
     lines = [f"{p.id}: {p.title}", f"  source date: {p.source_date}" + (f"   file: {origin}" if origin else "")]
-    cap = lock_level(p) if p.trailing else None
+    amount = p.drawdown.amount
+    cap = lock_level(p) if p.trailing and amount is not None else None
+    shown = fmt_money(amount) if amount is not None else "UNKNOWN"
     lines.append(
-        f"  start balance {fmt_money(p.start)}; drawdown {fmt_money(p.drawdown.amount)} {p.drawdown.model.value}"
+        f"  start balance {fmt_money(p.start)}; drawdown {shown} {p.drawdown.model.value}"
         + (f", lock {p.drawdown.lock.value} ({fmt_money(cap)})" if cap is not None else "")
+        + (f", lock {p.drawdown.lock.value}" if cap is None and p.trailing else "")
+        + (" (keeps trailing)" if p.trailing and p.drawdown.lock.value == "none" else "")
         + (f", snapshot {p.drawdown.snapshot:%H:%M} CT" if p.drawdown.snapshot else "")
     )
+    if not p.enforceable:
+        lines.append("  NOT ENFORCEABLE as shipped: extend it in a user profile with your drawdown amount")
     if p.daily_loss.amount is not None:
         lines.append(f"  daily loss limit {fmt_money(p.daily_loss.amount)}: {p.daily_loss.action.value}")
+    else:
+        lines.append("  daily loss limit: none")
     c = p.contracts
     ratio = "10:1" if c.micro_ratio == 10 else "1:1"
     lines.append(f"  contracts: max {c.ceiling if c.ceiling is not None else 'unknown'}, micros {ratio}")
     for step in c.scaling:
         lines.append(f"    from EOD profit {fmt_money(step.from_profit)}: {step.max}")
-    if p.session.flat_by:
+    if p.session.flat_by or p.session.auto_flatten:
         auto = p.session.auto_flatten
+        flat = f"  flat by {p.session.flat_by:%H:%M} CT" if p.session.flat_by else "  no flat-by time"
         lines.append(
-            f"  flat by {p.session.flat_by:%H:%M} CT" + (f"; the firm flattens at {auto:%H:%M} CT" if auto else "")
+            flat
+            + (f"; the firm flattens at {auto:%H:%M} CT" if auto else "")
+            + ("; a position still open then FAILS the account" if p.session.flat_by_action.value == "fail" else "")
         )
+    if p.news.active:
+        n = p.news
+        lines.append(
+            f"  news: {n.rule.value} from {n.before_minutes} min before to {n.after_minutes} min after "
+            f"{', '.join(n.events)}"
+        )
+    if p.hedging is not None:
+        lines.append(f"  hedging across accounts: {p.hedging.value}")
     if p.profit_target:
         lines.append(f"  profit target {fmt_money(p.profit_target)}")
     if p.consistency:
         cons = p.consistency
         lines.append(f"  consistency {cons.percent.normalize():f}% of {cons.base.value} ({cons.scope.value})")
-    sections = (("notes", p.notes), ("uncertain", p.uncertain), ("unknown", p.unknown), ("sources", p.sources))
-    for title, items in sections:
+    if p.facts:
+        lines.append("  where each number comes from:")
+        width = max(len(k) for k in p.facts)
+        lines.extend(f"    {k.ljust(width)}  {v}" for k, v in sorted(p.facts.items()))
+    deps = caveats(p)
+    if deps:
+        lines.append("  a verdict with this profile cannot vouch for:")
+        lines.extend(f"    - {d.text}" for d in deps)
+    for title, items in (("notes", p.notes), ("sources", p.sources)):
         if items:
             lines.append(f"  {title}:")
             lines.extend(f"    - {x}" for x in items)

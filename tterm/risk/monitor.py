@@ -16,6 +16,13 @@ snapshot happen on a quiet market too):
 5. publishes a :class:`~tterm.core.models.RiskStatus` for the meters and refreshes the
    :class:`~tterm.risk.pretrade.RiskView` the pre-trade checks read.
 
+Every account, with or without a profile, also goes through :class:`~tterm.risk.guard.Guards`:
+your own limits (``[risk.accounts]``: daily loss fixed or trailing, profit lock-in, trades per
+day, most per trade), the news windows of the firm's rule and yours (flatten ahead of a
+``flatten`` window, refuse entries inside one), and the hedging rule across every account in the
+engine. Rule files edited while tterm runs are picked up within seconds (``RuleFiles``); a file
+with a problem is reported with the file, the key and the reason, and the rules in force stay.
+
 Balance here is the start-of-day balance plus the book's realized P&L net of fees; the
 start-of-day balance comes from the broker when a day starts with tterm not running, and from
 tterm's own running balance when it turns the day itself.
@@ -30,7 +37,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -45,9 +51,16 @@ from tterm.core.models import (
     Quote,
     RiskStatus,
 )
+from tterm.risk.actions import Flattener, GuardActor
+from tterm.risk.caveats import sentence
+from tterm.risk.guard import Guards
+from tterm.risk.meter import firm_status, status_sig
+from tterm.risk.monitor_state import STATE_KEY, DayLimits, TrackedAccount, restore, tighter_min
+from tterm.risk.news import NewsCalendar, load_calendar
 from tterm.risk.pretrade import RiskView, risk_checks
-from tterm.risk.profiles import DllAction, Profile, ProfileSet, UnknownProfile
-from tterm.risk.rules import Assessment, RiskTracker, TrackerState, contracts_in_use, fmt_money, money
+from tterm.risk.profiles import CutoffAction, DllAction, Profile, ProfileIncomplete, ProfileSet, UnknownProfile
+from tterm.risk.reload import Outcome, RuleFiles
+from tterm.risk.rules import Assessment, RiskTracker, contracts_in_use, money
 from tterm.risk.settings import RiskSettings
 
 if TYPE_CHECKING:
@@ -56,74 +69,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ZERO = Decimal(0)
-STATE_KEY = "risk.monitor.{account}"
-#: How often the closest-approach figure is persisted while it keeps improving.
-_SAVE_EVERY = timedelta(seconds=5)
 
 
 class RiskError(Exception):
     """A risk command that is refused (loosening a limit before the next session, unknown account)."""
-
-
-@dataclass(slots=True)
-class _DayLimits:
-    """tterm's own margins in force for one trade date; within a day they only ever tighten."""
-
-    trade_date: date
-    buffer_pct: Decimal
-    cutoff_lead: Decimal  # minutes
-    daily_loss: Decimal | None
-    max_contracts: int | None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "trade_date": self.trade_date.isoformat(),
-            "buffer_pct": str(self.buffer_pct),
-            "cutoff_lead": str(self.cutoff_lead),
-            "daily_loss": None if self.daily_loss is None else str(self.daily_loss),
-            "max_contracts": self.max_contracts,
-        }
-
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> _DayLimits:
-        return cls(
-            trade_date=date.fromisoformat(d["trade_date"]),
-            buffer_pct=Decimal(d["buffer_pct"]),
-            cutoff_lead=Decimal(d["cutoff_lead"]),
-            daily_loss=None if d.get("daily_loss") is None else Decimal(d["daily_loss"]),
-            max_contracts=d.get("max_contracts"),
-        )
-
-
-def _tighter_min(a: Decimal | int | None, b: Decimal | int | None) -> Any:
-    """The tighter of two optional caps (None means no cap)."""
-    if a is None:
-        return b
-    if b is None:
-        return a
-    return min(a, b)
-
-
-@dataclass(slots=True)
-class _Account:
-    """The monitor's running state for one account."""
-
-    id: str
-    profile: Profile
-    tracker: RiskTracker
-    limits: _DayLimits | None = None
-    realized_base: Decimal = ZERO
-    evaluated: bool = False
-    enforcing: str = ""
-    enforce_rule: str = ""
-    enforce_date: date | None = None
-    enforced_at: datetime | None = None
-    task: asyncio.Task[None] | None = None
-    last_symbol: str = ""
-    last_status: tuple[Any, ...] | None = None
-    saved_sig: tuple[Any, ...] | None = None
-    saved_at: datetime | None = None
-    notices: set[str] = field(default_factory=set)
 
 
 class RiskMonitor:
@@ -137,6 +86,9 @@ class RiskMonitor:
         settings: RiskSettings | None = None,
         clock: CmeClock | None = None,
         tick_interval: float = 1.0,
+        calendar: NewsCalendar | None = None,
+        files: RuleFiles | None = None,
+        poll_files_every: float = 2.0,
     ) -> None:
         clock = clock or engine.clock
         if clock is None:
@@ -146,20 +98,49 @@ class RiskMonitor:
         self.profiles = profiles
         self.settings = settings or RiskSettings()
         self._tick_interval = tick_interval
-        self._accounts: dict[str, _Account] = {}
+        self._accounts: dict[str, TrackedAccount] = {}
         self._views: dict[str, RiskView] = {}
         self._statuses: dict[str, RiskStatus] = {}
         self._pending: dict[str, RiskStatus] = {}
         self._pending_notices: list[Notice] = []
         self._flush_scheduled = False
-        self._no_profile: set[str] = set()
+        #: Accounts whose profile cannot be enforced, and why (shown on their meter).
+        self._no_profile: dict[str, str] = {}
         self._timer: asyncio.Task[None] | None = None
         self._stopped = False
         self._cutoffs: dict[tuple[str, date, Decimal], tuple[datetime | None, datetime | None, datetime | None]] = {}
         #: The last mark seen per symbol, and the open orders seen (see _on_event).
         self._marks: dict[str, Decimal] = {}
         self._open: set[tuple[str, str]] = set()
-        self.checks = risk_checks(self.view, self.settings, engine.instruments)
+        self.flattener = Flattener(engine)
+        self.guards = Guards(
+            settings=self.settings,
+            journal=engine.journal,
+            calendar=calendar if calendar is not None else load_calendar(user=False),
+            profile_of=self._profile_of,
+            lead_minutes=self.settings.cutoff_lead_minutes,
+        )
+        self.actor = GuardActor(
+            engine,
+            self.flattener,
+            self.guards,
+            notice=self._notice,
+            reevaluate=lambda acct: self._soon(lambda: self.evaluate(acct)),
+            retry_seconds=self.settings.retry_flatten_seconds,
+        )
+        self.files = files
+        if files is not None:
+            files.mark()
+        self._poll_every = timedelta(seconds=poll_files_every)
+        self._polled_at: datetime | None = None
+        self.checks = risk_checks(
+            self.view,
+            self.settings,
+            engine.instruments,
+            guards=self.guards.view,
+            calendar=lambda: self.guards.calendar,
+            positions=self._all_positions,
+        )
 
     # ================================================================== wiring
 
@@ -186,6 +167,7 @@ class RiskMonitor:
         for _ in range(100):
             self.flush()
             running = [a.task for a in self._accounts.values() if a.task is not None and not a.task.done()]
+            running += self.flattener.running()
             if not running:
                 break
             await asyncio.gather(*running, return_exceptions=True)
@@ -203,6 +185,9 @@ class RiskMonitor:
             if a.task is not None and not a.task.done():
                 with contextlib.suppress(Exception):
                     await a.task
+        for task in self.flattener.running():
+            with contextlib.suppress(Exception):
+                await task
 
     # ================================================================== events
 
@@ -236,6 +221,7 @@ class RiskMonitor:
             a = self._accounts.get(event.account)
             if a is not None:
                 a.last_symbol = event.symbol
+            self.guards.on_fill(event, self.engine.book.quantity(event.account, event.symbol))
             self.evaluate(event.account)
         elif kind is Order:
             # Open orders count only as exposure (any open order or none): an update of an order
@@ -285,8 +271,17 @@ class RiskMonitor:
             profile = self.profiles.get(acct.profile)
         except UnknownProfile as exc:
             if account_id not in self._no_profile:
-                self._no_profile.add(account_id)
+                self._no_profile[account_id] = "unknown rule profile"
                 self._notice("error", f"{account_id}: {exc}; no firm rules are enforced on it", account_id)
+            self._plain_status(account_id, now)
+            return None
+        if not profile.enforceable:
+            if account_id not in self._no_profile:
+                self._no_profile[account_id] = f"{profile.id}: drawdown amount unknown, not enforced"
+                try:
+                    profile.require_enforceable()
+                except ProfileIncomplete as exc:
+                    self._notice("error", f"{account_id}: {exc}; no firm rules are enforced on it", account_id)
             self._plain_status(account_id, now)
             return None
         a = self._accounts.get(account_id)
@@ -327,6 +322,8 @@ class RiskMonitor:
             assert cutoff_at is not None
             sess = a.profile.session
             what = "flattens open positions" if sess.auto_flatten == sess.cutoff else "requires flat"
+            if sess.flat_by_action is CutoffAction.FAIL:
+                what = "fails an account still holding a position"
             reason = (
                 f"flat-by cutoff: {a.profile.firm} {what} by {cutoff_at.astimezone(CT):%H:%M} CT; "
                 f"tterm flattens {a.limits.cutoff_lead.normalize():f} min ahead, "
@@ -337,7 +334,7 @@ class RiskMonitor:
             self._retry_if_exposed(a, now, exposed)
 
         tier = a.tracker.contracts_max
-        contracts_max = _tighter_min(tier, a.limits.max_contracts)
+        contracts_max = tighter_min(tier, a.limits.max_contracts)
         self._views[account_id] = RiskView(
             account=account_id,
             profile=a.profile,
@@ -353,52 +350,86 @@ class RiskMonitor:
             window_end=window_end,
             enforcing=a.enforcing if a.enforce_date == trade_date else "",
         )
+        sod = st.sod_balance
+        yours = self._guard(
+            account_id,
+            now,
+            trade_date,
+            day_net=assessment.liquidation - sod,
+            realized_net=balance - sod,
+            positions=positions,
+            exposed=exposed,
+            firm_enforcing=bool(a.enforcing and a.enforce_date == trade_date),
+        )
         used = contracts_in_use(a.profile, positions, self.engine.instruments)
-        self._publish_status(a, assessment, positions, used, contracts_max, cutoff_at, flatten_at, now)
+        self._publish_status(a, assessment, positions, used, contracts_max, cutoff_at, flatten_at, now, yours)
         self._persist(a, now)
         return assessment
 
+    # ------------------------------------------------------------------ yours, news, hedging
+
+    def _profile_of(self, account: str) -> Profile | None:
+        """The enforceable firm profile of ``account`` (None without one)."""
+        acct = self.engine.account(account)
+        if acct is None or not acct.profile or acct.profile not in self.profiles:
+            return None
+        profile = self.profiles.get(acct.profile)
+        return profile if profile.enforceable else None
+
+    def _all_positions(self) -> list[Any]:
+        """Every open position in the engine, for the hedging rule (only when someone forbids it)."""
+        if not any(self.guards.no_hedging(a) for a in self.engine.account_ids()):
+            return []
+        return self.engine.book.open_positions()
+
+    def _exit_fee(self, p: Any) -> Decimal:
+        return abs(p.quantity) * self.engine.instruments.resolve(p.symbol).fee_per_side
+
+    def _guard(
+        self,
+        account: str,
+        now: datetime,
+        trade_date: date,
+        *,
+        day_net: Decimal,
+        realized_net: Decimal,
+        positions: list[Any],
+        exposed: bool,
+        firm_enforcing: bool,
+    ) -> dict[str, Any]:
+        """Your limits and the news rules for one account: act on them, return the meter fields."""
+        actions, fields = self.guards.evaluate(
+            account,
+            now,
+            trade_date=trade_date,
+            day_net=day_net,
+            realized_net=realized_net,
+            positions=positions,
+            exit_fee=self._exit_fee,
+            exposed=exposed,
+        )
+        for act in actions:
+            self.actor.act(account, act, now, trade_date, exposed=exposed, firm_enforcing=firm_enforcing)
+        return fields
+
     # ------------------------------------------------------------------ loading and the day
 
-    def _load(self, account_id: str, profile: Profile) -> _Account:
-        journal = self.engine.journal
-        saved = journal.get_state(STATE_KEY.format(account=account_id)) or {}
-        state: TrackerState | None = None
-        limits: _DayLimits | None = None
-        if saved.get("profile") == profile.id and saved.get("tracker"):
-            state = TrackerState.from_json(saved["tracker"])
-            if saved.get("limits"):
-                limits = _DayLimits.from_json(saved["limits"])
-        elif saved.get("profile"):
+    def _load(self, account_id: str, profile: Profile) -> TrackedAccount:
+        saved = self.engine.journal.get_state(STATE_KEY.format(account=account_id)) or {}
+        if saved.get("profile") and saved.get("profile") != profile.id:
             self._notice(
                 "warning",
                 f"{account_id}: rule profile changed from {saved['profile']} to {profile.id}; "
                 "tterm starts tracking its floor afresh",
                 account_id,
             )
-        fresh = state is None
-        if state is None:
-            state = TrackerState.fresh(profile, self._broker_sod(account_id))
-        tracker = RiskTracker(
-            profile,
-            state,
-            buffer_pct=self.settings.buffer_pct,
-            warn_pct=self.settings.warn_pct,
-            danger_pct=self.settings.danger_pct,
-        )
         seeds = self.settings.accounts.get(account_id)
-        if seeds is not None:
-            tracker.raise_floor(floor=seeds.floor, high_water_mark=seeds.high_water_mark)
-        a = _Account(id=account_id, profile=profile, tracker=tracker, limits=limits)
-        enforce = saved.get("enforce") if not fresh else None
-        if enforce:
-            a.enforcing = enforce.get("reason", "")
-            a.enforce_rule = enforce.get("rule", "")
-            a.enforce_date = date.fromisoformat(enforce["trade_date"]) if enforce.get("trade_date") else None
-            a.enforced_at = datetime.fromisoformat(enforce["at"]) if enforce.get("at") else None
+        a, fresh = restore(account_id, profile, saved, self._broker_sod(account_id), self.settings)
         self._accounts[account_id] = a
         for item in profile.unknown:
-            self._notice("warning", f"{account_id} ({profile.id}): {item}; set it in a user profile", account_id)
+            text = sentence(profile, "unknown", item)
+            self._notice("warning", f"{account_id} ({profile.id}): {text}; set it in a user profile", account_id)
+        state = a.tracker.state
         if fresh and state.high_water_mark > profile.start and seeds is None:
             self._notice(
                 "warning",
@@ -417,7 +448,7 @@ class RiskMonitor:
             return snap.start_of_day_balance
         return snap.balance - snap.day_realized_pnl
 
-    def _turn_day(self, a: _Account, trade_date: date, now: datetime) -> None:
+    def _turn_day(self, a: TrackedAccount, trade_date: date, now: datetime) -> None:
         st = a.tracker.state
         if st.trade_date != trade_date:
             if a.evaluated and st.last_balance is not None:
@@ -432,14 +463,13 @@ class RiskMonitor:
             a.tracker.start_day(trade_date, sod)
         self._day_limits(a, trade_date)
 
-    def _day_limits(self, a: _Account, trade_date: date) -> None:
+    def _day_limits(self, a: TrackedAccount, trade_date: date) -> None:
         cfg = self.settings
         seeds = cfg.accounts.get(a.id)
-        wanted = _DayLimits(
+        wanted = DayLimits(
             trade_date=trade_date,
             buffer_pct=cfg.buffer_pct,
             cutoff_lead=cfg.cutoff_lead_minutes,
-            daily_loss=seeds.daily_loss if seeds else None,
             max_contracts=seeds.max_contracts if seeds else None,
         )
         cur = a.limits
@@ -447,12 +477,11 @@ class RiskMonitor:
             a.limits = wanted
         else:
             # Same day: the config may only tighten what is in force.
-            tighter = _DayLimits(
+            tighter = DayLimits(
                 trade_date=trade_date,
                 buffer_pct=max(cur.buffer_pct, wanted.buffer_pct),
                 cutoff_lead=max(cur.cutoff_lead, wanted.cutoff_lead),
-                daily_loss=_tighter_min(cur.daily_loss, wanted.daily_loss),
-                max_contracts=_tighter_min(cur.max_contracts, wanted.max_contracts),
+                max_contracts=tighter_min(cur.max_contracts, wanted.max_contracts),
             )
             if tighter != wanted and "looser" not in a.notices:
                 a.notices.add("looser")
@@ -464,7 +493,6 @@ class RiskMonitor:
                 )
             a.limits = tighter
         a.tracker.buffer_pct = a.limits.buffer_pct
-        a.tracker.daily_loss_override = a.limits.daily_loss
 
     def tighten(
         self,
@@ -474,20 +502,23 @@ class RiskMonitor:
         max_contracts: int | None = None,
         buffer_pct: Decimal | None = None,
     ) -> None:
-        """Tighten today's limits of ``account``; loosening is refused until the next session."""
+        """Tighten today's limits of ``account``; loosening is refused until the next session.
+
+        ``daily_loss`` is your own daily loss ("yours" on the meter), beside the firm's DLL.
+        """
         a = self._accounts.get(account)
         if a is None or a.limits is None:
             raise RiskError(f"no rule profile is tracked on {account!r}")
         lim = a.limits
         problems = []
         if daily_loss is not None:
-            current = a.tracker.daily_loss_limit
+            current = self.guards.limits(account).daily_loss
             if daily_loss <= 0:
                 problems.append("a daily loss limit must be above zero")
             elif current is not None and daily_loss > current:
                 problems.append(f"daily loss ${daily_loss:,} is looser than ${current:,} in force today")
         if max_contracts is not None:
-            current_max = _tighter_min(a.tracker.contracts_max, lim.max_contracts)
+            current_max = tighter_min(a.tracker.contracts_max, lim.max_contracts)
             if max_contracts <= 0:
                 problems.append("max contracts must be at least 1")
             elif current_max is not None and max_contracts > current_max:
@@ -496,18 +527,22 @@ class RiskMonitor:
             problems.append(f"buffer {buffer_pct}% must be between {lim.buffer_pct}% (today's) and 100%")
         if problems:
             raise RiskError(f"{account}: " + "; ".join(problems) + " (limits only loosen at the next session)")
-        a.limits = _DayLimits(
+        a.limits = DayLimits(
             trade_date=lim.trade_date,
             buffer_pct=buffer_pct if buffer_pct is not None else lim.buffer_pct,
             cutoff_lead=lim.cutoff_lead,
-            daily_loss=_tighter_min(lim.daily_loss, daily_loss),
-            max_contracts=_tighter_min(lim.max_contracts, max_contracts),
+            max_contracts=tighter_min(lim.max_contracts, max_contracts),
         )
         a.tracker.buffer_pct = a.limits.buffer_pct
-        a.tracker.daily_loss_override = a.limits.daily_loss
+        yours = self.guards.tighten(account, daily_loss=daily_loss) if daily_loss is not None else None
         self.engine.journal.record(
             "notice",
-            {"source": "risk", "event": "tighten", "limits": a.limits.to_json()},
+            {
+                "source": "risk",
+                "event": "tighten",
+                "limits": a.limits.to_json(),
+                "yours_daily_loss": yours.daily_loss if yours is not None else None,
+            },
             account=account,
             ref="risk",
         )
@@ -548,7 +583,7 @@ class RiskMonitor:
 
     def _enforce(
         self,
-        a: _Account,
+        a: TrackedAccount,
         rule: str,
         reason: str,
         x: Assessment,
@@ -605,7 +640,7 @@ class RiskMonitor:
         self._persist(a, now, force=True)
         self._start_flatten(a, reason, exposed)
 
-    def _retry_if_exposed(self, a: _Account, now: datetime, exposed: bool) -> None:
+    def _retry_if_exposed(self, a: TrackedAccount, now: datetime, exposed: bool) -> None:
         """Flatten again if positions or orders reappear (a late fill) or a flatten failed."""
         if not exposed or (a.task is not None and not a.task.done()):
             return
@@ -620,64 +655,9 @@ class RiskMonitor:
         )
         self._start_flatten(a, a.enforcing, True)
 
-    def _start_flatten(self, a: _Account, reason: str, exposed: bool) -> None:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            log.error("risk: no event loop to flatten %s (%s)", a.id, reason)
-            self.engine.journal.record(
-                "error", {"action": "risk_flatten", "error": "no running event loop", "reason": reason}, account=a.id
-            )
-            return
-        a.task = loop.create_task(self._flatten_and_lock(a.id, reason, exposed), name=f"risk-flatten-{a.id}")
-
-    async def _flatten_and_lock(self, account: str, reason: str, exposed: bool) -> None:
-        """Cancel working orders, flatten, then lock for the session; each step is journaled."""
-        engine = self.engine
-        if exposed:
-            try:
-                cancelled = await engine.cancel_all(account)
-                engine.journal.record(
-                    "notice",
-                    {
-                        "source": "risk",
-                        "event": "auto_flatten_step",
-                        "step": "cancel_all",
-                        "cancelled": [o.order_id for o in cancelled],
-                    },
-                    account=account,
-                    ref="risk",
-                )
-            except Exception as exc:
-                log.exception("risk: cancel_all %s failed", account)
-                engine.journal.record("error", {"action": "risk_cancel_all", "error": str(exc)}, account=account)
-            try:
-                orders = await engine.flatten(account)
-                engine.journal.record(
-                    "notice",
-                    {
-                        "source": "risk",
-                        "event": "auto_flatten_step",
-                        "step": "flatten",
-                        "orders": [o.order_id for o in orders],
-                    },
-                    account=account,
-                    ref="risk",
-                )
-            except Exception as exc:
-                log.exception("risk: flatten %s failed", account)
-                engine.journal.record("error", {"action": "risk_flatten", "error": str(exc)}, account=account)
-                engine.ingest(
-                    Notice(
-                        level="error", text=f"{account}: tterm could not flatten: {exc}", account=account, source="risk"
-                    )
-                )
-        try:
-            await engine.lock(account, reason, by="risk")
-        except Exception as exc:
-            log.exception("risk: lock %s failed", account)
-            engine.journal.record("error", {"action": "risk_lock", "error": str(exc)}, account=account)
-        self.evaluate(account)
+    def _start_flatten(self, a: TrackedAccount, reason: str, exposed: bool) -> None:
+        """Cancel working orders, flatten, then lock for the session (the Flattener journals each step)."""
+        a.task = self.flattener.start(a.id, reason, exposed=exposed, lock=True, then=lambda: self.evaluate(a.id))
 
     # ------------------------------------------------------------------ status for the meters
 
@@ -689,6 +669,19 @@ class RiskMonitor:
             return
         sod = self._broker_sod(account_id)
         assert sod is not None
+        positions = self.engine.positions(account_id)
+        exposed = bool(positions or self.engine.open_orders(account_id))
+        exit_fees = sum((self._exit_fee(p) for p in positions), ZERO)
+        yours = self._guard(
+            account_id,
+            now,
+            self.clock.trade_date(now),
+            day_net=pnl.realized_net + pnl.unrealized - exit_fees,
+            realized_net=pnl.realized_net,
+            positions=positions,
+            exposed=exposed,
+            firm_enforcing=False,
+        )
         lock = self.engine.lock_for(account_id)
         status = RiskStatus(
             account=account_id,
@@ -698,14 +691,15 @@ class RiskMonitor:
             day_pnl=money(pnl.realized_net + pnl.unrealized),
             locked=bool(lock and lock.locked),
             lock_reason=lock.reason if lock else "",
-            detail="no rule profile" if account_id not in self._no_profile else "unknown rule profile",
+            detail=self._no_profile.get(account_id, "no rule profile"),
             ts=now,
+            **yours,
         )
         self._queue(account_id, status)
 
     def _publish_status(
         self,
-        a: _Account,
+        a: TrackedAccount,
         x: Assessment,
         positions: list[Any],
         used: Decimal,
@@ -713,86 +707,33 @@ class RiskMonitor:
         cutoff_at: datetime | None,
         flatten_at: datetime | None,
         now: datetime,
+        yours: dict[str, Any],
     ) -> None:
-        lock = self.engine.lock_for(a.id)
-        floor_ticks = dll_ticks = None
-        ticks_symbol = ""
-        per_tick = None
-        if positions:
-            lots = []
-            for p in positions:
-                inst = self.engine.instruments.resolve(p.symbol)
-                lots.append((abs(p.quantity) * inst.tick_value, p.symbol))
-            per_tick, ticks_symbol = max(lots)
-        elif a.last_symbol:
-            per_tick = self.engine.instruments.resolve(a.last_symbol).tick_value
-            ticks_symbol = a.last_symbol
-        if per_tick:
-            floor_ticks = (x.floor_distance / per_tick).quantize(Decimal("0.1"))
-            if x.dll_distance is not None:
-                dll_ticks = (x.dll_distance / per_tick).quantize(Decimal("0.1"))
-        status = RiskStatus(
-            account=a.id,
-            profile=a.profile.id,
-            balance=money(x.balance),
-            equity=money(x.equity),
-            day_pnl=money(x.day_pnl),
-            floor=money(x.floor),
-            floor_distance=money(x.floor_distance),
-            drawdown_allowance=a.profile.drawdown.amount,
-            daily_loss_limit=x.dll,
-            dll_distance=None if x.dll_distance is None else money(x.dll_distance),
-            high_water_mark=money(x.high_water_mark),
-            contracts_used=used.normalize(),
+        enforcing = a.enforcing if a.enforcing and a.enforce_date == a.tracker.state.trade_date else ""
+        status = firm_status(
+            a.id,
+            a.profile,
+            a.tracker,
+            x,
+            instruments=self.engine.instruments,
+            lock=self.engine.lock_for(a.id),
+            positions=positions,
+            last_symbol=a.last_symbol,
+            used=used,
             contracts_max=contracts_max,
-            cutoff=cutoff_at,
-            locked=bool(lock and lock.locked),
-            lock_reason=lock.reason if lock else "",
-            band=x.band,
-            detail=self._detail(a, x),
-            ts=now,
-            floor_ticks=floor_ticks,
-            dll_ticks=dll_ticks,
-            ticks_symbol=ticks_symbol,
-            floor_used_pct=x.floor_used_pct,
-            dll_used_pct=x.dll_used_pct,
-            flatten_level=money(x.floor_trigger),
+            cutoff_at=cutoff_at,
             flatten_at=flatten_at,
+            enforcing=enforcing,
+            now=now,
+            yours=yours,
         )
         self._queue(a.id, status)
 
-    def _detail(self, a: _Account, x: Assessment) -> str:
-        p = a.profile
-        t = a.tracker
-        model = {
-            "eod": "EOD trailing",
-            "intraday_equity": "intraday trailing (equity)",
-            "intraday_realized": "intraday trailing (realized)",
-            "static": "static",
-        }[p.drawdown.model.value]
-        parts = [p.title, model]
-        cap = t.lock_level
-        if t.floor_locked and p.trailing:
-            parts.append("floor locked")
-        elif cap is not None:
-            parts.append(f"locks at {fmt_money(cap)}")
-        if p.profit_target is not None:
-            made = x.balance - t.state.start_balance
-            parts.append(f"target {fmt_money(p.profit_target)}: {max(made, ZERO) / p.profit_target * 100:.0f}%")
-        cons = t.consistency(today_pnl=x.day_pnl)
-        if cons is not None:
-            best, limit = cons
-            flag = " over" if best > limit else ""
-            parts.append(f"best day {best}% (limit {limit.normalize():f}%{flag})")
-        if a.enforcing and a.enforce_date == t.state.trade_date:
-            parts.append(f"flattened by tterm: {a.enforcing}")
-        return " · ".join(parts)
-
     def _queue(self, account: str, status: RiskStatus) -> None:
-        sig = _status_sig(status)
+        sig = status_sig(status)
         prev = self._statuses.get(account)
         self._statuses[account] = status
-        if prev is not None and _status_sig(prev) == sig:
+        if prev is not None and status_sig(prev) == sig:
             return
         self._pending[account] = status
         self._schedule_flush()
@@ -827,42 +768,10 @@ class RiskMonitor:
 
     # ------------------------------------------------------------------ persistence
 
-    def _persist(self, a: _Account, now: datetime, *, force: bool = False) -> None:
-        st = a.tracker.state
-        sig = (
-            st.high_water_mark,
-            st.floor,
-            st.trade_date,
-            st.sod_balance,
-            st.eod_date,
-            st.tier_balance,
-            st.pending_tier_balance,
-            len(st.day_pnls),
-            a.enforcing,
-            a.enforce_date,
-            None if a.limits is None else tuple(a.limits.to_json().values()),
-        )
-        if not force and sig == a.saved_sig:
-            if a.saved_at is not None and now - a.saved_at < _SAVE_EVERY:
-                return
-            if st.closest_at is None or (a.saved_at is not None and st.closest_at <= a.saved_at):
-                return
-        data = {
-            "profile": a.profile.id,
-            "tracker": st.to_json(),
-            "limits": a.limits.to_json() if a.limits else None,
-            "enforce": {
-                "reason": a.enforcing,
-                "rule": a.enforce_rule,
-                "trade_date": a.enforce_date.isoformat() if a.enforce_date else None,
-                "at": a.enforced_at.isoformat() if a.enforced_at else None,
-            }
-            if a.enforcing
-            else None,
-        }
-        self.engine.journal.set_state(STATE_KEY.format(account=a.id), data)
-        a.saved_sig = sig
-        a.saved_at = now
+    def _persist(self, a: TrackedAccount, now: datetime, *, force: bool = False) -> None:
+        if force or a.due(now):
+            self.engine.journal.set_state(STATE_KEY.format(account=a.id), a.to_json())
+            a.saved(now)
 
     # ------------------------------------------------------------------ timer
 
@@ -888,28 +797,69 @@ class RiskMonitor:
                 self._stopped = True
                 raise
             try:
+                self.poll_files()
                 self.tick()
             except Exception as exc:  # a bad tick must not stop the monitor
                 log.exception("risk monitor tick failed")
                 self.engine.journal.record("error", {"action": "risk_tick", "error": repr(exc)})
 
+    # ------------------------------------------------------------------ rule files edited while running
 
-def _status_sig(s: RiskStatus) -> tuple[Any, ...]:
-    return (
-        s.balance,
-        s.equity,
-        s.floor,
-        s.floor_distance,
-        s.dll_distance,
-        s.contracts_used,
-        s.contracts_max,
-        s.locked,
-        s.lock_reason,
-        s.band,
-        s.detail,
-        s.cutoff,
-        s.profile,
-    )
+    def poll_files(self, now: datetime | None = None, *, force: bool = False) -> None:
+        """Pick up edited profile and calendar files (every few seconds, from the timer)."""
+        if self.files is None:
+            return
+        now = now or self.clock.now()
+        if not force and self._polled_at is not None and now - self._polled_at < self._poll_every:
+            return
+        self._polled_at = now
+        profiles = self.files.profiles.poll()
+        if profiles is not None:
+            self._apply_profiles(profiles)
+        calendar = self.files.calendar.poll()
+        if calendar is not None:
+            self._apply_calendar(calendar)
+
+    def _apply_profiles(self, out: Outcome[ProfileSet]) -> None:
+        if out.value is None:
+            self._refuse_reload("rule profiles", out.error)
+            return
+        new = out.value
+        problems = []
+        for acct in self.engine.accounts:
+            if not acct.profile or acct.profile not in self.profiles:
+                continue
+            if acct.profile not in new:
+                problems.append(f"{acct.id}: its profile {acct.profile!r} would no longer be defined")
+            elif self.profiles.get(acct.profile).enforceable and not new.get(acct.profile).enforceable:
+                problems.append(f"{acct.id}: its profile {acct.profile} would lose its drawdown amount")
+        if problems:
+            self._refuse_reload("rule profiles", "\n".join(problems))
+            return
+        self.profiles = new
+        for a in self._accounts.values():
+            a.profile = new.get(a.profile.id)
+            a.tracker.profile = a.profile
+        self._cutoffs.clear()
+        self._no_profile.clear()
+        self.guards.refresh()
+        self.engine.journal.record("notice", {"source": "risk", "event": "reload", "what": "rule profiles"})
+        self._notice("info", f"rule profiles reloaded ({len(new)} profiles)")
+        self.tick()
+
+    def _apply_calendar(self, out: Outcome[NewsCalendar]) -> None:
+        if out.value is None:
+            self._refuse_reload("news calendar", out.error)
+            return
+        self.guards.calendar = out.value
+        self.guards.refresh()
+        self.engine.journal.record("notice", {"source": "risk", "event": "reload", "what": "news calendar"})
+        self._notice("info", f"news calendar reloaded ({len(out.value)} releases)")
+        self.tick()
+
+    def _refuse_reload(self, what: str, error: str) -> None:
+        self.engine.journal.record("error", {"action": "reload", "what": what, "error": error})
+        self._notice("error", f"{what} not reloaded; the previous set stays in force:\n{error}")
 
 
 def monitor_of(engine: Engine) -> RiskMonitor | None:

@@ -14,7 +14,13 @@ What an order is refused for, in plain words:
 - ``fat_finger``: the price is too far from the market, or the size is above the maximum;
 - ``tier``: the position would exceed the contract limit of the current scaling tier;
 - ``floor`` / ``dll``: its worst case (stop distance x size x tick value + fees, or a configured
-  adverse move when it has no stop) would cross the firm's floor or daily loss limit.
+  adverse move when it has no stop) would cross the firm's floor or daily loss limit;
+- ``news``: it is inside a news window of the firm's rule or yours (``warn`` rules only warn);
+- ``hedging``: it would leave the trader long in one account and short in another (or in a
+  related product: ES and MES are one product) where the firm or the trader forbids it, across
+  every broker and account in the engine;
+- ``yours_trades`` / ``yours_trade_loss`` / ``yours_size``: your trades per day (the entry and
+  the exit it will need), your most per trade, your contract cap.
 
 Orders that only reduce a position (exits, flattens) always pass: a check must never trap a
 trader in a position.
@@ -22,16 +28,17 @@ trader in a position.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from tterm.core.clock import CT
-from tterm.core.instruments import InstrumentMaster
-from tterm.core.models import Instrument, OrderRole, OrderType, RiskAction, RiskDecision, Side
+from tterm.core.instruments import InstrumentMaster, UnknownSymbol
+from tterm.core.models import AssetClass, Instrument, OrderRole, OrderType, Position, RiskAction, RiskDecision, Side
 from tterm.core.router import CheckContext, PreTradeCheck
-from tterm.risk.profiles import Profile
+from tterm.risk.news import NewsCalendar
+from tterm.risk.profiles import NewsAction, NewsRule, Profile
 from tterm.risk.settings import RiskSettings
 
 ZERO = Decimal(0)
@@ -57,6 +64,27 @@ class RiskView:
 
 
 ViewSource = Callable[[str], "RiskView | None"]
+
+
+@dataclass(frozen=True, slots=True)
+class GuardView:
+    """An account's rules beyond the firm's floor: news windows, hedging and your own limits.
+
+    Every account has one (with or without a firm profile); the monitor refreshes it.
+    """
+
+    account: str
+    #: The news rules in force: (rule, "firm" or "yours").
+    news: tuple[tuple[NewsRule, str], ...] = ()
+    #: Who forbids hedging ("" when nobody does): "the <firm> rules" or "your settings".
+    no_hedging: str = ""
+    trades: int = 0
+    max_trades: int | None = None
+    max_loss_per_trade: Decimal | None = None
+    max_contracts: int | None = None  # yours, counted a lot per lot (a firm profile counts its own way)
+
+
+GuardSource = Callable[[str], "GuardView | None"]
 
 
 # --------------------------------------------------------------------------- order arithmetic
@@ -398,18 +426,193 @@ class WorstCaseCheck:
         )
 
 
+class NewsCheck:
+    """No new exposure inside a news window (``no_entries``, ``flatten``); ``warn`` warns."""
+
+    name = "news"
+
+    def __init__(self, guards: GuardSource, calendar: Callable[[], NewsCalendar], lead_minutes: Decimal = ZERO) -> None:
+        self._guards = guards
+        self._calendar = calendar
+        # A flatten rule is flat from the window's start: tterm flattens (and refuses) ``lead`` earlier.
+        self._lead = timedelta(minutes=float(lead_minutes))
+
+    def check(self, ctx: CheckContext) -> RiskDecision | None:
+        guard = self._guards(ctx.request.account)
+        now = _now(ctx)
+        if guard is None or not guard.news or now is None or opening_quantity(ctx) == 0:
+            return None
+        calendar = self._calendar()
+        warning = None
+        for rule, who in guard.news:
+            w = calendar.window_at(rule, now)
+            if w is None and rule.rule is NewsAction.FLATTEN and self._lead:
+                w = calendar.window_at(rule, now + self._lead)
+            if w is None:
+                continue
+            r = w.release
+            span = f"{w.start.astimezone(CT):%H:%M}-{w.end.astimezone(CT):%H:%M} CT"
+            whose = "your news rule" if who == "yours" else f"the {who} news rule"
+            what = f"{r.label} at {r.at.astimezone(CT):%H:%M} CT: {whose} covers {span}"
+            if w.rule is NewsAction.WARN:
+                warning = warning or _warn(ctx, self.name, f"{what} (warning only)")
+                continue
+            verb = "no new positions" if w.rule is NewsAction.NO_ENTRIES else "be flat"
+            return _reject(ctx, self.name, f"inside a news window: {what} ({verb}); exits still pass")
+        return warning
+
+
+def product_of(inst: Instrument, instruments: InstrumentMaster) -> str:
+    """The product an instrument trades, for the hedging rule: ES and MES are one product."""
+    if inst.asset_class is AssetClass.FUTURE and inst.root:
+        try:
+            mini = instruments.spec(inst.root).mini
+        except UnknownSymbol:
+            mini = ""
+        return mini or inst.root
+    if inst.asset_class is AssetClass.OPTION:
+        return inst.underlying or inst.symbol
+    return inst.symbol
+
+
+class HedgingCheck:
+    """Refuse an order that would leave the trader long and short in one product at once.
+
+    It looks at every open position in the engine (every broker, every account, the order's own
+    account included: long ES and short MES is a hedge too) and applies when the order's account
+    or the other position's account forbids hedging (its firm profile, or your ``no_hedging``).
+    """
+
+    name = "hedging"
+
+    def __init__(
+        self,
+        guards: GuardSource,
+        positions: Callable[[], Iterable[Position]],
+        instruments: InstrumentMaster,
+    ) -> None:
+        self._guards = guards
+        self._positions = positions
+        self._instruments = instruments
+        self._products: dict[str, str] = {}
+
+    def _product(self, symbol: str, inst: Instrument | None = None) -> str:
+        p = self._products.get(symbol)
+        if p is None:
+            p = product_of(inst or self._instruments.resolve(symbol), self._instruments)
+            self._products[symbol] = p
+        return p
+
+    def check(self, ctx: CheckContext) -> RiskDecision | None:
+        if opening_quantity(ctx) == 0:
+            return None
+        r = ctx.request
+        mine = self._guards(r.account)
+        product = self._product(r.symbol, ctx.instrument)
+        sign = r.side.sign
+        for pos in self._positions():
+            if not pos.quantity or (pos.quantity > 0) == (sign > 0):
+                continue
+            if pos.account == r.account and pos.symbol == r.symbol:
+                continue  # the order itself reverses it; that is not two positions
+            if self._product(pos.symbol) != product:
+                continue
+            other = mine if pos.account == r.account else self._guards(pos.account)
+            who = (mine.no_hedging if mine else "") or (other.no_hedging if other else "")
+            if not who:
+                continue
+            side = "long" if pos.quantity > 0 else "short"
+            want = "long" if sign > 0 else "short"
+            where = "this account" if pos.account == r.account else pos.account
+            return _reject(
+                ctx,
+                self.name,
+                f"hedging: {where} is {side} {abs(pos.quantity)} {pos.symbol} and this order would make "
+                f"{r.account} {want} {product}; {who} forbid opposite positions in one product across "
+                "accounts (close one side first)",
+            )
+        return None
+
+
+class YoursCheck:
+    """Your own limits: trades per day, the most per trade, your contract cap."""
+
+    name = "yours"
+
+    def __init__(self, guards: GuardSource, settings: RiskSettings) -> None:
+        self._guards = guards
+        self._settings = settings
+
+    def check(self, ctx: CheckContext) -> RiskDecision | None:
+        guard = self._guards(ctx.request.account)
+        opening = opening_quantity(ctx)
+        if guard is None or opening == 0:
+            return None
+        r = ctx.request
+        if guard.max_trades is not None:
+            held = ctx.position.quantity
+            starts = held == 0 or (held > 0) != (r.side is Side.BUY)
+            needed = 2 if starts else 1
+            if guard.trades + needed > guard.max_trades:
+                also = " and the exit it will need" if needed == 2 else ""
+                return _reject(
+                    ctx,
+                    "yours_trades",
+                    f"your limit is {guard.max_trades} trades a day (entries and exits both count): "
+                    f"{guard.trades} used, this order{also} would make {guard.trades + needed}; exits still pass",
+                )
+        if guard.max_loss_per_trade is not None:
+            worst, how = worst_case(ctx, self._settings)
+            if worst > guard.max_loss_per_trade:
+                return _reject(
+                    ctx,
+                    "yours_trade_loss",
+                    f"worst case {_money(-worst)} ({how}) is more than your {_money(guard.max_loss_per_trade)} "
+                    "a trade; a closer stop or a smaller size fits",
+                    worst,
+                )
+        if guard.max_contracts is not None:
+            held = ctx.position.quantity
+            after = abs(held + r.side.sign * r.quantity)
+            others = sum(abs(p.quantity) for p in ctx.positions if p.symbol != r.symbol)
+            if after + others > guard.max_contracts:
+                return _reject(
+                    ctx,
+                    "yours_size",
+                    f"this order would bring {r.account} to {after + others} lots; your cap is {guard.max_contracts}",
+                )
+        return None
+
+
 def _key(inst: Instrument) -> str:
     return inst.root or inst.underlying or inst.symbol
 
 
-def risk_checks(views: ViewSource, settings: RiskSettings, instruments: InstrumentMaster) -> list[PreTradeCheck]:
-    """Every pre-trade check, in the order they run (cheapest and most decisive first)."""
-    return [
+def risk_checks(
+    views: ViewSource,
+    settings: RiskSettings,
+    instruments: InstrumentMaster,
+    *,
+    guards: GuardSource | None = None,
+    calendar: Callable[[], NewsCalendar] | None = None,
+    positions: Callable[[], Iterable[Position]] | None = None,
+) -> list[PreTradeCheck]:
+    """Every pre-trade check, in the order they run (cheapest and most decisive first).
+
+    ``guards``, ``calendar`` and ``positions`` (every open position in the engine) add the news,
+    hedging and personal checks.
+    """
+    checks: list[PreTradeCheck] = [
         RiskReadyCheck(views),
         FlattenInProgressCheck(views),
         CutoffCheck(views),
-        StaleDataCheck(settings),
-        FatFingerCheck(settings),
-        TierCheck(views, instruments),
-        WorstCaseCheck(views, settings),
     ]
+    if guards is not None and calendar is not None:
+        checks.append(NewsCheck(guards, calendar, settings.cutoff_lead_minutes))
+    checks += [StaleDataCheck(settings), FatFingerCheck(settings)]
+    if guards is not None:
+        if positions is not None:
+            checks.append(HedgingCheck(guards, positions, instruments))
+        checks.append(YoursCheck(guards, settings))
+    checks += [TierCheck(views, instruments), WorstCaseCheck(views, settings)]
+    return checks

@@ -20,8 +20,11 @@ File layout (one file may hold many profiles)::
     [profile.drawdown]         # amount, model, lock, snapshot
     [profile.daily_loss]       # amount, action
     [profile.contracts]        # max, micro_ratio, weights, scaling
-    [profile.session]          # flat_by, auto_flatten
+    [profile.session]          # flat_by, auto_flatten, flat_by_action
     [profile.consistency]      # percent, base, scope
+    [profile.news]             # rule, before_minutes, after_minutes, events
+    hedging = "forbidden"      # opposite positions across the trader's accounts
+    [profile.facts]            # "dotted.key" = "where that number comes from, and its date"
 
 Every error names the file, the profile and the dotted key, and says why.
 """
@@ -58,6 +61,10 @@ class ProfileError(Exception):
         super().__init__("\n".join(f"{f}: {k}: {r}" if k else f"{f}: {r}" for f, k, r in self.problems))
 
 
+class ProfileIncomplete(ValueError):
+    """A profile that lacks a number tterm needs to enforce it (the firm's number is unknown)."""
+
+
 class UnknownProfile(KeyError):
     """An account names a profile id that no profile file defines."""
 
@@ -92,6 +99,22 @@ class DllAction(StrEnum):
     FLATTEN_BLOCK = "flatten_block"  # soft breach: flattened, blocked for the rest of the session
     FAIL = "fail"  # hard breach: the account fails
     NONE = "none"  # no daily loss limit
+
+
+class CutoffAction(StrEnum):
+    """What the firm does to a position still open at its flat-by time."""
+
+    LIQUIDATE = "liquidate"  # the firm closes it; the account survives
+    FAIL = "fail"  # the account fails (a hard breach)
+
+
+class NewsAction(StrEnum):
+    """A profile's rule around scheduled high-impact releases."""
+
+    NONE = "none"
+    NO_ENTRIES = "no_entries"  # no new exposure from N minutes before to N after
+    FLATTEN = "flatten"  # be flat from N minutes before to N after (tterm flattens ahead)
+    WARN = "warn"  # orders pass with a warning; the meter counts down
 
 
 class ConsistencyBase(StrEnum):
@@ -156,9 +179,14 @@ class _Strict(BaseModel):
 
 
 class Drawdown(_Strict):
-    """The maximum loss allowance and how its floor moves."""
+    """The maximum loss allowance and how its floor moves.
 
-    amount: Annotated[Money, Field(gt=0)]
+    ``amount`` may be left out only where the firm's number is not known (the profile then lists
+    ``drawdown.amount`` under ``unknown``): such a profile is shown and can be extended, but it
+    cannot be enforced or replayed until a user profile gives the amount.
+    """
+
+    amount: Annotated[Money, Field(gt=0)] | None = None
     model: DrawdownModel
     lock: Annotated[LockRule, _alias(_LOCK_ALIASES)] = LockRule.START
     #: CT time the end-of-day level is taken (``eod`` only); default: the session close.
@@ -235,6 +263,15 @@ class SessionRules(_Strict):
     flat_by: CtTime | None = None
     #: When the firm's own system liquidates, if earlier than ``flat_by`` (Topstep: 15:08 CT).
     auto_flatten: CtTime | None = None
+    #: What a position still open at the cutoff costs: the firm liquidates it, or the account
+    #: fails (Take Profit Trader, reference A.4).
+    flat_by_action: CutoffAction = CutoffAction.LIQUIDATE
+
+    @model_validator(mode="after")
+    def _action_needs_time(self) -> SessionRules:
+        if self.flat_by_action is CutoffAction.FAIL and self.cutoff is None:
+            raise ValueError("flat_by_action 'fail' needs a flat_by time")
+        return self
 
     @property
     def cutoff(self) -> time | None:
@@ -249,6 +286,138 @@ class Consistency(_Strict):
     percent: Annotated[Money, Field(gt=0, le=100)]
     base: ConsistencyBase = ConsistencyBase.TOTAL_PROFIT
     scope: ConsistencyScope = ConsistencyScope.EVALUATION
+
+
+#: The release kinds a news rule covers when it names none (the shipped calendar has these).
+DEFAULT_NEWS_EVENTS = ("CPI", "NFP", "FOMC")
+_EVENT_KIND = re.compile(r"^[A-Z][A-Z0-9_-]{0,23}$")
+
+
+class NewsRule(_Strict):
+    """What the firm (or the trader) requires around scheduled high-impact releases."""
+
+    rule: NewsAction = NewsAction.NONE
+    before_minutes: Annotated[int, Field(ge=0, le=240)] = 0
+    after_minutes: Annotated[int, Field(ge=0, le=240)] = 0
+    #: Calendar kinds this rule covers (``CPI``, ``NFP``, ``FOMC``, or a kind the user adds).
+    events: tuple[str, ...] = DEFAULT_NEWS_EVENTS
+
+    @field_validator("events", mode="before")
+    @classmethod
+    def _kinds(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            v = [v]
+        if not isinstance(v, list | tuple) or not v:
+            raise ValueError('list the release kinds, e.g. ["CPI", "NFP", "FOMC"]')
+        out = []
+        for kind in v:
+            k = kind.strip().upper() if isinstance(kind, str) else kind
+            if not isinstance(k, str) or not _EVENT_KIND.match(k):
+                raise ValueError(f"{kind!r} is not a release kind (letters and digits, e.g. CPI)")
+            out.append(k)
+        return tuple(dict.fromkeys(out))
+
+    @model_validator(mode="after")
+    def _window(self) -> NewsRule:
+        if self.rule is NewsAction.NONE and (self.before_minutes or self.after_minutes):
+            raise ValueError("minutes are given but rule is 'none'; set rule to no_entries, flatten or warn")
+        if self.rule is not NewsAction.NONE and not (self.before_minutes or self.after_minutes):
+            raise ValueError(f"rule {self.rule.value!r} needs before_minutes or after_minutes above 0")
+        return self
+
+    @property
+    def active(self) -> bool:
+        return self.rule is not NewsAction.NONE
+
+
+class Hedging(StrEnum):
+    """Whether the firm lets one trader hold opposite positions in one product across accounts."""
+
+    FORBIDDEN = "forbidden"
+    ALLOWED = "allowed"
+
+
+#: Every dotted key a profile may set: caveats and facts must name one of these (or a section).
+PROFILE_KEYS = frozenset(
+    {
+        "account_size",
+        "start_balance",
+        "profit_target",
+        "min_days",
+        "hedging",
+        "drawdown.amount",
+        "drawdown.model",
+        "drawdown.lock",
+        "drawdown.snapshot",
+        "daily_loss.amount",
+        "daily_loss.action",
+        "contracts.max",
+        "contracts.micro_ratio",
+        "contracts.weights",
+        "contracts.scaling",
+        "session.flat_by",
+        "session.auto_flatten",
+        "session.flat_by_action",
+        "consistency.percent",
+        "consistency.base",
+        "consistency.scope",
+        "news.rule",
+        "news.before_minutes",
+        "news.after_minutes",
+        "news.events",
+    }
+)
+PROFILE_SECTIONS = frozenset(k.split(".")[0] for k in PROFILE_KEYS)
+_LEADING_KEY = re.compile(r"^\s*([a-z_]+(?:\.[a-z_]+)?)")
+
+
+def _known_key(key: str) -> bool:
+    return key in PROFILE_KEYS or key in PROFILE_SECTIONS
+
+
+class Caveat(_Strict):
+    """One ``uncertain`` or ``unknown`` item: the profile key it is about, and why.
+
+    Written as a table ``{ key = "daily_loss.amount", text = "..." }`` or as plain text; plain
+    text that starts with a profile key (``"drawdown.lock not given; ..."``) is about that key,
+    other text about the profile as a whole (key ``""``).
+    """
+
+    key: str = ""
+    text: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_text(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            m = _LEADING_KEY.match(v)
+            key = m.group(1) if m and _known_key(m.group(1)) else ""
+            return {"key": key, "text": v}
+        return v
+
+    @field_validator("key")
+    @classmethod
+    def _key(cls, v: str) -> str:
+        v = v.strip()
+        if v and not _known_key(v):
+            close = difflib.get_close_matches(v, sorted(PROFILE_KEYS | PROFILE_SECTIONS), n=2, cutoff=0.6)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise ValueError(f"{v!r} is not a profile key{hint}")
+        return v
+
+    @field_validator("text")
+    @classmethod
+    def _text(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("must not be empty")
+        return v.strip()
+
+    @property
+    def section(self) -> str:
+        return self.key.split(".")[0]
+
+    def __str__(self) -> str:
+        return self.text
 
 
 class Profile(_Strict):
@@ -270,12 +439,18 @@ class Profile(_Strict):
     contracts: Contracts = Field(default_factory=Contracts)
     session: SessionRules = Field(default_factory=SessionRules)
     consistency: Consistency | None = None
+    news: NewsRule = Field(default_factory=NewsRule)
+    #: ``forbidden``: pre-trade refuses an order that would leave this trader long in one account
+    #: and short in another in the same product. None: the sources do not say.
+    hedging: Hedging | None = None
     sources: list[str] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
     #: Numbers the reference marks uncertain, each with its source.
-    uncertain: list[str] = Field(default_factory=list)
+    uncertain: list[Caveat] = Field(default_factory=list)
     #: Rules the firm has but tterm has no number for; the monitor warns about each at start.
-    unknown: list[str] = Field(default_factory=list)
+    unknown: list[Caveat] = Field(default_factory=list)
+    #: Where each number comes from: dotted key -> "source (date) [OFFICIAL|3P]".
+    facts: dict[str, str] = Field(default_factory=dict)
     extends: str | None = None
 
     @field_validator("id")
@@ -312,7 +487,35 @@ class Profile(_Strict):
             raise ValueError("drawdown.snapshot applies to the 'eod' model only")
         if self.consistency and self.consistency.base is ConsistencyBase.PROFIT_TARGET and not self.profit_target:
             raise ValueError("consistency.base 'profit_target' needs a profit_target")
+        if self.drawdown.amount is None and not any(c.key in ("drawdown.amount", "drawdown") for c in self.unknown):
+            raise ValueError(
+                "drawdown.amount is missing; give it, or list it under unknown if the firm's number is not known"
+            )
+        if self.drawdown.amount is not None and self.drawdown.amount >= self.account_size:
+            raise ValueError(
+                f"drawdown.amount {self.drawdown.amount} is not below the account size {self.account_size}"
+            )
+        for key, text in self.facts.items():
+            if not _known_key(key):
+                close = difflib.get_close_matches(key, sorted(PROFILE_KEYS), n=2, cutoff=0.6)
+                hint = f"; did you mean {', '.join(close)}?" if close else ""
+                raise ValueError(f"facts: {key!r} is not a profile key{hint}")
+            if not text.strip():
+                raise ValueError(f"facts.{key}: give the source and its date")
+            if self.value_of(key) is None:
+                raise ValueError(f"facts: {key!r} has a source but no value in this profile")
         return self
+
+    def value_of(self, key: str) -> Any:
+        """The value of a dotted profile key (None where it is not set)."""
+        obj: Any = self
+        for part in key.split("."):
+            obj = getattr(obj, part, None)
+            if obj is None:
+                return None
+        if isinstance(obj, list | tuple | dict) and not obj:
+            return None
+        return obj
 
     # ------------------------------------------------------------------ derived
 
@@ -323,7 +526,9 @@ class Profile(_Strict):
     @property
     def title(self) -> str:
         plat = f" ({self.platform})" if self.platform else ""
-        return f"{self.firm} {self.program} {self.phase} {_size(self.account_size)}{plat}"
+        # "2026 EOD Trail evaluation", not "2026 EOD Trail evaluation evaluation"
+        phase = "" if self.phase.lower() in self.program.lower() else f" {self.phase}"
+        return f"{self.firm} {self.program}{phase} {_size(self.account_size)}{plat}"
 
     @property
     def trailing(self) -> bool:
@@ -332,6 +537,21 @@ class Profile(_Strict):
     @property
     def has_dll(self) -> bool:
         return self.daily_loss.action is not DllAction.NONE
+
+    @property
+    def enforceable(self) -> bool:
+        """False while a number tterm needs to enforce the profile (the drawdown) is unknown."""
+        return self.drawdown.amount is not None
+
+    def require_enforceable(self) -> None:
+        """Raise :class:`ProfileIncomplete` when the profile cannot be enforced as it stands."""
+        if self.drawdown.amount is None:
+            why = next((c.text for c in self.unknown if c.key in ("drawdown.amount", "drawdown")), "")
+            raise ProfileIncomplete(
+                f"rule profile {self.id} has no drawdown amount ({why or 'not in tterm sources'}); "
+                f'make a user profile with extends = "{self.id}" and drawdown.amount = your number '
+                f"(`tterm profiles {self.id}` shows the rest)"
+            )
 
 
 def _size(amount: Decimal) -> str:

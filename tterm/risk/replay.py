@@ -21,24 +21,48 @@ Each profile starts at its own starting balance, so one file answers "would this
 Apex intraday but passed Topstep EOD?". The same :class:`~tterm.risk.rules.RiskTracker` the live
 monitor uses does the math; the session clock supplies the day turns, the end-of-day snapshots
 and the flat-by cutoffs.
+
+:func:`replay_with_tterm` also runs the day as tterm would have protected it (see
+:mod:`tterm.risk.replay_path`) and puts the two verdicts side by side: "would tterm have saved
+this day?". Every verdict names the ``unknown`` and ``uncertain`` profile items it depends on.
 """
 
 from __future__ import annotations
 
 import csv
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from tterm.core.book import Book
 from tterm.core.clock import CT, ClockError, CmeClock
 from tterm.core.instruments import InstrumentMaster, UnknownSymbol
-from tterm.core.models import Fill, Instrument, Quote, Side
-from tterm.risk.profiles import DllAction, Profile
-from tterm.risk.rules import RiskTracker, contracts_in_use, fmt_money
-from tterm.risk.settings import RiskSettings
+from tterm.core.models import Side
+from tterm.risk.caveats import Dependency, depends_on
+from tterm.risk.news import NewsCalendar
+from tterm.risk.profiles import Profile
+from tterm.risk.replay_path import Action, Event, FloorPoint, Refusal, ReplayResult, ReplayRow
+from tterm.risk.replay_path import Path as _Path
+from tterm.risk.rules import fmt_money
+from tterm.risk.settings import AccountRiskSettings, RiskSettings
+
+__all__ = [
+    "Action",
+    "Comparison",
+    "Event",
+    "FloorPoint",
+    "Refusal",
+    "ReplayError",
+    "ReplayResult",
+    "ReplayRow",
+    "format_comparison",
+    "format_result",
+    "format_summary",
+    "read_replay",
+    "replay",
+    "replay_with_tterm",
+]
 
 COLUMNS = ("time", "type", "symbol", "side", "qty", "price", "fee")
 REQUIRED = ("time", "type", "symbol", "price")
@@ -47,18 +71,6 @@ ZERO = Decimal(0)
 
 class ReplayError(ValueError):
     """A replay file that cannot be read; names the file, the line and the problem."""
-
-
-@dataclass(frozen=True, slots=True)
-class ReplayRow:
-    at: datetime
-    kind: str  # fill | mark
-    instrument: Instrument
-    price: Decimal
-    side: Side | None = None
-    qty: int = 0
-    fee: Decimal | None = None
-    line: int = 0
 
 
 # --------------------------------------------------------------------------- reading
@@ -160,42 +172,7 @@ def _row(rec: dict[str, str], lineno: int, instruments: InstrumentMaster, clock:
 # --------------------------------------------------------------------------- replaying
 
 
-@dataclass(frozen=True, slots=True)
-class FloorPoint:
-    at: datetime
-    floor: Decimal
-    high_water_mark: Decimal
-    why: str
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    at: datetime
-    rule: str
-    text: str
-
-
-@dataclass(slots=True)
-class ReplayResult:
-    """How one profile fared over the replayed rows."""
-
-    profile: Profile
-    start_balance: Decimal
-    failed: Event | None = None  # the first hard breach: the account fails here
-    soft: list[Event] = field(default_factory=list)  # daily-limit blocks and cutoff liquidations
-    tterm: list[Event] = field(default_factory=list)  # where tterm would have flattened first
-    floor_path: list[FloorPoint] = field(default_factory=list)
-    closest: Decimal | None = None
-    closest_at: datetime | None = None
-    blocked_fills: int = 0
-    final_balance: Decimal = ZERO
-    final_equity: Decimal = ZERO
-    final_floor: Decimal = ZERO
-    days: int = 0
-
-    @property
-    def passed(self) -> bool:
-        return self.failed is None
+# --------------------------------------------------------------------------- replaying
 
 
 def replay(
@@ -205,145 +182,61 @@ def replay(
     instruments: InstrumentMaster,
     clock: CmeClock,
     settings: RiskSettings | None = None,
+    calendar: NewsCalendar | None = None,
 ) -> ReplayResult:
-    """Run ``rows`` through ``profile`` (see the module docstring)."""
-    settings = settings or RiskSettings()
-    tracker = RiskTracker(
+    """Run ``rows`` through ``profile`` as recorded: what the firm saw (see the module docstring)."""
+    path = _Path(profile, instruments=instruments, clock=clock, settings=settings, calendar=calendar)
+    return path.run(rows)
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """One profile's verdict as recorded and with tterm's protection, side by side."""
+
+    firm: ReplayResult
+    tterm: ReplayResult
+
+    @property
+    def difference(self) -> Decimal:
+        """What tterm's protection was worth in money (positive: tterm kept more)."""
+        return self.tterm.pnl - self.firm.pnl
+
+    @property
+    def depends(self) -> list[Dependency]:
+        return depends_on(self.firm.profile, self.firm.areas | self.tterm.areas)
+
+
+def replay_with_tterm(
+    rows: Sequence[ReplayRow],
+    profile: Profile,
+    *,
+    instruments: InstrumentMaster,
+    clock: CmeClock,
+    settings: RiskSettings | None = None,
+    calendar: NewsCalendar | None = None,
+    personal: AccountRiskSettings | None = None,
+    slippage_ticks: int = 1,
+    stop_ticks: int | None = None,
+) -> Comparison:
+    """The recorded path and the path tterm would have made of it (``tterm replay --with-tterm``).
+
+    ``personal`` adds an account's own limits ([risk.accounts]); ``slippage_ticks`` is taken
+    against every tterm flatten; ``stop_ticks`` gives every replayed entry a stop that far away
+    (without one, the worst case assumes ``no_stop_adverse_ticks``, as live).
+    """
+    firm = replay(rows, profile, instruments=instruments, clock=clock, settings=settings, calendar=calendar)
+    path = _Path(
         profile,
-        buffer_pct=settings.buffer_pct,
-        warn_pct=settings.warn_pct,
-        danger_pct=settings.danger_pct,
+        instruments=instruments,
+        clock=clock,
+        settings=settings,
+        calendar=calendar,
+        protect=True,
+        personal=personal,
+        slippage_ticks=slippage_ticks,
+        stop_ticks=stop_ticks,
     )
-    st = tracker.state
-    book = Book(instruments)
-    acct = "replay"
-    result = ReplayResult(profile=profile, start_balance=profile.start)
-    result.floor_path.append(FloorPoint(rows[0].at, st.floor, st.high_water_mark, "start"))
-    lead = timedelta(minutes=float(settings.cutoff_lead_minutes))
-    seen_tterm: set[tuple[str, date | None]] = set()
-    blocked_date: date | None = None
-    day: date | None = None
-    pending: list[tuple[datetime, int, str]] = []
-    counter = 0
-
-    def balance_equity() -> tuple[Decimal, Decimal, Decimal]:
-        pnl = book.pnl(acct)
-        sod = st.sod_balance if st.sod_balance is not None else st.start_balance
-        balance = sod + pnl.realized_net
-        fees = sum(
-            (abs(p.quantity) * instruments.resolve(p.symbol).fee_per_side for p in book.open_positions(acct)), ZERO
-        )
-        return balance, balance + pnl.unrealized, fees
-
-    def note_floor(at: datetime, why: str) -> None:
-        last = result.floor_path[-1]
-        if st.floor != last.floor:
-            result.floor_path.append(FloorPoint(at, st.floor, st.high_water_mark, why))
-
-    def assess(at: datetime) -> None:
-        nonlocal blocked_date
-        balance, equity, fees = balance_equity()
-        x = tracker.update(balance, equity, exit_fees=fees, at=at)
-        note_floor(at, "intraday peak" if x.floor_moved else "")
-        if result.closest is None or x.floor_distance < result.closest:
-            result.closest, result.closest_at = x.floor_distance, at
-        for b in x.breaches:
-            if not b.firm:
-                if (b.key, day) not in seen_tterm:
-                    seen_tterm.add((b.key, day))
-                    result.tterm.append(Event(at, b.key, b.text))
-                continue
-            if b.rule == "floor" or (b.rule == "dll" and profile.daily_loss.action is DllAction.FAIL):
-                if result.failed is None:
-                    result.failed = Event(at, b.rule, b.text)
-            elif blocked_date != day:
-                blocked_date = day
-                result.soft.append(Event(at, "dll", f"{b.text}: {tracker.describe_dll_action()}"))
-        cap = tracker.contracts_max
-        if cap is not None:
-            used = contracts_in_use(profile, book.open_positions(acct), instruments)
-            if used > cap and ("tier", day) not in seen_tterm:
-                seen_tterm.add(("tier", day))
-                result.soft.append(Event(at, "tier", f"{used.normalize():f} contracts open; the tier allows {cap}"))
-
-    def schedule(d: date) -> None:
-        nonlocal counter
-        session = clock.session(d)
-        if session is None:
-            return
-        snap = profile.drawdown.snapshot
-        snap_at = datetime.combine(d, snap, tzinfo=CT).astimezone(UTC) if snap is not None else session.close
-        items = [(snap_at, "snapshot")]
-        if profile.session.cutoff is not None:
-            cutoff = clock.cutoff(d, profile.session.cutoff)
-            items += [(cutoff - lead, "tterm_cutoff"), (cutoff, "cutoff")]
-        for at, kind in items:
-            counter += 1
-            pending.append((at, counter, kind))
-        pending.sort()
-
-    def run_pending(until: datetime | None) -> None:
-        while pending and (until is None or pending[0][0] <= until):
-            at, _, kind = pending.pop(0)
-            open_pos = book.open_positions(acct)
-            if kind == "snapshot":
-                balance, _, _ = balance_equity()
-                tracker.end_of_day(clock.trade_date(at - timedelta(microseconds=1)), balance)
-                note_floor(at, "end-of-day snapshot")
-            elif kind == "tterm_cutoff" and open_pos:
-                result.tterm.append(
-                    Event(at, "cutoff", f"{len(open_pos)} position(s) open {lead} before the flat-by time")
-                )
-            elif kind == "cutoff" and open_pos:
-                held = ", ".join(f"{p.quantity:+d} {p.symbol}" for p in open_pos)
-                why = f"still holding {held} at the {profile.firm} flat-by time: the firm liquidates"
-                result.soft.append(Event(at, "cutoff", why + " (some firms fail the account)"))
-
-    for row in rows:
-        run_pending(row.at)
-        d = clock.trade_date(row.at)
-        if d != day:
-            if day is not None:
-                balance, _, _ = balance_equity()
-                book.reset_day()
-                tracker.start_day(d, balance)
-            else:
-                tracker.start_day(d, st.start_balance)
-            day = d
-            result.days += 1
-            schedule(d)
-            run_pending(row.at)
-        if result.failed is not None:
-            continue
-        if row.kind == "fill":
-            assert row.side is not None
-            fee = row.fee if row.fee is not None else row.instrument.fee_per_side * row.qty
-            if blocked_date == day:
-                result.blocked_fills += 1
-            book.apply_fill(
-                Fill(
-                    fill_id=f"r{row.line}",
-                    order_id=f"r{row.line}",
-                    client_order_id=f"r{row.line}",
-                    account=acct,
-                    symbol=row.instrument.symbol,
-                    side=row.side,
-                    quantity=row.qty,
-                    price=row.price,
-                    fee=fee,
-                    ts=row.at,
-                )
-            )
-            book.set_mark(row.instrument.symbol, row.price)
-        else:
-            book.mark(Quote(symbol=row.instrument.symbol, last=row.price, ts=row.at))
-        assess(row.at)
-    if result.failed is None:
-        # The last day runs to its close: the cutoff and the end-of-day snapshot still apply.
-        run_pending(None)
-    result.final_balance, result.final_equity, _ = balance_equity()
-    result.final_floor = st.floor
-    return result
+    return Comparison(firm, path.run(rows))
 
 
 # --------------------------------------------------------------------------- report
@@ -353,10 +246,28 @@ def _t(at: datetime) -> str:
     return at.astimezone(CT).strftime("%Y-%m-%d %H:%M:%S CT")
 
 
-def format_result(r: ReplayResult) -> str:
-    p = r.profile
+def _hm(at: datetime) -> str:
+    return at.astimezone(CT).strftime("%H:%M")
+
+
+def _signed(v: Decimal) -> str:
+    return ("+" if v > 0 else "") + fmt_money(v)
+
+
+def _header(p: Profile) -> str:
     model = p.drawdown.model.value
-    lines = [f"{p.id}  ({p.title}, {model} drawdown {fmt_money(p.drawdown.amount)}, rules as of {p.source_date})"]
+    dd = fmt_money(p.drawdown.amount) if p.drawdown.amount is not None else "unknown"
+    return f"{p.id}  ({p.title}, {model} drawdown {dd}, rules as of {p.source_date})"
+
+
+def _depends(deps: list[Dependency]) -> list[str]:
+    if not deps:
+        return []
+    return ["  this verdict depends on:", *(f"    - {d.text}" for d in deps)]
+
+
+def format_result(r: ReplayResult) -> str:
+    lines = [_header(r.profile)]
     if r.failed is not None:
         lines.append(f"  BREACHED at {_t(r.failed.at)}: {r.failed.text}")
     else:
@@ -367,11 +278,7 @@ def format_result(r: ReplayResult) -> str:
         lines.append(f"  {r.blocked_fills} fill(s) came after the account was blocked for the session")
     for e in r.tterm:
         lines.append(f"  tterm would have flattened at {_t(e.at)} ({e.rule.replace('_', ' ')}): {e.text}")
-    path = " -> ".join(
-        f"{fmt_money(fp.floor)} ({fp.at.astimezone(CT):%m-%d %H:%M}{', ' + fp.why if fp.why else ''})"
-        for fp in r.floor_path
-    )
-    lines.append(f"  floor path: {path}")
+    lines.append(f"  floor path: {_floor_path(r)}")
     if r.closest is not None and r.closest_at is not None:
         where = "above" if r.closest > 0 else "below"
         lines.append(f"  closest approach: {fmt_money(abs(r.closest))} {where} the floor at {_t(r.closest_at)}")
@@ -382,14 +289,118 @@ def format_result(r: ReplayResult) -> str:
             f"  end: balance {fmt_money(r.final_balance)} ({fmt_money(r.final_balance - r.start_balance)} over "
             f"{r.days} day(s)), floor {fmt_money(r.final_floor)}"
         )
+    lines += _depends(depends_on(r.profile, r.areas))
     return "\n".join(lines)
 
 
-def format_summary(results: Iterable[ReplayResult]) -> str:
-    rows = [("profile", "result", "when (CT)", "closest", "final floor")]
-    for r in results:
-        when = r.failed.at.astimezone(CT).strftime("%m-%d %H:%M:%S") if r.failed else ""
-        closest = fmt_money(r.closest) if r.closest is not None else ""
-        rows.append((r.profile.id, "BREACHED" if r.failed else "passed", when, closest, fmt_money(r.final_floor)))
+def _floor_path(r: ReplayResult) -> str:
+    return " -> ".join(
+        f"{fmt_money(fp.floor)} ({fp.at.astimezone(CT):%m-%d %H:%M}{', ' + fp.why if fp.why else ''})"
+        for fp in r.floor_path
+    )
+
+
+def firm_verdict(r: ReplayResult) -> str:
+    """``breached 11:30 at -$2,505.00`` / ``passed, +$310.00``."""
+    if r.failed is not None:
+        at = f" at {_signed(r.failed.pnl)}" if r.failed.pnl is not None else ""
+        return f"breached {_hm(r.failed.at)}{at} ({r.failed.rule})"
+    soft = f", {len(r.soft)} soft event(s)" if r.soft else ""
+    return f"passed, {_signed(r.pnl)}{soft}"
+
+
+def tterm_verdict(r: ReplayResult) -> str:
+    """``flattened 11:25 at -$2,375.00, account alive, $130.00 above the floor``."""
+    first = next((a for a in r.actions if a.locks or a.fills), None)
+    refused = f", {len(r.refused)} order(s) refused" if r.refused else ""
+    if r.failed is not None:
+        at = f" at {_signed(r.failed.pnl)}" if r.failed.pnl is not None else ""
+        why = " (tterm's line was skipped by the gap)" if r.gaps else ""
+        if first is not None and first.fills and not r.gaps:
+            why = f" (tterm flattened from {_hm(first.at)}, but the fill came through the line)"
+        return f"breached {_hm(r.failed.at)}{at}{why}{refused}"
+    if first is not None and first.filled_at is not None and first.pnl_after is not None:
+        above = f", {fmt_money(first.above_floor)} above the floor" if first.above_floor is not None else ""
+        return f"flattened {_hm(first.filled_at)} at {_signed(first.pnl_after)}, account alive{above}{refused}"
+    if first is not None:
+        return f"flattened from {_hm(first.at)} (no price after it in the file), account alive{refused}"
+    if r.refused:
+        return f"passed, {_signed(r.pnl)}{refused}"
+    return f"passed, {_signed(r.pnl)}; tterm never had to act"
+
+
+def format_comparison(c: Comparison, *, slippage_ticks: int = 1) -> str:
+    """One profile's two verdicts side by side, then what tterm did and refused."""
+    f, t = c.firm, c.tterm
+    lines = [_header(f.profile)]
+    lines.append(f"  firm:       {firm_verdict(f)}")
+    lines.append(f"  with tterm: {tterm_verdict(t)}")
+    lines.append(
+        f"  difference: {_signed(c.difference)} with tterm"
+        + ("; the account survives" if f.failed is not None and t.failed is None else "")
+    )
+    if f.failed is not None:
+        lines.append(f"  the firm's breach: {f.failed.text}")
+    for e in t.gaps:
+        lines.append(f"  GAP at {_t(e.at)}: {e.text}")
+    for a in t.actions:
+        what = a.text
+        orders = "; ".join(
+            f"{'buy' if q > 0 else 'sell'} {abs(q)} {sym} filled {_hm(at)} CT at {price} "
+            f"(with {slippage_ticks} tick(s) slippage), fees {fmt_money(fee)}"
+            for at, sym, q, price, fee in a.fills
+        )
+        left = "; ".join(
+            f"{'buy' if q > 0 else 'sell'} {abs(q)} {sym} never filled (no later price)" for sym, q in a.orders
+        )
+        lock = ", locked until the next session" if a.locks else ""
+        lines.append(f"  tterm at {_t(a.at)} ({a.rule.replace('_', ' ')}{lock}): {what}")
+        if orders or left:
+            lines.append(f"    {'; '.join(x for x in (orders, left) if x)}")
+    if t.refused:
+        lines.append(f"  refused before reaching the broker ({len(t.refused)}):")
+        for x in t.refused[:12]:
+            lines.append(f"    {_hm(x.at)} CT line {x.line}: {x.text} ({x.check}): {x.reason}")
+        if len(t.refused) > 12:
+            lines.append(f"    ... and {len(t.refused) - 12} more")
+    for e in t.soft:
+        lines.append(f"  with tterm, {e.rule.upper()} at {_t(e.at)}: {e.text}")
+    for e in t.warnings:
+        lines.append(f"  warning at {_t(e.at)}: {e.text}")
+    lines.append(f"  floor path (with tterm): {_floor_path(t)}")
+    lines += _depends(c.depends)
+    return "\n".join(lines)
+
+
+def format_summary(results: Iterable[ReplayResult | Comparison]) -> str:
+    """One table for every profile: the verdict (and, with tterm, both verdicts and the difference)."""
+    items = list(results)
+    if items and isinstance(items[0], Comparison):
+        rows = [("profile", "firm", "with tterm", "difference", "depends on")]
+        for c in items:
+            assert isinstance(c, Comparison)
+            deps = c.depends
+            n_unknown = sum(1 for d in deps if d.kind == "unknown")
+            dep = f"{n_unknown} unknown, {len(deps) - n_unknown} uncertain" if deps else "-"
+            rows.append((c.firm.profile.id, firm_verdict(c.firm), _short(c.tterm), _signed(c.difference), dep))
+    else:
+        rows = [("profile", "result", "when (CT)", "closest", "final floor")]
+        for r in items:
+            assert isinstance(r, ReplayResult)
+            when = r.failed.at.astimezone(CT).strftime("%m-%d %H:%M:%S") if r.failed else ""
+            closest = fmt_money(r.closest) if r.closest is not None else ""
+            rows.append((r.profile.id, "BREACHED" if r.failed else "passed", when, closest, fmt_money(r.final_floor)))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows)
+
+
+def _short(r: ReplayResult) -> str:
+    """The with-tterm verdict for the table: a few words."""
+    if r.failed is not None:
+        return f"breached {_hm(r.failed.at)}" + (" (gap)" if r.gaps else "")
+    first = next((a for a in r.actions if a.locks or a.fills), None)
+    refused = f", {len(r.refused)} refused" if r.refused else ""
+    if first is not None:
+        when = _hm(first.filled_at or first.at)
+        return f"flattened {when}, alive, {_signed(r.pnl)}{refused}"
+    return f"passed, {_signed(r.pnl)}{refused}"

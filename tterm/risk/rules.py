@@ -23,7 +23,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from tterm.core.models import Instrument, Position
-from tterm.risk.profiles import ConsistencyBase, DllAction, DrawdownModel, LockRule, Profile
+from tterm.risk.profiles import ConsistencyBase, DllAction, DrawdownModel, LockRule, Profile, ProfileIncomplete
 
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
@@ -49,6 +49,15 @@ def fmt_money(value: Decimal) -> str:
 # --------------------------------------------------------------------------- levels
 
 
+def allowance_of(profile: Profile) -> Decimal:
+    """The profile's drawdown amount; :class:`ProfileIncomplete` when the firm's number is unknown."""
+    amount = profile.drawdown.amount
+    if amount is None:
+        profile.require_enforceable()
+        raise ProfileIncomplete(profile.id)  # pragma: no cover - require_enforceable raised
+    return amount
+
+
 def lock_level(profile: Profile) -> Decimal | None:
     """The level a trailing floor stops at, or None when it trails without limit."""
     start = profile.start
@@ -62,12 +71,12 @@ def lock_level(profile: Profile) -> Decimal | None:
     # UNTIL_TARGET: the floor trails until the balance reaches the target, then stays, which is
     # the floor it has when the high-water mark equals start + target.
     assert profile.profit_target is not None  # the profile validator guarantees it
-    return start + profile.profit_target - profile.drawdown.amount
+    return start + profile.profit_target - allowance_of(profile)
 
 
 def floor_for(profile: Profile, high_water_mark: Decimal) -> Decimal:
     """The floor a high-water mark implies (before the never-down rule is applied)."""
-    amount = profile.drawdown.amount
+    amount = allowance_of(profile)
     if profile.drawdown.model is DrawdownModel.STATIC:
         return profile.start - amount
     raw = high_water_mark - amount
@@ -256,6 +265,7 @@ class RiskTracker:
             raise ValueError(f"buffer must be 0 to <100 % of the allowance, got {buffer_pct}")
         if not ZERO < warn_pct <= danger_pct <= HUNDRED:
             raise ValueError(f"warning bands must satisfy 0 < warn <= danger <= 100, got {warn_pct}/{danger_pct}")
+        profile.require_enforceable()
         self.profile = profile
         self.state = state if state is not None else TrackerState.fresh(profile)
         self.buffer_pct = _d(buffer_pct)
@@ -267,7 +277,7 @@ class RiskTracker:
 
     @property
     def allowance(self) -> Decimal:
-        return self.profile.drawdown.amount
+        return allowance_of(self.profile)
 
     @property
     def buffer(self) -> Decimal:

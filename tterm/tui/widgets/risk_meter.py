@@ -1,6 +1,7 @@
 """Risk meters per account: day P&L against the daily loss limit, equity against the drawdown floor,
 and contracts in use against the maximum, in dollars and as bars that change colour as the margin
-shrinks.
+shrinks. Below the firm's lines, your own ("Yours": your daily loss, trades today, your most per
+trade, the profit lock-in) and the next news window a rule covers.
 
 The meters draw a :class:`~tterm.core.models.RiskStatus`: the one the risk monitor publishes on the
 engine bus, or, while no monitor runs, one computed here from the account's configured profile
@@ -61,7 +62,9 @@ def status_from_profile(
     equity = balance.equity if balance is not None else Decimal(profile.start)
     bal = balance.balance if balance is not None else Decimal(profile.start)
     day_pnl = balance.day_pnl if balance is not None else ZERO
-    allowance = Decimal(profile.drawdown.amount) if getattr(profile, "drawdown", None) is not None else None
+    drawdown = getattr(profile, "drawdown", None)
+    amount = getattr(drawdown, "amount", None)
+    allowance = Decimal(amount) if amount is not None else None  # None: the firm's number is unknown
     floor = Decimal(profile.start) - allowance if allowance is not None else None
     daily = getattr(profile, "daily_loss", None)
     dll = Decimal(daily.amount) if daily is not None and getattr(daily, "amount", None) is not None else None
@@ -186,9 +189,12 @@ class RiskMeter(Widget):
             line = Text("  Day P&L ", style=self._s("muted"))
             if day is not None:
                 line.append(fmt.fit(fmt.money(day, signed=True), 11, "right"), style=self._tone(day))
-            line.append("  no rule profile: no limits to show", style=self._s("muted"))
+            extra = (self._yours(st, bar_w) + self._news(st, width)) if st is not None else []
+            why = st.detail if st is not None and st.detail and st.detail != "no rule profile" else "no rule profile"
+            line.append(f"  {why}: " + ("no firm limits; yours below" if extra else "no limits to show"),
+                        style=self._s("muted"))  # fmt: skip
             lines.append(line)
-            return lines
+            return lines + extra
         line = Text("  Day P&L ", style=self._s("muted"))
         line.append(fmt.fit(fmt.money(st.day_pnl, signed=True), 11, "right"), style=self._tone(st.day_pnl))
         line.append(" ")
@@ -231,9 +237,71 @@ class RiskMeter(Widget):
                 line.append(f" · tterm flattens at {st.flatten_at.astimezone(CT).strftime('%H:%M')} CT",
                             style=self._s("muted"))  # fmt: skip
             lines.append(line)
+        lines += self._yours(st, bar_w)
+        lines += self._news(st, width)
         if st.detail:
             lines.append(Text(f"  {st.detail}", style=self._s("muted")))
         return lines
+
+    def _yours(self, st: RiskStatus, bar_w: int) -> list[Text]:
+        """Your own limits: the daily loss as a bar, then trades, most per trade and the lock-in."""
+        lines = []
+        if st.yours_daily_loss is not None and st.yours_dll_distance is not None:
+            amount = st.yours_daily_loss
+            band = band_for(st.yours_dll_distance, amount)
+            line = Text("  Yours   ", style=self._s("muted"))
+            line.append(fmt.fit(fmt.money(amount), 11, "right"))
+            line.append(" ")
+            line.append(self._bar(amount - min(amount, max(ZERO, st.yours_dll_distance)), amount, bar_w, band))
+            at = f" · at {fmt.money(st.yours_dll_line, signed=True)}" if st.yours_dll_line is not None else ""
+            mode = f" ({st.yours_dll_mode})" if st.yours_dll_mode else ""
+            line.append(f" {fmt.money(st.yours_dll_distance)} left{at}{mode}", style=self._s(band))
+            lines.append(line)
+        parts: list[tuple[str, str]] = []
+        if st.trades_max is not None:
+            left = st.trades_max - st.trades_today
+            tone = "breached" if left <= 0 else "danger" if left <= 1 else "warn" if left <= 2 else "muted"
+            parts.append((f"trades {st.trades_today}/{st.trades_max}", tone))
+        if st.yours_max_loss_trade is not None:
+            parts.append((f"{fmt.money(st.yours_max_loss_trade)}/trade", "muted"))
+        if st.yours_profit_lock is not None:
+            parts.append((f"profit locked at {fmt.money(st.yours_profit_lock, signed=True)}", "warn"))
+        elif st.yours_profit_lock_at is not None:
+            parts.append((f"lock-in at {fmt.money(st.yours_profit_lock_at, signed=True)}", "muted"))
+        if parts:
+            line = Text("  Yours   " if not lines else "          ", style=self._s("muted"))
+            for i, (text, tone) in enumerate(parts):
+                if i:
+                    line.append(" · ", style=self._s("muted"))
+                line.append(text, style=self._s(tone))
+            lines.append(line)
+        return lines
+
+    def _news(self, st: RiskStatus, width: int) -> list[Text]:
+        """The next news window a rule covers: ``CPI 07:30 CT in 2h30m · no entries 07:25-07:35 CT``
+        (on two lines when one is too narrow)."""
+        if not st.news_kind or st.news_at is None or st.news_start is None or st.news_end is None:
+            return []
+        now = self.now
+        at = st.news_at.astimezone(CT)
+        line = Text("  News    ", style=self._s("muted"))
+        label = st.news_kind + (" (unconfirmed)" if st.news_uncertain else "")
+        inside = now is not None and st.news_start <= now < st.news_end
+        line.append(label, style=self._s("danger" if inside else "title"))
+        day = "" if now is None or at.date() == now.astimezone(CT).date() else f" {at:%a %m-%d}"
+        line.append(f"{day} {at:%H:%M} CT")
+        if inside:
+            line.append(" now", style=self._s("danger"))
+        elif now is not None and st.news_at > now:
+            line.append(f" in {fmt.duration(st.news_at - now)}", style=self._s("muted"))
+        what = {"no_entries": "no entries", "flatten": "flat", "warn": "warning only"}.get(st.news_rule, st.news_rule)
+        span = f"{st.news_start.astimezone(CT):%H:%M}-{st.news_end.astimezone(CT):%H:%M} CT"
+        whose = "yours" if st.news_who == "yours" else st.news_who
+        rule = f"{what} {span} ({whose})"
+        if line.cell_len + 3 + len(rule) <= width:
+            line.append(f" · {rule}", style=self._s("muted"))
+            return [line]
+        return [line, Text(f"          {rule}", style=self._s("muted"))]
 
     def _tone(self, value: Decimal) -> Style:
         return self._s("up") if value > 0 else self._s("down") if value < 0 else self._s("muted")
