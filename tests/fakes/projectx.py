@@ -498,10 +498,11 @@ class FakeProjectX(RestEndpoints):
             raise ValueError(f"{c.name}: trade {size} @ {p} off the {c.tick} grid")
         q = self.market.quotes[c.id]
         aggressor = 0 if p >= q.ask else 1 if p <= q.bid else (0 if p > q.last else 1)
+        # A buyer lifting offers up to p leaves the ask at p; a seller hitting bids leaves the bid there.
         if p >= q.ask:
-            q.bid, q.ask = p, p + c.tick
-        elif p <= q.bid:
             q.bid, q.ask = p - c.tick, p
+        elif p <= q.bid:
+            q.bid, q.ask = p, p + c.tick
         now = self.clock.now()
         self.market.print_trade(c.id, p, size, now)
         self.book.match(c.id, print_price=p)

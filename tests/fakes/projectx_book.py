@@ -466,6 +466,7 @@ class Book:
             if not hit:
                 return False
             order.triggered = True
+            order.rested = False  # a triggered stop arrives as a new market or limit order
             if order.type != STOP_LIMIT:
                 self.fill(order, order.remaining, q.ask if buy else q.bid)
                 return True

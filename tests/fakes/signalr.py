@@ -217,7 +217,7 @@ class Hub:
                 return web.Response(status=404, text="No Connection with that ID")
         else:
             connection_id = secrets.token_urlsafe(16)
-        ws = web.WebSocketResponse(autoping=True, max_msg_size=1 << 20)
+        ws = web.WebSocketResponse(autoping=True, max_msg_size=1 << 20, timeout=2.0)
         if not ws.can_prepare(request).ok:
             return web.Response(status=400, text="Expected a WebSocket upgrade")
         await ws.prepare(request)
@@ -232,10 +232,10 @@ class Hub:
             keepalive.cancel()
             with contextlib.suppress(ValueError):
                 self.connections.remove(conn)
+            self.on_change()
             if not ws.closed:
                 with contextlib.suppress(Exception):
                     await ws.close()
-            self.on_change()
         return ws
 
     async def _serve(self, conn: HubConnection) -> None:
@@ -387,6 +387,7 @@ class Hub:
             if conn.handshaken and now - conn.last_sent >= self.ping_interval:
                 self.pings_sent += 1
                 await conn.send({"type": 6})
+                self.on_change()
 
     # ------------------------------------------------------------------ events and faults
 
