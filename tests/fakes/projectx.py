@@ -38,7 +38,6 @@ import hmac
 import json
 import math
 import secrets
-import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -132,7 +131,7 @@ class FakeProjectX(RestEndpoints):
         self.api_key_enabled = True
         self.api_subscription = True
         self.tick_bars = True  # unit 7 (a later gateway version)
-        self._recent: dict[tuple[str, str], deque[float]] = {}
+        self._recent: dict[tuple[str, str], deque[float]] = {}  # (who, bucket) -> request times
         self._slow: dict[str, list[float]] = {}
         self._fail_429: Counter[str] = Counter()
         self._reject_next: dict[str, list[tuple[int, str]]] = {}
@@ -394,7 +393,7 @@ class FakeProjectX(RestEndpoints):
             self.throttled[endpoint] += 1
             return web.Response(status=429, headers={"Retry-After": "1"})
         limit, window = self.rate_limits[bucket]
-        now = time.monotonic()
+        now = self.clock.now().timestamp()  # the shared clock: a FakeClock moves the windows too
         recent = self._recent.setdefault((who, bucket), deque())
         while recent and now - recent[0] >= window:
             recent.popleft()

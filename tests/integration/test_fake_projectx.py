@@ -568,10 +568,30 @@ async def test_raw_hub_protocol(fake: FakeProjectX, rest: Rest) -> None:
         assert order["arguments"][0]["accountId"] == ACCT
         account = await hub.next(lambda r: r.get("target") == "GatewayUserAccount")
         assert account["arguments"][0]["balance"] < 50_000
+        hub.records.clear()  # the rest of the fill's events (the account event came last)
+        # Unsubscribed, the hub stops sending that account's orders.
+        await hub.ws.send_str(
+            json.dumps({"type": 1, "invocationId": "10", "target": "UnsubscribeOrders", "arguments": [ACCT]}) + RS
+        )
+        await hub.next(lambda r: r.get("invocationId") == "10")
+        await rest.place(type=2)
+        await hub.next(lambda r: r.get("target") == "GatewayUserAccount")
+        assert not [r for r in hub.records if r.get("target") == "GatewayUserOrder"]
         await hub.ws.send_str(json.dumps({"type": 7}) + RS)
         await fake.until(lambda: fake.user_hub.alive() == 0)
     finally:
         await hub.close()
+    closing = await RawHub.open(fake.market_hub_url, rest.token or "")
+    try:
+        assert await closing.next() == {}
+        assert await fake.close_sockets("market", error="Server shutting down.") == 1
+        assert await closing.next(lambda r: r.get("type") == 7) == {
+            "type": 7,
+            "allowReconnect": True,
+            "error": "Server shutting down.",
+        }
+    finally:
+        await closing.close()
     bad = await RawHub.open(fake.market_hub_url, rest.token or "", handshake={"protocol": "messagepack", "version": 1})
     try:
         assert "not supported" in (await bad.next())["error"]
