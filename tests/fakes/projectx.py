@@ -518,6 +518,8 @@ class FakeProjectX(RestEndpoints):
     async def fill(self, order_id: int, qty: int | None = None, price: Any = None) -> None:
         """Fill a working order now (partly, with ``qty``), at ``price`` or the touch."""
         order = self.book.orders[order_id]
+        if not order.working or (qty is not None and not 0 < qty <= order.remaining):
+            raise ValueError(f"order {order_id} cannot fill {qty or order.remaining} (status {order.status})")
         q = self.market.quotes[order.contract.id]
         p = self._dec(price) if price is not None else (q.ask if order.side == 0 else q.bid)
         self.book.fill(order, qty or order.remaining, p)

@@ -309,7 +309,12 @@ class Book:
     @staticmethod
     def _bracket(account: Account, side: int, role: str, spec: tuple[int, int]) -> tuple[int, int]:
         """Validate one bracket: signed ticks from the fill, stop-loss below a long entry
-        (negative ticks), take-profit above it (positive), the reverse for a short (B7.2)."""
+        (negative ticks), take-profit above it (positive), the reverse for a short (B7.2).
+
+        project-x-py 4.4 disagrees: its native bracket sends both tick counts unsigned
+        (``abs(...)``). The gateway's docs and the PX-RS notes say a wrong sign is refused, so
+        the fake refuses it, and project-x-py then falls back to separate stop and target
+        orders. Here the vendor's rule wins over the client's habit, on purpose."""
         ticks, kind = spec
         name = "stop loss" if role == "sl" else "take profit"
         if not account.auto_oco_brackets:
@@ -374,7 +379,10 @@ class Book:
             order.stop_price = stop_price
         if trail_price is not None:
             last = self.market.quotes[c.id].last
-            order.trail_distance, order.stop_price = self._trail(c, order.side, trail_price, last)
+            try:
+                order.trail_distance, order.stop_price = self._trail(c, order.side, trail_price, last)
+            except Reject as exc:
+                raise Reject(MOD_REJECTED, exc.message) from None
         self._touch(order)
         self.match(c.id)
         return order

@@ -164,6 +164,28 @@ async def test_bearer_token_missing_bad_expired_or_logged_out_is_401(fake: FakeP
     assert (await rest.post("Account/search", body)).status_code == 401
 
 
+async def test_token_life_and_rate_windows_follow_a_shared_fake_clock() -> None:
+    """An adapter's tests can share a FakeClock with the fake: expiry and limits move with it."""
+    from tests.fakes import FakeClock
+
+    clock = FakeClock()
+    async with FakeProjectX(clock=clock) as server:
+        client = Rest(server)
+        try:
+            token = await client.login()
+            assert jwt_claims(token)["exp"] == int((clock.now() + timedelta(hours=24)).timestamp())
+            server.rate_limits["default"] = (3, 60.0)
+            assert [
+                (await client.post("Account/search", {"onlyActiveAccounts": True})).status_code for _ in range(4)
+            ] == [200, 200, 200, 429]
+            clock.advance(60)
+            assert (await client.post("Account/search", {"onlyActiveAccounts": True})).status_code == 200
+            clock.advance(timedelta(hours=24))
+            assert (await client.post("Account/search", {"onlyActiveAccounts": True})).status_code == 401
+        finally:
+            await client.close()
+
+
 async def test_paths_methods_ping_and_accounts(fake: FakeProjectX, rest: Rest) -> None:
     ping = await rest.http.get("Status/ping", headers={"Accept": "application/json"})
     assert ping.status_code == 200 and ping.json() == "pong"
