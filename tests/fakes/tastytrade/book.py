@@ -8,7 +8,8 @@ ratio (``size`` is the legs' greatest common divisor). Matching, per unit of tha
   leg's ratio; a Debit limit fills when the cost is at most the price, a Credit limit when the
   cost is at most minus the price (it pays at least that credit);
 - a marketable order fills at the touch on arrival; a single-leg limit that rested fills at its
-  own price when the market reaches it; multi-leg orders always fill every leg at the touch;
+  own price when the quote crosses it or a trade prints at or through it; multi-leg orders
+  always fill every leg at the touch;
 - stops (single-leg) trigger on the last trade price (buy at or above, sell at or below), then
   act as a market (Stop) or limit (Stop Limit) order; an IOC that does not fill is Cancelled.
 
@@ -586,6 +587,13 @@ class Book:
             arriving = True  # a triggered stop meets the book as a new order
         cost = self.touch_cost(order, now)
         limit = order.signed_limit if order.order_type != "Stop" else None
+        if not arriving and order.rested and len(order.legs) == 1 and limit is not None and order.price is not None:
+            # A resting single-leg limit also fills when the tape prints at or through it.
+            leg = order.legs[0]
+            last = self.market.quote(leg.inst.symbol, now).last
+            if last is not None and (last <= order.price if leg.sign > 0 else last >= order.price):
+                self._fill(order, [order.price])
+                return
         if cost is None or (limit is not None and cost > limit):
             if order.tif == "IOC":
                 self._set(order, "Cancelled")

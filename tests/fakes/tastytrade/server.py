@@ -162,6 +162,11 @@ class FakeTastytrade:
 
     # ================================================================== waiting
 
+    async def settle(self) -> None:
+        """Wait until every DXLink push started by a market move has been sent (or dropped)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
     def changed(self) -> None:
         self._changed.set()
         self._changed = asyncio.Event()
