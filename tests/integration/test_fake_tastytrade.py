@@ -41,7 +41,9 @@ from tastytrade.order import (
     OrderAction,
     OrderStatus,
     OTOCOOrder,
+    OTOOrder,
     PlacedOrder,
+    StopLimitOrder,
     StopOrder,
 )
 from tastytrade.utils import TastytradeError
@@ -228,6 +230,15 @@ async def test_sdk_option_vertical_at_a_net_debit_and_a_credit(fake, session):
     assert credit.order.price == Decimal("4.50")  # Credit stays positive in the SDK
     assert (await acct.get_order(session, credit.order.id)).status == OrderStatus.LIVE
     await acct.delete_order(session, credit.order.id)
+    now = fake.clock.now()
+    natural = fake.market.quote(put_short.symbol, now).bid - fake.market.quote(put_long.symbol, now).ask
+    assert natural > 0
+    sold = await acct.place_order(session, LimitOrder(legs=credit_legs, price=natural), dry_run=False)
+    done = await acct.get_order(session, sold.order.id)
+    assert done.status == OrderStatus.FILLED and done.average_fill_price() == -natural  # a credit
+    width = (put_short.strike_price - put_long.strike_price) * 100
+    dry = await acct.place_order(session, LimitOrder(legs=credit_legs, price=natural), dry_run=True)
+    assert dry.buying_power_effect.change_in_buying_power == -(width - natural * 100)  # defined risk
 
 
 async def test_sdk_otoco_and_oco(fake, session):
@@ -299,6 +310,49 @@ async def test_sdk_reject_with_a_reason(fake, session):
     )
     rejected = await acct.get_order(session, placed.order.id)
     assert rejected.status == OrderStatus.REJECTED and rejected.reject_reason == "Exchange closed"
+
+
+async def test_sdk_stop_limit_oto_and_cancelling_a_complex_order(fake, session):
+    acct = (await accounts(session))[MARGIN]
+    spy = await Equity.get(session, "SPY")
+    await acct.place_order(
+        session, MarketOrder(legs=[spy.build_leg(Decimal(4), OrderAction.BUY_TO_OPEN)]), dry_run=False
+    )
+    sell = [spy.build_leg(Decimal(2), OrderAction.SELL_TO_CLOSE)]
+    near = (
+        await acct.place_order(
+            session, StopLimitOrder(legs=sell, stop_trigger=Decimal("599.00"), price=Decimal("598.50")), dry_run=False
+        )
+    ).order
+    fake.move("SPY", "599.40")
+    assert (await acct.get_order(session, near.id)).status == OrderStatus.LIVE  # not triggered yet
+    fake.move("SPY", "598.90")
+    hit = await acct.get_order(session, near.id)
+    assert hit.status == OrderStatus.FILLED and hit.legs[0].fills[0].fill_price == Decimal("598.89")
+    gap = (
+        await acct.place_order(
+            session, StopLimitOrder(legs=sell, stop_trigger=Decimal("598.00"), price=Decimal("597.50")), dry_run=False
+        )
+    ).order
+    fake.move("SPY", "596.00")  # gapped through the limit: triggered, rests as a limit
+    assert (await acct.get_order(session, gap.id)).status == OrderStatus.LIVE
+    fake.move("SPY", "597.50")
+    assert (await acct.get_order(session, gap.id)).status == OrderStatus.FILLED
+
+    oto = OTOOrder(
+        trigger_order=LimitOrder(legs=[spy.build_leg(Decimal(3), OrderAction.BUY_TO_OPEN)], price=Decimal("-590.00")),
+        orders=[LimitOrder(legs=[spy.build_leg(Decimal(3), OrderAction.SELL_TO_CLOSE)], price=Decimal("610.00"))],
+    )
+    placed = await acct.place_complex_order(session, oto, dry_run=False)
+    cx = await acct.get_complex_order(session, placed.complex_order.id)
+    assert cx.trigger_order is not None and cx.trigger_order.status == OrderStatus.LIVE
+    assert [o.status for o in cx.orders] == [OrderStatus.CONTINGENT]
+    assert {c.id for c in await acct.get_live_complex_orders(session)} == {cx.id}
+    await acct.delete_complex_order(session, cx.id)
+    cx = await acct.get_complex_order(session, cx.id)
+    assert cx.trigger_order is not None and cx.trigger_order.status == OrderStatus.CANCELLED
+    assert [o.status for o in cx.orders] == [OrderStatus.CANCELLED] and cx.terminal_at is not None
+    assert not await session.validate()  # TT-SDK still posts /sessions/validate: decommissioned
 
 
 # =========================================================================== the SDK: streamers
@@ -457,6 +511,13 @@ async def test_envelopes_versions_errors_and_429(fake):
         throttled = await client.get(f"/accounts/{MARGIN}/positions")
         assert throttled.status_code == 429 and "retry-after" not in throttled.headers
         assert (await client.get(f"/accounts/{MARGIN}/positions")).status_code == 200
+        fake.slow("/customers/me", 0.5)
+        with pytest.raises(httpx.ReadTimeout):
+            await client.get("/customers/me", timeout=0.1)
+        assert (await client.get("/customers/me", timeout=2)).status_code == 200  # only the next one was slow
+        fake.expire_tokens()
+        assert (await client.get("/customers/me")).status_code == 401
+        client.headers["Authorization"] = f"Bearer {await token(fake)}"
         fake.rate_limit = (3, 1.0)
         codes = [(await client.get("/customers/me")).status_code for _ in range(5)]
         assert codes == [200, 200, 200, 429, 429]

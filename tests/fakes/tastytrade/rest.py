@@ -297,7 +297,12 @@ class Rest:
                 return 200, self._cancel(order), {}
             if method in ("PUT", "PATCH") and tail == []:
                 # PATCH edits price/execution fields in place at the vendor; here both verbs
-                # replace, answering the new order (TT-SDK uses PUT and excludes legs).
+                # replace, answering the new order (TT-SDK uses PUT and excludes legs). Orders
+                # inside a complex order are not replaced one by one here (not modelled).
+                if order.complex_id is not None:
+                    raise refuse(
+                        "order_in_complex_order", f"order {order.id} belongs to complex order {order.complex_id}"
+                    )
                 new = book.replace(account, order, body)
                 return 200, book.order_json(new), {}
             if method == "POST" and tail == ["dry-run"]:

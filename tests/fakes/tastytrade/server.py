@@ -10,6 +10,11 @@
   both; the reference is unsure how often the vendor batches).
 - DXLink (``dxlink_url``, handed out by ``/api-quote-tokens``): see :mod:`.dxlink`.
 
+The User-Agent rule is enforced on REST only: the vendor documents it for API requests, and
+the websocket upgrades of TT-SDK and other clients are not known to be checked.
+AccountBalance is pushed after fills, not on every mark change (how often the vendor pushes
+balances as prices move is not documented).
+
 Vendor time (token lives, quote-token lives, rate-limit windows, timestamps) runs on the shared
 :class:`tests.fakes.FakeClock`; socket keepalives run on the event loop in real (short) time.
 
