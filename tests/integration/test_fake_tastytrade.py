@@ -299,6 +299,10 @@ async def test_sdk_futures_order_and_a_refused_one(fake, session):
     assert balance.cash_balance == Decimal("100000") - fees  # futures move no cash until closed
     with pytest.raises(TastytradeError, match="futures_not_approved"):
         await mine[CASH].place_order(session, buy, dry_run=False)
+    (txn,) = await mine[MARGIN].get_history(session)
+    assert (txn.symbol, txn.quantity, txn.price, txn.order_id) == ("/ESZ6", Decimal(2), Decimal(6000), placed.order.id)
+    assert txn.commission == Decimal("-2.50") and txn.net_value == -fees
+    assert (await mine[MARGIN].get_total_fees(session)).total_fees == -fees
 
 
 async def test_sdk_reject_with_a_reason(fake, session):

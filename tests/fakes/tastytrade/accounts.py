@@ -55,6 +55,7 @@ class Account:
     opened_at: datetime
     positions: dict[str, Position] = field(default_factory=dict)
     fees_today: Decimal = ZERO
+    transactions: list[JSON] = field(default_factory=list)
 
 
 COMMISSION = {"Equity": ZERO, "Equity Option": Decimal("1.00"), "Future": Decimal("1.25")}
@@ -99,6 +100,7 @@ class Accounts:
 
     def __init__(self, market: Market, now: datetime) -> None:
         self.market = market
+        self._txn_ids = 900_000
         self.by_number: dict[str, Account] = {
             "5WT00001": Account("5WT00001", "Individual margin", True, True, "No Restrictions", Decimal(100_000), now),
             "5WT00002": Account("5WT00002", "Cash", False, False, "Limited", Decimal(25_000), now),
@@ -114,13 +116,23 @@ class Accounts:
         return pos is None or pos.quantity == 0 or (pos.quantity > 0) == (signed_qty > 0)
 
     def apply_fill(
-        self, account: Account, inst: Instrument, signed_qty: Decimal, price: Decimal, now: datetime
+        self,
+        account: Account,
+        inst: Instrument,
+        signed_qty: Decimal,
+        price: Decimal,
+        now: datetime,
+        *,
+        action: str = "",
+        order_id: int | None = None,
     ) -> None:
-        """Move the position and cash for one leg filled at ``price``; fees are charged too."""
+        """Move the position and cash for one leg filled at ``price``; charge its fees and record
+        a Trade transaction."""
         opening = self.is_opening(account, inst, signed_qty)
         commission, clearing = leg_fees(inst, signed_qty, opening)
         account.cash -= commission + clearing
         account.fees_today += commission + clearing
+        cash_before = account.cash
         pos = account.positions.get(inst.symbol)
         if pos is None:
             pos = account.positions[inst.symbol] = Position(account.number, inst, created_at=now)
@@ -148,6 +160,49 @@ class Accounts:
         pos.updated_at = now
         if pos.created_at is None:
             pos.created_at = now
+        moved = account.cash - cash_before
+        self._record(account, inst, signed_qty, price, now, action, order_id, moved, commission, clearing)
+
+    def _record(
+        self,
+        account: Account,
+        inst: Instrument,
+        signed_qty: Decimal,
+        price: Decimal,
+        now: datetime,
+        action: str,
+        order_id: int | None,
+        value: Decimal,
+        commission: Decimal,
+        clearing: Decimal,
+    ) -> None:
+        self._txn_ids += 1
+        side = action or ("Buy" if signed_qty > 0 else "Sell")
+        verb = "Bought" if signed_qty > 0 else "Sold"
+        data: JSON = {
+            "id": self._txn_ids,
+            "account-number": account.number,
+            "transaction-type": "Trade",
+            "transaction-sub-type": side,
+            "description": f"{verb} {abs(signed_qty).normalize():f} {inst.symbol} @ {price}",
+            "executed-at": iso(now),
+            "transaction-date": now.date().isoformat(),
+            "symbol": inst.symbol,
+            "instrument-type": inst.kind,
+            "underlying-symbol": inst.underlying,
+            "action": side,
+            "quantity": dec(abs(signed_qty)),
+            "price": dec(price),
+            "is-estimated-fee": False,
+        }
+        if order_id is not None:
+            data["order-id"] = order_id
+        money(data, "value", value)
+        money(data, "net-value", value - commission - clearing)
+        money(data, "commission", -commission)
+        money(data, "clearing-fees", -clearing)
+        money(data, "regulatory-fees", ZERO)
+        account.transactions.append(data)
 
     # ------------------------------------------------------------------ requirements
 

@@ -627,7 +627,9 @@ class Book:
                     "ext-group-fill-id": group,
                 }
             )
-            self.accounts.apply_fill(account, leg.inst, leg.sign * leg.remaining, price, now)
+            self.accounts.apply_fill(
+                account, leg.inst, leg.sign * leg.remaining, price, now, action=leg.action, order_id=order.id
+            )
             leg.remaining = ZERO
             touched.append(leg.inst)
         self._set(order, "Filled")

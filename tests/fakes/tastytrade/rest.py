@@ -31,7 +31,7 @@ from urllib.parse import parse_qsl, unquote
 from aiohttp import web
 
 from tests.fakes.tastytrade import shapes
-from tests.fakes.tastytrade.accounts import Account, customer_json, fee_calculation
+from tests.fakes.tastytrade.accounts import Account, customer_json, fee_calculation, money
 from tests.fakes.tastytrade.book import Complex, Order, OrderError, bad, refuse
 from tests.fakes.tastytrade.market import iso
 
@@ -229,10 +229,34 @@ class Rest:
             return 200, srv.accounts.balance_json(account, now), {}
         if get and rest == ["positions"]:
             return 200, {"items": self._positions(account, query)}, {}
+        if get and rest[:1] == ["transactions"]:
+            return self._transactions(account, rest[1:], _multi(query))
         if rest[:1] == ["orders"]:
             return self._orders_route(method, account, rest[1:], query, body, version)
         if rest[:1] == ["complex-orders"]:
             return self._complex_route(method, account, rest[1:], query, body)
+        return None
+
+    def _transactions(self, account: Account, rest: list[str], q: dict[str, list[str]]) -> tuple[int, Any, JSON] | None:
+        if rest == []:
+            rows = account.transactions
+            for key in ("symbol", "underlying-symbol", "instrument-type", "action"):
+                if key in q:
+                    rows = [t for t in rows if t.get(key) in q[key]]
+            types = set(q.get("types[]", []) + q.get("type", []))
+            if types:
+                rows = [t for t in rows if t["transaction-type"] in types]
+            ordered = rows if q.get("sort", ["Desc"])[-1] == "Asc" else list(reversed(rows))
+            return self._page(ordered, q, default=250)
+        if rest == ["total-fees"]:
+            data: JSON = {}
+            money(data, "total-fees", -self.server.accounts.by_number[account.number].fees_today)
+            return 200, data, {}
+        if len(rest) == 1 and rest[0].isdigit():
+            for row in account.transactions:
+                if row["id"] == int(rest[0]):
+                    return 200, row, {}
+            raise OrderError(404, "not_found", f"transaction {rest[0]} not found")
         return None
 
     def _positions(self, account: Account, query: list[tuple[str, str]]) -> list[JSON]:
