@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 JSON = dict[str, Any]
 SNAPSHOT_BEGIN, SNAPSHOT_END, SNAPSHOT_SNIP = 0x4, 0x8, 0x10
 
-FIELDS: dict[str, list[str]] = {
+_FIELD_NAMES = {
     "Quote": "eventSymbol eventType eventTime sequence timeNanoPart bidTime bidExchangeCode askTime askExchangeCode "
     "bidPrice askPrice bidSize askSize",
     "Trade": "eventSymbol eventType eventTime time timeNanoPart sequence exchangeCode dayId tickDirection "
@@ -58,7 +58,8 @@ FIELDS: dict[str, list[str]] = {
     "Profile": "eventSymbol eventType eventTime description shortSaleRestriction tradingStatus statusReason "
     "haltStartTime haltEndTime highLimitPrice lowLimitPrice high52WeekPrice low52WeekPrice",
 }
-FIELDS = {k: v.split() for k, v in FIELDS.items()}  # type: ignore[misc,attr-defined]
+#: The dxFeed fields the fake fills in, per event type (TT-SDK 13.2.3 asks for a subset of each).
+FIELDS: dict[str, list[str]] = {kind: names.split() for kind, names in _FIELD_NAMES.items()}
 # Types TT-SDK opens channels for that the fake does not model: accepted, configured with no
 # fields, never sent data.
 SILENT_TYPES = {"TheoPrice", "TimeAndSale", "Underlying"}

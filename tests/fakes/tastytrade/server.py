@@ -160,6 +160,14 @@ class FakeTastytrade:
         for runner in self._runners:
             await runner.cleanup()
 
+    def urls(self) -> dict[str, str]:
+        """Where a client goes: REST base, account streamer, DXLink (also via /api-quote-tokens)."""
+        return {"api_url": self.api_url, "streamer_url": self.streamer_url, "dxlink_url": self.dxlink_url}
+
+    def secrets(self, **override: str) -> dict[str, str]:
+        """The OAuth credentials this fake accepts, as the secrets file names them."""
+        return {"client_secret": self.client_secret, "refresh_token": self.refresh_token, **override}
+
     def spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
