@@ -256,6 +256,9 @@ class RemoteEngineClient:
         except EngineError as exc:
             log.warning("resync failed: %s", exc)
             return
+        if reconnected:
+            # Said first, so a reader sees the link come back and then the state it brings.
+            self._link(ConnectionState.CONNECTED, f"reconnected to {self.url}")
         before = set(self._positions)
         for event in (*snap.balances, *snap.positions, *snap.orders, *snap.quotes, *snap.connections):
             self._publish(event)
@@ -269,7 +272,6 @@ class RemoteEngineClient:
         for account, symbol in sorted(before - now_held):
             self._publish(Position(account=account, symbol=symbol, quantity=0))
         if reconnected:
-            self._link(ConnectionState.CONNECTED, f"reconnected to {self.url}")
             self._bus.publish(
                 Notice(level="info", text="reconnected to the hub; the screen was refreshed", source=HUB_LINK)
             )
