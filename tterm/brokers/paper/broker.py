@@ -29,7 +29,7 @@ from decimal import ROUND_FLOOR, Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tterm.brokers.paper.feed import DEFAULT_SYMBOLS, ReplayFeed, SimulatedFeed, WalkState
+from tterm.brokers.paper.feed import DEFAULT_SYMBOLS, SimulatedFeed, WalkState
 from tterm.brokers.paper.ledger import DEFAULT_ACCOUNTS, AccountState, Ledger, Lot, PaperAccountSpec, PositionState
 from tterm.brokers.paper.matching import (
     Effect,
@@ -41,6 +41,7 @@ from tterm.brokers.paper.matching import (
     tick_error,
     touch,
 )
+from tterm.brokers.paper.replay import ReplayFeed
 from tterm.brokers.paper.store import AccountRow, PaperStore, PositionRow, StoredState
 from tterm.core.broker import Broker, BrokerError, Capabilities, UnknownOrder
 from tterm.core.instruments import InstrumentMaster, UnknownSymbol
