@@ -136,6 +136,16 @@ class Book:
 
     # ------------------------------------------------------------------ sizes
 
+    @property
+    def mean_level(self) -> float:
+        """The average resting size of a level."""
+        return self.lot * (1 + self._hi) / 2
+
+    @property
+    def mean_trade(self) -> float:
+        """The average size of a trade at the touch."""
+        return sum(self._trade_sizes) / len(self._trade_sizes)
+
     def level_size(self) -> int:
         return self.lot * (1 + int(self._random() * self._hi))
 
@@ -188,6 +198,41 @@ class Book:
         self.record(self.bid + self.spread if buy else self.bid, size, 1 if buy else -1)
 
     # ------------------------------------------------------------------ moves
+
+    def anchor(self, quote: Quote) -> None:
+        """Move the book to an externally set quote (scripted markets, replays).
+
+        The quote's sizes become the touch (when given); a ``last`` that changed, or volume that
+        grew, is a trade at ``last`` (the quote's volume growth is its size). The trade's
+        aggressor follows the quote rule: at the offer a buyer, at the bid a seller, between
+        them the direction from the previous trade. Without a ``last`` the touch is traded if
+        the old last no longer lies within the quote.
+        """
+        if quote.bid is None or quote.ask is None:
+            return
+        self.prints.clear()
+        grid = self.grid
+        bid = max(1, grid.index(quote.bid))
+        spread = max(1, grid.index(quote.ask) - bid)
+        self.reprice(bid, spread, sweep=False, settle=False)
+        if quote.bid_size > 0:
+            self.bids[0] = quote.bid_size
+        if quote.ask_size > 0:
+            self.asks[0] = quote.ask_size
+        if quote.last is not None:
+            last = grid.index(quote.last)
+            grew = quote.volume - self.volume
+            if grew > 0 or last != self.last:
+                if last >= bid + spread:
+                    sign = 1
+                elif last <= bid:
+                    sign = -1
+                else:
+                    sign = 1 if self.last is None or last >= self.last else -1
+                self.record(last, grew if grew > 0 else self.lot, sign)
+        else:
+            self.settle()
+        self.volume = max(self.volume, quote.volume)
 
     def reprice(self, new_bid: int, new_spread: int, *, sweep: bool = True, settle: bool = True) -> None:
         """Move the book to bid ``new_bid`` and offer ``new_bid + new_spread``.

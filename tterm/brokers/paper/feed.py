@@ -169,6 +169,14 @@ class SimulatedFeed:
         walk = self._walks.get(symbol)
         return walk.book if walk is not None else None
 
+    def sigma(self, symbol: str) -> float:
+        """One step's volatility of ``symbol``'s walk, in ticks."""
+        return self._walks[symbol].sigma
+
+    def prev_close(self, symbol: str) -> Decimal | None:
+        walk = self._walks.get(symbol)
+        return walk.prev_close if walk is not None else None
+
     def add(self, inst: Instrument, state: WalkState | None = None, *, leader: Instrument | None = None) -> Quote:
         """Start walking ``inst`` (from ``state`` if the market was saved); returns its first quote.
 
@@ -254,46 +262,18 @@ class SimulatedFeed:
         return b.quote(self._now(), w.prev_close)
 
     def anchor(self, quote: Quote) -> None:
-        """Move ``quote.symbol``'s book to an externally set quote (scripted markets, replays).
-
-        The quote's sizes become the touch (when given); a ``last`` that changed, or volume that
-        grew, is a trade at ``last`` (the quote's volume growth is its size). The trade's
-        aggressor follows the quote rule: at the offer a buyer, at the bid a seller, between
-        them the direction from the previous trade.
-        """
+        """Move ``quote.symbol``'s book to an externally set quote (see :meth:`Book.anchor`)."""
         w = self._walks.get(quote.symbol)
         if w is None or quote.bid is None or quote.ask is None:
             return
         b = w.book
-        b.prints.clear()
-        grid = b.grid
-        bid = max(1, grid.index(quote.bid))
-        spread = max(1, grid.index(quote.ask) - bid)
-        b.reprice(bid, spread, sweep=False, settle=False)
-        if quote.bid_size > 0:
-            b.bids[0] = quote.bid_size
-        if quote.ask_size > 0:
-            b.asks[0] = quote.ask_size
-        if quote.last is not None:
-            last = grid.index(quote.last)
-            grew = quote.volume - b.volume
-            if grew > 0 or last != b.last:
-                if last >= bid + spread:
-                    sign = 1
-                elif last <= bid:
-                    sign = -1
-                else:
-                    sign = 1 if b.last is None or last >= b.last else -1
-                b.record(last, grew if grew > 0 else b.lot, sign)
-        else:
-            b.settle()
-        b.volume = max(b.volume, quote.volume)
+        b.anchor(quote)
         if quote.prev_close is not None:
             w.prev_close = quote.prev_close
         if w.leader is not None:
             # One market: moving a micro moves its mini too (and the mini's other followers).
             lead = self._walks[w.leader].book
-            lead.reprice(bid, spread, sweep=False)
+            lead.reprice(b.bid, b.spread, sweep=False)
             lead.prints.clear()
 
     def state(self, symbol: str) -> WalkState | None:
