@@ -103,38 +103,41 @@ class BarBook:
             synthesize=synthesize,
         )
 
-    def add(self, symbol: str, t: int, price: int, size: int) -> None:
-        """One trade of ``size`` at ``price`` (a grid index) at epoch second ``t``."""
+    def add_prints(self, symbol: str, t: int, prints: tuple[tuple[int, int, int], ...]) -> None:
+        """The trades of one update, ``(price index, size, sign)``, all at epoch second ``t``."""
         s = self._series.get(symbol)
-        if s is None:
+        if s is None or not prints:
             return
+        first = prints[0][0]
         b = s.sec
         if b is None or b[0] != t:
             if b is not None:
                 s.seconds.append((b[0], b[1], b[2], b[3], b[4], b[5]))
-            s.sec = [t, price, price, price, price, size]
-        else:
-            if price > b[2]:
-                b[2] = price
-            elif price < b[3]:
-                b[3] = price
-            b[4] = price
-            b[5] += size
+            b = s.sec = [t, first, first, first, first, 0]
         m = t - t % 60
-        b = s.minute
-        if b is None or b[0] != m:
-            if b is not None:
-                done = (b[0], b[1], b[2], b[3], b[4], b[5])
+        c = s.minute
+        if c is None or c[0] != m:
+            if c is not None:
+                done = (c[0], c[1], c[2], c[3], c[4], c[5])
                 s.minutes.append(done)
                 s.unsaved.append(done)
-            s.minute = [m, price, price, price, price, size]
-        else:
+            c = s.minute = [m, first, first, first, first, 0]
+        for price, size, _ in prints:
             if price > b[2]:
                 b[2] = price
             elif price < b[3]:
                 b[3] = price
-            b[4] = price
+            if price > c[2]:
+                c[2] = price
+            elif price < c[3]:
+                c[3] = price
             b[5] += size
+            c[5] += size
+        b[4] = c[4] = prints[-1][0]
+
+    def add(self, symbol: str, t: int, price: int, size: int) -> None:
+        """One trade of ``size`` at ``price`` (a grid index) at epoch second ``t``."""
+        self.add_prints(symbol, t, ((price, size, 0),))
 
     # ------------------------------------------------------------------ persistence
 

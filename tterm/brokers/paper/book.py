@@ -154,11 +154,14 @@ class Book:
         return sizes[int(self.rng.random() * len(sizes))]
 
     def jiggle(self) -> None:
-        """Resting size moves: one level a side is re-quoted, as orders join and leave."""
+        """Resting size moves: one level is re-quoted, as orders join and leave."""
         r = self._random
-        lot, hi = self.lot, self._hi
-        self.bids[int(r() * DEPTH)] = lot * (1 + int(r() * hi))
-        self.asks[int(r() * DEPTH)] = lot * (1 + int(r() * hi))
+        k = int(r() * 2 * DEPTH)
+        size = self.lot * (1 + int(r() * self._hi))
+        if k < DEPTH:
+            self.bids[k] = size
+        else:
+            self.asks[k - DEPTH] = size
 
     # ------------------------------------------------------------------ trades
 
@@ -250,15 +253,24 @@ class Book:
         ob = self.bid
         oa = ob + self.spread
         na = new_bid + new_spread
-        if sweep:
+        if sweep and (new_bid >= oa or na <= ob):
+            prints = self.prints
+            volume = 0
             if new_bid >= oa:
-                asks = self.asks
+                levels = self.asks
                 for i in range(new_bid - oa + 1):
-                    self.record(oa + i, asks[i] if i < DEPTH else self.level_size(), 1)
-            elif na <= ob:
-                bids = self.bids
+                    size = levels[i] if i < DEPTH else self.level_size()
+                    prints.append((oa + i, size, 1))
+                    volume += size
+                self.last = new_bid
+            else:
+                levels = self.bids
                 for i in range(ob - na + 1):
-                    self.record(ob - i, bids[i] if i < DEPTH else self.level_size(), -1)
+                    size = levels[i] if i < DEPTH else self.level_size()
+                    prints.append((ob - i, size, -1))
+                    volume += size
+                self.last = na
+            self.volume += volume
         d = new_bid - ob
         e = na - oa
         if d or e:
@@ -275,6 +287,23 @@ class Book:
         the levels that appear, so a move costs no random draws unless the book grew a side.
         """
         bids, asks = self.bids, self.asks
+        if d == e and 0 < abs(d) < DEPTH:
+            # The whole book moved (the common case): the levels the touch passed change sides.
+            if d > 0:
+                passed = asks[:d]
+                del asks[:d]
+                asks.extend(bids[DEPTH - d :])
+                del bids[DEPTH - d :]
+                passed.reverse()
+                bids[:0] = passed
+            else:
+                passed = bids[:-d]
+                del bids[:-d]
+                bids.extend(asks[DEPTH + d :])
+                del asks[DEPTH + d :]
+                passed.reverse()
+                asks[:0] = passed
+            return
         pool: list[int] = []
         if d > 0:
             k = min(d, DEPTH)

@@ -378,10 +378,10 @@ class PaperBroker(Persistence, Broker):
     async def subscribe_quotes(self, symbols: Iterable[str]) -> None:
         for inst in self._resolve_all(symbols):
             self._market.quotes.add(inst.symbol)
-            self._market.ensure(inst)
-            q = self._engine.quote(inst.symbol)
-            if q is not None:
-                self.emit(q)
+            known = self._engine.quote(inst.symbol)
+            self._market.ensure(inst)  # a market opened now publishes its first quote itself
+            if known is not None:
+                self.emit(known)
 
     async def unsubscribe_quotes(self, symbols: Iterable[str]) -> None:
         for inst in self._resolve_all(symbols):

@@ -38,8 +38,9 @@ from tterm.core.models import (
     Trade,
 )
 
-#: Trades kept per symbol for a new time-and-sales subscriber.
+#: Trades sent to a new time-and-sales subscriber (from the last ``RECENT_STEPS`` updates).
 RECENT_TRADES = 50
+RECENT_STEPS = 50
 
 
 class PaperMarket:
@@ -85,8 +86,11 @@ class PaperMarket:
         self.depth: set[str] = set()
         self.trades: set[str] = set()
         self.saved_marks: dict[str, WalkState] = {}
-        self._recent: dict[str, deque[tuple[int, int, int, datetime, int]]] = {}
+        #: Recent steps' trades per symbol: (time, first trade number, prints).
+        self._recent: dict[str, deque[tuple[datetime, int, tuple[tuple[int, int, int], ...]]]] = {}
         self._trade_seq = 0
+        #: Symbols whose market exists and has been published (``ensure`` has nothing to do).
+        self._ready: set[str] = set()
 
     # ------------------------------------------------------------------ the universe
 
@@ -106,18 +110,26 @@ class PaperMarket:
     def ensure(self, inst: Instrument) -> None:
         """Make sure ``inst`` has a market (a walk, or an option book on its walked underlying);
         a free-running market publishes its first quote at once."""
+        if inst.symbol in self._ready:
+            return
         if inst.asset_class is AssetClass.OPTION:
             self._ensure_option(inst)
+            if self.options.has(inst.symbol) and self._current(inst.symbol) is not None:
+                self._ready.add(inst.symbol)
             return
         if self.replay is not None:
             return  # the replay's own symbols get a book from their first row
         self._ensure_walk(inst)
+        if self._scripted:
+            self._ready.add(inst.symbol)
         if not self._scripted and self._current(inst.symbol) is None:
             book = self.feed.book(inst.symbol)
             q = self.feed.current(inst.symbol)
             if q is not None and book is not None:
                 book.prints.clear()
                 self.publish(q, book)
+        if self._current(inst.symbol) is not None:
+            self._ready.add(inst.symbol)
 
     def _ensure_walk(self, inst: Instrument) -> None:
         if self.feed.has(inst.symbol):
@@ -128,7 +140,7 @@ class PaperMarket:
         self.feed.add(inst, self.saved_marks.get(inst.symbol), leader=leader)
         self._open_bars(inst)
 
-    def _open_bars(self, inst: Instrument, *, synthesize: bool = True) -> None:
+    def _open_bars(self, inst: Instrument, *, synthesize: bool = True, now: datetime | None = None) -> None:
         book = self.book(inst.symbol)
         if book is None or self.bars.has(inst.symbol):
             return
@@ -139,7 +151,7 @@ class PaperMarket:
         self.bars.open(
             inst.symbol,
             book.grid,
-            now=self._now(),
+            now=now or self._now(),
             opening=book.last if book.last is not None else book.bid,
             sigma_minute=walk_sigma * math.sqrt(steps),
             volume_minute=per_step * steps,
@@ -235,11 +247,11 @@ class PaperMarket:
             inst = self.replay.instruments[q.symbol]
             assert q.bid is not None and q.ask is not None
             self.feed.add(inst, WalkState(q.symbol, q.bid, q.ask, q.last, q.prev_close, 0))
-            self._open_bars(inst, synthesize=False)
+            self._open_bars(inst, synthesize=False, now=q.ts)
         self.feed.anchor(q)
         book = self.feed.book(q.symbol)
         assert book is not None
-        self.publish(q, book)
+        self.publish(q, book, ts=q.ts)
         return q
 
     def push(self, inst: Instrument, quote: Quote) -> None:
@@ -259,10 +271,13 @@ class PaperMarket:
                 self.feed.anchor(quote)
         self.publish(quote, book)
 
-    def publish(self, quote: Quote, book: Book | None) -> None:
-        """Send one update: trades, quote and depth to subscribers, then match, then options."""
+    def publish(self, quote: Quote, book: Book | None, *, ts: datetime | None = None) -> None:
+        """Send one update: trades, quote and depth to subscribers, then match, then options.
+
+        Trades and depth are stamped ``ts`` (a replay's own time), else the broker's clock.
+        """
         sym = quote.symbol
-        ts = quote.ts
+        ts = ts or self._now()
         if book is not None and book.prints:
             self._tape(sym, book, ts)
         if sym in self.quotes:
@@ -270,7 +285,7 @@ class PaperMarket:
         if book is not None and sym in self.depth:
             self._emit(book.depth(ts))
         self._on_quote(quote)
-        if self.options.of(sym):
+        if self.options.underlies(sym):
             spot = quote.mid
             if spot is not None:
                 now = self._now()
@@ -281,19 +296,18 @@ class PaperMarket:
                     self.publish(oq, obook)
 
     def _tape(self, sym: str, book: Book, ts: datetime) -> None:
-        t = int(ts.timestamp())
-        add = self.bars.add
+        prints = tuple(book.prints)
+        book.prints.clear()
+        first = self._trade_seq + 1
+        self._trade_seq += len(prints)
+        self.bars.add_prints(sym, int(ts.timestamp()), prints)
         recent = self._recent.get(sym)
         if recent is None:
-            recent = self._recent[sym] = deque(maxlen=RECENT_TRADES)
-        tape = sym in self.trades
-        for idx, size, sign in book.prints:
-            self._trade_seq += 1
-            add(sym, t, idx, size)
-            recent.append((idx, size, sign, ts, self._trade_seq))
-            if tape:
-                self._emit(_trade(sym, book, idx, size, sign, ts, self._trade_seq))
-        book.prints.clear()
+            recent = self._recent[sym] = deque(maxlen=RECENT_STEPS)
+        recent.append((ts, first, prints))
+        if sym in self.trades:
+            for i, (idx, size, sign) in enumerate(prints):
+                self._emit(_trade(sym, book, idx, size, sign, ts, first + i))
 
     # ------------------------------------------------------------------ subscriptions
 
@@ -310,7 +324,9 @@ class PaperMarket:
         book = self.book(inst.symbol)
         if book is None:
             return
-        for idx, size, sign, ts, seq in self._recent.get(inst.symbol, ()):
+        steps = list(self._recent.get(inst.symbol, ()))
+        trades = [(ts, first + i, p) for ts, first, prints in steps for i, p in enumerate(prints)]
+        for ts, seq, (idx, size, sign) in trades[-RECENT_TRADES:]:
             self._emit(_trade(inst.symbol, book, idx, size, sign, ts, seq))
 
     # ------------------------------------------------------------------ bars

@@ -16,7 +16,8 @@ Rules (what a trader can rely on):
   onto the tick grid), moves only towards the market, and triggers and fills as a stop.
 - A multi-leg (combo) order fills as one order when its natural net price reaches its limit
   (see :mod:`.combos`): every leg at once, each at its own touch, for as many units as every
-  leg's displayed size allows. A combo market order fills at the natural price.
+  leg's displayed size allows. A combo market order fills in full at the natural price once
+  every leg is quoted.
 - IOC fills what it can when it becomes active and cancels the rest; FOK fills in full at once or
   is cancelled. For stops "active" means triggered. DAY orders expire when the trade date changes.
 - Brackets, OCO pairs and OTOCO triggers: see :mod:`.groups`.
@@ -307,8 +308,14 @@ class MatchingEngine(GroupLogic):
         """Record ``quote`` and match every working order on its symbol (and combos with a leg on it)."""
         sym = quote.symbol
         self.quotes[sym] = quote
-        self._taken[(sym, Side.BUY)] = 0
-        self._taken[(sym, Side.SELL)] = 0
+        taken = self._taken
+        if not self.working:
+            if taken:
+                taken.pop((sym, Side.BUY), None)
+                taken.pop((sym, Side.SELL), None)
+            return
+        taken[(sym, Side.BUY)] = 0
+        taken[(sym, Side.SELL)] = 0
         candidates = sorted(
             (w for w in self.working.values() if w.order.symbol == sym and not w.held and not w.legs),
             key=self._priority,
@@ -561,7 +568,9 @@ class MatchingEngine(GroupLogic):
                 if arriving:
                     self._end_immediate(w)
                 return
-        units = leg_sizes(w.legs, self.quotes, self._taken)
+        market = o.order_type is OrderType.MARKET
+        # A combo market order fills in full like a single one; a limit takes the displayed size.
+        units = None if market else leg_sizes(w.legs, self.quotes, self._taken)
         qty = o.remaining if units is None else min(o.remaining, units)
         price = net_price(o.side, debit)
         if o.tif is TimeInForce.FOK and (qty < o.remaining or not self._fits(w, o.remaining, price)):
@@ -572,7 +581,7 @@ class MatchingEngine(GroupLogic):
                 LegFill(inst.symbol, leg.side, qty * leg.ratio, px, inst)
                 for (leg, inst), px in zip(w.legs, prices, strict=True)
             )
-            self._execute(w, qty, price, limit_fill=True, legs=legs)
+            self._execute(w, qty, price, limit_fill=not market, legs=legs)
         if arriving:
             self._end_immediate(w)
 

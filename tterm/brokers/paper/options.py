@@ -179,6 +179,9 @@ class OptionMarket:
     def symbols(self) -> list[str]:
         return list(self._markets)
 
+    def underlies(self, symbol: str) -> bool:
+        return symbol in self._by_underlying
+
     def of(self, underlying: str) -> list[str]:
         return sorted(self._by_underlying.get(underlying, ()))
 
