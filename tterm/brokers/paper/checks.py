@@ -535,22 +535,29 @@ class OrderChecks:
         if side is Side.SELL:
             offered = self._committed_sells(account, inst.symbol, exclude=exclude)
             opening = quantity - (held - offered)
-            if opening <= 0:
-                return ""
             if inst.asset_class is not AssetClass.OPTION:
+                if opening <= 0:
+                    return ""
                 extra = f", {offered} already offered in working orders" if offered else ""
                 return (
                     f"a cash account cannot sell short: {acct.id} holds {held} {inst.symbol}{extra}; "
                     f"cannot sell {quantity}"
                 )
-            free = self.free_cash(account, [(inst, -opening, ZERO)], reserved=self.reserved(account, exclude=exclude))
+            # Proceeds are not counted before they are received.
+            change = [(inst, -quantity, ZERO)]
+            free = self.free_cash(account, change, reserved=self.reserved(account, exclude=exclude))
             if free is None:
+                if opening <= 0:
+                    return (
+                        f"selling {quantity} {inst.symbol.strip()} would leave short calls uncovered in a cash "
+                        "account (close the short leg first, or sell the spread as one order)"
+                    )
                 return (
                     f"a cash account writes only covered options: selling {opening} {inst.symbol.strip()} to open "
                     "would leave calls uncovered (hold the shares or a call above it)"
                 )
-            if free < 0:
-                need = self.cover(account, [(inst, -opening, ZERO)]) or ZERO
+            if opening > 0 and free < 0:
+                need = self.cover(account, change) or ZERO
                 return f"not enough cash to cover {opening} short {inst.symbol.strip()}: needs ${need:,.2f} set aside"
             return ""
         price = self._ref_price(side, order_type, limit_price, stop_price, quote)
