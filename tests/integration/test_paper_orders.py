@@ -14,6 +14,7 @@ from tterm.core.broker import BrokerError
 from tterm.core.models import (
     Fill,
     GroupKind,
+    Order,
     OrderGroup,
     OrderLeg,
     OrderRequest,
@@ -416,3 +417,38 @@ async def test_working_combos_and_waiting_exits_survive_a_restart(tmp_path: Path
     assert orders[trigger.order_id].status is OrderStatus.FILLED
     assert orders[sl.order_id].status is OrderStatus.WORKING and orders[sl.order_id].stop_price == D("6795.75")
     await again.close()
+
+
+async def test_expired_options_settle_at_intrinsic_value_and_their_orders_end() -> None:
+    clock = FakeClock()
+    b = await started(clock)
+    call, put = opt("C", 260).replace(EXP, "251107"), opt("P", 260).replace(EXP, "251107")
+    await push(b, "AAPL", "270.00", "270.02", last="270.00")
+    await b.place(OrderRequest(CASH, call, Side.BUY, 2))
+    await b.place(OrderRequest(CASH, put, Side.BUY, 1))
+    held = {p.symbol: p for p in await b.positions(CASH)}
+    assert set(held) == {call, put}
+    gtc = await b.place(
+        OrderRequest(CASH, call, Side.SELL, 2, OrderType.LIMIT, limit_price=D("50.00"), tif=TimeInForce.GTC)
+    )
+    assert gtc.status is OrderStatus.WORKING
+    await push(b, "AAPL", "275.00", "275.02", last="275.00")
+    paid = sum(f.price * f.quantity * 100 for f in await b.fills(CASH))
+    drain(b)
+    for _ in range(7):  # Friday 7 November passes; the trade date turns on the 10th
+        clock.next_day()
+    await push(b, "AAPL", "280.00", "280.02", last="280.00")
+    evs = drain(b)
+    settled = [e for e in evs if isinstance(e, Fill)]
+    assert [(f.symbol, f.side, f.quantity, f.price, f.order_id) for f in settled] == [
+        (call, Side.SELL, 2, D("15.00"), "expiry:2025-11-07"),  # AAPL last at 275.00 when it expired
+        (put, Side.SELL, 1, D("0"), "expiry:2025-11-07"),
+    ]
+    assert await b.positions(CASH) == []
+    [ended] = [e for e in evs if isinstance(e, Order) and e.order_id == gtc.order_id]
+    assert ended.status is OrderStatus.CANCELLED and "expired on 2025-11-07" in ended.reject_reason
+    s = next(s for s in await b.snapshots() if s.account == CASH)
+    assert s.balance == D(100000) - paid + D("15.00") * 200
+    late = await b.place(OrderRequest(CASH, call, Side.BUY, 1))
+    assert late.status is OrderStatus.REJECTED and "expired on 2025-11-07" in late.reject_reason
+    await b.close()

@@ -32,12 +32,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tterm.brokers.paper.bookkeeping import Bookkeeping
+from tterm.brokers.paper.cash import CashRules
 from tterm.brokers.paper.checks import OrderChecks
 from tterm.brokers.paper.feed import DEFAULT_SYMBOLS
 from tterm.brokers.paper.groups import exit_role
 from tterm.brokers.paper.ledger import DEFAULT_ACCOUNTS, Ledger, PaperAccountSpec
 from tterm.brokers.paper.market import PaperMarket
-from tterm.brokers.paper.matching import Effect, Execution, MatchingEngine, ModifyRejected, Working, tick_error
+from tterm.brokers.paper.matching import MatchingEngine, ModifyRejected, Working, tick_error
 from tterm.brokers.paper.persist import Persistence
 from tterm.brokers.paper.replay import ReplayFeed
 from tterm.brokers.paper.store import PaperStore
@@ -59,7 +61,6 @@ from tterm.core.models import (
     OrderGroup,
     OrderRequest,
     OrderStatus,
-    OrderType,
     Position,
     Quote,
     Timeframe,
@@ -81,7 +82,7 @@ __all__ = [
 SNAPSHOT_INTERVAL = 1.0
 
 
-class PaperBroker(Persistence, Broker):
+class PaperBroker(Bookkeeping, Persistence, Broker):
     """A simulated broker holding several paper accounts (see the module docstring)."""
 
     capabilities = Capabilities(
@@ -162,8 +163,10 @@ class PaperBroker(Persistence, Broker):
             current=self._engine.quote,
             learned=self._learn,
         )
+        self._cash = CashRules(self._ledger, self._engine)
         self._checks = OrderChecks(
             ledger=self._ledger,
+            cash=self._cash,
             engine=self._engine,
             instruments=instruments,
             ensure_market=self._market.ensure,
@@ -495,7 +498,7 @@ class PaperBroker(Persistence, Broker):
         checked: list[tuple[OrderRequest, Instrument | None]] = []
         for n, r in enumerate(group.orders, 1):
             if group.kind is GroupKind.OTOCO and n > 1:
-                inst, why = self._validate_exit(r)
+                inst, why = self._checks.validate_exit(r)
             else:
                 inst, _, why = self._checks.validate(r)
             checked.append((r, inst))
@@ -526,32 +529,6 @@ class PaperBroker(Persistence, Broker):
         self._flush()
         return [self._orders[o.order_id] for o in orders]
 
-    def _validate_exit(self, r: OrderRequest) -> tuple[Instrument | None, str]:
-        """An OTOCO exit is checked for its shape only: the position it closes does not exist yet."""
-        try:
-            inst = self._instruments.resolve(r.symbol)
-        except (UnknownSymbol, ModelError) as exc:
-            return None, str(exc)
-        for label, price in (("limit price", r.limit_price), ("stop price", r.stop_price)):
-            if price is not None:
-                err = tick_error(inst, price, label)
-                if err:
-                    return inst, err
-        t = r.order_type
-        if t.needs_limit and r.limit_price is None:
-            return inst, f"a {t.value.replace('_', '-')} exit needs a limit price"
-        if t.needs_stop and r.stop_price is None:
-            return inst, f"a {t.value.replace('_', '-')} exit needs a stop price"
-        if not t.needs_limit and r.limit_price is not None:
-            return inst, f"a {t.value.replace('_', ' ')} exit takes no limit price"
-        if not t.needs_stop and r.stop_price is not None:
-            return inst, f"a {t.value.replace('_', ' ')} exit takes no stop price"
-        if t is OrderType.TRAILING_STOP and (r.trail_amount is None or r.trail_amount <= 0):
-            return inst, "a trailing-stop exit needs a positive trail amount"
-        if t is OrderType.TRAILING_STOP and r.trail_amount is not None and (r.trail_amount / inst.tick_size) % 1:
-            return inst, f"trail amount {r.trail_amount} is not a whole number of ticks (tick {inst.tick_size})"
-        return inst, ""
-
     async def modify(
         self,
         account: str,
@@ -570,7 +547,7 @@ class PaperBroker(Persistence, Broker):
         if cash and not w.legs and not w.held and isinstance(quantity, int | None):
             # Re-check the whole remaining order at its new terms, excluding its old reservation.
             new_qty = quantity if quantity is not None else order.quantity
-            reason = self._checks.cash_check(
+            reason = self._cash.cash_check(
                 account,
                 w.instrument,
                 order.side,
@@ -593,7 +570,7 @@ class PaperBroker(Persistence, Broker):
                 legs=order.legs,
             )
             if request.quantity > 0:
-                reason = self._checks.combo_cash_check(request, list(w.legs), exclude=order_id)
+                reason = self._cash.combo_cash_check(request, list(w.legs), exclude=order_id)
                 if reason:
                     raise ModifyRejected(f"order {order_id}: {reason}")
         self.touch()
@@ -624,86 +601,7 @@ class PaperBroker(Persistence, Broker):
             raise BrokerError(f"paper broker {self.name} is closed")
 
     def _capacity(self, w: Working, qty: int, price: Decimal) -> tuple[int, str]:
-        return self._checks.capacity(w, qty, price)
-
-    # ------------------------------------------------------------------ effects -> events
-
-    def _record(self, order: Order) -> None:
-        self._orders[order.order_id] = order
-        self._dirty_orders.add(order.order_id)
-        self.emit(order)
-
-    def _on_effect(self, effect: Effect) -> None:
-        if isinstance(effect, Order):
-            self._by_coid.setdefault(effect.client_order_id, effect.order_id)
-            self._record(effect)
-            return
-        self._on_execution(effect)
-
-    def _on_execution(self, ex: Execution) -> None:
-        o = ex.order
-        legs = [(lf.symbol, lf.side, lf.quantity, lf.price, lf.instrument) for lf in ex.legs] or [
-            (o.symbol, o.side, ex.quantity, ex.price, ex.instrument)
-        ]
-        now = self._now()
-        positions = []
-        for symbol, side, qty, price, inst in legs:
-            fee = inst.fee_per_side * qty
-            fill = Fill(
-                fill_id=self._new_id("fill"),
-                order_id=o.order_id,
-                client_order_id=o.client_order_id,
-                account=o.account,
-                symbol=symbol,
-                side=side,
-                quantity=qty,
-                price=price,
-                fee=fee,
-                broker=self.name,
-                ts=now,
-            )
-            pos = self._ledger.apply_fill(o.account, inst, side, qty, price, fee)
-            self._fills.append(fill)
-            self._new_fills.append(fill)
-            self._dirty_positions.add((pos.account, pos.symbol))
-            self.emit(fill)
-            positions.append(pos)
-        self._record(o)
-        for pos in positions:
-            self.emit(self._ledger.position_model(pos, self._mark(pos.symbol)))
-        self.emit(self._snapshot(o.account))
-
-    def _mark(self, symbol: str) -> Decimal | None:
-        q = self._engine.quote(symbol)
-        return q.mark if q is not None else None
-
-    def _snapshot(self, account: str) -> AccountSnapshot:
-        set_aside = Decimal(0)
-        if self._ledger.accounts[account].spec.kind is AccountKind.CASH:
-            set_aside = self._checks.reserved(account) + (self._checks.cover(account) or Decimal(0))
-        return self._ledger.snapshot(account, self._mark, set_aside)
-
-    # ------------------------------------------------------------------ trade date
-
-    def _roll_if_new_day(self) -> None:
-        today = self._current_trade_date()
-        if today <= self._trade_date:
-            return
-        self._trade_date = today
-        self._engine.expire(today)
-        # The expired orders are saved as finished before the day is cleared, with the id counter
-        # (the day's ids leave the file next).
-        self._flush(counter=True)
-        self._ledger.roll_day()
-        self._fills = []
-        self._orders = {oid: o for oid, o in self._orders.items() if o.is_open}
-        self._by_coid = {o.client_order_id: oid for oid, o in self._orders.items()}
-        if self._store is not None:
-            self._store.new_day()
-            self._dirty_positions.update(self._ledger.positions)
-        self._flush()
-        for acct in self._ledger.accounts:
-            self.emit(self._snapshot(acct))
+        return self._cash.capacity(w, qty, price)
 
     # ------------------------------------------------------------------ introspection
 
