@@ -97,6 +97,9 @@ async def test_a_vertical_fills_as_one_order_at_its_natural_price_with_a_fill_pe
     assert {p.symbol: p.quantity for p in await b.positions(CASH)} == {C270: 2, C280: -2}
     assert await cash(b) == (D(100000), D(100000) - D("4.95") * 100 * 2)  # a debit spread covers itself
     # Closing it: the effects are inferred (auto) or said (close).
+    assert {o.symbol for o in await b.flatten(CASH) if o.status is OrderStatus.FILLED} == {C270, C280}
+    assert await b.positions(CASH) == []  # the short leg was bought back before the long one was sold
+    await b.place(combo(Side.BUY, 2, [(C270, Side.BUY, 1), (C280, Side.SELL, 1)]))
     out = await b.place(
         combo(
             Side.SELL,

@@ -100,6 +100,9 @@ class Book:
 
     __slots__ = (
         "_hi",
+        "_last_asks",
+        "_last_bids",
+        "_levels",
         "_random",
         "_trade_sizes",
         "asks",
@@ -131,6 +134,9 @@ class Book:
         self.last = last
         self.volume = volume
         self.prints: list[tuple[int, int, int]] = []
+        self._levels: dict[tuple[int, int], DepthLevel] = {}
+        self._last_bids: tuple[tuple[int, ...], tuple[DepthLevel, ...]] = ((), ())
+        self._last_asks: tuple[tuple[int, ...], tuple[DepthLevel, ...]] = ((), ())
         self.bids = [self.level_size() for _ in range(DEPTH)]
         self.asks = [self.level_size() for _ in range(DEPTH)]
 
@@ -369,13 +375,34 @@ class Book:
         )
 
     def depth(self, ts: datetime) -> Depth:
-        """The full picture, best first (levels at or below zero are left out)."""
-        price = self.price
+        """The full picture, best first (levels at or below zero are left out).
+
+        A side that did not change since the last picture is the same tuple, and levels are
+        cached by (price index, size): a step moves a few levels, so a depth every step is cheap.
+        """
         bid = self.bid
         ask = bid + self.spread
-        return Depth(
-            symbol=self.inst.symbol,
-            bids=tuple(DepthLevel(price(bid - i), size) for i, size in enumerate(self.bids) if bid - i > 0),
-            asks=tuple(DepthLevel(price(ask + i), size) for i, size in enumerate(self.asks)),
-            ts=ts,
-        )
+        bkey = (bid, *self.bids)
+        if bkey != self._last_bids[0]:
+            self._last_bids = (bkey, self._side(bid, self.bids, -1))
+        akey = (ask, *self.asks)
+        if akey != self._last_asks[0]:
+            self._last_asks = (akey, self._side(ask, self.asks, 1))
+        return Depth(symbol=self.inst.symbol, bids=self._last_bids[1], asks=self._last_asks[1], ts=ts)
+
+    def _side(self, touch: int, sizes: list[int], step: int) -> tuple[DepthLevel, ...]:
+        cache = self._levels
+        if len(cache) > 16 * DEPTH:
+            cache.clear()
+        price = self.price
+        out = []
+        idx = touch
+        for size in sizes:
+            if idx <= 0:
+                break
+            level = cache.get((idx, size))
+            if level is None:
+                level = cache[(idx, size)] = DepthLevel(price(idx), size)
+            out.append(level)
+            idx += step
+        return tuple(out)

@@ -60,9 +60,12 @@ from tterm.core.models import (
     Order,
     OrderGroup,
     OrderRequest,
+    OrderSource,
     OrderStatus,
+    OrderType,
     Position,
     Quote,
+    Side,
     Timeframe,
     utcnow,
 )
@@ -587,6 +590,29 @@ class PaperBroker(Bookkeeping, Persistence, Broker):
         self._engine.cancel(order_id)
         self._flush()
         return self._orders[order_id]
+
+    async def flatten(self, account: str, symbol: str | None = None) -> list[Order]:
+        """Cancel working orders and close positions, shorts first: a cash account's spread is
+        bought back before its long leg is sold, so it never holds an uncovered short."""
+        results: list[Order] = []
+        for order in await self.orders(account):
+            if order.is_open and (symbol is None or order.symbol == symbol):
+                with contextlib.suppress(UnknownOrder):
+                    results.append(await self.cancel(account, order.order_id))
+        held = [p for p in await self.positions(account) if p.quantity and (symbol is None or p.symbol == symbol)]
+        for pos in sorted(held, key=lambda p: p.quantity > 0):
+            side = Side.SELL if pos.quantity > 0 else Side.BUY
+            request = OrderRequest(
+                account=account,
+                symbol=pos.symbol,
+                side=side,
+                quantity=abs(pos.quantity),
+                order_type=OrderType.MARKET,
+                reduce_only=True,
+                source=OrderSource.RISK,
+            )
+            results.append(await self.place(request))
+        return results
 
     def _open_order(self, account: str, order_id: str, verb: str) -> Order:
         order = self._orders.get(order_id)
