@@ -44,6 +44,9 @@ class Rig(Protocol):
     def provoke_reject(self) -> tuple[OrderRequest, str]:
         """An order this broker (not tterm's router) refuses, and a word its reason contains."""
 
+    async def set_equity(self, symbol: str, price: Decimal) -> None:
+        """Quote an equity (an option chain's underlying) at about ``price`` at the vendor."""
+
     #: False where there is no network connection to break (the paper broker).
     has_connection: bool
 
@@ -99,6 +102,12 @@ class PaperRig:
     async def drop(self) -> None:
         raise AssertionError("the paper broker has no connection to drop")
 
+    async def set_equity(self, symbol: str, price: Decimal) -> None:
+        price = self.master.resolve(symbol).round_price(price)
+        await self.broker.push_quote(  # type: ignore[attr-defined]
+            Quote(symbol=symbol, bid=price, ask=price + Decimal("0.01"), last=price, bid_size=500, ask_size=500)
+        )
+
     def provoke_reject(self) -> tuple[OrderRequest, str]:
         # More AAPL than the cash account can pay for: only the broker knows its buying power.
         req = OrderRequest(
@@ -153,6 +162,9 @@ class TradovateRig:
 
     async def drop(self) -> None:
         await self.fake.drop_sockets()
+
+    async def set_equity(self, symbol: str, price: Decimal) -> None:
+        raise AssertionError("Tradovate trades futures only")
 
     def provoke_reject(self) -> tuple[OrderRequest, str]:
         self.fake.reject_next("RiskRejected", "Exceeds the account's max position")

@@ -343,6 +343,8 @@ async def test_option_chains_and_spreads_answer_or_refuse(run: Running) -> None:
     assert strikes == sorted(strikes)
     if not caps.multi_leg:
         return
+    if chain.underlying_price is not None:
+        await run.rig.set_equity("AAPL", chain.underlying_price)
     mid = len(chain.rows) // 2
     low, high = chain.rows[mid], chain.rows[mid + 1]
     assert low.call is not None and high.call is not None

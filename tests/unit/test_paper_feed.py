@@ -7,16 +7,12 @@ from decimal import Decimal as D
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from tterm.brokers.paper.feed import (
-    DEFAULT_SYMBOLS,
-    START_PRICES,
-    ReplayError,
-    ReplayFeed,
-    SimulatedFeed,
-    WalkState,
-    start_price,
-)
+from tterm.brokers.paper.book import DEPTH
+from tterm.brokers.paper.feed import DEFAULT_SYMBOLS, START_PRICES, SimulatedFeed, WalkState, start_price
+from tterm.brokers.paper.replay import ReplayError, ReplayFeed
 from tterm.core.instruments import InstrumentMaster
 from tterm.core.models import AssetClass, Quote
 
@@ -83,6 +79,101 @@ def test_walk_is_plausible_for_every_default_symbol(symbol: str) -> None:
         assert abs(q.bid - base) / base < D("0.05")  # stays plausible over 500 updates
     assert q.change is not None and q.change_pct is not None
     assert prev_volume > 0
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32), st.sampled_from(["GC1!", "MGC1!", "ES1!", "CL1!", "AAPL", "MSFT", "NVDA"]))
+def test_the_last_always_lies_within_the_quote_it_showed(seed: int, symbol: str) -> None:
+    """The walk once printed a GC last outside its spread (a move without a trade left the old
+    last behind); now every quote's last is at or between its bid and ask, micro followers too."""
+    feed = SimulatedFeed(seed, now=fixed_now)
+    inst = MASTER.resolve(symbol)
+    leader = MASTER.resolve(symbol[1:]) if symbol.startswith("M") and symbol != "MSFT" else None
+    feed.add(inst, leader=leader)
+    for _ in range(400):
+        for s in feed.symbols:
+            q = feed.step(s)
+            assert q.bid is not None and q.ask is not None and q.last is not None
+            assert q.bid <= q.last <= q.ask, (s, q)
+
+
+def test_depth_trades_and_quote_are_one_picture() -> None:
+    inst = MASTER.resolve("ES1!")
+    feed = SimulatedFeed(11, now=fixed_now)
+    feed.add(inst)
+    book = feed.book(inst.symbol)
+    assert book is not None
+    tick = inst.tick_size
+    prev = feed.current(inst.symbol)
+    assert prev is not None
+    for _ in range(300):
+        before_bids, before_asks = list(book.bids), list(book.asks)
+        old_bid, old_ask = prev.bid, prev.ask
+        q = feed.step(inst.symbol)
+        d = feed.depth(inst.symbol)
+        assert d is not None and len(d.bids) == len(d.asks) == DEPTH
+        # Best first, consecutive ticks, the touch is the quote.
+        assert [lvl.price for lvl in d.bids] == [q.bid - i * tick for i in range(DEPTH)]  # type: ignore[operator]
+        assert [lvl.price for lvl in d.asks] == [q.ask + i * tick for i in range(DEPTH)]  # type: ignore[operator]
+        assert (d.bids[0].size, d.asks[0].size) == (q.bid_size, q.ask_size)
+        assert all(lvl.size > 0 for lvl in d.bids + d.asks)
+        prints = list(book.prints)
+        assert q.volume - prev.volume == sum(size for _, size, _ in prints)
+        if prints:
+            assert book.price(prints[-1][0]) == q.last
+        for idx, size, sign in prints:
+            price = book.price(idx)
+            # Every trade is at a price the book showed: buyers at the offers, sellers at the bids.
+            if sign > 0:
+                level = int((price - old_ask) / tick)  # type: ignore[operator]
+                assert level >= 0 and (level >= DEPTH or size <= before_asks[level])
+            else:
+                level = int((old_bid - price) / tick)  # type: ignore[operator]
+                assert level >= 0 and (level >= DEPTH or size <= before_bids[level])
+        prev = q
+
+
+def test_a_trade_at_the_touch_consumes_its_size() -> None:
+    inst = MASTER.resolve("ES1!")
+    feed = SimulatedFeed(2, now=fixed_now)
+    feed.add(inst)
+    book = feed.book(inst.symbol)
+    assert book is not None
+    book.asks[0] = 30
+    assert book.hit(True, 12)
+    assert book.asks[0] == 18 and book.last == book.bid + book.spread and book.prints[-1] == (book.last, 12, 1)
+    assert not book.hit(True, 18)  # the whole level: that is a sweep, which moves the price
+    ask = book.bid + book.spread
+    book.reprice(ask, 1)  # buyers take the offer: the new bid is the price they paid
+    assert book.bid == ask == book.last and book.prints[-1][2] == 1
+
+
+def test_depth_of_an_option_walks_its_tick_table() -> None:
+    inst = MASTER.resolve("AAPL  261218C00270000")
+    feed = SimulatedFeed(2, now=fixed_now)
+    feed.add(inst)
+    book = feed.book(inst.symbol)
+    assert book is not None
+    book.reprice(book.grid.index(D("3.05")), 1, sweep=False)
+    d = feed.depth(inst.symbol)
+    assert d is not None
+    assert [lvl.price for lvl in d.bids[:4]] == [D("3.05"), D("3.00"), D("2.99"), D("2.98")]
+    assert [lvl.price for lvl in d.asks[:2]] == [D("3.10"), D("3.15")]
+
+
+def test_a_pushed_quote_moves_the_book_and_prints_its_last() -> None:
+    inst = MASTER.resolve("ES1!")
+    feed = SimulatedFeed(4, now=fixed_now)
+    feed.add(inst)
+    feed.anchor(Quote(inst.symbol, bid=D("6900.00"), ask=D("6900.25"), last=D("6900.25"), bid_size=7, ask_size=9))
+    book = feed.book(inst.symbol)
+    assert book is not None
+    d = feed.depth(inst.symbol)
+    assert d is not None and (d.bids[0].price, d.bids[0].size, d.asks[0].size) == (D("6900.00"), 7, 9)
+    assert [(book.price(i), sign) for i, _, sign in book.prints] == [(D("6900.25"), 1)]
+    feed.anchor(Quote(inst.symbol, bid=D("6901.00"), ask=D("6901.25")))  # no last: the touch trades
+    q = feed.current(inst.symbol)
+    assert q is not None and q.last == D("6901.00")
 
 
 def test_start_prices_are_where_the_docs_say() -> None:
@@ -182,6 +273,7 @@ def test_example_ticks_replay_row_by_row() -> None:
         ("ts,symbol,bid,ask\n2025-11-03T14:30:00Z,ES1!,6800.00\n", "expected 4 columns"),
         ("ts,symbol,open,high,low,close\n2025-11-03T14:30:00Z,ES1!,6800,6799,6798,6800\n", "inconsistent"),
         ("ts,symbol,open,high,low,close,volume\n2025-11-03T14:30:00Z,ES1!,6800,6801,6799,6800,-4\n", "negative"),
+        ("ts,symbol,bid,ask,last\n2025-11-03T14:30:00Z,ES1!,6800.00,6800.25,6800.50\n", "outside bid"),
         ("# only a comment\n", "empty replay file"),
         ("ts,symbol,bid,ask\n", "no data rows"),
     ],

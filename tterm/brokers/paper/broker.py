@@ -1,9 +1,12 @@
 """The paper broker: tterm's embedded default. No account, no network, a plausible market.
 
-It simulates a broker end to end: accounts from the settings, a market (a seeded random walk, or
-a replay of a CSV), strict order validation, the matching engine in :mod:`.matching`, fees,
-balances and positions in :mod:`.ledger`, and persistence in :mod:`.store` so a restart resumes
-exactly. Everything it does goes out on the Broker event stream like any real adapter's.
+It simulates a broker end to end: accounts from the settings, a market with a ten-level book per
+symbol (a seeded random walk, or a replay of a CSV; see :mod:`.market`), options priced from
+their underlying (:mod:`.options`), strict order validation (:mod:`.checks`), the matching engine
+(:mod:`.matching`: single orders, trailing stops, multi-leg combos, brackets, OCO and OTOCO),
+fees, balances and positions in :mod:`.ledger`, bars built from its own trades on a replayable
+history (:mod:`.bars`), and persistence in :mod:`.store` so a restart resumes exactly. Everything
+it does goes out on the Broker event stream like any real adapter's.
 
 Two ways to run the market:
 
@@ -25,43 +28,45 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import date, datetime
-from decimal import ROUND_FLOOR, Decimal
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tterm.brokers.paper.feed import DEFAULT_SYMBOLS, ReplayFeed, SimulatedFeed, WalkState
-from tterm.brokers.paper.ledger import DEFAULT_ACCOUNTS, AccountState, Ledger, Lot, PaperAccountSpec, PositionState
-from tterm.brokers.paper.matching import (
-    Effect,
-    Execution,
-    MatchingEngine,
-    ModifyRejected,
-    Working,
-    stop_side_error,
-    tick_error,
-    touch,
-)
-from tterm.brokers.paper.store import AccountRow, PaperStore, PositionRow, StoredState
-from tterm.core.broker import Broker, BrokerError, Capabilities, UnknownOrder
+from tterm.brokers.paper.bookkeeping import Bookkeeping
+from tterm.brokers.paper.cash import CashRules
+from tterm.brokers.paper.checks import OrderChecks
+from tterm.brokers.paper.feed import DEFAULT_SYMBOLS
+from tterm.brokers.paper.groups import exit_role
+from tterm.brokers.paper.ledger import DEFAULT_ACCOUNTS, Ledger, PaperAccountSpec
+from tterm.brokers.paper.market import PaperMarket
+from tterm.brokers.paper.matching import MatchingEngine, ModifyRejected, Working, tick_error
+from tterm.brokers.paper.persist import Persistence
+from tterm.brokers.paper.replay import ReplayFeed
+from tterm.brokers.paper.store import PaperStore
+from tterm.core.broker import ALL_ORDER_TYPES, ALL_TIMEFRAMES, Broker, BrokerError, Capabilities, UnknownOrder
 from tterm.core.instruments import InstrumentMaster, UnknownSymbol
 from tterm.core.models import (
-    ZERO,
     Account,
     AccountKind,
     AccountSnapshot,
-    AssetClass,
+    Bar,
     ConnectionState,
     Fill,
+    GroupKind,
     Instrument,
     ModelError,
     Notice,
+    OptionChain,
     Order,
+    OrderGroup,
     OrderRequest,
+    OrderSource,
     OrderStatus,
     OrderType,
     Position,
     Quote,
     Side,
+    Timeframe,
     utcnow,
 )
 
@@ -80,18 +85,25 @@ __all__ = [
 SNAPSHOT_INTERVAL = 1.0
 
 
-class PaperBroker(Broker):
+class PaperBroker(Bookkeeping, Persistence, Broker):
     """A simulated broker holding several paper accounts (see the module docstring)."""
 
     capabilities = Capabilities(
         brackets=True,
-        # No native place_group yet: the engine emulates OCO/OTOCO on plain paper orders.
-        oco=False,
-        multi_leg=False,
+        oco=True,
+        otoco=True,
+        multi_leg=True,
         futures=True,
         equities=True,
         options=True,
         client_order_id_lookup=True,
+        order_types=ALL_ORDER_TYPES,
+        bars=True,
+        timeframes=ALL_TIMEFRAMES,
+        depth=True,
+        trades=True,
+        option_chain=True,
+        search=True,
     )
 
     def __init__(
@@ -119,20 +131,16 @@ class PaperBroker(Broker):
         self._scripted = scripted
         self._ledger = Ledger(name, list(accounts), now=self._now)
         self._engine = MatchingEngine(sink=self._on_effect, new_id=self._new_id, capacity=self._capacity, now=self._now)
-        self._feed = SimulatedFeed(seed, now=self._now)
-        self._replay = ReplayFeed(replay, instruments) if replay is not None else None
         self._base: list[Instrument] = []
         for sym in symbols:
             try:
                 self._base.append(instruments.resolve(sym))
             except UnknownSymbol as exc:
                 raise ValueError(f"paper broker symbols: {exc}") from None
-        self._subscribed: set[str] = set()
         self._orders: dict[str, Order] = {}
         self._by_coid: dict[str, str] = {}
         self._fills: list[Fill] = []
         self._counter = 0
-        self._saved_marks: dict[str, WalkState] = {}
         self._trade_date = self._current_trade_date()
         self._task: asyncio.Task[None] | None = None
         self._closed = False
@@ -143,6 +151,31 @@ class PaperBroker(Broker):
         self._new_fills: list[Fill] = []
         self._dirty_orders: set[str] = set()
         self._store = PaperStore(store_path) if store_path is not None else None
+        self._market = PaperMarket(
+            name,
+            instruments=instruments,
+            seed=seed,
+            quote_hz=self._quote_hz,
+            now=self._now,
+            today=lambda: self._trade_date,
+            replay=ReplayFeed(replay, instruments) if replay is not None else None,
+            scripted=scripted,
+            store=self._store,
+            emit=self.emit,
+            on_quote=self._on_quote,
+            current=self._engine.quote,
+            learned=self._learn,
+        )
+        self._cash = CashRules(self._ledger, self._engine)
+        self._checks = OrderChecks(
+            ledger=self._ledger,
+            cash=self._cash,
+            engine=self._engine,
+            instruments=instruments,
+            ensure_market=self._market.ensure,
+            trade_date=lambda: self._trade_date,
+            now=self._now,
+        )
         if self._store is not None:
             self._load()
 
@@ -171,10 +204,11 @@ class PaperBroker(Broker):
             return
         self._roll_if_new_day()
         for inst in self._universe():
-            self._ensure_market(inst)
+            self._market.ensure(inst)
         self.touch()
-        if self._replay is not None:
-            detail = f"replaying {self._replay.path.name}"
+        replay = self._market.replay
+        if replay is not None:
+            detail = f"replaying {replay.path.name}"
         else:
             detail = "scripted market" if self._scripted else f"simulated market, {self._quote_hz:g} quotes/s"
         self.set_state(ConnectionState.CONNECTED, detail)
@@ -197,7 +231,7 @@ class PaperBroker(Broker):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        self._flush(marks=True)
+        self._flush(marks=True, partial_bars=True)
         if self._store is not None:
             self._store.close()
         self.set_state(ConnectionState.DOWN, "closed")
@@ -205,16 +239,18 @@ class PaperBroker(Broker):
 
     async def _run(self) -> None:
         interval = 1.0 / self._quote_hz
+        replay = self._market.replay
         try:
             while True:
                 await asyncio.sleep(interval)
-                if self._replay is not None:
-                    for _ in range(max(1, len(self._replay.symbols))):
-                        if not self._replay_step():
+                self._roll_if_new_day()
+                if replay is not None:
+                    for _ in range(max(1, len(replay.symbols))):
+                        if self._market.replay_step() is None:
+                            self._notice_replay_done()
                             return
                 else:
-                    for sym in self._feed.symbols:
-                        self._process(self._feed.step(sym))
+                    self._market.step()
                 self._flush()
         except asyncio.CancelledError:
             raise
@@ -228,12 +264,13 @@ class PaperBroker(Broker):
     async def push_quote(self, quote: Quote) -> None:
         """Set the market of ``quote.symbol`` (continuous symbols are resolved) and match on it.
 
-        Raises ValueError for an unknown symbol, a price off the tick grid, or a crossed quote.
+        Raises ValueError for an unknown symbol, a price off the tick grid, a crossed quote, or a
+        last outside the bid and ask.
         """
         self._check_open()
         try:
             inst = self._instruments.resolve(quote.symbol)
-        except UnknownSymbol as exc:
+        except (UnknownSymbol, ModelError) as exc:
             raise ValueError(str(exc)) from None
         for label in ("bid", "ask", "last", "prev_close"):
             price = getattr(quote, label)
@@ -241,53 +278,40 @@ class PaperBroker(Broker):
                 err = tick_error(inst, price, label)
                 if err:
                     raise ValueError(f"push_quote: {err}")
-        if quote.bid is not None and quote.ask is not None and quote.bid > quote.ask:
-            raise ValueError(f"push_quote: {inst.symbol} bid {quote.bid} is above ask {quote.ask}")
+        if quote.bid is not None and quote.ask is not None:
+            if quote.bid > quote.ask:
+                raise ValueError(f"push_quote: {inst.symbol} bid {quote.bid} is above ask {quote.ask}")
+            if quote.last is not None and not quote.bid <= quote.last <= quote.ask:
+                raise ValueError(
+                    f"push_quote: {inst.symbol} last {quote.last} is outside bid {quote.bid} / ask {quote.ask}"
+                )
         if quote.symbol != inst.symbol:
             quote = replace(quote, symbol=inst.symbol)
-        if self._replay is None:
-            self._ensure_walk(inst)
-            self._feed.anchor(quote)
-        self._process(quote)
+        self._roll_if_new_day()
+        self._market.push(inst, quote)
         self._flush()
 
     async def step(self) -> list[Quote]:
         """Advance the market once: every walked symbol moves one update (or one replay row)."""
         self._check_open()
-        quotes: list[Quote] = []
-        if self._replay is not None:
-            q = self._replay.next()
-            if q is None:
-                self._notice_replay_done()
-            else:
-                quotes.append(q)
-                self._process(q)
-        else:
+        self._roll_if_new_day()
+        if self._market.replay is None:
             for inst in self._universe():
-                self._ensure_walk(inst)
-            for sym in self._feed.symbols:
-                q = self._feed.step(sym)
-                quotes.append(q)
-                self._process(q)
+                self._market.ensure(inst)
+        quotes = self._market.step()
+        if self._market.replay is not None and not quotes:
+            self._notice_replay_done()
         self._flush()
         return quotes
 
-    def _replay_step(self) -> bool:
-        assert self._replay is not None
-        q = self._replay.next()
-        if q is None:
-            self._notice_replay_done()
-            return False
-        self._process(q)
-        return True
-
     def _notice_replay_done(self) -> None:
-        if not self._replay_done_noticed and self._replay is not None:
+        replay = self._market.replay
+        if not self._replay_done_noticed and replay is not None:
             self._replay_done_noticed = True
             self.emit(
                 Notice(
                     "info",
-                    f"replay of {self._replay.path.name} finished; the market stays at its last quote",
+                    f"replay of {replay.path.name} finished; the market stays at its last quote",
                     source=self.name,
                 )
             )
@@ -295,52 +319,22 @@ class PaperBroker(Broker):
     def _universe(self) -> list[Instrument]:
         """Symbols the market keeps quoting: the base set, subscriptions, orders and positions."""
         seen: dict[str, Instrument] = {i.symbol: i for i in self._base}
-        for sym in self._subscribed:
+        for sym in self._market.subscribed:
             if sym not in seen:
                 seen[sym] = self._instruments.resolve(sym)
         for w in self._engine.working.values():
-            seen.setdefault(w.order.symbol, w.instrument)
+            for _, leg in w.legs:
+                seen.setdefault(leg.symbol, leg)
+            if not w.legs:
+                seen.setdefault(w.order.symbol, w.instrument)
         for pos in self._ledger.positions.values():
             if pos.quantity:
                 seen.setdefault(pos.symbol, pos.instrument)
         return list(seen.values())
 
-    def _ensure_walk(self, inst: Instrument) -> None:
-        if self._feed.has(inst.symbol):
-            return
-        leader = self._leader(inst)
-        if leader is not None:
-            self._ensure_walk(leader)
-        self._feed.add(inst, self._saved_marks.get(inst.symbol), leader=leader)
-
-    def _leader(self, inst: Instrument) -> Instrument | None:
-        """The mini contract a micro future tracks (ESZ6 for MESZ6), if there is one."""
-        if inst.asset_class is not AssetClass.FUTURE or not inst.root:
-            return None
-        try:
-            spec = self._instruments.spec(inst.root)
-            parsed = self._instruments.parse_contract(inst.symbol, on=inst.expiry)
-            if not spec.mini or parsed is None:
-                return None
-            return self._instruments.contract(spec.mini, parsed[1], parsed[2])
-        except ModelError:
-            return None
-
-    def _ensure_market(self, inst: Instrument) -> None:
-        """Free-running walk: make sure ``inst`` is walked and has a current quote."""
-        if self._replay is not None:
-            return
-        self._ensure_walk(inst)
-        if not self._scripted and self._engine.quote(inst.symbol) is None:
-            q = self._feed.current(inst.symbol)
-            if q is not None:
-                self._process(q)
-
-    def _process(self, quote: Quote) -> None:
-        self._roll_if_new_day()
+    def _on_quote(self, quote: Quote) -> None:
+        """Every market update, after its subscribers had it: match, and now and then save."""
         self.touch()
-        if quote.symbol in self._subscribed:
-            self.emit(quote)
         self._engine.on_quote(quote)
         now = time.monotonic()
         if now - self._last_periodic >= SNAPSHOT_INTERVAL:
@@ -353,6 +347,9 @@ class PaperBroker(Broker):
         for acct in held:
             self.emit(self._snapshot(acct))
         self._flush(marks=True)
+
+    def _learn(self, inst: Instrument) -> None:
+        self.learned(inst)
 
     # ------------------------------------------------------------------ state queries
 
@@ -385,28 +382,62 @@ class PaperBroker(Broker):
     # ------------------------------------------------------------------ market data
 
     async def subscribe_quotes(self, symbols: Iterable[str]) -> None:
-        insts = self._resolve_all(symbols)
-        for inst in insts:
-            self._subscribed.add(inst.symbol)
-            self._ensure_market(inst)
-            q = self._engine.quote(inst.symbol)
-            if q is not None:
-                self.emit(q)
+        for inst in self._resolve_all(symbols):
+            self._market.quotes.add(inst.symbol)
+            known = self._engine.quote(inst.symbol)
+            self._market.ensure(inst)  # a market opened now publishes its first quote itself
+            if known is not None:
+                self.emit(known)
 
     async def unsubscribe_quotes(self, symbols: Iterable[str]) -> None:
         for inst in self._resolve_all(symbols):
-            self._subscribed.discard(inst.symbol)
+            self._market.quotes.discard(inst.symbol)
+
+    async def subscribe_depth(self, symbols: Iterable[str]) -> None:
+        """Ten levels a side, best first, on every change; the current picture at once."""
+        for inst in self._resolve_all(symbols):
+            self._market.subscribe_depth(inst)
+
+    async def unsubscribe_depth(self, symbols: Iterable[str]) -> None:
+        for inst in self._resolve_all(symbols):
+            self._market.depth.discard(inst.symbol)
+
+    async def subscribe_trades(self, symbols: Iterable[str]) -> None:
+        """Every print with its aggressor; the last few prints at once."""
+        for inst in self._resolve_all(symbols):
+            self._market.subscribe_trades(inst)
+
+    async def unsubscribe_trades(self, symbols: Iterable[str]) -> None:
+        for inst in self._resolve_all(symbols):
+            self._market.trades.discard(inst.symbol)
+
+    async def bars(self, symbol: str, timeframe: Timeframe, start: datetime, end: datetime | None = None) -> list[Bar]:
+        """Bars from the market's own trades, on top of a history synthesized from the seed."""
+        self._check_open()
+        [inst] = self._resolve_all([symbol])
+        return self._market.history(inst, timeframe, start, end)
+
+    async def option_chain(self, underlying: str, expiry: date | None = None) -> OptionChain:
+        """A simulated chain for an equity: listed expiries, strikes, quotes, IV and Greeks."""
+        self._check_open()
+        [inst] = self._resolve_all([underlying])
+        chain = self._market.chain(inst, expiry)
+        self._flush()
+        return chain
+
+    async def search_instruments(self, text: str, limit: int = 20) -> list[Instrument]:
+        return self._market.search(text, limit)
+
+    async def lookup_instrument(self, symbol: str) -> Instrument | None:
+        try:
+            return self._instruments.resolve(symbol)
+        except (UnknownSymbol, ModelError):
+            return None
 
     def _resolve_all(self, symbols: Iterable[str]) -> list[Instrument]:
         if isinstance(symbols, str):
             symbols = [symbols]
-        out = []
-        for sym in symbols:
-            try:
-                out.append(self._instruments.resolve(sym))
-            except UnknownSymbol as exc:
-                raise BrokerError(str(exc)) from None
-        return out
+        return [self._market.resolve(sym) for sym in symbols]
 
     # ------------------------------------------------------------------ orders
 
@@ -417,21 +448,10 @@ class PaperBroker(Broker):
         existing = self._by_coid.get(request.client_order_id)
         if existing is not None:
             return self._orders[existing]
-        inst, reason = self._validate(request)
-        now = self._now()
-        order = Order.from_request(
-            request,
-            order_id=self._new_id("order"),
-            status=OrderStatus.PENDING,
-            broker=self.name,
-            symbol=inst.symbol if inst is not None else None,
-            ts=now,
-        )
-        self._by_coid[order.client_order_id] = order.order_id
-        self._record(order)
-        self.touch()
+        inst, legs, reason = self._checks.validate(request)
+        order = self._pending(request, inst)
         if reason or inst is None:
-            self._record(order.evolve(status=OrderStatus.REJECTED, reject_reason=reason, updated_at=now))
+            self._reject(order, reason)
         else:
             self._engine.submit(
                 order,
@@ -439,9 +459,78 @@ class PaperBroker(Broker):
                 trade_date=self._trade_date,
                 bracket=request.bracket,
                 reduce_only=request.reduce_only,
+                legs=legs,
             )
         self._flush()
         return self._orders[order.order_id]
+
+    def _pending(self, request: OrderRequest, inst: Instrument | None) -> Order:
+        order = Order.from_request(
+            request,
+            order_id=self._new_id("order"),
+            status=OrderStatus.PENDING,
+            broker=self.name,
+            symbol=inst.symbol if inst is not None else None,
+            ts=self._now(),
+        )
+        self._by_coid[order.client_order_id] = order.order_id
+        self._record(order)
+        self.touch()
+        return order
+
+    def _reject(self, order: Order, reason: str) -> None:
+        self._record(order.evolve(status=OrderStatus.REJECTED, reject_reason=reason, updated_at=self._now()))
+
+    async def place_group(self, group: OrderGroup) -> list[Order]:
+        """An OCO pair or an OTOCO (trigger, take-profit, stop) as one request.
+
+        Every order is validated first; if any is refused, every order of the group is rejected
+        with the reason (naming the one at fault) and nothing works.
+        """
+        self._check_open()
+        self._roll_if_new_day()
+        known = [self._by_coid.get(o.client_order_id) for o in group.orders]
+        if group.orders and all(known):
+            return [self._orders[oid] for oid in known if oid]
+        if any(known):
+            raise BrokerError(
+                "some client order ids of this group are already used by other orders; give each order a new one",
+                sent=False,
+            )
+        reason = self._checks.validate_group(group)
+        checked: list[tuple[OrderRequest, Instrument | None]] = []
+        for n, r in enumerate(group.orders, 1):
+            if group.kind is GroupKind.OTOCO and n > 1:
+                inst, why = self._checks.validate_exit(r)
+            else:
+                inst, _, why = self._checks.validate(r)
+            checked.append((r, inst))
+            if why and not reason:
+                reason = f"order {n} of the {group.kind.value.upper()}: {why}"
+        orders = [self._pending(r, inst) for r, inst in checked]
+        if reason:
+            for o in orders:
+                self._reject(o, reason)
+            self._flush()
+            return [self._orders[o.order_id] for o in orders]
+        accepted: list[Working] = []
+        for o, (r, inst) in zip(orders, checked, strict=True):
+            assert inst is not None
+            w = self._engine.accept(o, inst, trade_date=self._trade_date, reduce_only=r.reduce_only)
+            accepted.append(w)
+        gid = self._new_id("oco")
+        if group.kind is GroupKind.OCO:
+            self._engine.link_oco(accepted[0], accepted[1], gid)
+        else:
+            trigger, *exits = accepted
+            for w in exits:
+                w.reduce_only = True
+                w.order = w.order.evolve(role=exit_role(w.order.order_type))
+            self._engine.hold_exits(trigger, exits, gid)
+        for w in accepted:
+            self._engine.activate(w)
+        self._flush()
+        return [self._orders[o.order_id] for o in orders]
 
     async def modify(
         self,
@@ -457,10 +546,11 @@ class PaperBroker(Broker):
         self._roll_if_new_day()
         order = self._open_order(account, order_id, "modified")
         w = self._engine.working[order_id]
-        if self._ledger.accounts[account].spec.kind is AccountKind.CASH and isinstance(quantity, int | None):
+        cash = self._ledger.accounts[account].spec.kind is AccountKind.CASH
+        if cash and not w.legs and not w.held and isinstance(quantity, int | None):
             # Re-check the whole remaining order at its new terms, excluding its old reservation.
             new_qty = quantity if quantity is not None else order.quantity
-            reason = self._cash_check(
+            reason = self._cash.cash_check(
                 account,
                 w.instrument,
                 order.side,
@@ -472,6 +562,20 @@ class PaperBroker(Broker):
             )
             if reason and new_qty > order.filled_quantity:
                 raise ModifyRejected(f"order {order_id}: {reason}")
+        if cash and w.legs and (quantity is not None or limit_price is not None):
+            request = OrderRequest(
+                account=account,
+                symbol=order.symbol,
+                side=order.side,
+                quantity=(quantity if isinstance(quantity, int) else order.quantity) - order.filled_quantity,
+                order_type=order.order_type,
+                limit_price=limit_price if limit_price is not None else order.limit_price,
+                legs=order.legs,
+            )
+            if request.quantity > 0:
+                reason = self._cash.combo_cash_check(request, list(w.legs), exclude=order_id)
+                if reason:
+                    raise ModifyRejected(f"order {order_id}: {reason}")
         self.touch()
         self._engine.modify(order_id, quantity=quantity, limit_price=limit_price, stop_price=stop_price)
         self._flush()
@@ -487,6 +591,29 @@ class PaperBroker(Broker):
         self._flush()
         return self._orders[order_id]
 
+    async def flatten(self, account: str, symbol: str | None = None) -> list[Order]:
+        """Cancel working orders and close positions, shorts first: a cash account's spread is
+        bought back before its long leg is sold, so it never holds an uncovered short."""
+        results: list[Order] = []
+        for order in await self.orders(account):
+            if order.is_open and (symbol is None or order.symbol == symbol):
+                with contextlib.suppress(UnknownOrder):
+                    results.append(await self.cancel(account, order.order_id))
+        held = [p for p in await self.positions(account) if p.quantity and (symbol is None or p.symbol == symbol)]
+        for pos in sorted(held, key=lambda p: p.quantity > 0):
+            side = Side.SELL if pos.quantity > 0 else Side.BUY
+            request = OrderRequest(
+                account=account,
+                symbol=pos.symbol,
+                side=side,
+                quantity=abs(pos.quantity),
+                order_type=OrderType.MARKET,
+                reduce_only=True,
+                source=OrderSource.RISK,
+            )
+            results.append(await self.place(request))
+        return results
+
     def _open_order(self, account: str, order_id: str, verb: str) -> Order:
         order = self._orders.get(order_id)
         if order is None or order.account != account:
@@ -499,389 +626,8 @@ class PaperBroker(Broker):
         if self._closed:
             raise BrokerError(f"paper broker {self.name} is closed")
 
-    # ------------------------------------------------------------------ validation
-
-    def _validate(self, r: OrderRequest) -> tuple[Instrument | None, str]:
-        """The instrument and "" for a valid request; otherwise the plain reason it is refused."""
-        acct = self._ledger.accounts.get(r.account)
-        if acct is None:
-            known = ", ".join(self._ledger.accounts)
-            return None, f"unknown account {r.account!r} (paper accounts: {known})"
-        if r.legs:
-            return None, "multi-leg orders are not supported by the paper broker; send each leg on its own"
-        if isinstance(r.quantity, bool) or not isinstance(r.quantity, int) or r.quantity <= 0:
-            return None, f"quantity must be a positive whole number, got {r.quantity!r}"
-        try:
-            inst = self._instruments.resolve(r.symbol)
-        except UnknownSymbol as exc:
-            return None, str(exc)
-        if inst.expiry is not None and inst.expiry < self._trade_date:
-            return inst, f"{inst.symbol} expired on {inst.expiry}; trade the current contract"
-        if not acct.spec.trades(inst.asset_class):
-            if acct.spec.kind is AccountKind.CASH:
-                return inst, (
-                    f"{acct.id} is a cash account: it trades equities and options, not "
-                    f"{inst.asset_class.value}s ({inst.symbol})"
-                )
-            return (
-                inst,
-                f"{acct.id} is a futures account: it trades futures only, not {inst.symbol} ({inst.asset_class.value})",
-            )
-        t = r.order_type
-        if t.needs_limit and r.limit_price is None:
-            return inst, f"a {t.value.replace('_', '-')} order needs a limit price"
-        if t.needs_stop and r.stop_price is None:
-            return inst, f"a {t.value.replace('_', '-')} order needs a stop price"
-        if not t.needs_limit and r.limit_price is not None:
-            return (
-                inst,
-                f"a {t.value} order takes no limit price (got {r.limit_price}); use a limit or stop-limit order",
-            )
-        if not t.needs_stop and r.stop_price is not None:
-            return inst, f"a {t.value} order takes no stop price (got {r.stop_price}); use a stop or stop-limit order"
-        for label, price in (("limit price", r.limit_price), ("stop price", r.stop_price)):
-            if price is not None:
-                err = tick_error(inst, price, label)
-                if err:
-                    return inst, err
-        self._ensure_market(inst)
-        quote = self._engine.quote(inst.symbol)
-        if t is OrderType.MARKET and (quote is None or touch(quote, r.side) is None):
-            return inst, f"no market in {inst.symbol} yet: a market order needs a quote to fill against"
-        if t.needs_stop:
-            assert r.stop_price is not None
-            err = stop_side_error(r.side, r.stop_price, quote)
-            if err:
-                return inst, err
-        if r.bracket is not None:
-            err = self._bracket_error(r, inst, quote)
-            if err:
-                return inst, err
-        net = self._ledger.net(r.account, inst.symbol)
-        if r.reduce_only:
-            if net == 0 or (net > 0) == (r.side is Side.BUY):
-                return inst, (
-                    f"reduce-only {r.side.value} would open or add to a position ({inst.symbol} position is {net:+d})"
-                )
-            if r.quantity > abs(net):
-                return (
-                    inst,
-                    f"reduce-only {r.side.value} of {r.quantity} is larger than the {abs(net)} held in {inst.symbol}",
-                )
-        if acct.spec.kind is AccountKind.CASH:
-            reason = self._cash_check(r.account, inst, r.side, r.quantity, r.limit_price, r.stop_price, t, quote=quote)
-            if reason:
-                return inst, reason
-        return inst, ""
-
-    def _bracket_error(self, r: OrderRequest, inst: Instrument, quote: Quote | None) -> str:
-        b = r.bracket
-        assert b is not None
-        for label, price in (("take-profit", b.take_profit_price), ("stop-loss", b.stop_loss_price)):
-            if price is not None:
-                err = tick_error(inst, price, f"bracket {label}")
-                if err:
-                    return err
-        if r.order_type.needs_limit:
-            ref, what = r.limit_price, "entry limit"
-        elif r.order_type is OrderType.STOP:
-            ref, what = r.stop_price, "entry stop"
-        else:
-            ref, what = (touch(quote, r.side) if quote else None), "market"
-        if ref is None:
-            return ""
-        above, below = ("above", "below") if r.side is Side.BUY else ("below", "above")
-        if b.take_profit_price is not None and (b.take_profit_price - ref) * r.side.sign <= 0:
-            return f"bracket take-profit {b.take_profit_price} must be {above} the {what} {ref} for a {r.side.value}"
-        if b.stop_loss_price is not None and (ref - b.stop_loss_price) * r.side.sign <= 0:
-            return f"bracket stop-loss {b.stop_loss_price} must be {below} the {what} {ref} for a {r.side.value}"
-        return ""
-
-    def _ref_price(
-        self,
-        side: Side,
-        order_type: OrderType,
-        limit_price: Decimal | None,
-        stop_price: Decimal | None,
-        quote: Quote | None,
-    ) -> Decimal | None:
-        """The price a cash check assumes an order will pay."""
-        if order_type.needs_limit:
-            return limit_price
-        market = touch(quote, side) if quote is not None else None
-        if order_type is OrderType.STOP and stop_price is not None:
-            return max(stop_price, market) if market is not None else stop_price
-        return market
-
-    def _reserved(self, account: str, *, exclude: str | None = None) -> Decimal:
-        """Cash set aside for the account's working buy orders."""
-        total = ZERO
-        for w in self._engine.working.values():
-            o = w.order
-            if o.account != account or o.side is not Side.BUY or o.order_id == exclude:
-                continue
-            price = self._ref_price(o.side, o.order_type, o.limit_price, o.stop_price, self._engine.quote(o.symbol))
-            if price is not None:
-                total += (price * w.instrument.point_value + w.instrument.fee_per_side) * o.remaining
-        return total
-
-    def _committed_sells(self, account: str, symbol: str, *, exclude: str | None = None) -> int:
-        """Shares already offered by working sell orders (an OCO pair counts once)."""
-        total = 0
-        groups: set[str] = set()
-        skipped = self._engine.working.get(exclude or "")
-        if skipped is not None and skipped.order.oco_group:
-            groups.add(skipped.order.oco_group)  # an OCO sibling offers the same shares as the excluded order
-        for w in self._engine.working.values():
-            o = w.order
-            if o.account != account or o.symbol != symbol or o.side is not Side.SELL or o.order_id == exclude:
-                continue
-            if o.oco_group:
-                if o.oco_group in groups:
-                    continue
-                groups.add(o.oco_group)
-            total += o.remaining
-        return total
-
-    def _cash_check(
-        self,
-        account: str,
-        inst: Instrument,
-        side: Side,
-        quantity: int,
-        limit_price: Decimal | None,
-        stop_price: Decimal | None,
-        order_type: OrderType,
-        *,
-        quote: Quote | None = None,
-        exclude: str | None = None,
-    ) -> str:
-        """Why a cash account cannot take this order ("" if it can): no shorting, no overspending."""
-        acct = self._ledger.accounts[account]
-        if acct.spec.kind is not AccountKind.CASH:
-            return ""
-        quote = quote or self._engine.quote(inst.symbol)
-        if side is Side.SELL:
-            held = max(self._ledger.net(account, inst.symbol), 0)
-            offered = self._committed_sells(account, inst.symbol, exclude=exclude)
-            if quantity > held - offered:
-                extra = f", {offered} already offered in working orders" if offered else ""
-                return (
-                    f"a cash account cannot sell short: {acct.id} holds {held} {inst.symbol}{extra}; "
-                    f"cannot sell {quantity}"
-                )
-            return ""
-        price = self._ref_price(side, order_type, limit_price, stop_price, quote)
-        if price is None:
-            return ""
-        need = (price * inst.point_value + inst.fee_per_side) * quantity
-        available = acct.balance - self._ledger.cost_basis(account) - self._reserved(account, exclude=exclude)
-        if need > available:
-            return (
-                f"not enough cash: buying {quantity} {inst.symbol} at about {price} needs ${need:,.2f}; "
-                f"{acct.id} has ${max(available, ZERO):,.2f} available"
-            )
-        return ""
-
     def _capacity(self, w: Working, qty: int, price: Decimal) -> tuple[int, str]:
-        """The most of a fill the account can take at ``price`` (reduce-only, cash rules)."""
-        o = w.order
-        net = self._ledger.net(o.account, o.symbol)
-        allowed = qty
-        reason = ""
-        if w.reduce_only:
-            closable = abs(net) if net != 0 and (net > 0) != (o.side is Side.BUY) else 0
-            if closable < allowed:
-                allowed = closable
-                reason = (
-                    f"reduce-only: {o.symbol} position is {net:+d}; only {closable} could be closed, "
-                    "the rest is cancelled"
-                )
-        acct = self._ledger.accounts[o.account]
-        if acct.spec.kind is AccountKind.CASH:
-            if o.side is Side.SELL:
-                held = max(net, 0)
-                if held < allowed:
-                    allowed = held
-                    reason = (
-                        f"a cash account cannot sell short: {acct.id} holds {held} {o.symbol}; the rest is cancelled"
-                    )
-            else:
-                inst = w.instrument
-                cash = acct.balance - self._ledger.cost_basis(o.account)
-                unit = price * inst.point_value + inst.fee_per_side
-                affordable = int((cash / unit).to_integral_value(rounding=ROUND_FLOOR)) if unit > 0 else allowed
-                if affordable < allowed:
-                    allowed = max(affordable, 0)
-                    reason = (
-                        f"not enough cash: ${max(cash, ZERO):,.2f} buys {allowed} {o.symbol} at {price}; "
-                        "the rest is cancelled"
-                    )
-        return allowed, reason
-
-    # ------------------------------------------------------------------ effects -> events
-
-    def _record(self, order: Order) -> None:
-        self._orders[order.order_id] = order
-        self._dirty_orders.add(order.order_id)
-        self.emit(order)
-
-    def _on_effect(self, effect: Effect) -> None:
-        if isinstance(effect, Order):
-            self._by_coid.setdefault(effect.client_order_id, effect.order_id)
-            self._record(effect)
-            return
-        self._on_execution(effect)
-
-    def _on_execution(self, ex: Execution) -> None:
-        o = ex.order
-        inst = ex.instrument
-        fee = inst.fee_per_side * ex.quantity
-        fill = Fill(
-            fill_id=self._new_id("fill"),
-            order_id=o.order_id,
-            client_order_id=o.client_order_id,
-            account=o.account,
-            symbol=o.symbol,
-            side=o.side,
-            quantity=ex.quantity,
-            price=ex.price,
-            fee=fee,
-            broker=self.name,
-            ts=self._now(),
-        )
-        pos = self._ledger.apply_fill(o.account, inst, o.side, ex.quantity, ex.price, fee)
-        self._fills.append(fill)
-        self._new_fills.append(fill)
-        self._dirty_positions.add((pos.account, pos.symbol))
-        self.emit(fill)
-        self._record(o)
-        self.emit(self._ledger.position_model(pos, self._mark(pos.symbol)))
-        self.emit(self._snapshot(o.account))
-
-    def _mark(self, symbol: str) -> Decimal | None:
-        q = self._engine.quote(symbol)
-        return q.mark if q is not None else None
-
-    def _snapshot(self, account: str) -> AccountSnapshot:
-        reserved = self._reserved(account) if self._ledger.accounts[account].spec.kind is AccountKind.CASH else ZERO
-        return self._ledger.snapshot(account, self._mark, reserved)
-
-    # ------------------------------------------------------------------ trade date
-
-    def _roll_if_new_day(self) -> None:
-        today = self._current_trade_date()
-        if today <= self._trade_date:
-            return
-        self._trade_date = today
-        self._engine.expire(today)
-        # The expired orders are saved as finished before the day is cleared, with the id counter
-        # (the day's ids leave the file next).
-        self._flush(counter=True)
-        self._ledger.roll_day()
-        self._fills = []
-        self._orders = {oid: o for oid, o in self._orders.items() if o.is_open}
-        self._by_coid = {o.client_order_id: oid for oid, o in self._orders.items()}
-        if self._store is not None:
-            self._store.new_day()
-            self._dirty_positions.update(self._ledger.positions)
-        self._flush()
-        for acct in self._ledger.accounts:
-            self.emit(self._snapshot(acct))
-
-    # ------------------------------------------------------------------ persistence
-
-    def _flush(self, *, marks: bool = False, counter: bool = False) -> None:
-        """Save everything that changed since the last save, in one transaction.
-
-        The id counter is saved with the market (``marks``: about once a second, and at close) and
-        at the day's turn, not with every operation: every id handed out is in a saved order or
-        fill of the day, and a restart continues after the highest of them (see ``_load``).
-        """
-        dirty = self._dirty_orders | self._engine.dirty
-        self._dirty_orders = set()
-        self._engine.dirty = set()
-        groups_dirty = self._engine.groups_dirty
-        self._engine.groups_dirty = False
-        positions = self._dirty_positions
-        self._dirty_positions = set()
-        fills, self._new_fills = self._new_fills, []
-        if self._store is None:
-            return
-        if not (dirty or groups_dirty or positions or fills or marks or counter):
-            return
-        # In creation order, so a restart lists today's orders as they were placed. Ids carry a
-        # zero-padded counter, so (length, id) sorts them by creation without scanning every order
-        # of the day on each save.
-        orders = [
-            (self._orders[oid], self._engine.working.get(oid))
-            for oid in sorted(dirty, key=lambda i: (len(i), i))
-            if oid in self._orders
-        ]
-        pos_rows = []
-        for key in positions:
-            p = self._ledger.positions.get(key)
-            if p is not None:
-                lots = tuple((lot.quantity, lot.price) for lot in p.lots)
-                pos_rows.append(PositionRow(p.account, p.instrument, p.quantity, lots, p.realized, p.fees))
-        mark_rows = []
-        if marks:
-            for sym, q in self._engine.quotes.items():
-                if q.bid is not None and q.ask is not None:
-                    mark_rows.append(WalkState(sym, q.bid, q.ask, q.last, q.prev_close, q.volume))
-        self._store.write(
-            meta=(
-                {"counter": str(self._counter), "trade_date": self._trade_date.isoformat()}
-                if marks or counter
-                else {"trade_date": self._trade_date.isoformat()}
-            ),
-            accounts=[_account_row(a) for a in self._ledger.accounts.values()],
-            positions=pos_rows,
-            orders=orders,
-            groups=list(self._engine.groups.values()) if groups_dirty else None,
-            fills=fills,
-            marks=mark_rows,
-        )
-
-    def _load(self) -> None:
-        assert self._store is not None
-        st = self._store.load()
-        # The saved counter can lag the last operations (it is saved about once a second): the
-        # ids in the file say how far it really went.
-        self._counter = max(int(st.meta.get("counter", "0")), _highest_id(st))
-        if "trade_date" in st.meta:
-            self._trade_date = date.fromisoformat(st.meta["trade_date"])
-        for row in st.accounts:
-            acct = self._ledger.accounts.get(row.id)
-            if acct is None:
-                continue  # an account no longer in the settings keeps its saved row untouched
-            acct.balance = row.balance
-            acct.start_of_day_balance = row.start_of_day
-            acct.day_realized = row.day_realized
-            acct.fees_today = row.fees_today
-        for p in st.positions:
-            if p.account in self._ledger.accounts:
-                self._ledger.positions[(p.account, p.instrument.symbol)] = PositionState(
-                    p.account, p.instrument, p.quantity, [Lot(q, px) for q, px in p.lots], p.realized, p.fees
-                )
-        for o in st.orders:
-            self._orders[o.order_id] = o
-            self._by_coid[o.client_order_id] = o.order_id
-        self._engine.restore(st.working, st.groups)
-        self._fills = list(st.fills)
-        for m in st.marks:
-            self._saved_marks[m.symbol] = m
-            self._engine.set_quote(
-                Quote(
-                    symbol=m.symbol,
-                    bid=m.bid,
-                    ask=m.ask,
-                    last=m.last,
-                    prev_close=m.prev_close,
-                    volume=m.volume,
-                    ts=self._now(),
-                )
-            )
+        return self._cash.capacity(w, qty, price)
 
     # ------------------------------------------------------------------ introspection
 
@@ -896,27 +642,3 @@ class PaperBroker(Broker):
         except (UnknownSymbol, ModelError):
             return None
         return self._engine.quote(inst.symbol)
-
-
-def _id_number(value: str | None) -> int:
-    """The counter inside one of our ids (``PO000123`` -> 123); 0 for anything else."""
-    if not value:
-        return 0
-    digits = value.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
-    return int(digits) if digits.isdigit() and digits != value else 0
-
-
-def _highest_id(st: StoredState) -> int:
-    """The highest counter value any saved order, fill or bracket group carries."""
-    numbers = [0]
-    for o in st.orders:
-        numbers += (_id_number(o.order_id), _id_number(o.parent_id), _id_number(o.oco_group))
-    for f in st.fills:
-        numbers += (_id_number(f.fill_id), _id_number(f.order_id))
-    for g in st.groups:
-        numbers += (_id_number(g.group_id), _id_number(g.entry_id), _id_number(g.tp_id), _id_number(g.sl_id))
-    return max(numbers)
-
-
-def _account_row(a: AccountState) -> AccountRow:
-    return AccountRow(a.id, a.balance, a.start_of_day_balance, a.day_realized, a.fees_today)

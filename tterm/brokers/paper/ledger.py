@@ -2,7 +2,8 @@
 
 ``balance`` is cash including realized P&L net of fees, for every kind of account; ``equity`` adds
 open P&L at the marks. A cash account's spendable cash (its ``buying_power``) is the balance less
-the cost of the shares or options it holds and of its working buy orders: it cannot spend more.
+what it paid for what it holds (plus what it received for options it wrote), less the cash set
+aside to cover short options and for its working orders (``reserved``): it cannot spend more.
 Positions use the average-price method: adding to a position moves the average, reducing it
 realizes ``(exit - average) * point value`` per contract.
 """
@@ -230,6 +231,17 @@ class Ledger:
             ZERO,
         )
 
+    def net_cost(self, account: str) -> Decimal:
+        """What the account paid for its longs less what it received for its shorts."""
+        return sum(
+            (
+                p.instrument.point_value * p.open_cost * (1 if p.quantity > 0 else -1)
+                for (acct, _), p in self.positions.items()
+                if acct == account and p.quantity
+            ),
+            ZERO,
+        )
+
     def snapshot(
         self, account: str, marks: Callable[[str], Decimal | None], reserved: Decimal = ZERO
     ) -> AccountSnapshot:
@@ -240,7 +252,7 @@ class Ledger:
         )
         buying_power = None
         if acct.spec.kind is AccountKind.CASH:
-            buying_power = acct.balance - self.cost_basis(account) - reserved
+            buying_power = acct.balance - self.net_cost(account) - reserved
         return AccountSnapshot(
             account=account,
             balance=acct.balance,

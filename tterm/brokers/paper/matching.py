@@ -11,19 +11,22 @@ Rules (what a trader can rely on):
 - A buy stop triggers when the ask reaches it (ask >= stop), a sell stop when the bid does
   (bid <= stop). A triggered stop fills as a market order; a triggered stop-limit becomes a limit
   at its limit price (filling at once if marketable).
+- A trailing stop keeps its stop ``trail_amount`` behind the best price since it was placed (a
+  sell trails the highest bid, a buy the lowest ask; the stop is rounded away from the market
+  onto the tick grid), moves only towards the market, and triggers and fills as a stop.
+- A multi-leg (combo) order fills as one order when its natural net price reaches its limit
+  (see :mod:`.combos`): every leg at once, each at its own touch, for as many units as every
+  leg's displayed size allows. A combo market order fills in full at the natural price once
+  every leg is quoted.
 - IOC fills what it can when it becomes active and cancels the rest; FOK fills in full at once or
   is cancelled. For stops "active" means triggered. DAY orders expire when the trade date changes.
-- Brackets: when an entry fills, a take-profit (limit) and a stop-loss (stop) are created for the
-  filled quantity, sharing an ``oco_group``. Further entry fills grow both children (at the prices
-  already set, so a trader's modification is kept). A child fill shrinks its sibling; a child that
-  fills completely cancels its sibling and closes the group; a later entry fill then starts a new
-  group priced from the entry's average fill at that time. Children are DAY when the entry is DAY,
-  otherwise GTC.
+- Brackets, OCO pairs and OTOCO triggers: see :mod:`.groups`.
 
 Every effect is reported synchronously through ``sink``: an :class:`Order` for each state change
 without a fill, an :class:`Execution` for each fill (the broker turns that into Fill, Order,
-Position and balance events). ``capacity`` lets the broker cap a fill (cash accounts cannot
-spend more than they hold or sell what they do not own).
+Position and balance events; a combo's execution carries one :class:`LegFill` per leg).
+``capacity`` lets the broker cap a fill (cash accounts cannot spend more than they hold or sell
+what they do not own).
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
+from tterm.brokers.paper.combos import Leg, leg_sizes, natural, net_price, signed_limit
+from tterm.brokers.paper.groups import BracketGroup, Exit, GroupLogic
 from tterm.core.broker import BrokerError, UnknownOrder
 from tterm.core.models import (
     Bracket,
@@ -54,7 +59,12 @@ class ModifyRejected(BrokerError):
 
 @dataclass(slots=True)
 class Working:
-    """An open order in the book plus what the matching engine needs to know about it."""
+    """An open order in the book plus what the matching engine needs to know about it.
+
+    ``legs`` holds a combo's legs (``instrument`` is then the strategy); ``trail_ref`` is a
+    trailing stop's best price so far; ``held`` marks an OTOCO exit waiting for its trigger, and
+    ``exits`` a trigger's exits.
+    """
 
     order: Order
     instrument: Instrument
@@ -66,28 +76,37 @@ class Working:
     group: str | None = None
     groups_made: int = 0
     notional: Decimal = Decimal(0)
+    legs: tuple[Leg, ...] = ()
+    trail_ref: Decimal | None = None
+    held: bool = False
+    exits: tuple[Exit, ...] = ()
 
 
-@dataclass(slots=True)
-class BracketGroup:
-    """One OCO pair protecting ``exposure`` contracts of an entry's fills."""
+@dataclass(frozen=True, slots=True)
+class LegFill:
+    """One leg of a combo execution."""
 
-    group_id: str
-    entry_id: str
-    tp_id: str | None
-    sl_id: str | None
-    exposure: int
+    symbol: str
+    side: Side
+    quantity: int
+    price: Decimal
+    instrument: Instrument
 
 
 @dataclass(frozen=True, slots=True)
 class Execution:
-    """One fill of ``quantity`` at ``price``; ``order`` is the order's state after it."""
+    """One fill of ``quantity`` at ``price``; ``order`` is the order's state after it.
+
+    For a combo, ``quantity`` is units of the combo, ``price`` its net price per unit and
+    ``legs`` what each leg filled.
+    """
 
     order: Order
     quantity: int
     price: Decimal
     instrument: Instrument
     reduce_only: bool = False
+    legs: tuple[LegFill, ...] = ()
 
 
 Effect = Order | Execution
@@ -107,7 +126,8 @@ def tick_error(inst: Instrument, price: Decimal, label: str) -> str | None:
     if not inst.is_on_tick(price):
         down = inst.round_price(price, "down")
         up = inst.round_price(price, "up")
-        return f"{label} {price} is off the tick grid for {inst.symbol} (tick {inst.tick_size}; nearest {down} or {up})"
+        tick = inst.tick_at(price)
+        return f"{label} {price} is off the tick grid for {inst.symbol} (tick {tick}; nearest {down} or {up})"
     return None
 
 
@@ -143,6 +163,13 @@ def stop_hit(side: Side, stop: Decimal, quote: Quote) -> bool:
     return ref is not None and ref <= stop
 
 
+def trail_stop(side: Side, ref: Decimal, trail: Decimal, inst: Instrument) -> Decimal:
+    """A trailing stop's price ``trail`` behind ``ref``, rounded away from the market."""
+    if side is Side.SELL:
+        return inst.round_price(max(ref - trail, inst.tick_size), "down")
+    return inst.round_price(ref + trail, "up")
+
+
 def average(notional: Decimal, quantity: int, inst: Instrument) -> Decimal:
     """Average price of ``quantity`` filled for ``notional``: on tick when exact, else 8 places."""
     avg = notional / quantity
@@ -151,10 +178,14 @@ def average(notional: Decimal, quantity: int, inst: Instrument) -> Decimal:
     return avg.quantize(Decimal("0.00000001"))
 
 
+def _stoplike(o: Order) -> bool:
+    return o.order_type.needs_stop or o.order_type is OrderType.TRAILING_STOP
+
+
 # --------------------------------------------------------------------------- the engine
 
 
-class MatchingEngine:
+class MatchingEngine(GroupLogic):
     """Holds the working orders and the last quote per symbol; matches on every quote."""
 
     def __init__(
@@ -173,6 +204,8 @@ class MatchingEngine:
         self.groups: dict[str, BracketGroup] = {}
         self.quotes: dict[str, Quote] = {}
         self._taken: dict[tuple[str, Side], int] = {}
+        #: Working combos by the symbol of each of their legs.
+        self._combos: dict[str, set[str]] = {}
         self._seq = 0
         #: Ids of orders whose state changed since the broker last saved (read and cleared by it).
         self.dirty: set[str] = set()
@@ -194,8 +227,10 @@ class MatchingEngine:
 
     @property
     def symbols(self) -> set[str]:
-        """Symbols with at least one working order (the broker keeps quoting them)."""
-        return {w.order.symbol for w in self.working.values()}
+        """Symbols with at least one working order, every leg of a combo included."""
+        out = {w.order.symbol for w in self.working.values() if not w.legs}
+        out.update(self._combos)
+        return out
 
     # ------------------------------------------------------------------ commands
 
@@ -204,12 +239,56 @@ class MatchingEngine:
         for w in working:
             self.working[w.order.order_id] = w
             self._seq = max(self._seq, w.seq)
+            self._index(w)
         for g in groups:
             self.groups[g.group_id] = g
 
     def set_quote(self, quote: Quote) -> None:
         """Record ``quote`` as the market without matching (a restored mark)."""
         self.quotes[quote.symbol] = quote
+
+    def accept(
+        self,
+        order: Order,
+        instrument: Instrument,
+        *,
+        trade_date: date,
+        bracket: Bracket | None = None,
+        reduce_only: bool = False,
+        legs: tuple[Leg, ...] = (),
+    ) -> Working:
+        """Take a validated order into the book as WORKING without matching it yet (groups
+        link their members first, then :meth:`activate` them)."""
+        self._seq += 1
+        w = Working(
+            order=order.evolve(status=OrderStatus.WORKING, updated_at=self._now()),
+            instrument=instrument,
+            trade_date=trade_date,
+            seq=self._seq,
+            bracket=bracket,
+            reduce_only=reduce_only,
+            legs=legs,
+        )
+        self.working[w.order.order_id] = w
+        self._index(w)
+        return w
+
+    def activate(self, w: Working) -> Order:
+        """Announce an accepted order and match it against the last quote."""
+        if not w.held:
+            self._trail_reset(w, self.quotes.get(w.order.symbol))
+        self._out(w.order)
+        if w.held:
+            return w.order
+        if w.legs:
+            self._combo_match(w, arriving=True)
+        else:
+            q = self.quotes.get(w.order.symbol)
+            if q is not None:
+                self._arrive(w, q)
+            elif w.order.tif in (TimeInForce.IOC, TimeInForce.FOK) and not _stoplike(w.order):
+                self._finish(w, OrderStatus.CANCELLED, f"{w.order.tif.value.upper()}: no market to fill against")
+        return w.order
 
     def submit(
         self,
@@ -219,49 +298,52 @@ class MatchingEngine:
         trade_date: date,
         bracket: Bracket | None = None,
         reduce_only: bool = False,
+        legs: tuple[Leg, ...] = (),
     ) -> Order:
         """Accept a validated order: it becomes WORKING, then matches against the last quote."""
-        self._seq += 1
-        w = Working(
-            order=order.evolve(status=OrderStatus.WORKING, updated_at=self._now()),
-            instrument=instrument,
-            trade_date=trade_date,
-            seq=self._seq,
-            bracket=bracket,
-            reduce_only=reduce_only,
-        )
-        self.working[w.order.order_id] = w
-        self._out(w.order)
-        q = self.quotes.get(w.order.symbol)
-        if q is not None:
-            self._arrive(w, q)
-        elif w.order.tif in (TimeInForce.IOC, TimeInForce.FOK) and not w.order.order_type.needs_stop:
-            self._finish(w, OrderStatus.CANCELLED, f"{w.order.tif.value.upper()}: no market to fill against")
-        return w.order
+        w = self.accept(order, instrument, trade_date=trade_date, bracket=bracket, reduce_only=reduce_only, legs=legs)
+        return self.activate(w)
 
     def on_quote(self, quote: Quote) -> None:
-        """Record ``quote`` and match every working order on its symbol."""
+        """Record ``quote`` and match every working order on its symbol (and combos with a leg on it)."""
         sym = quote.symbol
         self.quotes[sym] = quote
-        self._taken[(sym, Side.BUY)] = 0
-        self._taken[(sym, Side.SELL)] = 0
-        candidates = sorted((w for w in self.working.values() if w.order.symbol == sym), key=self._priority)
+        taken = self._taken
+        if not self.working:
+            if taken:
+                taken.pop((sym, Side.BUY), None)
+                taken.pop((sym, Side.SELL), None)
+            return
+        taken[(sym, Side.BUY)] = 0
+        taken[(sym, Side.SELL)] = 0
+        candidates = sorted(
+            (w for w in self.working.values() if w.order.symbol == sym and not w.held and not w.legs),
+            key=self._priority,
+        )
         for w in candidates:
             if w.order.order_id not in self.working:
                 continue  # cancelled by an OCO sibling earlier in this pass
             o = w.order
-            if o.order_type.needs_stop and not w.triggered:
-                assert o.stop_price is not None
-                if stop_hit(o.side, o.stop_price, quote):
+            if _stoplike(o) and not w.triggered:
+                if o.order_type is OrderType.TRAILING_STOP:
+                    self._trail(w, quote)
+                assert w.order.stop_price is not None or o.order_type is OrderType.TRAILING_STOP
+                if w.order.stop_price is not None and stop_hit(o.side, w.order.stop_price, quote):
                     w.triggered = True
                     self.dirty.add(o.order_id)
                     self._arrive(w, quote)
-            elif o.order_type is OrderType.STOP:
+            elif o.order_type in (OrderType.STOP, OrderType.TRAILING_STOP):
                 self._arrive(w, quote)  # triggered earlier, had no touch to fill against
             elif o.order_type.needs_limit:
                 self._rest_match(w, quote)
             else:
                 self._arrive(w, quote)  # a market order that found no touch on arrival
+        combos = self._combos.get(sym)
+        if combos:
+            for oid in sorted(combos, key=lambda i: self.working[i].seq if i in self.working else 0):
+                w = self.working.get(oid)
+                if w is not None:
+                    self._combo_match(w, arriving=False)
 
     def cancel(self, order_id: str, reason: str = "") -> Order:
         """Cancel a working order; raises UnknownOrder if it is not working."""
@@ -322,29 +404,84 @@ class MatchingEngine:
                 raise ModifyRejected(f"order {order_id}: {err}")
             changes["limit_price"] = limit_price
         if stop_price is not None:
+            if o.order_type is OrderType.TRAILING_STOP:
+                raise ModifyRejected(
+                    f"order {order_id} is a trailing stop: its stop follows the market "
+                    f"{o.trail_amount} behind; cancel it and place a new one to change the trail"
+                )
             if not o.order_type.needs_stop:
                 raise ModifyRejected(f"order {order_id} is a {o.order_type.value} order; it has no stop price")
             if w.triggered:
                 raise ModifyRejected(f"order {order_id}: its stop has already triggered; only the limit can change")
-            err = tick_error(inst, stop_price, "stop price") or stop_side_error(
-                o.side, stop_price, self.quotes.get(o.symbol)
-            )
+            err = tick_error(inst, stop_price, "stop price")
+            if not err and not w.held:
+                err = stop_side_error(o.side, stop_price, self.quotes.get(o.symbol))
             if err:
                 raise ModifyRejected(f"order {order_id}: {err}")
             changes["stop_price"] = stop_price
         w.order = o.evolve(updated_at=self._now(), **changes)
         self._out(w.order)
-        q = self.quotes.get(o.symbol)
-        if q is not None:
-            self._arrive(w, q)
+        if w.held or o.role is not OrderRole.ENTRY:
+            self.exit_changed(w)
+        if w.held:
+            return w.order
+        if w.legs:
+            self._combo_match(w, arriving=True)
+        else:
+            q = self.quotes.get(o.symbol)
+            if q is not None:
+                self._arrive(w, q)
         return w.order
 
     # ------------------------------------------------------------------ matching internals
 
+    def _index(self, w: Working) -> None:
+        for _, inst in w.legs:
+            self._combos.setdefault(inst.symbol, set()).add(w.order.order_id)
+
+    def _unindex(self, w: Working) -> None:
+        for _, inst in w.legs:
+            ids = self._combos.get(inst.symbol)
+            if ids is not None:
+                ids.discard(w.order.order_id)
+                if not ids:
+                    del self._combos[inst.symbol]
+
+    def _child(self, order: Order, entry: Working) -> Working:
+        self._seq += 1
+        return Working(
+            order=order, instrument=entry.instrument, trade_date=entry.trade_date, seq=self._seq, reduce_only=True
+        )
+
+    def _trail_reset(self, w: Working, q: Quote | None) -> None:
+        """Start a trailing stop from the market now (placement, or an OTOCO exit coming alive)."""
+        o = w.order
+        if o.order_type is not OrderType.TRAILING_STOP or w.triggered or q is None:
+            return
+        w.trail_ref = None
+        self._trail(w, q, announce=False)
+
+    def _trail(self, w: Working, q: Quote, *, announce: bool = True) -> None:
+        """Move a trailing stop with the market (never back)."""
+        o = w.order
+        ref = touch(q, o.side)  # a sell trails the bid (where it triggers), a buy the ask
+        if ref is None or o.trail_amount is None:
+            return
+        best = w.trail_ref
+        if best is not None and (ref <= best if o.side is Side.SELL else ref >= best):
+            return
+        w.trail_ref = ref
+        stop = trail_stop(o.side, ref, o.trail_amount, w.instrument)
+        if stop != o.stop_price:
+            w.order = o.evolve(stop_price=stop, updated_at=self._now())
+            self.dirty.add(o.order_id)
+            if announce:
+                self._out(w.order)
+
     @staticmethod
     def _priority(w: Working) -> tuple[int, Decimal, int]:
         o = w.order
-        if o.order_type.needs_stop and not w.triggered:
+        if _stoplike(o) and not w.triggered:
             return (0, Decimal(0), w.seq)
         if o.limit_price is None or (o.order_type is OrderType.STOP_LIMIT and not w.triggered):
             return (1, Decimal(0), w.seq)
@@ -361,13 +498,12 @@ class MatchingEngine:
     def _arrive(self, w: Working, q: Quote) -> None:
         """Match an order that has just become active (placed, modified, triggered, or a child)."""
         o = w.order
-        if o.order_type.needs_stop and not w.triggered:
-            assert o.stop_price is not None
-            if not stop_hit(o.side, o.stop_price, q):
+        if _stoplike(o) and not w.triggered:
+            if o.stop_price is None or not stop_hit(o.side, o.stop_price, q):
                 return
             w.triggered = True
             self.dirty.add(o.order_id)
-        if o.order_type in (OrderType.MARKET, OrderType.STOP):
+        if o.order_type in (OrderType.MARKET, OrderType.STOP, OrderType.TRAILING_STOP):
             price = touch(q, o.side)
             if price is not None:
                 if o.tif is TimeInForce.FOK and not self._fits(w, o.remaining, price):
@@ -392,6 +528,10 @@ class MatchingEngine:
                     )
                     return
                 self._execute(w, qty, price, limit_fill=True)
+        self._end_immediate(w)
+
+    def _end_immediate(self, w: Working) -> None:
+        """IOC/FOK: what did not fill on arrival is cancelled."""
         if w.order.order_id in self.working and w.order.tif in (TimeInForce.IOC, TimeInForce.FOK):
             filled = w.order.filled_quantity
             self._finish(
@@ -413,18 +553,57 @@ class MatchingEngine:
         qty = o.remaining if avail is None else min(o.remaining, avail)
         self._execute(w, qty, o.limit_price, limit_fill=True)
 
+    def _combo_match(self, w: Working, *, arriving: bool) -> None:
+        """Fill a combo at its natural price once that reaches its limit (see :mod:`.combos`)."""
+        o = w.order
+        nat = natural(w.legs, self.quotes)
+        if nat is None:
+            if arriving:
+                self._end_immediate(w)
+            return
+        debit, prices = nat
+        if o.order_type is OrderType.LIMIT:
+            assert o.limit_price is not None
+            if debit > signed_limit(o.side, o.limit_price):
+                if arriving:
+                    self._end_immediate(w)
+                return
+        market = o.order_type is OrderType.MARKET
+        # A combo market order fills in full like a single one; a limit takes the displayed size.
+        units = None if market else leg_sizes(w.legs, self.quotes, self._taken)
+        qty = o.remaining if units is None else min(o.remaining, units)
+        price = net_price(o.side, debit)
+        if o.tif is TimeInForce.FOK and (qty < o.remaining or not self._fits(w, o.remaining, price)):
+            self._finish(w, OrderStatus.CANCELLED, f"FOK: only {qty} of {o.remaining} available; nothing filled")
+            return
+        if qty > 0:
+            legs = tuple(
+                LegFill(inst.symbol, leg.side, qty * leg.ratio, px, inst)
+                for (leg, inst), px in zip(w.legs, prices, strict=True)
+            )
+            self._execute(w, qty, price, limit_fill=not market, legs=legs)
+        if arriving:
+            self._end_immediate(w)
+
     def _fits(self, w: Working, qty: int, price: Decimal) -> bool:
         if self._capacity is None:
             return True
         allowed, _ = self._capacity(w, qty, price)
         return allowed >= qty
 
-    def _execute(self, w: Working, qty: int, price: Decimal, *, limit_fill: bool) -> None:
+    def _execute(
+        self, w: Working, qty: int, price: Decimal, *, limit_fill: bool, legs: tuple[LegFill, ...] = ()
+    ) -> None:
         shortfall = ""
         if self._capacity is not None and qty > 0:
             allowed, reason = self._capacity(w, qty, price)
             if allowed < qty:
                 qty, shortfall = max(0, allowed), reason
+                if legs:
+                    legs = tuple(
+                        LegFill(lf.symbol, lf.side, qty * leg.ratio, lf.price, lf.instrument)
+                        for lf, (leg, _) in zip(legs, w.legs, strict=True)
+                    )
         if qty > 0:
             o = w.order
             filled = o.filled_quantity + qty
@@ -438,135 +617,48 @@ class MatchingEngine:
             )
             if status is OrderStatus.FILLED:
                 self.working.pop(o.order_id, None)
+                self._unindex(w)
             if limit_fill:
-                key = (o.symbol, o.side)
-                self._taken[key] = self._taken.get(key, 0) + qty
-            self._out(Execution(w.order, qty, price, w.instrument, w.reduce_only))
-            if o.role is OrderRole.ENTRY and w.bracket is not None:
+                if legs:
+                    for lf in legs:
+                        key = (lf.symbol, lf.side)
+                        self._taken[key] = self._taken.get(key, 0) + lf.quantity
+                else:
+                    key = (o.symbol, o.side)
+                    self._taken[key] = self._taken.get(key, 0) + qty
+            self._out(Execution(w.order, qty, price, w.instrument, w.reduce_only, legs))
+            if o.role is OrderRole.ENTRY and (w.bracket is not None or w.exits):
                 self._entry_filled(w, qty)
             elif o.role is not OrderRole.ENTRY:
                 self._child_filled(w, qty)
+            elif o.oco_group:
+                self._oco_filled(w, qty)
         if shortfall and w.order.order_id in self.working:
             self._finish(w, OrderStatus.CANCELLED, shortfall)
 
     def _finish(self, w: Working, status: OrderStatus, reason: str) -> None:
-        """End a working order (cancelled or expired) and detach it from its bracket group."""
+        """End a working order (cancelled or expired) and detach it from its group."""
         self.working.pop(w.order.order_id, None)
+        self._unindex(w)
         w.order = w.order.evolve(status=status, reject_reason=reason, updated_at=self._now())
         self._out(w.order)
-        if w.order.role is not OrderRole.ENTRY and w.order.oco_group:
-            g = self.groups.get(w.order.oco_group)
-            if g is not None:
-                self.groups_dirty = True
-                if g.tp_id == w.order.order_id:
-                    g.tp_id = None
-                if g.sl_id == w.order.order_id:
-                    g.sl_id = None
-                if g.tp_id is None and g.sl_id is None:
-                    self._close_group(g)
+        self._detach(w, status)
 
-    def _close_group(self, g: BracketGroup) -> None:
-        self.groups.pop(g.group_id, None)
-        self.groups_dirty = True
-        entry = self.working.get(g.entry_id)
-        if entry is not None and entry.group == g.group_id:
-            entry.group = None
-            self.dirty.add(g.entry_id)
 
-    # ------------------------------------------------------------------ brackets
-
-    def _entry_filled(self, entry: Working, qty: int) -> None:
-        g = self.groups.get(entry.group) if entry.group else None
-        self.groups_dirty = True
-        if g is not None and (g.tp_id in self.working or g.sl_id in self.working):
-            g.exposure += qty
-            for cid in (g.tp_id, g.sl_id):
-                child = self.working.get(cid) if cid else None
-                if child is not None:
-                    child.order = child.order.evolve(quantity=child.order.quantity + qty, updated_at=self._now())
-                    self._out(child.order)
-            return
-        assert entry.bracket is not None and entry.order.avg_fill_price is not None
-        o = entry.order
-        tp, sl = entry.bracket.resolve(o.avg_fill_price, o.side, entry.instrument)
-        entry.groups_made += 1
-        n = entry.groups_made
-        gid = self._new_id("oco")
-        suffix = "" if n == 1 else str(n)
-        tif = TimeInForce.DAY if o.tif is TimeInForce.DAY else TimeInForce.GTC
-        children: list[Working] = []
-        for role, kind, price in (
-            (OrderRole.TAKE_PROFIT, OrderType.LIMIT, tp),
-            (OrderRole.STOP_LOSS, OrderType.STOP, sl),
-        ):
-            if price is None:
-                continue
-            self._seq += 1
-            now = self._now()
-            child = Order(
-                order_id=self._new_id("order"),
-                client_order_id=f"{o.client_order_id}.{'tp' if role is OrderRole.TAKE_PROFIT else 'sl'}{suffix}",
-                account=o.account,
-                symbol=o.symbol,
-                side=o.side.opposite,
-                quantity=qty,
-                order_type=kind,
-                status=OrderStatus.WORKING,
-                limit_price=price if kind is OrderType.LIMIT else None,
-                stop_price=price if kind is OrderType.STOP else None,
-                tif=tif,
-                role=role,
-                parent_id=o.order_id,
-                oco_group=gid,
-                source=o.source,
-                broker=o.broker,
-                created_at=now,
-                updated_at=now,
-            )
-            children.append(
-                Working(
-                    order=child,
-                    instrument=entry.instrument,
-                    trade_date=entry.trade_date,
-                    seq=self._seq,
-                    reduce_only=True,
-                )
-            )
-        g = BracketGroup(
-            group_id=gid,
-            entry_id=o.order_id,
-            tp_id=next((c.order.order_id for c in children if c.order.role is OrderRole.TAKE_PROFIT), None),
-            sl_id=next((c.order.order_id for c in children if c.order.role is OrderRole.STOP_LOSS), None),
-            exposure=qty,
-        )
-        self.groups[gid] = g
-        entry.group = gid
-        for c in children:
-            self.working[c.order.order_id] = c
-            self._out(c.order)
-        q = self.quotes.get(o.symbol)
-        if q is not None:
-            for c in children:
-                if c.order.order_id in self.working:
-                    self._arrive(c, q)
-
-    def _child_filled(self, child: Working, qty: int) -> None:
-        g = self.groups.get(child.order.oco_group or "")
-        if g is None:
-            return
-        self.groups_dirty = True
-        g.exposure -= qty
-        sib_id = g.sl_id if child.order.role is OrderRole.TAKE_PROFIT else g.tp_id
-        sib = self.working.get(sib_id) if sib_id else None
-        if g.exposure <= 0:
-            if child.order.role is OrderRole.TAKE_PROFIT:
-                g.tp_id = None
-            else:
-                g.sl_id = None
-            if sib is not None:
-                what = child.order.role.value.replace("_", "-")
-                self._finish(sib, OrderStatus.CANCELLED, f"OCO: {what} {child.order.order_id} filled")
-            self._close_group(g)
-        elif sib is not None:
-            sib.order = sib.order.evolve(quantity=sib.order.quantity - qty, updated_at=self._now())
-            self._out(sib.order)
+__all__ = [
+    "BracketGroup",
+    "Capacity",
+    "Effect",
+    "Execution",
+    "Exit",
+    "LegFill",
+    "MatchingEngine",
+    "ModifyRejected",
+    "Working",
+    "average",
+    "stop_hit",
+    "stop_side_error",
+    "tick_error",
+    "touch",
+    "trail_stop",
+]

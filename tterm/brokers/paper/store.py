@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from tterm.brokers.paper.feed import WalkState
-from tterm.brokers.paper.matching import BracketGroup, Working
+from tterm.brokers.paper.groups import BracketGroup, Exit
+from tterm.brokers.paper.matching import Working
 from tterm.core.files import private_dir
 from tterm.core.journal import compact_json
 from tterm.core.models import (
@@ -35,6 +36,8 @@ from tterm.core.models import (
     OrderSource,
     OrderStatus,
     OrderType,
+    PositionEffect,
+    PriceEffect,
     Side,
     TimeInForce,
 )
@@ -54,7 +57,14 @@ CREATE TABLE IF NOT EXISTS orders (
 CREATE TABLE IF NOT EXISTS groups (group_id TEXT PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS fills (fill_id TEXT PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS marks (symbol TEXT PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS bars (
+    symbol TEXT NOT NULL, start INTEGER NOT NULL, open TEXT NOT NULL, high TEXT NOT NULL,
+    low TEXT NOT NULL, close TEXT NOT NULL, volume INTEGER NOT NULL,
+    PRIMARY KEY (symbol, start)) WITHOUT ROWID;
 """
+
+#: One one-minute bar as stored: symbol, start (epoch seconds), open, high, low, close, volume.
+BarRow = tuple[str, int, Decimal, Decimal, Decimal, Decimal, int]
 
 
 class StoreError(RuntimeError):
@@ -111,7 +121,8 @@ def instrument_to_json(inst: Instrument) -> dict[str, Any]:
     cached = _INSTRUMENTS.get(inst.symbol)
     if cached is not None and (cached[0] is inst or cached[0] == inst):
         return cached[1]
-    d = _to_json(inst)
+    d = _to_json(inst, skip="tick_table")
+    d["tick_table"] = [[str(a), str(b)] for a, b in inst.tick_table]
     if len(_INSTRUMENTS) >= 4096:
         _INSTRUMENTS.clear()
     _INSTRUMENTS[inst.symbol] = (inst, d)
@@ -134,13 +145,22 @@ def instrument_from_json(d: dict[str, Any]) -> Instrument:
         underlying=d["underlying"],
         strike=Decimal(d["strike"]) if d["strike"] is not None else None,
         right=OptionRight(d["right"]) if d["right"] else None,
+        tick_table=tuple((Decimal(a), Decimal(b)) for a, b in d.get("tick_table", ())),
+        vendor_id=d.get("vendor_id", ""),
     )
 
 
 def order_to_json(o: Order) -> dict[str, Any]:
     d = _to_json(o, skip="legs")
-    d["legs"] = [[leg.symbol, leg.side.value, leg.ratio] for leg in o.legs]
+    d["legs"] = [[leg.symbol, leg.side.value, leg.ratio, leg.effect.value, leg.account] for leg in o.legs]
     return d
+
+
+def _leg_from_json(row: list[Any]) -> OrderLeg:
+    """A saved leg (files from before open/close effects hold three fields)."""
+    sym, side, ratio, *rest = row
+    effect = PositionEffect(rest[0]) if rest else PositionEffect.AUTO
+    return OrderLeg(sym, Side(side), int(ratio), effect, rest[1] if len(rest) > 1 else "")
 
 
 def _dec(v: str | None) -> Decimal | None:
@@ -166,11 +186,14 @@ def order_from_json(d: dict[str, Any]) -> Order:
         parent_id=d["parent_id"],
         oco_group=d["oco_group"],
         reject_reason=d["reject_reason"],
-        legs=tuple(OrderLeg(sym, Side(side), int(ratio)) for sym, side, ratio in d.get("legs", ())),
+        legs=tuple(_leg_from_json(row) for row in d.get("legs", ())),
         source=OrderSource(d["source"]),
         broker=d["broker"],
         created_at=datetime.fromisoformat(d["created_at"]),
         updated_at=datetime.fromisoformat(d["updated_at"]),
+        price_effect=PriceEffect(d["price_effect"]) if d.get("price_effect") else None,
+        trail_amount=_dec(d.get("trail_amount")),
+        emulated=bool(d.get("emulated", False)),
     )
 
 
@@ -223,12 +246,42 @@ def working_to_json(w: Working) -> dict[str, Any]:
         "group": w.group,
         "groups_made": w.groups_made,
         "notional": str(w.notional),
+        "legs": [instrument_to_json(inst) for _, inst in w.legs],
+        "trail_ref": _enc(w.trail_ref),
+        "held": w.held,
+        "exits": [_exit_to_json(x) for x in w.exits],
     }
 
 
+def _exit_to_json(x: Exit) -> dict[str, Any]:
+    return {
+        "role": x.role.value,
+        "order_type": x.order_type.value,
+        "limit_price": _enc(x.limit_price),
+        "stop_price": _enc(x.stop_price),
+        "trail_amount": _enc(x.trail_amount),
+        "client_order_id": x.client_order_id,
+        "order_id": x.order_id,
+    }
+
+
+def _exit_from_json(d: dict[str, Any]) -> Exit:
+    return Exit(
+        role=OrderRole(d["role"]),
+        order_type=OrderType(d["order_type"]),
+        limit_price=_dec(d["limit_price"]),
+        stop_price=_dec(d["stop_price"]),
+        trail_amount=_dec(d["trail_amount"]),
+        client_order_id=d["client_order_id"],
+        order_id=d["order_id"],
+    )
+
+
 def working_from_json(d: dict[str, Any]) -> Working:
+    order = order_from_json(d["order"])
+    leg_insts = [instrument_from_json(x) for x in d.get("legs", ())]
     return Working(
-        order=order_from_json(d["order"]),
+        order=order,
         instrument=instrument_from_json(d["instrument"]),
         trade_date=date.fromisoformat(d["trade_date"]),
         seq=int(d["seq"]),
@@ -238,6 +291,10 @@ def working_from_json(d: dict[str, Any]) -> Working:
         group=d["group"],
         groups_made=int(d["groups_made"]),
         notional=Decimal(d["notional"]),
+        legs=tuple(zip(order.legs, leg_insts, strict=True)) if leg_insts else (),
+        trail_ref=_dec(d.get("trail_ref")),
+        held=bool(d.get("held", False)),
+        exits=tuple(_exit_from_json(x) for x in d.get("exits", ())),
     )
 
 
@@ -343,7 +400,11 @@ class PaperStore:
                     st.orders.append(order_from_json(d["order"]))
             for (data,) in db.execute("SELECT data FROM groups"):
                 d = json.loads(data)
-                st.groups.append(BracketGroup(d["group_id"], d["entry_id"], d["tp_id"], d["sl_id"], d["exposure"]))
+                st.groups.append(
+                    BracketGroup(
+                        d["group_id"], d["entry_id"], d["tp_id"], d["sl_id"], d["exposure"], d.get("kind", "bracket")
+                    )
+                )
             for (data,) in db.execute("SELECT data FROM fills ORDER BY rowid"):
                 st.fills.append(fill_from_json(json.loads(data)))
             for (data,) in db.execute("SELECT data FROM marks"):
@@ -372,6 +433,7 @@ class PaperStore:
         groups: Iterable[BracketGroup] | None = None,
         fills: Iterable[Fill] = (),
         marks: Iterable[WalkState] = (),
+        bars: Iterable[BarRow] = (),
     ) -> None:
         """Write one batch of changes atomically. ``groups`` (when given) replaces every group.
 
@@ -419,6 +481,7 @@ class PaperStore:
                         "tp_id": g.tp_id,
                         "sl_id": g.sl_id,
                         "exposure": g.exposure,
+                        "kind": g.kind,
                     }
                     db.execute("INSERT INTO groups VALUES (?, ?)", (g.group_id, compact_json(data)))
             for f in fills:
@@ -433,12 +496,51 @@ class PaperStore:
                     "volume": m.volume,
                 }
                 db.execute("INSERT OR REPLACE INTO marks VALUES (?, ?)", (m.symbol, compact_json(data)))
+            self._insert_bars(bars)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
         self._meta.update(new_meta)
         self._accounts.update((a.id, a) for a in new_accounts)
+
+    def _insert_bars(self, bars: Iterable[BarRow]) -> None:
+        self._db.executemany(
+            "INSERT OR REPLACE INTO bars VALUES (?, ?, ?, ?, ?, ?, ?)",
+            ((sym, t, str(o), str(h), str(low), str(c), v) for sym, t, o, h, low, c, v in bars),
+        )
+
+    def write_bars(self, bars: Iterable[BarRow]) -> None:
+        """Save one-minute bars (a symbol's synthesized history, in one transaction)."""
+        db = self._db
+        db.execute("BEGIN")
+        try:
+            self._insert_bars(bars)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def load_bars(self, symbol: str) -> list[tuple[int, Decimal, Decimal, Decimal, Decimal, int]]:
+        """``symbol``'s saved one-minute bars, oldest first."""
+        try:
+            rows = self._db.execute(
+                "SELECT start, open, high, low, close, volume FROM bars WHERE symbol = ? ORDER BY start", (symbol,)
+            ).fetchall()
+            return [(int(t), Decimal(o), Decimal(h), Decimal(low), Decimal(c), int(v)) for t, o, h, low, c, v in rows]
+        except (sqlite3.Error, ArithmeticError, ValueError) as exc:
+            raise StoreError(f"{self.path}: paper bars are damaged ({type(exc).__name__}: {exc})") from None
+
+    def prune_bars(self, before: int) -> None:
+        """Forget one-minute bars that start before epoch second ``before``."""
+        db = self._db
+        db.execute("BEGIN")
+        try:
+            db.execute("DELETE FROM bars WHERE start < ?", (before,))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
 
     def new_day(self) -> None:
         """Forget yesterday's finished orders, fills and flat positions (a new trade date)."""
