@@ -64,10 +64,8 @@ class TradovateSettings(BaseModel):
     # REST and orders.
     request_timeout: float = Field(10.0, gt=0)
     penalty_retries: int = Field(3, ge=0)
-    rate_limit_retries: int = Field(3, ge=0)
     backoff_base: float = Field(1.0, gt=0)
     backoff_cap: float = Field(60.0, gt=0)
-    place_attempts: int = Field(2, ge=1)
     ack_wait: float = Field(2.0, ge=0)
     is_automated: bool = True
     hold_orders_when_stale: bool = True
