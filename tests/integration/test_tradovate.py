@@ -24,7 +24,7 @@ from tterm.brokers.common.settings import BrokerConfigError
 from tterm.brokers.tradovate import TradovateBroker, build
 from tterm.brokers.tradovate.mapping import failure_words
 from tterm.brokers.tradovate.stream import FrameError, encode_request, parse_frame
-from tterm.core.broker import AuthError, BrokerError, RateLimited
+from tterm.core.broker import AuthError, BrokerError, NotSupported, RateLimited
 from tterm.core.instruments import InstrumentMaster
 from tterm.core.models import (
     AccountSnapshot,
@@ -33,6 +33,7 @@ from tterm.core.models import (
     ConnectionStatus,
     Fill,
     GroupKind,
+    InstrumentAdded,
     Notice,
     Order,
     OrderGroup,
@@ -223,6 +224,30 @@ async def test_unknown_symbol_for_quotes_is_a_clear_error(connected):
         await broker.subscribe_quotes(["ESZ6"])
     with pytest.raises(BrokerError, match="unknown symbol"):
         await broker.subscribe_quotes(["NOPE"])
+
+
+async def test_search_and_lookup_learn_contracts_the_master_does_not_list(instruments, tmp_path):
+    server = FakeTradovate(clock=FakeClock(), contracts=(("MESZ6", "MES"), ("ZNZ6", "ZN"), ("ZNH7", "ZN")))
+    await server.start()
+    broker = make(server, instruments, tmp_path)
+    events = Collector(broker)
+    try:
+        await broker.connect()
+        assert broker.capabilities.search and not broker.capabilities.option_chain
+        found = await broker.search_instruments("ZN")
+        assert [i.symbol for i in found] == ["ZNZ6", "ZNH7"]
+        assert found[0].tick_size == Decimal("0.25") and found[0].point_value == Decimal("5")
+        learned = await events.wait_for(InstrumentAdded, lambda e: e.instrument.symbol == "ZNZ6")
+        assert learned.broker == "tv" and instruments.resolve("ZNZ6") == found[0]
+        assert await broker.lookup_instrument("MES1!") == instruments.resolve("MESZ6")  # the master's own
+        assert await broker.lookup_instrument("NOPE9") is None
+        assert await broker.search_instruments("   ") == []
+        with pytest.raises(NotSupported, match="not supported by tv: option chains"):
+            await broker.option_chain("ZNZ6")
+    finally:
+        await broker.close()
+        await events.stop()
+        await server.stop()
 
 
 async def test_heartbeats_flow_both_ways(fake, connected):
