@@ -21,6 +21,7 @@ import websockets
 from tests.fakes import FakeClock
 from tests.fakes.tradovate import FakeTradovate
 from tterm.brokers.common.settings import BrokerConfigError
+from tterm.brokers.common.token_store import TokenStore
 from tterm.brokers.tradovate import TradovateBroker, build
 from tterm.brokers.tradovate.mapping import failure_words
 from tterm.brokers.tradovate.stream import FrameError, encode_request, parse_frame
@@ -575,6 +576,32 @@ async def test_token_is_renewed_before_expiry_with_no_failed_request(fake, conne
     order = await market(broker, Side.BUY, 1)
     assert order.status is not OrderStatus.REJECTED
     assert fake.unauthorized == 0 and fake.logins == 1
+
+
+async def test_a_renewed_session_is_stored_and_a_restart_reuses_it(fake, instruments, tmp_path):
+    first = make(fake, instruments, tmp_path)
+    events = Collector(first)
+    await first.connect()
+    initial = first.session_expires_at
+    fake.clock.advance(timedelta(minutes=66))
+    await events.wait_for(ConnectionStatus, lambda s: s.auth_expires_at not in (None, initial))
+    path = tmp_path / "tokens" / "tv.json"
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    renewed = first._tokens.token  # type: ignore[union-attr]
+    stored = TokenStore(path, owner=f"{fake.username}@{fake.rest_url}").load()
+    assert renewed is not None and stored == renewed
+    assert renewed.value not in path.parent.joinpath("tv.json.lock").read_text()
+    await first.close()
+    await events.stop()
+
+    second = make(fake, instruments, tmp_path)
+    await second.connect()
+    try:
+        assert fake.logins == 1 and second.session_expires_at == renewed.expires_at  # no new session
+        order = await market(second, Side.BUY, 1)
+        assert order.order_id.isdigit()
+    finally:
+        await second.close()
 
 
 async def test_an_expired_token_gets_a_new_session_and_the_request_succeeds(fake, connected):

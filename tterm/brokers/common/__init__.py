@@ -1,5 +1,5 @@
 """Shared, vendor-free plumbing for the real brokers: HTTP client, tokens, rate limits, backoff,
-stale-stream watchdog, socket supervision and the multi-stream state roll-up, settings parsing
+stale-stream watchdog, the shared token store, socket supervision and the multi-stream state roll-up, settings parsing
 and an injectable clock."""
 
 from tterm.brokers.common.backoff import Backoff
@@ -8,6 +8,7 @@ from tterm.brokers.common.http import BadResponse, ConnectionFailed, HttpClient,
 from tterm.brokers.common.ratelimit import RateLimiter, Window
 from tterm.brokers.common.settings import BrokerConfigError, parse_options, require_secrets
 from tterm.brokers.common.streams import SocketSupervisor, StreamStates, SupervisedSocket
+from tterm.brokers.common.token_store import TokenStore, token_path
 from tterm.brokers.common.tokens import Token, TokenManager
 from tterm.brokers.common.watchdog import StaleWatchdog
 
@@ -27,8 +28,10 @@ __all__ = [
     "SystemClock",
     "Token",
     "TokenManager",
+    "TokenStore",
     "Window",
     "as_clock",
     "parse_options",
     "require_secrets",
+    "token_path",
 ]

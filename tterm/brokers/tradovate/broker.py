@@ -29,6 +29,7 @@ from tterm.brokers.common.clock import as_clock
 from tterm.brokers.common.http import HttpClient
 from tterm.brokers.common.ratelimit import RateLimiter
 from tterm.brokers.common.streams import SocketSupervisor, StreamStates
+from tterm.brokers.common.token_store import TokenStore, token_path
 from tterm.brokers.common.tokens import Token, TokenManager
 from tterm.brokers.tradovate import mapping as m
 from tterm.brokers.tradovate.auth import DEVICE_ID_FILE, TradovateAuth, load_device_id
@@ -183,6 +184,13 @@ class TradovateBroker(Broker):
             on_change=self._on_token,
             on_error=self._on_token_error,
             retry=self._backoff(self.settings.backoff_base, max(self.settings.backoff_cap, 1.0)),
+            # Renewed sessions survive a restart and are shared with other tterm processes on this
+            # data dir: a start reuses a live session instead of opening another (at most two).
+            store=TokenStore(
+                token_path(self._data_dir, self.name),
+                owner=f"{self._creds.username}@{self.settings.rest_base}",
+                redactor=self._redactor,
+            ),
         )
         self._rest.tokens = self._tokens
         try:
