@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TextIO
 
 from tterm import __version__
+from tterm.brokers.common.settings import BrokerConfigError
 from tterm.config import (
     CONFIG_FILENAME,
     ConfigError,
@@ -580,6 +581,10 @@ def main(argv: list[str] | None = None) -> int:
         return handler(args)
     except ConfigError as exc:
         print(f"tterm: {exc}" if "\n" not in str(exc) else f"tterm: bad configuration:\n{exc}", file=sys.stderr)
+        return 2
+    except BrokerConfigError as exc:
+        # A broker's options or credentials, found when it is built (start-up, tterm login).
+        print(f"tterm: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
