@@ -244,6 +244,9 @@ def doctor(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> int
     rows.append(("brokers", ", ".join(brokers) or "none enabled"))
     if disabled:
         rows.append(("", f"disabled: {', '.join(disabled)}"))
+    from tterm.brokers.registry import ADAPTERS
+
+    rows.append(("adapters", ", ".join(f"{t} ({spec.title})" for t, spec in sorted(ADAPTERS.items()))))
     if not brokers:
         problems.append(
             Problem("no broker is enabled", "set [paper] enabled = true, or enabled = true under a [brokers.<name>]")

@@ -176,7 +176,7 @@ def test_doctor_finds_bad_config_perms_and_credentials(
     monkeypatch.setenv("TTERM_TV_DEMO_CID", "42")
     assert cli.main(["doctor"]) == 1
     out = capsys.readouterr().out
-    assert "tv-demo (tradovate, demo)" in out
+    assert "tv-demo (tradovate, demo)" in out and "adapters  tradovate (Tradovate)" in out
     assert "broker 'tv-demo' is enabled but lacks secret 'sec'" in out
     assert "TTERM_TV_DEMO_SEC" in out
     assert "lacks secret 'cid'" not in out.split("tv-other")[0]  # found in the environment
