@@ -24,6 +24,7 @@ from typing import TextIO
 
 from tterm import __version__
 from tterm.brokers.common.settings import BrokerConfigError
+from tterm.brokers.common.token_store import token_path
 from tterm.config import (
     CONFIG_FILENAME,
     ConfigError,
@@ -40,6 +41,7 @@ from tterm.config import (
     secrets_path,
 )
 from tterm.core.journal import JOURNAL_KINDS, Journal
+from tterm.login import add_login
 from tterm.logs import setup_logging
 from tterm.risk.commands import add_flatten, add_lock, add_profiles, add_replay
 
@@ -240,6 +242,8 @@ def doctor(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> int
             continue
         for what, fix in missing_credentials(name, b, secrets):
             problems.append(Problem(f"broker {name!r} is enabled but lacks {what}", fix))
+        if _needs_person(b.type) and not token_path(ddir, name).exists():
+            problems.append(Problem(f"broker {name!r} needs a browser login and has none", f"tterm login {name}"))
     disabled = sorted(set(settings.brokers) - set(enabled))
     rows.append(("brokers", ", ".join(brokers) or "none enabled"))
     if disabled:
@@ -318,6 +322,13 @@ def doctor(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> int
     for p in problems:
         out.write(f"  x {p.what}\n    fix: {p.fix}\n")
     return 1
+
+
+def _needs_person(broker_type: str) -> bool:
+    from tterm.brokers.registry import ADAPTERS
+
+    spec = ADAPTERS.get(broker_type)
+    return spec is not None and spec.interactive_login
 
 
 def _dist_version(name: str) -> str:
@@ -545,7 +556,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- parser and main
 
 #: One function per subcommand; add a new subcommand by appending its ``add_<name>``.
-SUBCOMMANDS: list[AddSubcommand] = [add_run, add_doctor, add_journal, add_hub, add_attach, add_serve]
+SUBCOMMANDS: list[AddSubcommand] = [add_run, add_doctor, add_journal, add_hub, add_attach, add_serve, add_login]
 SUBCOMMANDS += [add_replay, add_flatten, add_lock, add_profiles]  # tterm.risk.commands
 
 
