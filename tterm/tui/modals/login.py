@@ -10,6 +10,8 @@ tokens held before stay in force. Escape closes it and changes nothing. It retur
 
 from __future__ import annotations
 
+import logging
+
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -19,6 +21,8 @@ from textual.widgets import Button, Input, Static
 
 from tterm.core.broker import BrokerError, LoginPrompt, LoginResult
 from tterm.core.client import EngineClient, EngineError
+
+log = logging.getLogger(__name__)
 
 
 class LoginScreen(ModalScreen[LoginResult | None]):
@@ -70,6 +74,11 @@ class LoginScreen(ModalScreen[LoginResult | None]):
             self.query_one("#url", Static).update(f"{exc}")
             self.query_one("#error", Static).update("nothing to do here; escape closes this")
             return
+        except Exception as exc:  # an engine without the verb, a bug: shown and logged, never hidden
+            log.exception("login_start for %s failed", self.broker)
+            self.query_one("#url", Static).update(f"the engine could not start the login: {exc!r}")
+            self.query_one("#error", Static).update("nothing to do here; escape closes this")
+            return
         self.prompt = prompt
         self.query_one("#url", Static).update(prompt.url)
         self.query_one("#redirect", Static).update(
@@ -116,7 +125,9 @@ class LoginScreen(ModalScreen[LoginResult | None]):
         self.query_one("#status", Static).update("logging in…")
         try:
             result = await self.client.login_complete(self.broker, prompt, pasted)
-        except (EngineError, BrokerError) as exc:
+        except Exception as exc:  # a refused address (the reason), or a failure: shown, logged if unexpected
+            if not isinstance(exc, EngineError | BrokerError):
+                log.exception("login_complete for %s failed", self.broker)
             self.query_one("#status", Static).update("")
             self.query_one("#error", Static).update(f"{exc}. Nothing changed: the old login stays.")
             self.query_one("#login-url", Input).focus()
