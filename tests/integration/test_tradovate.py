@@ -613,6 +613,17 @@ async def test_an_expired_token_gets_a_new_session_and_the_request_succeeds(fake
     await events.wait_for(Order, order_is(order.order_id, OrderStatus.FILLED))
 
 
+async def test_an_order_whose_session_cannot_be_renewed_raises_unsent(fake, connected):
+    broker, _ = connected
+    fake.expire_tokens()
+    fake.password = "changed-on-the-website"  # the new session is refused too
+    request = OrderRequest(account=ACCT, symbol="MESZ6", side=Side.BUY, quantity=1)
+    with pytest.raises(AuthError, match="Incorrect username or password") as err:
+        await broker.place(request)
+    assert err.value.sent is False  # refused with 401, then no session: it never reached the order book
+    assert fake.clord_ids[request.client_order_id] == 0
+
+
 async def test_login_penalty_is_waited_out_then_resent_with_the_ticket(fake, instruments, tmp_path):
     fake.penalize("auth/accesstokenrequest", p_time=30)
     broker = make(fake, instruments, tmp_path)

@@ -1,8 +1,9 @@
 """The Tradovate broker: REST + trading socket + market-data socket behind the Broker contract.
 
 Composed from the package's rooms: ``config`` (options, credentials), ``auth`` (login, renewal,
-device id), ``rest`` (the one REST call), ``stream`` (the socket protocol), ``replica`` (the
-user's entities by id), ``mapping`` (vendor JSON <-> core models, pure) and ``instruments``
+device id), ``rest`` (the one REST call), ``stream`` (the socket protocol), ``mapping`` (vendor
+JSON <-> core models, pure), ``replica`` (the user's entities by id and the core models they add
+up to), ``sync`` (keeping the replica current, emitting what changed) and ``instruments``
 (contract lookup and search). This module owns the lifecycle, the order verbs and the event
 stream: every (re)connection replaces the replica with a fresh snapshot and emits what changed,
 so a fill that happened while a socket was down still arrives.

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +29,7 @@ from tterm.brokers.common.backoff import Backoff
 from tterm.brokers.common.clock import Clock
 from tterm.brokers.common.http import ConnectionFailed, HttpClient
 from tterm.brokers.common.ratelimit import Window
-from tterm.brokers.common.tokens import TokenManager
+from tterm.brokers.common.tokens import Token, TokenManager
 from tterm.core.broker import AuthError, BrokerError, RateLimited
 from tterm.core.redact import Redactor
 
@@ -146,7 +146,7 @@ class TradovateRest:
             if auth is None and authed:
                 if self.tokens is None:
                     raise AuthError("not logged in to Tradovate", sent=False)
-                token = await self.tokens.get()
+                token = await _unsent(self.tokens.get())
                 auth = token.value
             try:
                 resp = await self.http.request(method, path, params=params, json=payload, bearer=auth, limit_key=key)
@@ -161,7 +161,7 @@ class TradovateRest:
                 if token is not None and self.tokens is not None and not auth_retried:
                     auth_retried = True
                     log.info("Tradovate refused the session on %s (401); starting a new session", path)
-                    await self.tokens.invalidate(token)
+                    await _unsent(self.tokens.invalidate(token))
                     continue
                 raise AuthError(f"Tradovate refused the session for {method} {path} (HTTP 401)", sent=False)
             if resp.status == 429:
@@ -283,6 +283,16 @@ class TradovateRest:
         return _as_dict(
             await self.call("POST", "/order/liquidateposition", body=body, repeatable=False), "liquidateposition"
         )
+
+
+async def _unsent(getting: Awaitable[Token]) -> Token:
+    """A token for a request not sent yet: if getting one fails, the request certainly never left."""
+    try:
+        return await getting
+    except BrokerError as exc:
+        if exc.sent is None:
+            exc.sent = False
+        raise
 
 
 def _as_list(data: Any) -> list[dict[str, Any]]:
