@@ -66,7 +66,9 @@ class AdapterSpec:
 
     ``build`` names the factory (``"package.module:function"``), imported only when a broker of
     this type is started, so reading the config never loads network code. The factory is called
-    as ``build(name, options, secrets, *, instruments, clock, data_dir)``. ``login_note`` is what
+    as ``build(name, options, secrets, *, instruments, clock, data_dir)``; ``options`` always
+    carries ``environment`` (from ``[brokers.<name>] environment``), so the options model must
+    declare it. ``login_note`` is what
     ``tterm login`` says for a type that logs in by itself.
     """
 
