@@ -43,7 +43,7 @@ def cmd_login(args: argparse.Namespace) -> int:
 
 
 def login(settings: Settings, name: str, *, stdin: TextIO, out: TextIO, err: TextIO) -> int:
-    """The whole command, with its streams passed in (the TUI's modal drives the same flow)."""
+    """The whole command, with its streams passed in (tests and scripts drive it directly)."""
     from tterm.brokers.registry import adapter
     from tterm.runtime import build_broker, build_core
 
