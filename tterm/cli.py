@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from tterm import __version__
+from tterm.brokers.common.settings import BrokerConfigError
+from tterm.brokers.common.token_store import token_path
 from tterm.config import (
     CONFIG_FILENAME,
     SECRETS_FILENAME,
@@ -51,6 +53,7 @@ from tterm.datalock import (
     settled_owner,
     wait_for_hub_url,
 )
+from tterm.login import add_login
 from tterm.logs import setup_logging
 from tterm.risk.commands import add_flatten, add_lock, add_profiles, add_replay
 
@@ -290,10 +293,15 @@ def doctor(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> int
             continue
         for what, fix in missing_credentials(name, b, secrets):
             problems.append(Problem(f"broker {name!r} is enabled but lacks {what}", fix))
+        if _needs_person(b.type) and not token_path(ddir, name).exists():
+            problems.append(Problem(f"broker {name!r} needs a browser login and has none", f"tterm login {name}"))
     disabled = sorted(set(settings.brokers) - set(enabled))
     rows.append(("brokers", ", ".join(brokers) or "none enabled"))
     if disabled:
         rows.append(("", f"disabled: {', '.join(disabled)}"))
+    from tterm.brokers.registry import ADAPTERS
+
+    rows.append(("adapters", ", ".join(f"{t} ({spec.title})" for t, spec in sorted(ADAPTERS.items()))))
     if not brokers:
         problems.append(
             Problem("no broker is enabled", "set [paper] enabled = true, or enabled = true under a [brokers.<name>]")
@@ -365,6 +373,13 @@ def doctor(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> int
     for p in problems:
         out.write(f"  x {p.what}\n    fix: {p.fix}\n")
     return 1
+
+
+def _needs_person(broker_type: str) -> bool:
+    from tterm.brokers.registry import ADAPTERS
+
+    spec = ADAPTERS.get(broker_type)
+    return spec is not None and spec.interactive_login
 
 
 def _dist_version(name: str) -> str:
@@ -638,7 +653,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- parser and main
 
 #: One function per subcommand; add a new subcommand by appending its ``add_<name>``.
-SUBCOMMANDS: list[AddSubcommand] = [add_run, add_doctor, add_journal, add_hub, add_attach, add_serve]
+SUBCOMMANDS: list[AddSubcommand] = [add_run, add_doctor, add_journal, add_hub, add_attach, add_serve, add_login]
 SUBCOMMANDS += [add_replay, add_flatten, add_lock, add_profiles]  # tterm.risk.commands
 
 
@@ -681,6 +696,10 @@ def main(argv: list[str] | None = None) -> int:
         return handler(args)
     except ConfigError as exc:
         print(f"tterm: {exc}" if "\n" not in str(exc) else f"tterm: bad configuration:\n{exc}", file=sys.stderr)
+        return 2
+    except BrokerConfigError as exc:
+        # A broker's options or credentials, found when it is built (start-up, tterm login).
+        print(f"tterm: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

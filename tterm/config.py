@@ -56,28 +56,10 @@ ENV_CONFIG_DIR = "TTERM_CONFIG_DIR"
 ENV_DATA_DIR = "TTERM_DATA_DIR"
 ENV_PREFIX = "TTERM_"
 
-BrokerType = Literal["tradovate", "projectx", "schwab", "tastytrade"]
-
 #: Broker instance names that cannot be used: ``paper`` is the embedded broker; ``config`` and
 #: ``data`` would collide with the ``TTERM_CONFIG_DIR`` / ``TTERM_DATA_DIR`` variables; ``hub``
 #: holds the webhook hub's secrets (``[hub]`` in secrets.toml, ``TTERM_HUB_*``).
 RESERVED_BROKER_NAMES = frozenset({"paper", "config", "data", "hub"})
-
-#: The secret keys each broker type logs in with (read from ``secrets.toml`` or the environment
-#: by :func:`load_secrets`). Any one complete set is enough. Usernames are not secret and live
-#: in ``[brokers.<name>] username``.
-CREDENTIAL_SETS: dict[str, tuple[frozenset[str], ...]] = {
-    # Tradovate /auth/accesstokenrequest: password plus the API key's cid (client id) and sec.
-    "tradovate": (frozenset({"password", "cid", "sec"}),),
-    # ProjectX /api/Auth/loginKey: userName plus apiKey.
-    "projectx": (frozenset({"api_key"}),),
-    # Schwab OAuth: the app's key and secret (the refresh token comes from the browser login).
-    "schwab": (frozenset({"app_key", "app_secret"}),),
-    # Tastytrade: OAuth client secret plus the grant's refresh token, or a session login password.
-    "tastytrade": (frozenset({"client_secret", "refresh_token"}), frozenset({"password"})),
-}
-#: Broker types that also need ``username`` set in config.
-USERNAME_REQUIRED = frozenset({"tradovate", "projectx"})
 
 DEFAULT_PAPER_SYMBOLS: tuple[str, ...] = (
     "ES", "MES", "NQ", "MNQ", "RTY", "M2K", "YM", "MYM", "CL", "MCL", "GC", "MGC",
@@ -288,13 +270,32 @@ class PaperSettings(_Section):
 
 
 class BrokerSettings(_Section):
-    """``[brokers.<name>]``: one broker login. Secrets go to secrets.toml, never here."""
+    """``[brokers.<name>]``: one broker login. Secrets go to secrets.toml, never here.
 
-    type: BrokerType
+    ``type`` must name an adapter in the broker registry (``tterm.brokers.registry``), and
+    ``options`` must be options that adapter declares (its ``config.py``).
+    """
+
+    type: str
     enabled: bool = False
     environment: Literal["demo", "live"] = "demo"
     username: str = ""
     options: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("type")
+    @classmethod
+    def _has_adapter(cls, v: str) -> str:
+        from tterm.brokers.registry import UnknownBrokerType, adapter
+
+        try:
+            adapter(v.strip())
+        except UnknownBrokerType as exc:
+            raise ValueError(str(exc)) from None
+        return v.strip()
+
+    def adapter_options(self) -> dict[str, str]:
+        """The options handed to the adapter: ``options`` plus ``environment`` unless set there."""
+        return {"environment": self.environment, **self.options}
 
 
 class AccountSettings(_Section):
@@ -453,8 +454,13 @@ class Settings(_Section):
                 out.append((key, "a broker name may use only a-z, 0-9 and '-'"))
             elif name in RESERVED_BROKER_NAMES:
                 out.append((key, f"the name {name!r} is reserved; pick another, e.g. {broker.type}-demo"))
+            spec = _adapter(broker.type)
+            declared = set(spec.option_names) if spec is not None else set()
+            secret_looking = set()
             for opt in broker.options:
-                if is_secret_key(opt):
+                # An option the adapter declares (Tradovate's ``cid``) is not a misplaced secret.
+                if is_secret_key(opt) and opt.strip().lower().replace("-", "_") not in declared:
+                    secret_looking.add(opt)
                     env = env_var_name(name, opt) if _BROKER_NAME.match(name) else "the environment"
                     out.append(
                         (
@@ -462,6 +468,16 @@ class Settings(_Section):
                             f"looks like a secret: put it in secrets.toml under [{name}] or in {env}",
                         )
                     )
+            if spec is not None:
+                for opt, reason in spec.option_problems(broker.adapter_options()):
+                    top = opt.split(".")[0]
+                    if top not in secret_looking:
+                        where = (
+                            "environment"
+                            if top == "environment" and top not in broker.options
+                            else f"options.{_key(opt)}"
+                        )
+                        out.append((f"{key}.{where}", reason))
         seen: dict[str, int] = {}
         for i, acct in enumerate(self.paper.accounts):
             if acct.id in seen:
@@ -852,26 +868,36 @@ def save_secret(broker_name: str, key: str, value: str, *, path: Path | None = N
     return path
 
 
+def _adapter(broker_type: str) -> Any:
+    """The registry's adapter for ``broker_type`` (None if there is none; the type check says so)."""
+    from tterm.brokers.registry import ADAPTERS
+
+    return ADAPTERS.get(broker_type)
+
+
 def missing_credentials(name: str, broker: BrokerSettings, secrets: Mapping[str, str]) -> list[tuple[str, str]]:
     """What a broker login still lacks, as ``(what, fix)`` pairs in plain words (empty: it can log in).
 
-    Where a broker type accepts several credential sets, the set closest to complete is reported.
+    The adapter declares its credentials once (its ``config.py``; asked through the broker
+    registry): the same declaration the adapter checks when it is built. Where a type accepts
+    several credential sets, the set closest to complete is reported.
     """
+    from tterm.brokers.registry import adapter
+
+    spec = adapter(broker.type)
     missing: list[tuple[str, str]] = []
-    if broker.type in USERNAME_REQUIRED and not broker.username.strip():
-        missing.append(
-            (f"brokers.{_key(name)}.username is empty", f'set username = "..." under [brokers.{_key(name)}]')
-        )
-    sets = CREDENTIAL_SETS.get(broker.type, ())
-    have = {k for k, v in secrets.items() if v}
-    if sets and not any(s <= have for s in sets):
-        best = min(sets, key=lambda s: (len(s - have), sorted(s)))
-        for k in sorted(best - have):
+    for k in spec.credentials.missing(secrets, broker.options, username=broker.username):
+        if k == "username":
             missing.append(
-                (
-                    f"secret {k!r}",
-                    f'add {k} = "..." under [{name}] in {display_path(secrets_path())} (mode 0600), '
-                    f"or export {env_var_name(name, k)}",
-                )
+                (f"brokers.{_key(name)}.username is empty", f'set username = "..." under [brokers.{_key(name)}]')
             )
+            continue
+        alt = f', or {k} = "..." under [brokers.{_key(name)}] options' if k in spec.credentials.from_options else ""
+        missing.append(
+            (
+                f"secret {k!r}",
+                f'add {k} = "..." under [{name}] in {display_path(secrets_path())} (mode 0600), '
+                f"or export {env_var_name(name, k)}{alt}",
+            )
+        )
     return missing

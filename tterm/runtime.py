@@ -6,13 +6,12 @@ CLI commands and the tests all build the same engine.
 
 from __future__ import annotations
 
-import importlib
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tterm.config import Settings, data_dir, load_secrets
+from tterm.brokers.registry import UnknownBrokerType, adapter
+from tterm.config import BrokerSettings, Settings, data_dir, load_secrets
 from tterm.core.clock import CmeClock, default_calendar
 from tterm.core.engine import AccountOptions, Engine
 from tterm.core.files import private_dir
@@ -24,14 +23,9 @@ if TYPE_CHECKING:
     from tterm.core.broker import Broker
     from tterm.risk.monitor import RiskMonitor
 
-#: Broker type -> "module:function" building it from (name, options, secrets, *, instruments, clock, data_dir).
-BROKER_FACTORIES: dict[str, str] = {
-    "tradovate": "tterm.brokers.tradovate:build",
-}
-
 
 class BuildError(Exception):
-    """The configured engine cannot be built (unknown broker type, missing credentials)."""
+    """The configured engine cannot be built (a broker type with no adapter, a missing rule profile)."""
 
 
 def build_core(settings: Settings, *, clock: CmeClock | None = None) -> tuple[CmeClock, InstrumentMaster]:
@@ -59,21 +53,8 @@ def build_brokers(
     root = root or data_dir(settings)
     brokers: list[Broker] = []
     for name, cfg in settings.brokers.items():
-        if not cfg.enabled:
-            continue
-        target = BROKER_FACTORIES.get(cfg.type)
-        if target is None:
-            raise BuildError(f"broker {name}: type {cfg.type!r} is not available in this build")
-        module, func = target.split(":")
-        factory: Callable[..., Broker] = getattr(importlib.import_module(module), func)
-        options = dict(cfg.options)
-        options.setdefault("environment", cfg.environment)
-        # The login name is not secret and lives in config.toml; adapters read it with the
-        # credentials, so it joins the secrets mapping (the secrets file or env may override it).
-        secrets = dict(load_secrets(name, known_brokers=settings.brokers))
-        if cfg.username:
-            secrets.setdefault("username", cfg.username)
-        brokers.append(factory(name, options, secrets, instruments=instruments, clock=clock, data_dir=root))
+        if cfg.enabled:
+            brokers.append(build_broker(name, cfg, settings, instruments=instruments, clock=clock, root=root))
     if settings.paper.enabled:
         from tterm.brokers.paper.broker import PaperAccountSpec, PaperBroker
 
@@ -98,6 +79,27 @@ def build_brokers(
             )
         )
     return brokers
+
+
+def build_broker(
+    name: str, cfg: BrokerSettings, settings: Settings, *, instruments: InstrumentMaster, clock: Any, root: Path
+) -> Broker:
+    """One ``[brokers.<name>]`` broker, built through the broker registry (not connected).
+
+    Raises :class:`BuildError` for a type with no adapter (naming the types that exist) and
+    ``BrokerConfigError`` for bad options or missing credentials.
+    """
+    try:
+        spec = adapter(cfg.type)
+    except UnknownBrokerType as exc:
+        raise BuildError(f"broker {name}: {exc}") from None
+    # The login name is not secret and lives in config.toml; adapters read it with the
+    # credentials, so it joins the secrets mapping (the secrets file or env may override it).
+    secrets = dict(load_secrets(name, known_brokers=settings.brokers))
+    if cfg.username:
+        secrets.setdefault("username", cfg.username)
+    factory = spec.factory()
+    return factory(name, cfg.adapter_options(), secrets, instruments=instruments, clock=clock, data_dir=root)
 
 
 def build_engine(

@@ -21,10 +21,11 @@ import websockets
 from tests.fakes import FakeClock
 from tests.fakes.tradovate import FakeTradovate
 from tterm.brokers.common.settings import BrokerConfigError
+from tterm.brokers.common.token_store import TokenStore
 from tterm.brokers.tradovate import TradovateBroker, build
-from tterm.brokers.tradovate.broker import failure_words
+from tterm.brokers.tradovate.mapping import failure_words
 from tterm.brokers.tradovate.stream import FrameError, encode_request, parse_frame
-from tterm.core.broker import AuthError, BrokerError
+from tterm.core.broker import AuthError, BrokerError, NotSupported, RateLimited
 from tterm.core.instruments import InstrumentMaster
 from tterm.core.models import (
     AccountSnapshot,
@@ -32,8 +33,11 @@ from tterm.core.models import (
     ConnectionState,
     ConnectionStatus,
     Fill,
+    GroupKind,
+    InstrumentAdded,
     Notice,
     Order,
+    OrderGroup,
     OrderRequest,
     OrderRole,
     OrderStatus,
@@ -188,7 +192,9 @@ async def test_login_sync_and_partial_quotes_merge(fake, connected, tmp_path):
     snaps = {s.account: s for s in await broker.snapshots()}
     assert snaps[ACCT].balance == Decimal("50000") and snaps[ACCT].equity == Decimal("50000")
     status = await events.wait_for(ConnectionStatus, lambda s: s.state is ConnectionState.CONNECTED)
-    assert "session expires at" in status.detail and "(in 80 min)" in status.detail
+    # The session's expiry is structured (the status bar counts it down); tterm renews it itself.
+    assert status.auth_expires_at == fake.clock.now() + timedelta(minutes=80)
+    assert (status.auth_label, status.auth_needs_person) == ("session", False)
     assert broker.token_expires_in() == timedelta(minutes=80)
 
     await broker.subscribe_quotes(["MES1!"])  # continuous symbol -> MESZ6
@@ -219,6 +225,30 @@ async def test_unknown_symbol_for_quotes_is_a_clear_error(connected):
         await broker.subscribe_quotes(["ESZ6"])
     with pytest.raises(BrokerError, match="unknown symbol"):
         await broker.subscribe_quotes(["NOPE"])
+
+
+async def test_search_and_lookup_learn_contracts_the_master_does_not_list(instruments, tmp_path):
+    server = FakeTradovate(clock=FakeClock(), contracts=(("MESZ6", "MES"), ("ZNZ6", "ZN"), ("ZNH7", "ZN")))
+    await server.start()
+    broker = make(server, instruments, tmp_path)
+    events = Collector(broker)
+    try:
+        await broker.connect()
+        assert broker.capabilities.search and not broker.capabilities.option_chain
+        found = await broker.search_instruments("ZN")
+        assert [i.symbol for i in found] == ["ZNZ6", "ZNH7"]
+        assert found[0].tick_size == Decimal("0.25") and found[0].point_value == Decimal("5")
+        learned = await events.wait_for(InstrumentAdded, lambda e: e.instrument.symbol == "ZNZ6")
+        assert learned.broker == "tv" and instruments.resolve("ZNZ6") == found[0]
+        assert await broker.lookup_instrument("MES1!") == instruments.resolve("MESZ6")  # the master's own
+        assert await broker.lookup_instrument("NOPE9") is None
+        assert await broker.search_instruments("   ") == []
+        with pytest.raises(NotSupported, match="not supported by tv: option chains"):
+            await broker.option_chain("ZNZ6")
+    finally:
+        await broker.close()
+        await events.stop()
+        await server.stop()
 
 
 async def test_heartbeats_flow_both_ways(fake, connected):
@@ -454,12 +484,65 @@ async def test_oco_pair_on_an_open_position(fake, connected):
     await events.wait_for(Order, order_is(buy.order_id, OrderStatus.FILLED))
     tp = OrderRequest(ACCT, "MESZ6", Side.SELL, 1, OrderType.LIMIT, limit_price=Decimal("6660.00"))
     sl = OrderRequest(ACCT, "MESZ6", Side.SELL, 1, OrderType.STOP, stop_price=Decimal("6640.00"))
-    first, second = await broker.place_oco(tp, sl)
+    first, second = await broker.place_group(OrderGroup(GroupKind.OCO, (tp, sl)))
     assert first.status is second.status is OrderStatus.WORKING
-    assert fake.order_bodies[-1]["other"]["stopPrice"] == 6640
+    assert (first.client_order_id, second.client_order_id) == (tp.client_order_id, sl.client_order_id)
+    body = fake.order_bodies[-1]
+    assert body["other"] == {"action": "Sell", "clOrdId": sl.client_order_id, "orderType": "Stop",
+                             "stopPrice": 6640, "timeInForce": "Day"}  # fmt: skip
     fake.set_quote("MESZ6", bid="6639.75", ask="6640.00", last="6639.75")
     await events.wait_for(Order, order_is(second.order_id, OrderStatus.FILLED))
     await events.wait_for(Order, order_is(first.order_id, OrderStatus.CANCELLED))
+
+
+async def test_otoco_is_one_oso_whose_exits_cancel_each_other(fake, connected):
+    broker, events = connected
+    entry = OrderRequest(ACCT, "MESZ6", Side.BUY, 2, OrderType.LIMIT, limit_price=Decimal("6648.00"))
+    target = OrderRequest(ACCT, "MESZ6", Side.SELL, 2, OrderType.LIMIT, limit_price=Decimal("6652.00"))
+    stop = OrderRequest(ACCT, "MESZ6", Side.SELL, 2, OrderType.STOP, stop_price=Decimal("6645.00"))
+    placed = await broker.place_group(OrderGroup(GroupKind.OTOCO, (entry, target, stop)))
+    assert [o.client_order_id for o in placed] == [r.client_order_id for r in (entry, target, stop)]
+    first, tp, sl = placed
+    assert first.role is OrderRole.ENTRY and first.status is OrderStatus.WORKING
+    assert (tp.role, sl.role) == (OrderRole.TAKE_PROFIT, OrderRole.STOP_LOSS)
+    assert tp.parent_id == sl.parent_id == first.order_id
+    body = fake.order_bodies[-1]
+    assert [p for _, p in fake.requests if p.startswith("order/")][-1] == "order/placeoso"
+    assert body["bracket1"]["clOrdId"] == target.client_order_id and body["bracket1"]["price"] == 6652
+    assert body["bracket2"]["orderType"] == "Stop" and body["bracket2"]["stopPrice"] == 6645
+    # The exits wait for the entry, then work as an OCO pair.
+    await events.wait_for(Order, lambda o: o.order_id == tp.order_id and o.status is OrderStatus.PENDING)
+    fake.set_quote("MESZ6", bid="6647.75", ask="6648.00", last="6648.00")
+    await events.wait_for(Order, order_is(first.order_id, OrderStatus.FILLED))
+    fake.set_quote("MESZ6", bid="6644.75", ask="6645.00", last="6644.75")
+    await events.wait_for(Order, order_is(sl.order_id, OrderStatus.FILLED))
+    await events.wait_for(Order, order_is(tp.order_id, OrderStatus.CANCELLED))
+    await events.wait_for(Position, lambda p: p.quantity == 0)
+
+
+async def test_groups_tradovate_cannot_carry_are_refused_and_nothing_is_sent(fake, connected):
+    broker, _ = connected
+    sent = len(fake.order_bodies)
+    tp = OrderRequest(ACCT, "MESZ6", Side.SELL, 1, OrderType.LIMIT, limit_price=Decimal("6660.00"))
+    other_qty = OrderRequest(ACCT, "MESZ6", Side.SELL, 2, OrderType.STOP, stop_price=Decimal("6640.00"))
+    other_symbol = OrderRequest(ACCT, "MNQZ6", Side.SELL, 1, OrderType.STOP, stop_price=Decimal("20990.00"))
+    same_side = OrderRequest(ACCT, "MESZ6", Side.BUY, 1, OrderType.LIMIT, limit_price=Decimal("6640.00"))
+    market_exit = OrderRequest(ACCT, "MESZ6", Side.BUY, 1)
+    cases = [
+        (GroupKind.OCO, (tp, other_qty), "first order's quantity"),
+        (GroupKind.OCO, (tp, other_symbol), "same account and symbol"),
+        (GroupKind.OCO, (tp,), "exactly two orders"),
+        (GroupKind.OTOCO, (same_side, tp, same_side), "other side of the entry"),
+        (GroupKind.OTOCO, (tp, market_exit), "limit or a stop"),
+    ]
+    for kind, orders, reason in cases:
+        results = await broker.place_group(OrderGroup(kind, orders))
+        assert len(results) == len(orders)
+        assert all(o.status is OrderStatus.REJECTED and reason in o.reject_reason for o in results), reason
+    off_tick = OrderRequest(ACCT, "MESZ6", Side.SELL, 1, OrderType.STOP, stop_price=Decimal("6640.10"))
+    results = await broker.place_group(OrderGroup(GroupKind.OCO, (tp, off_tick)))
+    assert all("off the tick grid" in o.reject_reason for o in results)
+    assert len(fake.order_bodies) == sent
 
 
 async def test_events_in_any_order_give_the_same_result(fake, connected):
@@ -485,16 +568,40 @@ async def test_token_is_renewed_before_expiry_with_no_failed_request(fake, conne
     assert first_expiry is not None
     fake.clock.advance(timedelta(minutes=66))  # inside the 15-minute renewal window
     await fake.until(lambda: fake.renewals == 1)
-    renewed = await events.wait_for(
-        ConnectionStatus, lambda s: "(in 80 min)" in s.detail and s.state is ConnectionState.CONNECTED, since=1
-    )
-    assert broker.session_expires_at == first_expiry + timedelta(minutes=66)
-    assert renewed.detail.startswith("connected; session expires at")
+    renewed = await events.wait_for(ConnectionStatus, lambda s: s.auth_expires_at != first_expiry, since=1)
+    assert broker.session_expires_at == first_expiry + timedelta(minutes=66) == renewed.auth_expires_at
+    assert renewed.state is ConnectionState.CONNECTED and renewed.auth_needs_person is False
     fake.clock.advance(timedelta(minutes=20))  # the first token has now expired
     assert broker.token_expires_in() == timedelta(minutes=60)
     order = await market(broker, Side.BUY, 1)
     assert order.status is not OrderStatus.REJECTED
     assert fake.unauthorized == 0 and fake.logins == 1
+
+
+async def test_a_renewed_session_is_stored_and_a_restart_reuses_it(fake, instruments, tmp_path):
+    first = make(fake, instruments, tmp_path)
+    events = Collector(first)
+    await first.connect()
+    initial = first.session_expires_at
+    fake.clock.advance(timedelta(minutes=66))
+    await events.wait_for(ConnectionStatus, lambda s: s.auth_expires_at not in (None, initial))
+    path = tmp_path / "tokens" / "tv.json"
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    renewed = first._tokens.token  # type: ignore[union-attr]
+    stored = TokenStore(path, owner=f"{fake.username}@{fake.rest_url}").load()
+    assert renewed is not None and stored == renewed
+    assert renewed.value not in path.parent.joinpath("tv.json.lock").read_text()
+    await first.close()
+    await events.stop()
+
+    second = make(fake, instruments, tmp_path)
+    await second.connect()
+    try:
+        assert fake.logins == 1 and second.session_expires_at == renewed.expires_at  # no new session
+        order = await market(second, Side.BUY, 1)
+        assert order.order_id.isdigit()
+    finally:
+        await second.close()
 
 
 async def test_an_expired_token_gets_a_new_session_and_the_request_succeeds(fake, connected):
@@ -504,6 +611,17 @@ async def test_an_expired_token_gets_a_new_session_and_the_request_succeeds(fake
     assert order.order_id.isdigit()
     assert fake.unauthorized == 1 and fake.logins == 2
     await events.wait_for(Order, order_is(order.order_id, OrderStatus.FILLED))
+
+
+async def test_an_order_whose_session_cannot_be_renewed_raises_unsent(fake, connected):
+    broker, _ = connected
+    fake.expire_tokens()
+    fake.password = "changed-on-the-website"  # the new session is refused too
+    request = OrderRequest(account=ACCT, symbol="MESZ6", side=Side.BUY, quantity=1)
+    with pytest.raises(AuthError, match="Incorrect username or password") as err:
+        await broker.place(request)
+    assert err.value.sent is False  # refused with 401, then no session: it never reached the order book
+    assert fake.clord_ids[request.client_order_id] == 0
 
 
 async def test_login_penalty_is_waited_out_then_resent_with_the_ticket(fake, instruments, tmp_path):
@@ -559,15 +677,32 @@ async def test_going_over_the_rate_earns_a_penalty_that_is_obeyed(fake, connecte
     await events.wait_for(Position, lambda p: p.quantity == 0)
 
 
-async def test_rate_limit_429_backs_off_on_the_shared_limiter(fake, connected):
+async def test_a_429_is_not_resent_and_holds_the_next_request(fake, connected):
     broker, _ = connected
     fake.fail_429("contract/find")
+    with pytest.raises(RateLimited, match="429") as err:
+        await broker.subscribe_quotes(["MNQZ6"])
+    assert err.value.sent is False and err.value.retry_after is not None and 0.5 < err.value.retry_after <= 1.0
+    assert [p for _, p in fake.requests].count("contract/find") == 1  # the adapter never resends
+    # The next request waits out the hold on the shared limiter, then goes.
     subscribing = asyncio.create_task(broker.subscribe_quotes(["MNQZ6"]))
-    wait = await fake.clock.wait_for_sleeper(longer_than=0.5, shorter_than=1.01)
-    assert 0.5 < wait <= 1.0  # the jittered backoff held the next request
+    wait = await fake.clock.wait_for_sleeper(longer_than=0.4, shorter_than=1.01)
+    assert not subscribing.done()
     fake.clock.advance(wait)
     await asyncio.wait_for(subscribing, 5)
-    assert [p for m, p in fake.requests if p == "contract/find"] == ["contract/find", "contract/find"]
+    assert [p for _, p in fake.requests].count("contract/find") == 2
+
+
+async def test_an_order_that_meets_a_429_raises_unsent_for_the_router(fake, connected):
+    broker, _ = connected
+    await market(broker, Side.BUY, 1)  # looks the contract up once
+    fake.fail_429("order/placeorder")
+    request = OrderRequest(account=ACCT, symbol="MESZ6", side=Side.BUY, quantity=1)
+    with pytest.raises(RateLimited) as err:
+        await broker.place(request)
+    assert err.value.sent is False  # Tradovate did not process it: the router may send it again
+    assert [p for _, p in fake.requests].count("order/placeorder") == 2  # the first order, then this one once
+    assert fake.clord_ids[request.client_order_id] == 0
 
 
 # =========================================================================== sockets: drops, silence
@@ -672,14 +807,35 @@ async def test_without_the_trading_socket_state_comes_over_rest_and_orders_wait(
 # =========================================================================== retries never duplicate
 
 
-async def test_a_lost_reply_is_looked_up_not_resent(fake, connected):
+async def test_a_lost_reply_raises_maybe_sent_and_is_never_resent_by_the_adapter(fake, connected):
     broker, _ = connected
-    fake.slow("order/placeorder", 0.8)  # processed at once, answered after the client gave up
-    broker._http._client.timeout = httpx.Timeout(0.3)
-    order = await market(broker, Side.BUY, 1, order_type=OrderType.LIMIT, limit_price=Decimal("6640.00"))
-    assert order.order_id.isdigit() and order.status is OrderStatus.WORKING
-    assert fake.clord_ids[order.client_order_id] == 1
-    assert [p for _, p in fake.requests].count("order/placeorder") == 1
+    await market(broker, Side.BUY, 1)  # looks the contract up once
+    # Processed at once, answered after the client gave up (a second's margin for a loaded machine).
+    fake.slow("order/placeorder", 2.5)
+    broker._http._client.timeout = httpx.Timeout(1.0)
+    request = OrderRequest(ACCT, "MESZ6", Side.BUY, 1, OrderType.LIMIT, limit_price=Decimal("6640.00"))
+    with pytest.raises(BrokerError, match="no answer") as err:
+        await broker.place(request)
+    assert err.value.sent is None  # it may have arrived: look it up before anything else
+    assert [p for _, p in fake.requests].count("order/placeorder") == 2
+    found = await broker.find_order(ACCT, request.client_order_id)
+    assert found is not None and found.status is OrderStatus.WORKING
+
+
+async def test_through_the_router_a_lost_reply_is_looked_up_not_resent(fake, engine_setup):
+    engine, _, journal = engine_setup
+    broker = engine.brokers["tv"]
+    await engine.place(OrderRequest(account=ACCT, symbol="MESZ6", side=Side.BUY, quantity=1))
+    fake.slow("order/placeorder", 2.5)
+    broker._http._client.timeout = httpx.Timeout(1.0)  # type: ignore[attr-defined]
+    request = OrderRequest(ACCT, "MESZ6", Side.BUY, 1, OrderType.LIMIT, limit_price=Decimal("6640.00"))
+    order = await engine.place(request)
+    sent = [p for _, p in fake.requests].count("order/placeorder")
+    assert order.order_id.isdigit() and order.status is OrderStatus.WORKING, (order.reject_reason, sent)
+    assert fake.clord_ids[request.client_order_id] == 1
+    assert [p for _, p in fake.requests].count("order/placeorder") == 2
+    errors = journal.entries(kind="error", ref=request.client_order_id)
+    assert len(errors) == 1 and "no answer" in errors[0].data["error"]
 
 
 async def test_find_order_by_client_order_id_after_a_restart(fake, connected, instruments, tmp_path):

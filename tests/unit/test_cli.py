@@ -170,19 +170,25 @@ def test_doctor_finds_bad_config_perms_and_credentials(
     path.parent.mkdir(parents=True)
     path.write_text(
         '[brokers.tv-demo]\ntype = "tradovate"\nenabled = true\nusername = "me"\n'
-        '[brokers.px]\ntype = "projectx"\nenabled = true\n'
+        '[brokers.tv-other]\ntype = "tradovate"\nenabled = true\n'
     )
     save_secret("tv-demo", "password", "pw-123456789")
     monkeypatch.setenv("TTERM_TV_DEMO_CID", "42")
     assert cli.main(["doctor"]) == 1
     out = capsys.readouterr().out
-    assert "tv-demo (tradovate, demo)" in out
+    assert "tv-demo (tradovate, demo)" in out and "adapters  tradovate (Tradovate)" in out
     assert "broker 'tv-demo' is enabled but lacks secret 'sec'" in out
     assert "TTERM_TV_DEMO_SEC" in out
-    assert "lacks secret 'cid'" not in out  # found in the environment
-    assert "broker 'px' is enabled but lacks brokers.px.username is empty" in out
-    assert "lacks secret 'api_key'" in out
+    assert "lacks secret 'cid'" not in out.split("tv-other")[0]  # found in the environment
+    assert "broker 'tv-other' is enabled but lacks brokers.tv-other.username is empty" in out
     assert "pw-123456789" not in out
+
+    # A broker type with no adapter is refused, naming the types that exist.
+    path.write_text('[brokers.px]\ntype = "projectx"\nenabled = true\n')
+    assert cli.main(["doctor"]) == 1
+    out = capsys.readouterr().out
+    assert "brokers.px.type: no adapter for broker type 'projectx' (its adapter is not written yet)" in out
+    assert "broker types with an adapter: 'tradovate'" in out
 
     secrets = path.parent / "secrets.toml"
     secrets.chmod(0o640)
@@ -192,6 +198,17 @@ def test_doctor_finds_bad_config_perms_and_credentials(
     assert "general.refresh_hz: must be at most 60 (got 99)" in out
     assert f"fix: chmod 600 {secrets}" in out
     assert "(mode 0640, UNSAFE)" in out
+
+
+def test_start_up_refuses_a_broker_without_its_credentials_with_the_fix(capsys: pytest.CaptureFixture[str]) -> None:
+    path = config_path()
+    path.parent.mkdir(parents=True)
+    path.write_text('[brokers.tv]\ntype = "tradovate"\nenabled = true\nusername = "me"\n')
+    save_secret("tv", "password", "pw-123456789")
+    assert cli.main(["hub", "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "broker 'tv': missing credentials cid, sec" in err and "TTERM_TV_CID" in err
+    assert "pw-123456789" not in err and "Traceback" not in err
 
 
 @pytest.mark.parametrize(

@@ -236,10 +236,30 @@ def test_error_message_names_file_key_and_reason(monkeypatch: pytest.MonkeyPatch
             "paper.accounts[1].id: duplicate id 'A' (also paper.accounts[0])",
         ),
         ("[brokers.td]\nenabled = true\n", "brokers.td.type: required key is missing"),
-        ('[brokers.td]\ntype = "ib"\n', "brokers.td.type: must be one of 'tradovate', 'projectx', 'schwab' or"),
-        ('[brokers.td]\ntype = "schwab"\nenvironment = "prod"\n', "brokers.td.environment: must be one of"),
-        ('[brokers.TD]\ntype = "schwab"\n', "brokers.TD: a broker name may use only a-z, 0-9 and '-'"),
-        ('[brokers.paper]\ntype = "schwab"\n', "brokers.paper: the name 'paper' is reserved"),
+        (
+            '[brokers.td]\ntype = "ib"\n',
+            "brokers.td.type: no adapter for broker type 'ib'; broker types with an adapter: 'tradovate'",
+        ),
+        (
+            '[brokers.sw]\ntype = "schwab"\n',
+            "brokers.sw.type: no adapter for broker type 'schwab' (its adapter is not written yet); broker types "
+            "with an adapter: 'tradovate'",
+        ),
+        ('[brokers.td]\ntype = "tradovate"\nenvironment = "prod"\n', "brokers.td.environment: must be one of"),
+        ('[brokers.TD]\ntype = "tradovate"\n', "brokers.TD: a broker name may use only a-z, 0-9 and '-'"),
+        ('[brokers.paper]\ntype = "tradovate"\n', "brokers.paper: the name 'paper' is reserved"),
+        (
+            '[brokers.tv]\ntype = "tradovate"\noptions = { colour = "red" }\n',
+            "brokers.tv.options.colour: unknown option (options of tradovate: ack_wait, app_id, app_version",
+        ),
+        (
+            '[brokers.tv]\ntype = "tradovate"\noptions = { stale_afterr = "3" }\n',
+            "brokers.tv.options.stale_afterr: unknown option (did you mean 'stale_after'?)",
+        ),
+        (
+            '[brokers.tv]\ntype = "tradovate"\noptions = { stale_after = "-1" }\n',
+            "brokers.tv.options.stale_after: Input should be greater than 0",
+        ),
         (
             '[brokers.tv]\ntype = "tradovate"\noptions = { apiKey = "x" }\n',
             "brokers.tv.options.apiKey: looks like a secret: put it in secrets.toml under [tv] or in TTERM_TV_APIKEY",
@@ -348,13 +368,29 @@ def test_missing_credentials() -> None:
     tv = BrokerSettings(type="tradovate", enabled=True, username="me")
     missing = missing_credentials("tv", tv, {"password": "p"})
     assert [what for what, _ in missing] == ["secret 'cid'", "secret 'sec'"]
-    assert "TTERM_TV_CID" in missing[0][1]
+    assert "TTERM_TV_CID" in missing[0][1] and "or cid = " in missing[0][1]
     assert missing_credentials("tv", tv, {"password": "p", "cid": "1", "sec": "s"}) == []
-    nouser = BrokerSettings(type="projectx", enabled=True)
-    assert [w for w, _ in missing_credentials("px", nouser, {"api_key": "k"})] == ["brokers.px.username is empty"]
-    tt = BrokerSettings(type="tastytrade", enabled=True)
-    assert missing_credentials("tt", tt, {"password": "p"}) == []
-    assert [w for w, _ in missing_credentials("tt", tt, {"client_secret": "c"})] == ["secret 'refresh_token'"]
+    nouser = BrokerSettings(type="tradovate", enabled=True)
+    assert [w for w, _ in missing_credentials("tv", nouser, {"password": "p", "cid": "1", "sec": "s"})] == [
+        "brokers.tv.username is empty"
+    ]
+    # The login name may come with the secrets too (the runtime merges it the same way).
+    assert missing_credentials("tv", nouser, {"username": "me", "password": "p", "cid": "1", "sec": "s"}) == []
+
+
+def test_cid_under_options_satisfies_the_credentials_the_adapter_declares() -> None:
+    """One declaration: with cid as an option, neither the config nor the adapter asks for a secret cid."""
+    from tterm.brokers.tradovate import TradovateCredentials, TradovateSettings
+
+    path = _write('[brokers.tv]\ntype = "tradovate"\nenabled = true\nusername = "me"\noptions = { cid = "8123" }\n')
+    tv = load_settings(path).brokers["tv"]  # an option the adapter declares is not a misplaced secret
+    assert missing_credentials("tv", tv, {"password": "p", "sec": "s"}) == []
+    settings = TradovateSettings.from_options(tv.adapter_options(), broker="tv")
+    creds = TradovateCredentials.from_secrets(
+        {"username": "me", "password": "p", "sec": "s"}, broker="tv", settings=settings
+    )
+    assert creds.cid == 8123
+    assert [w for w, _ in missing_credentials("tv", tv, {"password": "p"})] == ["secret 'sec'"]
 
 
 def test_extra_equities_reach_the_instrument_master() -> None:

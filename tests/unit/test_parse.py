@@ -20,6 +20,7 @@ from tterm.tui.parse import (
     KillCommand,
     ListCommand,
     LockCommand,
+    LoginCommand,
     OrderCommand,
     ParseError,
     QuitCommand,
@@ -199,6 +200,7 @@ def test_order_errors_are_specific(text: str, message: str) -> None:
         ("lock done for the day in CASH", LockCommand("done for the day", "CASH")),
         ("help", HelpCommand()),
         ("quit", QuitCommand()),
+        ("login Schwab", LoginCommand("schwab")),
     ],
 )
 def test_other_verbs(text: str, expected: object) -> None:
@@ -222,6 +224,8 @@ def test_other_verbs(text: str, expected: object) -> None:
         ("sort last sideways", "sort: 'sideways' is not a direction"),
         ("go nowhere", "go: no pane 'nowhere'"),
         ("kill now", "kill: unexpected 'now'"),
+        ("login", "login: missing broker name, e.g. 'login schwab'"),
+        ("login sw now", "login: unexpected 'now'"),
         ("watch 123", "'123' is not a symbol"),
     ],
 )
@@ -234,6 +238,7 @@ def test_other_verb_errors(text: str, message: str) -> None:
 def test_describe_every_command() -> None:
     assert describe(FlattenCommand(None)).startswith("FLATTEN everything in the current account")
     assert describe(KillCommand()).startswith("KILL SWITCH")
+    assert describe(LoginCommand("sw")).startswith("log in to sw: open the address it shows in a browser")
     assert describe(SortCommand("change_pct", True)) == "sort the watchlist by change pct descending"
     assert describe(parse("buy 2 MES mkt")) == "buy 2 MES mkt"
 

@@ -24,7 +24,7 @@ because guessing "market" from a forgotten price is how accidents happen.
 
 Other verbs: ``flatten SYMBOL|all``, ``cancel all|SYMBOL|ORDER_ID``, ``watch SYM..``,
 ``unwatch SYM..``, ``theme NAME``, ``account NAME``, ``list [NAME]``, ``sort COLUMN [asc|desc]``,
-``lock [REASON]``, ``kill``, ``help``, ``quit``, and pane names (``watchlist``, ``ticket``,
+``lock [REASON]``, ``login BROKER``, ``kill``, ``help``, ``quit``, and pane names (``watchlist``, ``ticket``,
 ``blotter``, ``fills``, ``positions``, ``risk``; also ``go PANE``).
 """
 
@@ -75,6 +75,7 @@ LIST_WORDS = frozenset({"list", "wl", "watchlist-name"})
 SORT_WORDS = frozenset({"sort"})
 LOCK_WORDS = frozenset({"lock"})
 KILL_WORDS = frozenset({"kill", "killswitch", "kill-switch", "panic"})
+LOGIN_WORDS = frozenset({"login", "log-in", "signin"})
 HELP_WORDS = frozenset({"help", "keys", "?"})
 QUIT_WORDS = frozenset({"quit", "q", "exit"})
 GO_WORDS = frozenset({"go", "focus", "show"})
@@ -233,6 +234,13 @@ class LockCommand:
 
 
 @dataclass(frozen=True, slots=True)
+class LoginCommand:
+    """A broker's browser login (the terminal's modal for ``tterm login BROKER``)."""
+
+    broker: str
+
+
+@dataclass(frozen=True, slots=True)
 class KillCommand:
     """The kill switch: flatten and cancel everything in every account (asks first)."""
 
@@ -259,6 +267,7 @@ Command = (
     | SortCommand
     | FocusCommand
     | LockCommand
+    | LoginCommand
     | KillCommand
     | HelpCommand
     | QuitCommand
@@ -386,6 +395,10 @@ def parse(text: str) -> Command:
             account = words[-1]
             words = words[:-2]
         return LockCommand(" ".join(words).strip() or "locked from the command bar", account)
+    if verb in LOGIN_WORDS:
+        broker = cur.take("broker name, e.g. 'login schwab'").lower()
+        _no_more(cur)
+        return LoginCommand(broker)
     if verb in KILL_WORDS:
         _no_more(cur)
         return KillCommand()
@@ -406,7 +419,7 @@ def parse(text: str) -> Command:
         return FocusCommand(PANES[verb])
     raise ParseError(
         f"unknown command {tokens[0]!r}: start with buy/sell, flatten, cancel, watch, unwatch, theme, "
-        f"account, list, sort, lock, kill, help or a pane name"
+        f"account, list, sort, lock, login, kill, help or a pane name"
     )
 
 
@@ -757,6 +770,8 @@ def describe(cmd: Command) -> str:
             return f"go to the {p} pane"
         case LockCommand(reason=r, account=acct):
             return f"LOCK {acct or 'the current account'} for the rest of the session ({r}); only exits pass"
+        case LoginCommand(broker=b):
+            return f"log in to {b}: open the address it shows in a browser, then paste where the browser went"
         case KillCommand():
             return "KILL SWITCH: flatten and cancel everything in every account"
         case HelpCommand():

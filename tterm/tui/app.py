@@ -30,6 +30,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, Input, TabbedContent, TabPane
 
 from tterm.config import Settings
+from tterm.core.broker import LoginResult
 from tterm.core.client import EngineClient, EngineError
 from tterm.core.clock import ClockError, CmeClock
 from tterm.core.instruments import UnknownSymbol
@@ -55,6 +56,7 @@ from tterm.tui.estimate import estimate_risk
 from tterm.tui.keymap import bindings, check_keymap
 from tterm.tui.messages import AccountChosen, CancelAll, CancelOrder, Flatten, ModifyOrder, SubmitOrder, SymbolChosen
 from tterm.tui.modals.confirm import ConfirmDialog
+from tterm.tui.modals.login import LoginScreen
 from tterm.tui.modals.modify import ModifyOrderScreen
 from tterm.tui.modals.prompt import Prompt
 from tterm.tui.screens.help import HelpScreen
@@ -1114,6 +1116,9 @@ class TtermApp(App[None]):
             case p.LockCommand(reason=reason, account=acct):
                 self.lock_account(self.resolve_account(acct), reason)
                 return ""
+            case p.LoginCommand(broker=broker):
+                self.open_login(broker)
+                return ""
             case p.KillCommand():
                 self.kill_switch()
                 return ""
@@ -1124,6 +1129,22 @@ class TtermApp(App[None]):
                 self.exit()
                 return ""
         raise CommandError(f"cannot run {cmd!r}")  # pragma: no cover
+
+    def open_login(self, broker: str) -> None:
+        """The browser-login modal for ``broker`` (from the palette, or a click on NEEDS LOGIN)."""
+        known = sorted(self.bridge.state.connections)
+        if broker not in known:
+            raise CommandError(f"no broker named {broker!r} (brokers: {', '.join(known) or 'none'})")
+
+        def done(result: LoginResult | None) -> None:
+            if result is not None:
+                self.notify(f"{broker}: {result.detail or 'logged in'}", title="login", timeout=8)
+
+        self.push_screen(LoginScreen(self.engine, broker), done)
+
+    @on(StatusBar.LoginWanted)
+    def _login_wanted(self, event: StatusBar.LoginWanted) -> None:
+        self.open_login(event.broker)
 
     def _contract(self, symbol: str) -> str:
         try:
@@ -1209,7 +1230,7 @@ def _fields(status: RiskStatus) -> dict[str, Any]:
 
 _VERBS = (
     p.BUY_WORDS | p.SELL_WORDS | p.FLATTEN_WORDS | p.CANCEL_WORDS | p.WATCH_WORDS | p.UNWATCH_WORDS | p.THEME_WORDS
-    | p.SWITCH_ACCOUNT_WORDS | p.LIST_WORDS | p.SORT_WORDS | p.LOCK_WORDS | p.KILL_WORDS | p.GO_WORDS
+    | p.SWITCH_ACCOUNT_WORDS | p.LIST_WORDS | p.SORT_WORDS | p.LOCK_WORDS | p.LOGIN_WORDS | p.KILL_WORDS | p.GO_WORDS
     | frozenset(p.PANES)
 )  # fmt: skip
 

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from tterm.core.models import ConnectionState
+
 if TYPE_CHECKING:
     from tterm.tui.app import TtermApp
 
@@ -65,6 +67,14 @@ class TradeCommands(Provider):
             plan = self.tterm.plan_command(text, palette=True)
             if plan is not None and plan.ok:
                 yield DiscoveryHit(Text(plan.display), plan.run, text=plan.display, help=f"again: {text}")
+        for conn in self.tterm.bridge.state.connections.values():
+            if conn.state is ConnectionState.NEEDS_LOGIN:
+                verb = f"login {conn.broker}"
+                plan = self.tterm.plan_command(verb, palette=True)
+                if plan is not None and plan.ok:
+                    yield DiscoveryHit(
+                        Text(f"{verb}: {conn.broker} needs a login"), plan.run, text=verb, help=plan.help
+                    )
         for verb, what in DISCOVER:
             plan = self.tterm.plan_command(verb, palette=True)
             if plan is not None and plan.ok:

@@ -25,10 +25,14 @@ log = logging.getLogger(__name__)
 
 
 class ConnectionFailed(BrokerError):
-    """No answer from the server. ``maybe_sent``: the request may have been received and acted on."""
+    """No answer from the server. ``maybe_sent``: the request may have been received and acted on.
+
+    As a :class:`BrokerError` it carries ``sent``: False when the request certainly never left
+    (the router may send it again), None when it may have arrived (the router looks it up first).
+    """
 
     def __init__(self, message: str, *, maybe_sent: bool) -> None:
-        super().__init__(message)
+        super().__init__(message, sent=None if maybe_sent else False)
         self.maybe_sent = maybe_sent
 
 

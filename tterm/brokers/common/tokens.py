@@ -5,6 +5,12 @@ module only decides *when*. Renewal is driven by the expiry the vendor returned,
 hard-coded lifetime. Every caller asks :meth:`TokenManager.get` for the token, which renews
 inline if the background loop has not yet done it, so a request never goes out with a token
 about to lapse. Concurrent callers share one login/renewal (single flight).
+
+With a :class:`~tterm.brokers.common.token_store.TokenStore`, tokens outlive the process and are
+shared with other processes on the same data dir: a start adopts a stored token that still
+works instead of logging in (a new session), and every renewal is decided under the store's
+lock, on the token as it is on disk at that moment. A token another process already renewed is
+adopted, never renewed a second time, and a newer token is never overwritten by an older one.
 """
 
 from __future__ import annotations
@@ -15,11 +21,14 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tterm.brokers.common.backoff import Backoff
 from tterm.brokers.common.clock import Clock, as_clock
 from tterm.core.broker import AuthError, BrokerError
+
+if TYPE_CHECKING:
+    from tterm.brokers.common.token_store import TokenStore
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +71,7 @@ class TokenManager:
         on_change: Callable[[Token], None] | None = None,
         on_error: Callable[[Exception], None] | None = None,
         retry: Backoff | None = None,
+        store: TokenStore | None = None,
     ) -> None:
         self._login = login
         self._renew = renew
@@ -71,11 +81,13 @@ class TokenManager:
         self._on_change = on_change
         self._on_error = on_error
         self._retry = retry or Backoff(base=2.0, cap=60.0)
+        self._store = store
         self._token: Token | None = None
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self.logins = 0
         self.renewals = 0
+        self.adopted = 0
 
     # ------------------------------------------------------------------ state
 
@@ -95,9 +107,9 @@ class TokenManager:
 
     def renew_at(self) -> datetime | None:
         """When the current token is due for renewal."""
-        token = self._token
-        if token is None:
-            return None
+        return self._renew_at(self._token) if self._token is not None else None
+
+    def _renew_at(self, token: Token) -> datetime:
         ahead = min(self.renew_ahead, token.lifetime / 2)
         return token.expires_at - ahead
 
@@ -105,8 +117,7 @@ class TokenManager:
         return self._clock.now() >= token.expires_at
 
     def _due(self, token: Token) -> bool:
-        due = self.renew_at()
-        return due is not None and self._clock.now() >= due
+        return self._clock.now() >= self._renew_at(token)
 
     # ------------------------------------------------------------------ getting a token
 
@@ -128,13 +139,25 @@ class TokenManager:
                 raise
 
     async def invalidate(self, rejected: Token | None) -> Token:
-        """The vendor refused ``rejected``: get a different token (renew, else log in again)."""
+        """The vendor refused ``rejected``: get a different token (a newer stored one, else log in)."""
         async with self._lock:
             current = self._token
             if current is not None and rejected is not None and current.value != rejected.value:
                 return current  # someone already replaced it
-            # A refused token cannot be trusted to renew either: log in again.
-            return await self._install(await self._login(), login=True)
+            if self._store is None:
+                # A refused token cannot be trusted to renew either: log in again.
+                return await self._install(await self._login(), how="login")
+            async with self._store.locked() as slot:
+                stored = slot.token
+                if (
+                    stored is not None
+                    and stored.value != getattr(rejected, "value", None)
+                    and not self._expired(stored)
+                ):
+                    return await self._install(stored, how="adopted")
+                token = await self._install(await self._login(), how="login")
+                slot.put(token)
+                return token
 
     async def refresh(self) -> Token:
         """Renew now (or log in if the token has expired), whatever the schedule says."""
@@ -142,24 +165,43 @@ class TokenManager:
             return await self._refresh_locked(self._token)
 
     async def _refresh_locked(self, token: Token | None) -> Token:
+        if self._store is None:
+            return await self._obtain(token)
+        async with self._store.locked() as slot:
+            stored = slot.token
+            held = token.value if token is not None else None
+            newer = stored is not None and (token is None or stored.expires_at > token.expires_at)
+            if stored is not None and newer and stored.value != held and not self._expired(stored):
+                # Another process (or an earlier run) already renewed: use its token.
+                if not self._due(stored):
+                    return await self._install(stored, how="adopted")
+                token = stored  # renew the newest; ours may already be spent
+            fresh = await self._obtain(token)
+            slot.put(fresh)
+            return fresh
+
+    async def _obtain(self, token: Token | None) -> Token:
+        """Log in or renew over the network, and install the result."""
         if token is None or self._expired(token) or self._renew is None:
-            return await self._install(await self._login(), login=True)
+            return await self._install(await self._login(), how="login")
         try:
             renewed = await self._renew(token)
         except AuthError as exc:
             # The vendor will not renew this token (revoked, expired early): start a new session.
             log.info("token renewal refused (%s); logging in again", exc)
-            return await self._install(await self._login(), login=True)
-        return await self._install(renewed, login=False)
+            return await self._install(await self._login(), how="login")
+        return await self._install(renewed, how="renewal")
 
-    async def _install(self, token: Token, *, login: bool) -> Token:
+    async def _install(self, token: Token, *, how: str) -> Token:
         if token.expires_at <= self._clock.now():
             raise AuthError("the vendor issued a token that has already expired (check the system clock)")
         self._token = token
-        if login:
+        if how == "login":
             self.logins += 1
-        else:
+        elif how == "renewal":
             self.renewals += 1
+        else:
+            self.adopted += 1
         if self._on_change is not None:
             self._on_change(token)
         return token

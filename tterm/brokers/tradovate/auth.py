@@ -12,13 +12,14 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from tterm.brokers.common.clock import Clock
 from tterm.brokers.common.tokens import Token
 from tterm.brokers.tradovate.config import TradovateCredentials, TradovateSettings
+from tterm.brokers.tradovate.mapping import parse_time
 from tterm.brokers.tradovate.rest import LOGIN_PATH, RENEW_PATH, TradovateRest
 from tterm.core.broker import AuthError, BrokerError
 from tterm.core.redact import Redactor
@@ -58,23 +59,6 @@ def load_device_id(path: Path) -> str:
     return device_id
 
 
-def parse_time(value: Any) -> datetime:
-    """An ISO-8601 time from Tradovate (``2025-11-24T06:12:00.000Z``) as an aware datetime."""
-    if not isinstance(value, str) or not value:
-        raise BrokerError(f"Tradovate sent an unreadable time: {value!r}")
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        raise BrokerError(f"Tradovate sent an unreadable time: {value!r}") from None
-    if parsed.tzinfo is None:
-        # The vendor documents UTC; a bare time is read as UTC rather than the local zone.
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed
-
-
 class TradovateAuth:
     """Logs in and renews for one Tradovate user; produces :class:`Token` s for the TokenManager."""
 
@@ -111,7 +95,7 @@ class TradovateAuth:
 
     async def login(self) -> Token:
         """A new session (``POST /auth/accesstokenrequest``)."""
-        data = await self._rest.call("POST", LOGIN_PATH, body=self._request_body(), authed=False, idempotent=True)
+        data = await self._rest.call("POST", LOGIN_PATH, body=self._request_body(), authed=False, repeatable=True)
         token = self._grant(data, what="login")
         log.info("logged in to Tradovate (%s); session expires %s", self._settings.environment, token.expires_at)
         return token

@@ -1,9 +1,12 @@
-"""Tradovate settings: what the ``[brokers.<name>] options`` table may hold, and the credentials.
+"""Tradovate's options and credentials, declared once: the registry, ``tterm doctor`` and the
+adapter all read them from here (:data:`ADAPTER`).
 
-Options are plain strings in the config file; :class:`TradovateSettings` types and checks them.
-Every URL is overridable so tests point the broker at the loopback fake server. Credentials
-(``username``, ``password``, ``cid``, ``sec``, optional ``app_id``) come from the secrets file or
-the environment and live in :class:`TradovateCredentials`, whose repr never shows them.
+Options are plain strings in the config file (``[brokers.<name>] options``);
+:class:`TradovateSettings` types and checks them. Every URL is overridable so tests point the
+broker at the loopback fake server. Credentials (:data:`CREDENTIALS`: ``username``,
+``password``, ``cid``, ``sec``, optional ``app_id``) come from the secrets file or the
+environment and live in :class:`TradovateCredentials`, whose repr never shows them. ``cid`` (the
+API key's client id) is not secret and may be given as an option instead.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from tterm.brokers.common.adapter import AdapterSpec, Credentials
 from tterm.brokers.common.settings import BrokerConfigError, parse_options, require_secrets
 
 # A1 (TV-JS tutorialsURLs.js): REST and trading socket per environment; one market-data host.
@@ -64,10 +68,8 @@ class TradovateSettings(BaseModel):
     # REST and orders.
     request_timeout: float = Field(10.0, gt=0)
     penalty_retries: int = Field(3, ge=0)
-    rate_limit_retries: int = Field(3, ge=0)
     backoff_base: float = Field(1.0, gt=0)
     backoff_cap: float = Field(60.0, gt=0)
-    place_attempts: int = Field(2, ge=1)
     ack_wait: float = Field(2.0, ge=0)
     is_automated: bool = True
     hold_orders_when_stale: bool = True
@@ -117,10 +119,10 @@ class TradovateCredentials:
     def from_secrets(
         cls, secrets: Mapping[str, Any], *, broker: str, settings: TradovateSettings
     ) -> TradovateCredentials:
-        required: tuple[str, ...] = ("username", "password", "sec")
-        if settings.cid is None:
-            required = (*required, "cid")
-        found = require_secrets(secrets, required, broker=broker)
+        missing = CREDENTIALS.missing(secrets, {"cid": settings.cid})
+        if missing:
+            require_secrets(secrets, tuple(missing), broker=broker)  # raises, naming exactly those
+        found = {str(k).strip().lower(): str(v) for k, v in secrets.items() if v is not None and str(v) != ""}
         raw_cid: int | str = found.get("cid", settings.cid if settings.cid is not None else "")
         cid: int | str = raw_cid
         text = str(raw_cid).strip()
@@ -142,3 +144,25 @@ class TradovateCredentials:
         """The values masked in any text. ``cid`` is an app id, often a short number, so masking it
         in free text would garble unrelated digits; it is never logged or journaled either way."""
         return [self.password, self.sec]
+
+
+#: A2.1 accesstokenrequest: the user's name and password plus the API key (cid and sec).
+CREDENTIALS = Credentials(
+    sets=(frozenset({"password", "cid", "sec"}),),
+    username=True,
+    from_options=frozenset({"cid"}),
+)
+
+ADAPTER = AdapterSpec(
+    type="tradovate",
+    title="Tradovate",
+    build="tterm.brokers.tradovate:build",
+    options=TradovateSettings,
+    credentials=CREDENTIALS,
+    interactive_login=False,
+    login_note=(
+        "Tradovate needs no browser login: tterm logs in with the username, password and API key "
+        "(cid, sec) from secrets.toml and renews the session itself. If Tradovate asks for a captcha, "
+        "log in once at trader.tradovate.com, then start tterm again."
+    ),
+)

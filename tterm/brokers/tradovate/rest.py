@@ -1,18 +1,27 @@
 """Tradovate REST: one ``call`` that knows the vendor's answers, and the endpoints tterm uses.
 
-What ``call`` handles (A2, A7): a bearer token from the token manager (a 401 gets one fresh
-session and one retry); HTTP 429 (back off, then resend: a 429 means the request was not
-processed); a penalty ticket in an HTTP 200 body (wait ``p-time`` on the clock, resend the same
-body with ``p-ticket`` added); ``p-captcha`` (stop: a person must log in on the web); transport
-errors (resent only when the request is idempotent or provably never left). Business errors
-(``errorText``, ``failureReason``) are returned as data for the caller to map.
+What ``call`` handles (A2, A7):
+
+- a bearer token from the token manager; a 401 (the vendor refused the session, so the request
+  was not processed) gets one fresh session and one more try;
+- a penalty ticket in an HTTP 200 body: wait ``p-time`` on the clock and send the same body with
+  ``p-ticket`` added. That is the vendor's protocol for a request it did not process, not a
+  blind resend; ``p-captcha`` stops (a person must log in on the web);
+- HTTP 429: the shared limiter holds every later request for the backoff, and the call raises
+  :class:`RateLimited` with ``sent=False`` (a 429 was not processed). It is never sent again
+  here: the router owns retry, and Tradovate counts every request made during a lockout;
+- transport errors: a request marked ``repeatable`` (reads, the login) is tried again; anything
+  else (orders, modify, cancel, liquidate) raises ``ConnectionFailed`` whose ``sent`` says
+  whether it may have arrived, for the router to look the order up.
+
+Business errors (``errorText``, ``failureReason``) are returned as data for the caller to map.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +29,7 @@ from tterm.brokers.common.backoff import Backoff
 from tterm.brokers.common.clock import Clock
 from tterm.brokers.common.http import ConnectionFailed, HttpClient
 from tterm.brokers.common.ratelimit import Window
-from tterm.brokers.common.tokens import TokenManager
+from tterm.brokers.common.tokens import Token, TokenManager
 from tterm.core.broker import AuthError, BrokerError, RateLimited
 from tterm.core.redact import Redactor
 
@@ -96,7 +105,6 @@ class TradovateRest:
         clock: Clock,
         redactor: Redactor,
         penalty_retries: int = 3,
-        rate_limit_retries: int = 3,
         backoff: Backoff | None = None,
     ) -> None:
         self.http = http
@@ -104,10 +112,10 @@ class TradovateRest:
         self.redactor = redactor
         self.tokens: TokenManager | None = None
         self.penalty_retries = penalty_retries
-        self.rate_limit_retries = rate_limit_retries
         self._backoff = backoff or Backoff(base=1.0, cap=60.0)
         self.penalties_obeyed = 0
         self.unauthorized = 0
+        self.rate_limited = 0
 
     # ------------------------------------------------------------------ the one call
 
@@ -120,26 +128,30 @@ class TradovateRest:
         params: Mapping[str, Any] | None = None,
         authed: bool = True,
         bearer: str | None = None,
-        idempotent: bool | None = None,
+        repeatable: bool | None = None,
     ) -> Any:
-        """Send ``method path`` and return the decoded JSON body (None when empty)."""
+        """Send ``method path`` and return the decoded JSON body (None when empty).
+
+        ``repeatable`` (default: GET) marks a request that may be sent again after a transport
+        error; orders are never repeatable.
+        """
         key = endpoint_key(path)
-        idempotent = method.upper() == "GET" if idempotent is None else idempotent
+        repeatable = method.upper() == "GET" if repeatable is None else repeatable
         payload = dict(body) if body is not None else None
-        penalties = limited = resent = 0
+        penalties = resent = 0
         auth_retried = False
         while True:
             token = None
             auth = bearer
             if auth is None and authed:
                 if self.tokens is None:
-                    raise AuthError("not logged in to Tradovate")
-                token = await self.tokens.get()
+                    raise AuthError("not logged in to Tradovate", sent=False)
+                token = await _unsent(self.tokens.get())
                 auth = token.value
             try:
                 resp = await self.http.request(method, path, params=params, json=payload, bearer=auth, limit_key=key)
-            except ConnectionFailed as exc:
-                if (idempotent or not exc.maybe_sent) and resent < 2:
+            except ConnectionFailed:
+                if repeatable and resent < 2:
                     resent += 1
                     await asyncio.sleep(0.2 * resent)
                     continue
@@ -149,26 +161,28 @@ class TradovateRest:
                 if token is not None and self.tokens is not None and not auth_retried:
                     auth_retried = True
                     log.info("Tradovate refused the session on %s (401); starting a new session", path)
-                    await self.tokens.invalidate(token)
+                    await _unsent(self.tokens.invalidate(token))
                     continue
-                raise AuthError(f"Tradovate refused the session for {method} {path} (HTTP 401)")
+                raise AuthError(f"Tradovate refused the session for {method} {path} (HTTP 401)", sent=False)
             if resp.status == 429:
-                limited += 1
-                if limited > self.rate_limit_retries:
-                    raise RateLimited(f"Tradovate rate limit on {path}: still refused after {limited} tries")
+                self.rate_limited += 1
                 delay = max(resp.retry_after() or 0.0, ENDPOINT_BACKOFF.get(key, 0.0), self._backoff.next_delay())
-                log.warning("Tradovate rate limit (429) on %s: backing off %.1fs", path, delay)
+                log.warning("Tradovate rate limit (429) on %s: holding requests for %.1fs", path, delay)
                 if self.http.limiter is not None:
                     # A user-level 429 holds every request; an endpoint limit holds that endpoint.
                     self.http.limiter.penalize(delay, key if key in ENDPOINT_BACKOFF else None)
-                else:
-                    await self.clock.sleep(delay)
-                continue
+                raise RateLimited(
+                    f"Tradovate rate limit on {method} {path} (HTTP 429): not processed; requests are held for "
+                    f"{delay:.0f}s",
+                    retry_after=delay,
+                    sent=False,
+                )
             if resp.status == 404:
                 raise NotFound(f"Tradovate: {method} {path} found nothing ({self._short(resp.text)})")
             if 400 <= resp.status < 500:
                 raise BadRequest(f"Tradovate refused {method} {path} (HTTP {resp.status}): {self._short(resp.text)}")
             if resp.status >= 500:
+                # The server failed while handling it: whether it acted is unknown.
                 raise BrokerError(f"Tradovate server error on {method} {path} (HTTP {resp.status})")
             data = resp.json() if resp.body.strip() else None
             penalty = penalty_of(data)
@@ -177,12 +191,14 @@ class TradovateRest:
                 return data
             if penalty.captcha:
                 if key == endpoint_key(LOGIN_PATH):
-                    raise AuthError(CAPTCHA_MESSAGE)
-                raise RateLimited(f"Tradovate penalty with captcha on {path}; {CAPTCHA_MESSAGE}")
+                    raise AuthError(CAPTCHA_MESSAGE, sent=False)
+                raise RateLimited(f"Tradovate penalty with captcha on {path}; {CAPTCHA_MESSAGE}", sent=False)
             penalties += 1
             if penalties > self.penalty_retries:
                 raise RateLimited(
-                    f"Tradovate kept penalising {path} ({penalties} tickets in a row)", retry_after=penalty.seconds
+                    f"Tradovate kept penalising {path} ({penalties} tickets in a row)",
+                    retry_after=penalty.seconds,
+                    sent=False,
                 )
             log.warning("Tradovate time penalty on %s: waiting %.0fs before resending", path, penalty.seconds)
             await self.clock.sleep(penalty.seconds)
@@ -210,6 +226,9 @@ class TradovateRest:
         if not data:
             raise NotFound(f"Tradovate has no {entity} named {name!r}")
         return _as_dict(data, f"{entity} {name}")
+
+    async def entity_suggest(self, entity: str, text: str, limit: int) -> list[dict[str, Any]]:
+        return _as_list(await self.call("GET", f"/{entity}/suggest", params={"t": text, "l": limit}))
 
     async def entity_deps(self, entity: str, master_id: int) -> list[dict[str, Any]]:
         return _as_list(await self.call("GET", f"/{entity}/deps", params={"masterid": master_id}))
@@ -239,32 +258,41 @@ class TradovateRest:
 
     async def cash_balance_snapshot(self, account_id: int) -> dict[str, Any]:
         data = await self.call(
-            "POST", "/cashBalance/getcashbalancesnapshot", body={"accountId": account_id}, idempotent=True
+            "POST", "/cashBalance/getcashbalancesnapshot", body={"accountId": account_id}, repeatable=True
         )
         return _as_dict(data, "cash balance snapshot")
 
     # ------------------------------------------------------------------ orders (A5)
 
     async def place_order(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        return _as_dict(await self.call("POST", "/order/placeorder", body=body, idempotent=False), "placeorder")
+        return _as_dict(await self.call("POST", "/order/placeorder", body=body, repeatable=False), "placeorder")
 
     async def place_oso(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        return _as_dict(await self.call("POST", "/order/placeoso", body=body, idempotent=False), "placeoso")
+        return _as_dict(await self.call("POST", "/order/placeoso", body=body, repeatable=False), "placeoso")
 
     async def place_oco(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        return _as_dict(await self.call("POST", "/order/placeoco", body=body, idempotent=False), "placeoco")
+        return _as_dict(await self.call("POST", "/order/placeoco", body=body, repeatable=False), "placeoco")
 
     async def modify_order(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        # A modify sets absolute values, so resending the same one is harmless.
-        return _as_dict(await self.call("POST", "/order/modifyorder", body=body, idempotent=True), "modifyorder")
+        return _as_dict(await self.call("POST", "/order/modifyorder", body=body, repeatable=False), "modifyorder")
 
     async def cancel_order(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        return _as_dict(await self.call("POST", "/order/cancelorder", body=body, idempotent=True), "cancelorder")
+        return _as_dict(await self.call("POST", "/order/cancelorder", body=body, repeatable=False), "cancelorder")
 
     async def liquidate_position(self, body: Mapping[str, Any]) -> dict[str, Any]:
         return _as_dict(
-            await self.call("POST", "/order/liquidateposition", body=body, idempotent=False), "liquidateposition"
+            await self.call("POST", "/order/liquidateposition", body=body, repeatable=False), "liquidateposition"
         )
+
+
+async def _unsent(getting: Awaitable[Token]) -> Token:
+    """A token for a request not sent yet: if getting one fails, the request certainly never left."""
+    try:
+        return await getting
+    except BrokerError as exc:
+        if exc.sent is None:
+            exc.sent = False
+        raise
 
 
 def _as_list(data: Any) -> list[dict[str, Any]]:

@@ -6,9 +6,10 @@ Server frames are text whose first character is the type: ``o`` (open), ``h`` (h
 ``authorize`` carries the raw token as its body; ``[]`` is the client heartbeat.
 
 The same class serves the trading socket (``authorize``, ``user/syncrequest``, ``props`` events)
-and the market-data socket (``md/subscribeQuote``, ``md`` events). :class:`SocketSupervisor`
-keeps one socket connected: it marks the stream STALE after silence, reconnects with backoff and
-jitter, and runs the owner's ``on_ready`` (re-sync, re-subscribe) on every new connection.
+and the market-data socket (``md/subscribeQuote``, ``md`` events). It has the shape
+:class:`~tterm.brokers.common.streams.SocketSupervisor` keeps connected (``closed``,
+``close_reason``, frame listeners, ``close``). A ``s:429`` reply is not resent: the request
+raises :class:`RateLimited` (``sent=False``) and the shared limiter holds the next one.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import contextlib
 import itertools
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import websockets
@@ -27,10 +28,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from tterm.brokers.common.backoff import Backoff
 from tterm.brokers.common.clock import Clock
 from tterm.brokers.common.ratelimit import RateLimiter
-from tterm.brokers.common.watchdog import StaleWatchdog
 from tterm.brokers.tradovate.rest import CAPTCHA_MESSAGE, ENDPOINT_BACKOFF, penalty_of
 from tterm.core.broker import AuthError, BrokerError, RateLimited
-from tterm.core.models import ConnectionState
 from tterm.core.redact import RedactingLogger, Redactor
 
 log = logging.getLogger(__name__)
@@ -114,7 +113,6 @@ class TradovateSocket:
         connect_timeout: float = 10.0,
         close_timeout: float = 2.0,
         penalty_retries: int = 3,
-        rate_limit_retries: int = 3,
         backoff: Backoff | None = None,
     ) -> None:
         self.url = url
@@ -128,7 +126,6 @@ class TradovateSocket:
         self.connect_timeout = connect_timeout
         self.close_timeout = close_timeout
         self.penalty_retries = penalty_retries
-        self.rate_limit_retries = rate_limit_retries
         self._backoff = backoff or Backoff(base=1.0, cap=60.0)
         self._ids = itertools.count()
         self._pending: dict[int, tuple[asyncio.Future[dict[str, Any]], ReplyHook | None]] = {}
@@ -235,9 +232,9 @@ class TradovateSocket:
 
         ``on_reply(d)`` runs inside the reader the moment the successful reply is parsed, before
         any later event is dispatched; the sync snapshot uses it so events never overtake it.
-        Penalty tickets are obeyed (wait ``p-time``, resend with ``p-ticket``); ``s:429`` backs off.
+        Penalty tickets are obeyed (wait ``p-time``, resend with ``p-ticket``); ``s:429`` raises.
         """
-        penalties = limited = 0
+        penalties = 0
         payload = body
         while True:
             item = await self._exchange(endpoint, payload, query, on_reply, reply_timeout)
@@ -260,13 +257,13 @@ class TradovateSocket:
                 # A raw-text body (the authorize token) cannot carry the ticket; it is resent as is.
                 continue
             if status == 429:
-                limited += 1
-                if limited > self.rate_limit_retries:
-                    raise RateLimited(f"Tradovate rate limit on {endpoint} (socket)")
                 delay = max(ENDPOINT_BACKOFF.get(endpoint.lower(), 0.0), self._backoff.next_delay())
-                log.warning("Tradovate rate limit (429) on %s (socket): backing off %.1fs", endpoint, delay)
-                await self._clock.sleep(delay)
-                continue
+                log.warning("Tradovate rate limit (429) on %s (socket): holding requests for %.1fs", endpoint, delay)
+                if self._limiter is not None:
+                    self._limiter.penalize(delay, endpoint.lower() if endpoint.lower() in ENDPOINT_BACKOFF else None)
+                raise RateLimited(
+                    f"Tradovate rate limit on {endpoint} (socket, 429): not processed", retry_after=delay, sent=False
+                )
             # U6: the error text is not pinned down; any non-200 status is an error.
             detail = self._redactor.scrub(str(data)) if data is not None else "no details"
             raise SocketError(f"Tradovate {endpoint} failed on the {self.name} socket ({status}): {detail}", status)
@@ -382,133 +379,3 @@ class TradovateSocket:
     def _describe(self, exc: BaseException) -> str:
         text = self._redactor.scrub(str(exc)) or type(exc).__name__
         return text if len(text) < 200 else text[:200] + "..."
-
-
-# --------------------------------------------------------------------------- supervision
-
-StateHandler = Callable[[ConnectionState, str], None]
-
-
-class SocketSupervisor:
-    """Keeps one socket connected and fresh.
-
-    ``connect()`` returns an authorized socket; ``on_ready(socket)`` brings the owner's state up
-    to date over it (snapshot, subscriptions). A silent socket is marked STALE, closed and
-    replaced; every replacement waits a jittered, growing delay.
-    """
-
-    def __init__(
-        self,
-        *,
-        name: str,
-        connect: Callable[[], Awaitable[TradovateSocket]],
-        on_ready: Callable[[TradovateSocket], Awaitable[None]],
-        on_state: StateHandler,
-        stale_after: float,
-        watchdog_interval: float,
-        backoff: Backoff,
-        redactor: Redactor,
-    ) -> None:
-        self.name = name
-        self._connect = connect
-        self._on_ready = on_ready
-        self._on_state = on_state
-        self.stale_after = stale_after
-        self.watchdog_interval = watchdog_interval
-        self._backoff = backoff
-        self._redactor = redactor
-        self.socket: TradovateSocket | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
-        self._closing: asyncio.Task[None] | None = None
-        self.last_error = ""
-        self.connections = 0
-        self.ready = asyncio.Event()
-
-    async def start(self, *, background_retry: bool = False) -> None:
-        """Connect once (raising on failure unless ``background_retry``), then keep it up."""
-        self._stopping = False
-        try:
-            self.socket = await self._open_ready()
-        except AuthError:
-            raise  # a refused session is not fixed by retrying
-        except (BrokerError, OSError) as exc:
-            if not background_retry:
-                raise
-            self.last_error = self._scrub(exc)
-            self._on_state(ConnectionState.RECONNECTING, f"could not connect ({self.last_error})")
-        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"tradovate-{self.name}-supervisor")
-
-    async def stop(self) -> None:
-        self._stopping = True
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        sock, self.socket = self.socket, None
-        if sock is not None:
-            await sock.close()
-        self.ready.clear()
-
-    async def _open_ready(self) -> TradovateSocket:
-        sock = await self._connect()
-        try:
-            await self._on_ready(sock)
-        except BaseException:
-            await sock.close("setup failed")
-            raise
-        self.connections += 1
-        self.ready.set()
-        self._on_state(ConnectionState.CONNECTED, "")
-        return sock
-
-    async def _run(self) -> None:
-        reason = "not connected"
-        while not self._stopping:
-            sock = self.socket
-            if sock is not None:
-                reason = await self._watch(sock)
-                self.socket = None
-                self.ready.clear()
-                if self._stopping:
-                    return
-            delay = self._backoff.next_delay()
-            self._on_state(ConnectionState.RECONNECTING, f"{reason}; reconnecting in {delay:.1f}s")
-            await asyncio.sleep(delay)
-            try:
-                self.socket = await self._open_ready()
-                self._backoff.reset()
-            except asyncio.CancelledError:
-                raise
-            except (BrokerError, OSError, TimeoutError) as exc:
-                reason = f"reconnect failed ({self._scrub(exc)})"
-                log.info("%s socket: %s", self.name, reason)
-            except Exception as exc:
-                reason = f"reconnect failed ({type(exc).__name__})"
-                log.exception("%s socket: unexpected error while reconnecting", self.name)
-
-    async def _watch(self, sock: TradovateSocket) -> str:
-        """Wait until ``sock`` closes or goes silent; returns why it ended."""
-
-        def stale(quiet: float) -> None:
-            self._on_state(ConnectionState.STALE, f"no message for {quiet:.0f}s")
-            # Keep a reference: the loop holds tasks only weakly.
-            self._closing = asyncio.get_running_loop().create_task(sock.close(f"silent for {quiet:.0f}s"))
-
-        watchdog = StaleWatchdog(
-            timeout=self.stale_after,
-            on_stale=stale,
-            check_interval=self.watchdog_interval,
-            name=f"tradovate-{self.name}",
-        )
-        sock.add_frame_listener(watchdog.touch)
-        watchdog.start()
-        try:
-            await sock.closed.wait()
-        finally:
-            await watchdog.stop()
-        return sock.close_reason or "connection closed"
-
-    def _scrub(self, exc: BaseException) -> str:
-        return self._redactor.scrub(str(exc)) or type(exc).__name__

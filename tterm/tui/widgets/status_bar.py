@@ -1,5 +1,6 @@
 """The status bar: PAPER or LIVE badge, the current account, each broker connection with the age of
-its last message, exchange (CT) and local time, and the time left to the account's cutoff.
+its last message and the time left on its login (``tv 🔑 1h12m``), exchange (CT) and local time,
+and the time left to the account's cutoff.
 
 It redraws once a second and whenever a connection changes. When the line is too narrow the
 least important parts go first; the badge and the connections always stay.
@@ -7,10 +8,12 @@ least important parts go first; the badge and the connections always stay.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from rich.style import Style
 from rich.text import Text
+from textual import events
+from textual.message import Message
 from textual.widget import Widget
 
 from tterm.core.clock import CT
@@ -22,17 +25,49 @@ _STATE_WORD = {
     ConnectionState.RECONNECTING: "reconnecting",
     ConnectionState.STALE: "STALE",
     ConnectionState.DOWN: "DOWN",
+    ConnectionState.NEEDS_LOGIN: "NEEDS LOGIN",
 }
 _STATE_DOT = {
     ConnectionState.CONNECTED: "●",
     ConnectionState.RECONNECTING: "◌",
     ConnectionState.STALE: "◍",
     ConnectionState.DOWN: "○",
+    ConnectionState.NEEDS_LOGIN: "○",
 }
+
+#: A login that needs a person (a Schwab refresh token) warns a day before it dies, and is red
+#: in its last hour. A short token tterm renews itself (a Tradovate session, 80-90 minutes) is
+#: muted: warning an hour ahead would be on most of its life; it warns in its last 10 minutes,
+#: which means renewal is failing.
+PERSON_WARN = timedelta(days=1)
+PERSON_URGENT = timedelta(hours=1)
+RENEWED_WARN = timedelta(minutes=10)
+
+
+def auth_countdown(status: ConnectionStatus, now: datetime) -> tuple[str, str] | None:
+    """``("🔑 1h12m", style)`` for a connection whose login expiry is known (style: muted, warn, down)."""
+    expires = status.auth_expires_at
+    if expires is None:
+        return None
+    left = expires - now
+    text = f"🔑 {fmt.duration(left)}" if left > timedelta(0) else "🔑 expired"
+    if status.auth_needs_person:
+        style = "down" if left <= PERSON_URGENT else "warn" if left <= PERSON_WARN else "muted"
+    else:
+        style = "down" if left <= timedelta(0) else "warn" if left <= RENEWED_WARN else "muted"
+    return text, style
 
 
 class StatusBar(Widget):
-    """One line at the top of the screen; :meth:`show` passes everything it draws."""
+    """One line at the top of the screen; :meth:`show` passes everything it draws.
+
+    A click while a broker shows NEEDS LOGIN asks the app for its login (:class:`LoginWanted`).
+    """
+
+    class LoginWanted(Message):
+        def __init__(self, broker: str) -> None:
+            super().__init__()
+            self.broker = broker
 
     COMPONENT_CLASSES = {
         "status-bar--paper",
@@ -68,6 +103,12 @@ class StatusBar(Widget):
         self.cutoff: datetime | None = None
         self.cutoff_label = "cutoff"
         self.note = ""
+
+    def on_click(self, event: events.Click) -> None:
+        waiting = [c.broker for c in self.connections if c.state is ConnectionState.NEEDS_LOGIN]
+        if waiting:
+            event.stop()
+            self.post_message(self.LoginWanted(waiting[0]))
 
     def _s(self, name: str) -> Style:
         return self.get_component_rich_style(f"status-bar--{name}", partial=True)
@@ -115,9 +156,15 @@ class StatusBar(Widget):
             cls = "ok" if state is ConnectionState.CONNECTED else "down" if state is ConnectionState.DOWN else "warn"
             conns.append(f"  {c.broker} {_STATE_DOT[state]} ", style=self._s("muted"))
             conns.append(_STATE_WORD[state], style=self._s(cls))
+            if state is ConnectionState.NEEDS_LOGIN:
+                conns.append(f": tterm login {c.broker}", style=self._s("warn"))
+                continue
             if c.last_message_at is not None and self.wall is not None:
                 age = (self.wall - c.last_message_at).total_seconds()
                 conns.append(f" {fmt.age(age)}", style=self._s("muted"))
+            key = auth_countdown(c, self.wall) if self.wall is not None else None
+            if key is not None:
+                conns.append(f" {key[0]}", style=self._s(key[1]))
         if not self.connections:
             conns.append("  connecting…", style=self._s("muted"))
         parts.append((0, conns))
