@@ -26,6 +26,7 @@ NEW_YORK = ZoneInfo("America/New_York")
 CENT = Decimal("0.01")
 OPTION_RE = re.compile(r"^(?P<root>[A-Z][A-Z0-9.]{0,5}) *(?P<ymd>\d{6})(?P<cp>[CP])(?P<strike>\d{8})$")
 MONTH_CODES = "FGHJKMNQUVXZ"
+EQUITY_SIZE, FUTURE_SIZE, OPTION_SIZE = 1000, 20, 50  # default sizes at the touch
 MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 
 
@@ -179,8 +180,8 @@ class Book:
     bid: Decimal
     ask: Decimal
     last: Decimal
-    bid_size: int = 1000
-    ask_size: int = 1000
+    bid_size: int = EQUITY_SIZE
+    ask_size: int = EQUITY_SIZE
     last_size: int = 100
     volume: int = 0
     open: Decimal = Decimal(0)
@@ -234,8 +235,8 @@ class OptionState:
     last: Decimal | None = None
     last_size: int = 0
     close: Decimal | None = None
-    bid_size: int = 50
-    ask_size: int = 50
+    bid_size: int = OPTION_SIZE
+    ask_size: int = OPTION_SIZE
     override: tuple[Decimal, Decimal] | None = None  # (bid, ask) pinned by a test
 
 
@@ -314,8 +315,8 @@ class Market:
                 bid=p - t_,
                 ask=p,
                 last=p,
-                bid_size=20,
-                ask_size=20,
+                bid_size=FUTURE_SIZE,
+                ask_size=FUTURE_SIZE,
                 last_size=1,
                 open=p,
                 high=p,
@@ -486,7 +487,9 @@ class Market:
         ask_size: int | None = None,
         trade_size: int = 100,
     ) -> None:
-        """Print a trade at ``last`` and set the quote (one tick either side unless given)."""
+        """Print a trade at ``last`` and set the quote (one tick either side unless given); sizes at
+        the touch refill to their defaults unless given. An option's quote set here stays pinned
+        (it no longer follows the underlying)."""
         last = Decimal(str(last))
         t = ms(self.now())
         if symbol.startswith("/"):
@@ -503,26 +506,24 @@ class Market:
             quote.state.last = last
             quote.state.last_size = trade_size
             quote.state.volume += trade_size
-            if bid_size is not None:
-                quote.state.bid_size = bid_size
-            if ask_size is not None:
-                quote.state.ask_size = ask_size
+            quote.state.bid_size = OPTION_SIZE if bid_size is None else bid_size
+            quote.state.ask_size = OPTION_SIZE if ask_size is None else ask_size
             return
         book.last = last
         book.bid = Decimal(str(bid)) if bid is not None else last - tick
         book.ask = Decimal(str(ask)) if ask is not None else last + tick
-        if bid_size is not None:
-            book.bid_size = bid_size
-        if ask_size is not None:
-            book.ask_size = ask_size
+        default = FUTURE_SIZE if symbol.startswith("/") else EQUITY_SIZE
+        book.bid_size = default if bid_size is None else bid_size
+        book.ask_size = default if ask_size is None else ask_size
         book.last_size = trade_size
         book.volume += trade_size
         book.high = max(book.high, last)
         book.low = min(book.low, last) if book.low else last
         book.quote_ms = book.trade_ms = t
 
-    def record_trade(self, symbol: str, price: Decimal, qty: int) -> None:
-        """A fill from the matching book prints on the tape (volume and last, not the quote)."""
+    def record_trade(self, symbol: str, price: Decimal, qty: int, buy: bool) -> None:
+        """A fill from the matching book prints on the tape and takes the size it used at the touch
+        (the quote refills only when a test moves the market again)."""
         t = ms(self.now())
         if symbol in self.equities or symbol.startswith("/"):
             book = self.equities[symbol].book if symbol in self.equities else self.future(symbol).book
@@ -530,11 +531,19 @@ class Market:
             book.volume += qty
             book.high = max(book.high, price)
             book.low = min(book.low, price)
-            book.trade_ms = t
+            book.trade_ms = book.quote_ms = t
+            if buy:
+                book.ask_size = max(0, book.ask_size - qty)
+            else:
+                book.bid_size = max(0, book.bid_size - qty)
         else:
             state = self.options[symbol]
             state.last, state.last_size = price, qty
             state.volume += qty
+            if buy:
+                state.ask_size = max(0, state.ask_size - qty)
+            else:
+                state.bid_size = max(0, state.bid_size - qty)
 
     # ------------------------------------------------------------------ /quotes JSON (A6.5)
 

@@ -186,21 +186,13 @@ def chains(market: Market, query: JSON) -> JSON:
         strikes = sorted(sorted(strikes, key=lambda s: (abs(s - spot), s))[:strike_count])
 
     def in_range(k: Decimal, call: bool) -> bool:
+        # A strike exactly at the money is neither in nor out of it.
         itm = k < spot if call else k > spot
-        if strike_range in ("ALL", None):
-            return True
-        if strike_range == "ITM":
-            return itm
-        if strike_range == "OTM":
-            return not itm
-        if strike_range == "NTM":
-            return abs(k - spot) <= spot * Decimal("0.05")
-        # SAK / SBK / SNK: strikes above, below, near the market.
-        if strike_range == "SAK":
-            return k > spot
-        if strike_range == "SBK":
-            return k < spot
-        return abs(k - spot) <= spot * Decimal("0.05")
+        otm = k > spot if call else k < spot
+        near = abs(k - spot) <= spot * Decimal("0.05")
+        return {"ITM": itm, "OTM": otm, "NTM": near, "SNK": near, "SAK": k > spot, "SBK": k < spot}.get(
+            strike_range or "ALL", True
+        )
 
     call_map: JSON = {}
     put_map: JSON = {}

@@ -904,7 +904,7 @@ class OrderBook:
             self.ledger.apply_fill(
                 o.account, leg.symbol, leg.asset_type, leg.buy, leg_qty, px, o.id, leg.closing, now, leg.description
             )
-            self.market.record_trade(leg.symbol, px, leg_qty)
+            self.market.record_trade(leg.symbol, px, leg_qty, leg.buy)
             exec_legs.append(
                 {
                     "legId": leg.leg_id,
