@@ -10,12 +10,16 @@ commented at that spot.
   to the registered callback with ``code`` (ending in ``@``, so ``%40`` on the wire), ``session``
   and the caller's ``state``. ``POST /v1/oauth/token`` takes HTTP Basic client credentials and
   both grants; access tokens live 30 minutes, refresh tokens 7 days from the original login
-  (refreshing does not extend them), all on the shared :class:`tests.fakes.FakeClock`.
+  (refreshing does not extend them), all on the shared :class:`tests.fakes.FakeClock`
+  (:mod:`.schwab_oauth`).
 - ``/trader/v1``: account numbers to hashes, accounts (``fields=positions``), orders (201 with a
   ``Location`` header on place and replace, 200 with an empty body on cancel), previewOrder,
-  transactions, userPreference pointing at the fake streamer. Orders: :mod:`.schwab_orders`.
+  transactions, userPreference pointing at the fake streamer. Orders: :mod:`.schwab_order_rules`
+  (what is refused at the door) and :mod:`.schwab_orders` (account checks, matching, groups);
+  accounts, positions and transactions: :mod:`.schwab_accounts`.
 - ``/marketdata/v1``: quotes, price history, chains, expiration chain, instruments, market hours
-  (:mod:`.schwab_marketdata`), over the deterministic market of :mod:`.schwab_market`.
+  (:mod:`.schwab_quotes`, :mod:`.schwab_marketdata`), over the deterministic market of
+  :mod:`.schwab_market` (a test moves it with :meth:`FakeSchwab.set_price`).
 - ``/ws``: the streamer (:mod:`.schwab_stream`).
 - Limits: 120 non-order requests a minute per app, a configurable order-write budget per account
   a minute; HTTP 429 with no body beyond them (Schwab documents neither body nor headers).
@@ -26,20 +30,16 @@ commented at that spot.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
 import json
 import re
-import secrets
 import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import urlencode
 
 from aiohttp import web
 
@@ -55,7 +55,10 @@ from tests.fakes.schwab_marketdata import (
     market_hours,
     price_history,
 )
-from tests.fakes.schwab_orders import OrderBook, OrderError
+from tests.fakes.schwab_oauth import OAuthServer
+from tests.fakes.schwab_order_rules import OrderError
+from tests.fakes.schwab_orders import OrderBook
+from tests.fakes.schwab_quotes import quote_json
 from tests.fakes.schwab_stream import Streamer
 
 JSON = dict[str, Any]
@@ -88,11 +91,6 @@ ORDER_STATUSES = (
 ISO_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?(Z|[+-]\d{2}:?\d{2})$")
 
 
-def _token(prefix: str) -> str:
-    """Opaque token text in Schwab's look (``I0.<base64>@``); clients must not parse it."""
-    return f"{prefix}.{base64.urlsafe_b64encode(secrets.token_bytes(36)).decode().rstrip('=')}@"
-
-
 def _iso(value: str | None, name: str) -> datetime:
     if value is None:
         raise OrderError(f"{name} is required", f"{name} is missing")
@@ -102,15 +100,6 @@ def _iso(value: str | None, name: str) -> datetime:
     if re.search(r"[+-]\d{4}$", text):
         text = text[:-2] + ":" + text[-2:]
     return datetime.fromisoformat(text)
-
-
-@dataclass
-class Grant:
-    """One browser login: its refresh token and when it was made (the 7 days count from here)."""
-
-    refresh_token: str
-    issued: datetime
-    alive: bool = True
 
 
 class FakeSchwab:
@@ -140,21 +129,26 @@ class FakeSchwab:
         self.app_key = app_key
         self.app_secret = app_secret
         self.callback_urls = callback_urls
-        self.access_life = timedelta(minutes=access_minutes)
-        self.refresh_life = timedelta(days=refresh_days)
-        self.code_life = timedelta(seconds=code_seconds)
         self.data_per_minute = data_per_minute
         self.orders_per_minute = orders_per_minute
         # Schwab's Location names its own host whatever host the request went to; an adapter must
         # read the order id from the path, not compare hosts.
         self.location_base = location_base
-        # Whether a refresh hands out a new refresh token (killing the old one) is not documented;
-        # schwab-py and Schwabdev store whatever comes back. Off: the same token comes back.
-        self.rotate_refresh_tokens = rotate_refresh_tokens
         self.customer_id = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90"
         self.correl_id = str(uuid.UUID(int=0x5C4B3A29180706F5E4D3C2B1A0918273))
         self.channel = "N9"
         self.function_id = "APIAPP"
+        self.oauth = OAuthServer(
+            clock=clock,
+            app_key=app_key,
+            app_secret=app_secret,
+            callback_urls=callback_urls,
+            customer_id=self.customer_id,
+            access_life=timedelta(minutes=access_minutes),
+            refresh_life=timedelta(days=refresh_days),
+            code_life=timedelta(seconds=code_seconds),
+            rotate_refresh_tokens=rotate_refresh_tokens,
+        )
 
         self.market = Market(clock.now)
         self.ledger = Ledger(self.market, list(accounts), salt=app_key)
@@ -162,9 +156,6 @@ class FakeSchwab:
         self.book.on_event = self._order_event
         self.streamer = Streamer(self, heartbeat_interval=heartbeat_interval)
 
-        self.codes: dict[str, tuple[datetime, str, str]] = {}  # code -> (issued, redirect_uri, state)
-        self.access: dict[str, tuple[datetime, Grant]] = {}
-        self.refresh: dict[str, Grant] = {}
         self._data_hits: deque[datetime] = deque()
         self._order_hits: dict[str, deque[datetime]] = {}
         self._fail_429: list[tuple[str, int]] = []
@@ -177,7 +168,6 @@ class FakeSchwab:
 
         # What happened, for assertions.
         self.requests: list[tuple[str, str]] = []
-        self.token_requests: list[JSON] = []
         self.order_bodies: list[Any] = []
         self.rate_limited = 0
         self.unauthorized = 0
@@ -279,13 +269,19 @@ class FakeSchwab:
 
     def expire_tokens(self) -> None:
         """Every access token expires now (the clock does not move)."""
-        now = self.clock.now()
-        self.access = {t: (min(exp, now), g) for t, (exp, g) in self.access.items()}
+        self.oauth.expire_access_tokens()
 
     def revoke_refresh_tokens(self) -> None:
         """Every refresh token dies (a password reset does this, S-CONS)."""
-        for grant in self.refresh.values():
-            grant.alive = False
+        self.oauth.revoke_refresh_tokens()
+
+    @property
+    def token_requests(self) -> list[JSON]:
+        """Every form posted to the token endpoint, in order."""
+        return self.oauth.token_requests
+
+    def access_token_valid(self, token: str) -> bool:
+        return self.oauth.access_token_valid(token)
 
     @property
     def silent(self) -> bool:
@@ -310,120 +306,6 @@ class FakeSchwab:
                 return item
         return None
 
-    # ================================================================== tokens
-
-    def access_token_valid(self, token: str) -> bool:
-        entry = self.access.get(token)
-        return entry is not None and self.clock.now() < entry[0] and entry[1].alive
-
-    def _grant_tokens(self, grant: Grant) -> JSON:
-        access = _token("I0")
-        self.access[access] = (self.clock.now() + self.access_life, grant)
-        claims = {
-            "sub": self.customer_id,
-            "aud": self.app_key,
-            "iss": "https://api.schwabapi.com",
-            "iat": int(self.clock.now().timestamp()),
-            "exp": int((self.clock.now() + self.access_life).timestamp()),
-        }
-        part = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
-        head = base64.urlsafe_b64encode(b'{"alg":"RS256","typ":"JWT"}').decode().rstrip("=")
-        return {
-            "expires_in": int(self.access_life.total_seconds()),
-            "token_type": "Bearer",
-            "scope": "api",
-            "refresh_token": grant.refresh_token,
-            "access_token": access,
-            "id_token": f"{head}.{part}.{secrets.token_urlsafe(32)}",
-        }
-
-    @staticmethod
-    def _oauth_error(status: int, error: str, description: str) -> web.Response:
-        return web.json_response({"error": error, "error_description": description}, status=status)
-
-    def _authorize(self, request: web.Request) -> web.StreamResponse:
-        q = request.query
-        if q.get("client_id") != self.app_key:
-            # Schwab shows an error page, not a redirect, for an unknown app.
-            return web.Response(status=400, text="We are unable to complete your request: unknown client_id")
-        redirect = q.get("redirect_uri")
-        if redirect not in self.callback_urls:
-            # The callback must match a registered one exactly, trailing slash included (A2).
-            return web.Response(status=400, text="Access Denied: redirect_uri does not match a registered callback")
-        if q.get("response_type", "code") != "code":
-            return web.Response(status=400, text="response_type must be code")
-        code = _token("C0")
-        state = q.get("state", "")
-        self.codes[code] = (self.clock.now(), redirect, state)
-        params = {"code": code, "session": str(uuid.uuid4())}
-        if "state" in q:
-            params["state"] = state
-        # urlencode writes the code's trailing "@" as %40, as Schwab's redirect does.
-        return web.Response(status=302, headers={"Location": f"{redirect}?{urlencode(params)}"})
-
-    async def _token_endpoint(self, request: web.Request) -> web.Response:
-        if request.method != "POST":
-            return self._oauth_error(405, "invalid_request", "use POST")
-        raw = (await request.read()).decode("utf-8", "replace")
-        ctype = request.headers.get("Content-Type", "")
-        if not ctype.startswith("application/x-www-form-urlencoded"):
-            return self._oauth_error(400, "invalid_request", "the body must be application/x-www-form-urlencoded")
-        form = {k: v[-1] for k, v in parse_qs(raw, keep_blank_values=True).items()}
-        self.token_requests.append(form)
-        auth = request.headers.get("Authorization", "")
-        if not auth.startswith("Basic "):
-            return self._oauth_error(401, "invalid_client", "HTTP Basic client authentication is required")
-        try:
-            key, _, secret = base64.b64decode(auth[6:], validate=True).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            return self._oauth_error(401, "invalid_client", "malformed Basic credentials")
-        if key != self.app_key or secret != self.app_secret or form.get("client_id", key) != key:
-            return self._oauth_error(401, "invalid_client", "client authentication failed")
-        grant_type = form.get("grant_type")
-        now = self.clock.now()
-        if grant_type == "authorization_code":
-            code = form.get("code")
-            if not code:
-                return self._oauth_error(400, "invalid_request", "code is required")
-            entry = self.codes.pop(code, None)
-            if entry is None:
-                # Also where a client forgot to URL-decode %40 back to "@" (no vendor sample of this body).
-                return self._oauth_error(400, "invalid_grant", "authorization code is invalid or was already used")
-            issued, redirect, _ = entry
-            if now - issued > self.code_life:
-                return self._oauth_error(400, "invalid_grant", "authorization code has expired")
-            if form.get("redirect_uri") != redirect:
-                return self._oauth_error(400, "invalid_grant", "redirect_uri does not match the authorization")
-            grant = Grant(refresh_token=_token("R0"), issued=now)
-            self.refresh[grant.refresh_token] = grant
-            return web.json_response(self._grant_tokens(grant))
-        if grant_type == "refresh_token":
-            token = form.get("refresh_token")
-            if not token:
-                return self._oauth_error(400, "invalid_request", "refresh_token is required")
-            grant = self.refresh.get(token)
-            if grant is None or not grant.alive:
-                # Schwab's body for a refresh token it does not accept (Schwabdev issue #40, captured).
-                digest = base64.b64encode(secrets.token_bytes(32)).decode()
-                inner = json.dumps(
-                    {
-                        "error_description": f"Exception while authenticating refresh token "
-                        f"[tokenDigest={digest}, Exception=Failed refresh token authentication "
-                        f"[tokenDigest={digest}]]",
-                        "error": "refresh_token_authentication_error",
-                    }
-                )
-                return self._oauth_error(400, "unsupported_token_type", f"400 Bad Request: {json.dumps(inner)}")
-            if now - grant.issued >= self.refresh_life:
-                # schwab-py documents "OAuthError: invalid_client: refresh token invalid" after 7 days.
-                return self._oauth_error(400, "invalid_client", "refresh token invalid")
-            if self.rotate_refresh_tokens:
-                del self.refresh[token]
-                grant.refresh_token = _token("R0")
-                self.refresh[grant.refresh_token] = grant
-            return web.json_response(self._grant_tokens(grant))
-        return self._oauth_error(400, "unsupported_grant_type", f"grant_type {grant_type!r} is not supported")
-
     # ================================================================== HTTP
 
     async def _route(self, request: web.Request) -> web.StreamResponse:
@@ -439,9 +321,9 @@ class FakeSchwab:
                 self.rate_limited += 1
                 return web.Response(status=429)
             if path == "/v1/oauth/authorize":
-                response = self._authorize(request)
+                response = self.oauth.authorize(request)
             elif path == "/v1/oauth/token":
-                response = await self._token_endpoint(request)
+                response = await self.oauth.token_endpoint(request)
             elif path.startswith(("/trader/v1/", "/marketdata/v1/")):
                 response = await self._api(request)
             else:
@@ -767,7 +649,7 @@ class FakeSchwab:
         invalid: list[str] = []
         for s in symbols:
             try:
-                body = self.market.quote_json(s, fields)
+                body = quote_json(self.market, s, fields)
             except (UnknownSymbol, ExpiredSeries):
                 invalid.append(s)
                 continue
@@ -787,7 +669,3 @@ class FakeSchwab:
         }
         with contextlib.suppress(RuntimeError):  # no running loop: nothing can be subscribed
             self.spawn(self.streamer.account_event(acct.number, kind, data))
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
