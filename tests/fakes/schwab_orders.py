@@ -142,6 +142,7 @@ class OrderBook:
                 o.status = "REJECTED"
                 o.status_description = reason
                 o.closed = self.now()
+                # No source names the ACCT_ACTIVITY message type of a reject; the fake invents this one.
                 self._emit(o.account, o, "OrderRejected")
 
     def _walk(self, order: Order) -> list[Order]:

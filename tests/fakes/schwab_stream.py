@@ -14,6 +14,10 @@ Wire shapes from reference part A8 and schwab-py 1.5.1's ``streaming.py`` and te
   snapshot with ``delayed``/``assetMainType`` (and for equities ``assetSubType``/``cusip``), later
   ones only the fields that changed. Field ``0`` is not repeated: ``key`` carries the symbol.
 - No unsolicited ``response`` frames: schwab-py treats them as errors (A10).
+- A logged-in socket stays up when its access token later expires (whether Schwab drops it is
+  not documented, D5); a new login needs a live token.
+- The server's stop of a stream with no subscriptions after about 30 s (Schwabdev, code 30) is
+  not modelled.
 """
 
 from __future__ import annotations

@@ -377,6 +377,43 @@ async def test_stops_brackets_and_durations(fake: FakeSchwab, api: httpx.AsyncCl
     assert (await api.get(f"/trader/v1/accounts/{h}/orders/{day['orderId']}")).json()["status"] == "EXPIRED"
 
 
+async def test_plain_and_trailing_stops_trigger_on_the_last_trade(fake: FakeSchwab, api: httpx.AsyncClient) -> None:
+    h = margin(fake)
+    assert (await placed(api, h, order("AAPL", "BUY", 20)))["status"] == "FILLED"
+    stop = await placed(api, h, order("AAPL", "SELL", 10, "STOP", stopPrice="185.00", duration="GOOD_TILL_CANCEL"))
+    trail = await placed(
+        api,
+        h,
+        order(
+            "AAPL",
+            "SELL",
+            10,
+            "TRAILING_STOP",
+            stopPriceLinkBasis="LAST",
+            stopPriceLinkType="VALUE",
+            stopPriceOffset="1.00",
+        ),
+    )
+    assert trail["stopPrice"] == 189.01 and trail["stopPriceOffset"] == 1.0  # the buy printed at 190.01
+    fake.set_price("AAPL", "195.00")  # the trail follows the last trade up
+    url = f"/trader/v1/accounts/{h}/orders/{trail['orderId']}"
+    assert (await api.get(url)).json()["stopPrice"] == 194.0
+    fake.set_price("AAPL", "194.50")  # a dip that stays above the trail: nothing
+    assert (await api.get(url)).json()["status"] == "WORKING"
+    fake.set_price("AAPL", "193.90")
+    got = (await api.get(url)).json()
+    assert got["status"] == "FILLED" and got["orderActivityCollection"][0]["executionLegs"][0]["price"] == 193.89
+    stop_url = f"/trader/v1/accounts/{h}/orders/{stop['orderId']}"
+    assert (await api.get(stop_url)).json()["status"] == "WORKING"
+    fake.set_price("AAPL", "185.00")
+    assert (await api.get(stop_url)).json()["status"] == "FILLED"
+    assert "AAPL" not in fake.account("12345678").holdings
+    r = await place(api, h, order("AAPL", "SELL", 1, "TRAILING_STOP", stopPriceLinkBasis="LAST"))
+    assert r.status_code == 400 and "stopPriceOffset" in r.json()["message"]
+    ioc = await placed(api, h, order("F", "BUY", 1500, "LIMIT", price="11.21", duration="IMMEDIATE_OR_CANCEL"))
+    assert ioc["status"] == "CANCELED" and ioc["filledQuantity"] == 1000  # what the touch had, the rest gone
+
+
 async def test_account_level_rejects_come_after_201(fake: FakeSchwab, api: httpx.AsyncClient) -> None:
     c = cash(fake)
     short = await placed(api, c, order("AAPL", "SELL_SHORT", 10, "LIMIT", price="190.00"))
