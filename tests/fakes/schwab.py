@@ -41,6 +41,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
+import httpx
 from aiohttp import web
 
 from tests.fakes import FakeClock
@@ -222,6 +223,25 @@ class FakeSchwab:
         if state is not None:
             query |= {"response_type": "code", "state": state}
         return f"{self.base_url}/v1/oauth/authorize?{urlencode(query)}"
+
+    @property
+    def token_url(self) -> str:
+        return f"{self.base_url}/v1/oauth/token"
+
+    @property
+    def authorize_endpoint(self) -> str:
+        return f"{self.base_url}/v1/oauth/authorize"
+
+    async def browse(self, authorization_url: str) -> str:
+        """The user's browser: open an authorize URL (any host; its path and query are what count),
+        approve, and return the callback URL the address bar ends on: the URL a user pastes back."""
+        target = httpx.URL(authorization_url)
+        local = httpx.URL(self.authorize_endpoint).copy_with(query=target.query)
+        async with httpx.AsyncClient() as browser:
+            r = await browser.get(local, follow_redirects=False)
+        if r.status_code != 302:
+            raise ValueError(f"the authorize page refused: {r.status_code} {r.text}")
+        return r.headers["Location"]
 
     def account_hashes(self) -> dict[str, str]:
         return {a.number: a.hash for a in self.ledger.accounts.values()}
@@ -551,8 +571,9 @@ class FakeSchwab:
         if start > end:
             raise OrderError("fromEnteredTime is after toEnteredTime")
         # Spec text: "maximum date range is 1 year" per account; "within 60 days" for all accounts.
+        # A minute of slack: clients compute "now - 60 days" and "now" a moment apart.
         span = timedelta(days=366) if acct is not None else timedelta(days=60)
-        if end - start > span:
+        if end - start > span + timedelta(minutes=1):
             raise OrderError(f"The date range may not exceed {span.days} days")
         max_results = q.get("maxResults", "3000")
         if not max_results.isdigit() or int(max_results) < 1:

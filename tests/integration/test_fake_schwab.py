@@ -261,7 +261,9 @@ async def test_accounts_positions_and_balances_follow_a_fill(fake: FakeSchwab, c
     assert pos["averagePrice"] == 190.01
     assert sec["currentBalances"]["cashBalance"] == 100000.0 - 1900.10
 
-    txns = (await client.get_transactions(h)).json()
+    # schwab-py's default windows end at the real "now"; the fake's time is its FakeClock.
+    now = fake.clock.now()
+    txns = (await client.get_transactions(h, start_date=now - dt.timedelta(days=5), end_date=now)).json()
     trade = next(t for t in txns if t["type"] == "TRADE")
     assert trade["orderId"] == order_id and trade["netAmount"] == -1900.10
 
@@ -282,7 +284,10 @@ async def test_place_get_replace_cancel(fake: FakeSchwab, client: Any) -> None:
     assert old["status"] == "REPLACED" and old["replacingOrderCollection"][0]["orderId"] == second
     assert (await client.get_order(second, h)).json()["price"] == 186.0
 
-    listed = (await client.get_orders_for_account(h)).json()
+    now = fake.clock.now()
+    window = {"from_entered_datetime": now - dt.timedelta(days=60), "to_entered_datetime": now}
+    listed = (await client.get_orders_for_account(h, **window)).json()
+    assert (await client.get_orders_for_all_linked_accounts(**window)).json() == listed
     assert [o["orderId"] for o in listed][:2] == [second, first]
 
     r = await client.cancel_order(second, h)

@@ -45,9 +45,8 @@ def basic(key: str, secret: str) -> dict[str, str]:
 
 
 async def code_from_browser(fake: FakeSchwab, http: httpx.AsyncClient, state: str = "s1") -> str:
-    r = await http.get(fake.authorize_url(state=state))
-    assert r.status_code == 302
-    location = r.headers["Location"]
+    location = await fake.browse(fake.authorize_url(state=state))
+    assert location.startswith(fake.callback_urls[0] + "?code=") and location.endswith(f"&state={state}")
     assert "%40" in location  # the raw redirect, as the user pastes it
     return parse_qs(urlsplit(location).query)["code"][0]  # parse_qs decodes %40 to "@"
 
