@@ -294,11 +294,7 @@ def _contract(market: Market, q: OptionQuote) -> JSON:
         "quoteTimeInLong": ms(market.now()),
         "netChange": num(q.last - close),
         "volatility": round(q.vol * 100, 3),
-        "delta": round(q.greeks.delta, 3),
-        "gamma": round(q.greeks.gamma, 3),
-        "theta": round(q.greeks.theta, 3),
-        "vega": round(q.greeks.vega, 3),
-        "rho": round(q.greeks.rho, 3),
+        **_greeks(q),
         "openInterest": state.open_interest,
         "timeValue": num(max(Decimal(0), q.mark - intrinsic)),
         "theoreticalOptionValue": num(q.theo.quantize(Decimal("0.001"))),
@@ -328,6 +324,16 @@ def _contract(market: Market, q: OptionQuote) -> JSON:
         "inTheMoney": intrinsic > 0,
         "mini": False,
     }
+
+
+def _greeks(q: OptionQuote) -> JSON:
+    """Greeks to three places; a contract worth nothing gets the string "NaN", as live chains show
+    for some contracts (A6.8), so clients must not assume numbers."""
+    names = ("delta", "gamma", "theta", "vega", "rho")
+    if q.theo < Decimal("0.005"):
+        return dict.fromkeys(names, "NaN")
+    g = q.greeks
+    return dict(zip(names, (round(v, 3) for v in (g.delta, g.gamma, g.theta, g.vega, g.rho)), strict=True))
 
 
 def expiration_chain(market: Market, query: JSON) -> JSON:

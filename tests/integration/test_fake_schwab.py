@@ -266,6 +266,17 @@ async def test_accounts_positions_and_balances_follow_a_fill(fake: FakeSchwab, c
     txns = (await client.get_transactions(h, start_date=now - dt.timedelta(days=5), end_date=now)).json()
     trade = next(t for t in txns if t["type"] == "TRADE")
     assert trade["orderId"] == order_id and trade["netAmount"] == -1900.10
+    assert (await client.get_transaction(h, trade["activityId"])).json()["orderId"] == order_id
+
+    chain = (await client.get_option_chain("AAPL", strike_count=1)).json()
+    call = next(iter(next(iter(chain["callExpDateMap"].values())).values()))[0]
+    r = await client.place_order(h, options.option_buy_to_open_limit(call["symbol"], 2, f"{call['ask']:.2f}"))
+    assert (await client.get_order(Utils(client, h).extract_order_id(r), h)).json()["status"] == "FILLED"
+    sec = (await client.get_account(h, fields=[client.Account.Fields.POSITIONS])).json()["securitiesAccount"]
+    option = next(p for p in sec["positions"] if p["instrument"]["assetType"] == "OPTION")
+    assert option["instrument"]["symbol"] == call["symbol"] and option["instrument"]["putCall"] == "CALL"
+    assert option["longQuantity"] == 2.0 and option["instrument"]["underlyingSymbol"] == "AAPL"
+    assert sec["currentBalances"]["longOptionMarketValue"] > 0
 
 
 async def test_place_get_replace_cancel(fake: FakeSchwab, client: Any) -> None:
@@ -379,6 +390,11 @@ async def test_chain_quotes_history_instruments_hours(fake: FakeSchwab, client: 
 
     found = (await client.get_instruments(["AAPL"], client.Instrument.Projection.SYMBOL_SEARCH)).json()
     assert found["instruments"][0]["cusip"] == "037833100"
+    by_cusip = (await client.get_instrument_by_cusip("037833100")).json()
+    assert by_cusip["instruments"][0]["symbol"] == "AAPL"
+    assert (await client.get_quote("AAPL")).json()["AAPL"]["quote"]["lastPrice"] == 190.0
+    expirations = (await client.get_option_expiration_chain("AAPL")).json()["expirationList"]
+    assert f"{expirations[0]['expirationDate']}:{expirations[0]['daysToExpiration']}" == expiry
     hours = (await client.get_market_hours([client.MarketHours.Market.EQUITY])).json()
     assert hours["equity"]["EQ"]["isOpen"] is True
 
@@ -412,6 +428,16 @@ async def test_streamer_login_level_one_and_partial_updates(fake: FakeSchwab, cl
     update = got[1]["content"][0]
     assert update["key"] == "AAPL" and update["LAST_PRICE"] == 191.0 and update["BID_PRICE"] == 190.99
     assert "DESCRIPTION" not in update and "assetMainType" not in update  # only what changed
+
+    await stream.level_one_equity_add(["MSFT"])
+    await next_data(stream, got, 3)
+    assert got[2]["content"][0]["key"] == "MSFT" and got[2]["content"][0]["LAST_PRICE"] == 417.0
+    await stream.level_one_equity_unsubs(["AAPL"])
+    fake.set_price("AAPL", "192.00")
+    fake.set_price("MSFT", "418.00")
+    await next_data(stream, got, 4)
+    assert [c["key"] for c in got[3]["content"]] == ["MSFT"]  # AAPL is no longer streamed
+    del got[2:]
 
     await stream.level_one_futures_subs(["/ES"])
     await next_data(stream, got, 3)

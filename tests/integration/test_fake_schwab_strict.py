@@ -337,6 +337,26 @@ async def test_multi_leg_orders_fill_at_the_net_price(fake: FakeSchwab, api: htt
     assert (await placed(api, h, straddle))["status"] == "FILLED"
 
 
+async def test_option_quotes_follow_the_underlying_and_resting_orders_fill(
+    fake: FakeSchwab, api: httpx.AsyncClient
+) -> None:
+    h = margin(fake)
+    call = option_symbol(fake, "AAPL", "C", "190")
+    before = (await api.get("/marketdata/v1/quotes", params={"symbols": call})).json()[call]["quote"]
+    resting = await placed(api, h, order(call, "BUY_TO_OPEN", 1, "LIMIT", price=f"{before['bidPrice']:.2f}"))
+    assert resting["status"] == "WORKING"
+    fake.set_price("AAPL", "185.00")  # the underlying falls, the call's ask falls through the limit
+    after = (await api.get("/marketdata/v1/quotes", params={"symbols": call})).json()[call]["quote"]
+    assert after["askPrice"] < before["bidPrice"] and after["underlyingPrice"] == 185.0
+    filled = (await api.get(f"/trader/v1/accounts/{h}/orders/{resting['orderId']}")).json()
+    assert filled["status"] == "FILLED"
+    assert filled["orderActivityCollection"][0]["executionLegs"][0]["price"] == after["askPrice"]
+    close = await placed(api, h, order(call, "SELL_TO_CLOSE", 1))
+    assert close["status"] == "FILLED" and call not in fake.account("12345678").holdings
+    again = await placed(api, h, order(call, "SELL_TO_CLOSE", 1))
+    assert again["status"] == "REJECTED" and "oversold" in again["statusDescription"]
+
+
 async def test_stops_brackets_and_durations(fake: FakeSchwab, api: httpx.AsyncClient) -> None:
     h = margin(fake)
     stop = await placed(api, h, order("AAPL", "BUY", 10, "STOP", stopPrice="189.00"))
@@ -533,6 +553,10 @@ async def test_chain_greeks_are_black_scholes_of_the_underlying(fake: FakeSchwab
     assert c["delta"] == round(g.delta, 3) and c["theta"] == round(g.theta, 3)
     assert c["bid"] <= g.value <= c["ask"]
     assert expiry.endswith(f":{c['daysToExpiration']}")
+    full = (await api.get("/marketdata/v1/chains", params={"symbol": "AAPL", "contractType": "CALL"})).json()
+    nearest = sorted(full["callExpDateMap"].items())[0][1]
+    far_otm = nearest[max(nearest, key=float)][0]
+    assert far_otm["delta"] == "NaN" and far_otm["bid"] == 0.0  # worthless: no Greeks, as live chains show
 
 
 # ====================================================================== streamer
