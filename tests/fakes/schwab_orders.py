@@ -163,13 +163,7 @@ class OrderBook:
                 h = acct.holdings.get(leg.symbol)
                 long_q = h.long_qty if h else 0
                 short_q = h.short_qty if h else 0
-                pending = sum(
-                    x.remaining * lg.ratio
-                    for x in self.orders.values()
-                    if x.account is acct and x.status in LIVE and x is not o and self.root(x) is not self.root(o)
-                    for lg in x.legs
-                    if lg.symbol == leg.symbol and lg.closing and lg.buy == leg.buy
-                )
+                pending = self._pending_close(acct, leg, self.root(o))
                 need = o.quantity * leg.ratio
                 if (
                     leg.instruction in ("SELL", "SELL_TO_CLOSE")
@@ -203,6 +197,21 @@ class OrderBook:
         if cost > limit:
             return "Your buying power will be below zero ($0.00) if this order is accepted."
         return None
+
+    def _pending_close(self, acct: Account, leg: Leg, skip: Order) -> int:
+        """What working orders (other than the group ``skip``) already close of this position; the
+        two sides of an OCO pair count once, attached orders still waiting for their entry not at all."""
+
+        def closes(o: Order) -> int:
+            if o.strategy == "OCO":
+                return max((closes(c) for c in o.children), default=0)
+            own = 0
+            if o.status in LIVE and o.status != "AWAITING_PARENT_ORDER":
+                own = sum(o.remaining * lg.ratio for lg in o.legs if lg.symbol == leg.symbol and lg.closing and
+                          lg.buy == leg.buy)  # fmt: skip
+            return own + sum(closes(c) for c in o.children)
+
+        return sum(closes(o) for o in self.orders.values() if o.parent is None and o.account is acct and o is not skip)
 
     @staticmethod
     def _closes_own_entry(order: Order, leg: Leg) -> bool:
@@ -249,11 +258,17 @@ class OrderBook:
         return self.market.equities[key.root].book.last
 
     def _max_loss(self, o: Order) -> Decimal:
-        keys = [(parse_option_symbol(leg.symbol), leg) for leg in o.legs if leg.asset_type == "OPTION"]
-        strikes = [k.strike for k, _ in keys if k]
-        if len(strikes) >= 2 and o.complex in ("VERTICAL", "IRON_CONDOR", "BUTTERFLY", "CONDOR"):
-            return (max(strikes) - min(strikes)) * o.quantity * 100
-        return Decimal(0)
+        """The most a defined-risk spread can lose (its widest wing, less a credit asked for)."""
+        keys = [parse_option_symbol(leg.symbol) for leg in o.legs if leg.asset_type == "OPTION"]
+        if o.complex not in ("VERTICAL", "IRON_CONDOR", "BUTTERFLY", "CONDOR") or len(keys) < 2:
+            return Decimal(0)
+        by_type: dict[str, list[Decimal]] = {}
+        for k in keys:
+            assert k is not None
+            by_type.setdefault(k.put_call, []).append(k.strike)
+        wings = [b - a for strikes in by_type.values() for a, b in itertools.pairwise(sorted(strikes))]
+        credit = o.price if o.order_type == "NET_CREDIT" and o.price is not None else Decimal(0)
+        return max(Decimal(0), max(wings, default=Decimal(0)) - credit) * o.quantity * 100
 
     # ================================================================== cancel / replace
 

@@ -451,6 +451,22 @@ async def test_account_level_rejects_come_after_201(fake: FakeSchwab, api: httpx
     assert preview["orderStrategy"]["status"] == "REJECTED" and preview["orderValidationResult"]["rejects"]
 
 
+async def test_working_exits_count_against_what_can_still_be_sold(fake: FakeSchwab, api: httpx.AsyncClient) -> None:
+    h = margin(fake)
+    exits = {
+        "orderStrategyType": "OCO",
+        "childOrderStrategies": [
+            order("MSFT", "SELL", 10, "LIMIT", price="430.00"),
+            order("MSFT", "SELL", 10, "STOP", stopPrice="400.00"),
+        ],
+    }
+    bracket = order("MSFT", "BUY", 20, orderStrategyType="TRIGGER", childOrderStrategies=[exits])
+    assert (await placed(api, h, bracket))["status"] == "FILLED"  # 20 bought; 10 of them guarded by the pair
+    assert (await placed(api, h, order("MSFT", "SELL", 10, "LIMIT", price="440.00")))["status"] == "WORKING"
+    over = await placed(api, h, order("MSFT", "SELL", 1, "LIMIT", price="440.00"))
+    assert over["status"] == "REJECTED" and "oversold" in over["statusDescription"]
+
+
 async def test_a_missing_location_leaves_the_order_findable(fake: FakeSchwab, api: httpx.AsyncClient) -> None:
     h = margin(fake)
     fake.omit_location()
