@@ -497,6 +497,7 @@ class Streamer:
         }
 
     def _option(self, q: OptionQuote) -> dict[int, Any]:
+        # Field 20 is the strike price (Schwabdev's table, reference A8.4); schwab-py names it STRIKE_TYPE.
         key, s = q.key, q.state
         close = s.close or q.mark
         intrinsic = self.market.intrinsic(q)
