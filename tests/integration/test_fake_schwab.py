@@ -224,6 +224,25 @@ async def test_bad_client_secret_cannot_exchange_the_code(fake: FakeSchwab, sess
     assert info.value.error == "invalid_client"
 
 
+async def test_the_synchronous_client_works_too(fake: FakeSchwab, sessions: None, tmp_path: Any) -> None:
+    written: list[dict[str, Any]] = []
+    await pasted_url_client(fake, written)
+    path = tmp_path / "token.json"
+    path.write_text(json.dumps(written[-1]))
+
+    def session() -> tuple[int, int, str]:
+        # Blocking calls: run off the event loop the fake serves on.
+        client = schwab.auth.client_from_token_file(str(path), fake.app_key, fake.app_secret)
+        rows = client.get_account_numbers().json()
+        h = rows[0]["hashValue"]
+        r = client.place_order(h, equities.equity_buy_limit("F", 10, "11.00"))
+        order_id = Utils(client, h).extract_order_id(r)
+        cancel = client.cancel_order(order_id, h)
+        return len(rows), cancel.status_code, client.get_order(order_id, h).json()["status"]
+
+    assert await asyncio.to_thread(session) == (2, 200, "CANCELED")
+
+
 # ====================================================================== accounts and orders
 
 
