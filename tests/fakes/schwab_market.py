@@ -371,6 +371,21 @@ class Market:
     def today(self) -> date:
         return self.now().astimezone(NEW_YORK).date()
 
+    def session_open(self, session: str) -> bool:
+        """Whether an order of this session can execute now (New York time; weekdays; holidays are
+        not modelled): NORMAL 9:30-16:00, AM 7:00-9:30, PM 16:00-20:00, SEAMLESS 7:00-20:00."""
+        ny = self.now().astimezone(NEW_YORK)
+        if ny.weekday() >= 5:
+            return False
+        t = ny.time()
+        spans = {
+            "NORMAL": ((time(9, 30), time(16, 0)),),
+            "AM": ((time(7, 0), time(9, 30)),),
+            "PM": ((time(16, 0), time(20, 0)),),
+            "SEAMLESS": ((time(7, 0), time(20, 0)),),
+        }[session]
+        return any(a <= t < b for a, b in spans)
+
     def expirations(self, eq: Equity) -> list[date]:
         """Weekly Fridays for five weeks, then the monthly third Fridays for six months (all listed)."""
         today = self.today()

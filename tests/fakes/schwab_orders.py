@@ -122,8 +122,15 @@ class OrderBook:
             return
         for o in self._walk(order):
             if o.status == "WORKING":
+                self._queue_if_closed(o)
                 self._emit(o.account, o, "OrderAccepted")
         self._check_stops(order)
+
+    def _queue_if_closed(self, o: Order) -> None:
+        """Outside its session an order waits as QUEUED (TDA's status for after-hours entries) and
+        goes WORKING when the session opens."""
+        if o.legs and not self.market.session_open(o.session):
+            o.status = "QUEUED"
 
     def _check_stops(self, order: Order) -> None:
         for o in self._walk(order):
@@ -333,7 +340,14 @@ class OrderBook:
         for _ in range(20):
             progressed = False
             for o in sorted(self.orders.values(), key=lambda x: x.id):
-                if o.status == "WORKING" and o.legs and self._try_fill(o):
+                if not o.legs or o.status not in ("WORKING", "QUEUED"):
+                    continue
+                if not self.market.session_open(o.session):
+                    continue  # a GTC order waits through the night
+                if o.status == "QUEUED":
+                    o.status = "WORKING"
+                    self._emit(o.account, o, "OrderAccepted")
+                if self._try_fill(o):
                     progressed = True
             if not progressed:
                 return
@@ -465,6 +479,7 @@ class OrderBook:
             if x.status == "AWAITING_PARENT_ORDER":
                 x.status = "WORKING"
                 x.entered = self.now()
+                self._queue_if_closed(x)
                 self._emit(x.account, x, "OrderAccepted")
         self._check_stops(o)
 

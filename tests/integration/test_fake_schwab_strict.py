@@ -434,6 +434,29 @@ async def test_plain_and_trailing_stops_trigger_on_the_last_trade(fake: FakeSchw
     assert ioc["status"] == "CANCELED" and ioc["filledQuantity"] == 1000  # what the touch had, the rest gone
 
 
+async def test_orders_wait_for_their_session(fake: FakeSchwab, http: httpx.AsyncClient) -> None:
+    h = margin(fake)
+    fake.clock.advance(timedelta(days=4))  # Saturday
+    http.headers.update(bearer(await login(fake, http)))
+    weekend = await placed(http, h, order("AAPL", "BUY", 5))
+    assert weekend["status"] == "QUEUED"
+    fake.set_price("AAPL", "189.00")
+    url = f"/trader/v1/accounts/{h}/orders/{weekend['orderId']}"
+    assert (await http.get(url)).json()["status"] == "QUEUED"
+    fake.clock.advance(timedelta(days=2, hours=-2))  # Monday 08:00 New York: pre-market
+    http.headers.update(bearer(await login(fake, http)))
+    early = await placed(http, h, order("MSFT", "BUY", 5, "LIMIT", price="418.00", session="AM"))
+    assert early["status"] == "FILLED"
+    fake.set_price("AAPL", "189.50")
+    assert (await http.get(url)).json()["status"] == "QUEUED"  # NORMAL opens at 09:30
+    fake.clock.advance(timedelta(hours=2))
+    http.headers.update(bearer(await login(fake, http)))
+    fake.set_price("AAPL", "189.50")
+    assert (await http.get(url)).json()["status"] == "FILLED"
+    option = await placed(http, h, order(option_symbol(fake, "AAPL", "C", "190"), "BUY_TO_OPEN", 1))
+    assert option["status"] == "FILLED"
+
+
 async def test_account_level_rejects_come_after_201(fake: FakeSchwab, api: httpx.AsyncClient) -> None:
     c = cash(fake)
     short = await placed(api, c, order("AAPL", "SELL_SHORT", 10, "LIMIT", price="190.00"))
