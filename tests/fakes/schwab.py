@@ -121,6 +121,7 @@ class FakeSchwab:
         refresh_days: float = 7,
         code_seconds: float = 30,
         heartbeat_interval: float = 0.05,
+        stream_idle_close: float | None = None,
         data_per_minute: int = 120,
         orders_per_minute: int = 120,
         location_base: str = VENDOR_HOST,
@@ -155,7 +156,7 @@ class FakeSchwab:
         self.ledger = Ledger(self.market, list(accounts), salt=app_key)
         self.book = OrderBook(self.market, self.ledger, clock.now)
         self.book.on_event = self._order_event
-        self.streamer = Streamer(self, heartbeat_interval=heartbeat_interval)
+        self.streamer = Streamer(self, heartbeat_interval=heartbeat_interval, idle_close_after=stream_idle_close)
 
         self._data_hits: deque[datetime] = deque()
         self._order_hits: dict[str, deque[datetime]] = {}

@@ -16,8 +16,8 @@ Wire shapes from reference part A8 and schwab-py 1.5.1's ``streaming.py`` and te
 - No unsolicited ``response`` frames: schwab-py treats them as errors (A10).
 - A logged-in socket stays up when its access token later expires (whether Schwab drops it is
   not documented, D5); a new login needs a live token.
-- The server's stop of a stream with no subscriptions after about 30 s (Schwabdev, code 30) is
-  not modelled.
+- A socket with no subscriptions is stopped with code 30 when ``idle_close_after`` is set
+  (Schwabdev reports about 30 s; off by default so tests choose).
 """
 
 from __future__ import annotations
@@ -92,10 +92,13 @@ def _comma(value: Any) -> list[str] | None:
 class Streamer:
     """Serves ``/ws``; :meth:`publish` pushes changed quote fields to every subscriber."""
 
-    def __init__(self, fake: FakeSchwab, *, heartbeat_interval: float) -> None:
+    def __init__(self, fake: FakeSchwab, *, heartbeat_interval: float, idle_close_after: float | None) -> None:
         self.fake = fake
         self.market: Market = fake.market
         self.heartbeat_interval = heartbeat_interval
+        #: Close a logged-in socket with no subscriptions after this many seconds (code 30). The
+        #: real server does so after about 30 s (Schwabdev; code 30 STOP_STREAMING, S-CONS).
+        self.idle_close_after = idle_close_after
         self.conns: list[StreamConn] = []
         self.silent = False
         self.logins = 0
@@ -129,9 +132,22 @@ class Streamer:
         return ws
 
     async def _heartbeats(self, conn: StreamConn) -> None:
+        loop = asyncio.get_running_loop()
+        idle_since = loop.time()
         while not conn.closed:
             await asyncio.sleep(self.heartbeat_interval)
-            if conn.logged_in and not self.silent:
+            if not conn.logged_in:
+                idle_since = loop.time()
+                continue
+            if any(conn.sent.values()) or conn.activity_key is not None:
+                idle_since = loop.time()
+            elif self.idle_close_after is not None and loop.time() - idle_since >= self.idle_close_after:
+                await self._send(conn, {"notify": [{"service": "ADMIN", "timestamp": ms(self.fake.clock.now()),
+                                                    "content": {"code": 30, "msg": "Stop streaming due to empty "
+                                                                "subscription"}}]})  # fmt: skip
+                await self._close(conn)
+                return
+            if not self.silent:
                 await self._send(conn, {"notify": [{"heartbeat": str(ms(self.fake.clock.now()))}]})
 
     async def _send(self, conn: StreamConn, frame: JSON) -> None:

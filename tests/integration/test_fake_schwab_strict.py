@@ -718,3 +718,25 @@ async def test_streamer_subs_view_unsubs_and_the_silent_and_drop_switches(
     await fake.drop_streams()
     with pytest.raises(websockets.exceptions.ConnectionClosed):
         await asyncio.wait_for(ws.recv(), 2)
+
+
+async def test_an_idle_stream_is_stopped_with_code_30(fake: FakeSchwab, http: httpx.AsyncClient) -> None:
+    fake.streamer.idle_close_after = 0.2
+    token = await login(fake, http)
+    ws = await ws_login(fake, token)
+    await recv_until(ws, "response")
+    await ws.send(req(fake, 1, "LEVELONE_FUTURES", "SUBS", keys="/ES", fields="0,1,2"))
+    await recv_until(ws, "data")
+    await ws.send(req(fake, 2, "LEVELONE_FUTURES", "UNSUBS", keys="/ES"))
+
+    async def stop_notice() -> dict[str, Any]:
+        while True:
+            frame = json.loads(await ws.recv())
+            for item in frame.get("notify", []):
+                if "content" in item:
+                    return item
+
+    notice = await asyncio.wait_for(stop_notice(), 3)
+    assert notice["content"]["code"] == 30
+    with pytest.raises(websockets.exceptions.ConnectionClosed):
+        await asyncio.wait_for(ws.recv(), 2)
