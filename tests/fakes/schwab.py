@@ -22,7 +22,9 @@ commented at that spot.
   :mod:`.schwab_market` (a test moves it with :meth:`FakeSchwab.set_price`).
 - ``/ws``: the streamer (:mod:`.schwab_stream`).
 - Limits: 120 non-order requests a minute per app, a configurable order-write budget per account
-  a minute; HTTP 429 with no body beyond them (Schwab documents neither body nor headers).
+  a minute; HTTP 429 with no body beyond them (Schwab documents neither body nor headers). The
+  minute is the fake clock's: a test that never advances it gets 120 data requests in all
+  (raise ``data_per_minute`` for a client that polls on real time).
 - Fault switches: ``drop_next``, ``silent``, ``expire_tokens``, ``revoke_refresh_tokens``,
   ``fail_429``, ``slow``, ``omit_location``, ``reject_next``, ``drop_streams``.
 """
