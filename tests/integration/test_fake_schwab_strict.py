@@ -1,30 +1,25 @@
-"""The fake Schwab server's strictness, with raw httpx and websockets: what it refuses, and how.
+"""The fake Schwab server's strictness over REST, with raw httpx: what it refuses, and how.
 
 An adapter written against this fake must survive these on a real account: Basic client
 credentials, single-use codes that end in ``@``, refresh tokens that die after 7 days, hashes (not
-account numbers) in paths, required order-query times, a missing ``Location``, 429s, a streamer
-that wants LOGIN first, and orders refused at the door (400) or rejected after acceptance.
+account numbers) in paths, required order-query times, a missing ``Location``, 429s, and orders
+refused at the door (400) or rejected after acceptance. The streamer's: test_fake_schwab_stream.py.
 """
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import contextlib
-import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-import websockets
 
 from tests.fakes import FakeClock
 from tests.fakes.schwab import FakeSchwab
 from tests.fakes.schwab_market import black_scholes, build_option_symbol, parse_option_symbol
+from tests.integration.schwab_support import basic, bearer, code_from_browser, exchange, login
 
 
 @pytest.fixture
@@ -39,32 +34,6 @@ async def fake() -> AsyncIterator[FakeSchwab]:
 async def http(fake: FakeSchwab) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=fake.base_url) as client:
         yield client
-
-
-def basic(key: str, secret: str) -> dict[str, str]:
-    return {"Authorization": "Basic " + base64.b64encode(f"{key}:{secret}".encode()).decode()}
-
-
-async def code_from_browser(fake: FakeSchwab, http: httpx.AsyncClient, state: str = "s1") -> str:
-    location = await fake.browse(fake.authorize_url(state=state))
-    assert location.startswith(fake.callback_urls[0] + "?code=") and location.endswith(f"&state={state}")
-    assert "%40" in location  # the raw redirect, as the user pastes it
-    return parse_qs(urlsplit(location).query)["code"][0]  # parse_qs decodes %40 to "@"
-
-
-async def exchange(fake: FakeSchwab, http: httpx.AsyncClient, code: str, **over: str) -> httpx.Response:
-    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": fake.callback_urls[0]} | over
-    return await http.post("/v1/oauth/token", data=form, headers=basic(fake.app_key, fake.app_secret))
-
-
-async def login(fake: FakeSchwab, http: httpx.AsyncClient) -> dict[str, Any]:
-    r = await exchange(fake, http, await code_from_browser(fake, http))
-    assert r.status_code == 200, r.text
-    return r.json()
-
-
-def bearer(token: dict[str, Any]) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token['access_token']}"}
 
 
 # ====================================================================== OAuth
@@ -596,147 +565,3 @@ async def test_chain_greeks_are_black_scholes_of_the_underlying(fake: FakeSchwab
     nearest = sorted(full["callExpDateMap"].items())[0][1]
     far_otm = nearest[max(nearest, key=float)][0]
     assert far_otm["delta"] == "NaN" and far_otm["bid"] == 0.0  # worthless: no Greeks, as live chains show
-
-
-# ====================================================================== streamer
-
-
-async def ws_login(fake: FakeSchwab, token: dict[str, Any], **override: Any) -> Any:
-    ws = await websockets.connect(fake.ws_url)
-    params = {
-        "Authorization": token["access_token"],
-        "SchwabClientChannel": fake.channel,
-        "SchwabClientFunctionId": fake.function_id,
-    } | override
-    await ws.send(
-        json.dumps(
-            {
-                "requests": [
-                    {
-                        "service": "ADMIN",
-                        "command": "LOGIN",
-                        "requestid": "0",
-                        "SchwabClientCustomerId": fake.customer_id,
-                        "SchwabClientCorrelId": fake.correl_id,
-                        "parameters": params,
-                    }
-                ]
-            }
-        )
-    )
-    return ws
-
-
-async def recv_until(ws: Any, key: str) -> dict[str, Any]:
-    async def go() -> dict[str, Any]:
-        while True:
-            frame = json.loads(await ws.recv())
-            if key in frame:
-                return frame
-
-    return await asyncio.wait_for(go(), 3)
-
-
-def req(fake: FakeSchwab, rid: int, service: str, command: str, **params: str) -> str:
-    return json.dumps(
-        {
-            "requests": [
-                {
-                    "service": service,
-                    "command": command,
-                    "requestid": str(rid),
-                    "SchwabClientCustomerId": fake.customer_id,
-                    "SchwabClientCorrelId": fake.correl_id,
-                    "parameters": params,
-                }
-            ]
-        }
-    )
-
-
-async def test_streamer_wants_login_first_with_a_raw_valid_token(fake: FakeSchwab, http: httpx.AsyncClient) -> None:
-    token = await login(fake, http)
-    ws = await websockets.connect(fake.ws_url)
-    await ws.send(req(fake, 1, "LEVELONE_EQUITIES", "SUBS", keys="AAPL", fields="0,1"))
-    frame = json.loads(await ws.recv())
-    assert frame["response"][0]["content"]["code"] == 3
-    with pytest.raises(websockets.exceptions.ConnectionClosed):
-        await asyncio.wait_for(ws.recv(), 2)
-    ws = await ws_login(fake, token, Authorization="Bearer " + token["access_token"])
-    assert (await recv_until(ws, "response"))["response"][0]["content"]["code"] == 3
-    ws = await ws_login(fake, token, SchwabClientFunctionId="WRONG")
-    assert (await recv_until(ws, "response"))["response"][0]["content"]["code"] == 3
-    fake.clock.advance(timedelta(minutes=31))
-    ws = await ws_login(fake, token)
-    content = (await recv_until(ws, "response"))["response"][0]["content"]
-    assert content == {"code": 3, "msg": "Login Denied.: token is invalid or has expired."}
-
-
-async def test_streamer_subs_view_unsubs_and_the_silent_and_drop_switches(
-    fake: FakeSchwab, http: httpx.AsyncClient
-) -> None:
-    token = await login(fake, http)
-    ws = await ws_login(fake, token)
-    ok = (await recv_until(ws, "response"))["response"][0]
-    assert ok["content"]["code"] == 0 and ok["content"]["msg"].startswith("server=") and ok["requestid"] == "0"
-    assert "heartbeat" in (await recv_until(ws, "notify"))["notify"][0]
-    await ws.send(req(fake, 1, "LEVELONE_EQUITIES", "SUBS", keys="AAPL,NOPE", fields="0,1,2,3"))
-    assert (await recv_until(ws, "response"))["response"][0]["content"] == {"code": 0, "msg": "SUBS command succeeded"}
-    snap = (await recv_until(ws, "data"))["data"][0]["content"]
-    assert snap == [
-        {
-            "key": "AAPL",
-            "delayed": False,
-            "assetMainType": "EQUITY",
-            "assetSubType": "COE",
-            "cusip": "037833100",
-            "1": 189.99,
-            "2": 190.01,
-            "3": 190.0,
-        }
-    ]  # no data for an unknown key
-    await ws.send(req(fake, 2, "LEVELONE_EQUITIES", "VIEW", fields="0,1,8"))
-    await recv_until(ws, "response")
-    assert (await recv_until(ws, "data"))["data"][0]["content"] == [{"key": "AAPL", "8": 0}]
-    fake.set_price("AAPL", "190.00", bid="189.98")
-    assert (await recv_until(ws, "data"))["data"][0]["content"] == [{"key": "AAPL", "1": 189.98, "8": 100}]
-    await ws.send(req(fake, 3, "LEVELONE_EQUITIES", "SUBS", keys="AAPL", fields="0,99"))
-    assert (await recv_until(ws, "response"))["response"][0]["content"]["code"] == 22
-    await ws.send(req(fake, 4, "CHART_EQUITY", "SUBS", keys="AAPL", fields="0,1"))
-    assert (await recv_until(ws, "response"))["response"][0]["content"]["code"] == 11
-    await ws.send(req(fake, 5, "LEVELONE_EQUITIES", "UNSUBS", keys="AAPL"))
-    await recv_until(ws, "response")
-    fake.silent = True
-    with contextlib.suppress(TimeoutError):  # a heartbeat may already be on its way
-        while True:
-            await asyncio.wait_for(ws.recv(), 0.15)
-    fake.set_price("AAPL", "195.00")
-    with pytest.raises(TimeoutError):
-        await asyncio.wait_for(ws.recv(), 0.3)  # no data, no heartbeats, socket still open
-    fake.silent = False
-    await recv_until(ws, "notify")
-    await fake.drop_streams()
-    with pytest.raises(websockets.exceptions.ConnectionClosed):
-        await asyncio.wait_for(ws.recv(), 2)
-
-
-async def test_an_idle_stream_is_stopped_with_code_30(fake: FakeSchwab, http: httpx.AsyncClient) -> None:
-    fake.streamer.idle_close_after = 0.2
-    token = await login(fake, http)
-    ws = await ws_login(fake, token)
-    await recv_until(ws, "response")
-    await ws.send(req(fake, 1, "LEVELONE_FUTURES", "SUBS", keys="/ES", fields="0,1,2"))
-    await recv_until(ws, "data")
-    await ws.send(req(fake, 2, "LEVELONE_FUTURES", "UNSUBS", keys="/ES"))
-
-    async def stop_notice() -> dict[str, Any]:
-        while True:
-            frame = json.loads(await ws.recv())
-            for item in frame.get("notify", []):
-                if "content" in item:
-                    return item
-
-    notice = await asyncio.wait_for(stop_notice(), 3)
-    assert notice["content"]["code"] == 30
-    with pytest.raises(websockets.exceptions.ConnectionClosed):
-        await asyncio.wait_for(ws.recv(), 2)
