@@ -302,6 +302,18 @@ def doctor(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> int
     from tterm.brokers.registry import ADAPTERS
 
     rows.append(("adapters", ", ".join(f"{t} ({spec.title})" for t, spec in sorted(ADAPTERS.items()))))
+    caps_rows: list[str] = []
+    if settings.paper.enabled:
+        from tterm.brokers.paper.broker import PaperBroker
+
+        caps_rows.append(f"paper: {PaperBroker.capabilities.describe()}")
+    for name, b in enabled.items():
+        spec = ADAPTERS.get(b.type)
+        caps = spec.capabilities() if spec is not None else None
+        if caps is not None:
+            caps_rows.append(f"{name}: {caps.describe()}")
+    for i, line in enumerate(caps_rows):
+        rows.append(("has" if i == 0 else "", line))
     if not brokers:
         problems.append(
             Problem("no broker is enabled", "set [paper] enabled = true, or enabled = true under a [brokers.<name>]")

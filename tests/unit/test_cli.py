@@ -177,6 +177,10 @@ def test_doctor_finds_bad_config_perms_and_credentials(
     assert cli.main(["doctor"]) == 1
     out = capsys.readouterr().out
     assert "tv-demo (tradovate, demo)" in out and "adapters  tradovate (Tradovate)" in out
+    # What each broker has natively, so a user knows what tterm emulates or refuses there.
+    assert "has       paper: futures equities options; orders market limit stop stop-limit trailing-stop" in out
+    tv = next(line for line in out.splitlines() if "tv-demo: " in line)
+    assert "tv-demo: futures; orders market limit stop stop-limit;" in tv and "option chains" not in tv
     assert "broker 'tv-demo' is enabled but lacks secret 'sec'" in out
     assert "TTERM_TV_DEMO_SEC" in out
     assert "lacks secret 'cid'" not in out.split("tv-other")[0]  # found in the environment

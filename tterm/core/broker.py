@@ -148,6 +148,40 @@ class Capabilities:
     def with_changes(self, **changes: object) -> Capabilities:
         return replace(self, **changes)  # type: ignore[arg-type]
 
+    def describe(self) -> str:
+        """What the broker has natively, in a line (``tterm doctor``): the rest is emulated or refused."""
+        classes = [
+            c for c, has in (("futures", self.futures), ("equities", self.equities), ("options", self.options)) if has
+        ]
+        types = [t.value.replace("_", "-") for t in OrderType if t in self.order_types]
+        groups = [g for g, has in (("brackets", self.brackets), ("OCO", self.oco), ("OTOCO", self.otoco)) if has]
+        if self.multi_leg:
+            groups.append("multi-leg")
+        data = []
+        if self.bars:
+            data.append("bars " + "/".join(tf.value for tf in Timeframe if tf in self.timeframes))
+        data += [
+            d
+            for d, has in (
+                ("depth", self.depth),
+                ("time and sales", self.trades),
+                ("option chains", self.option_chain),
+                ("search", self.search),
+            )
+            if has
+        ]
+        words = [
+            " ".join(classes) or "no asset class",
+            "orders " + " ".join(types),
+            ("native " + " ".join(groups)) if groups else "no native brackets or groups (tterm links them)",
+            ("data: " + ", ".join(data)) if data else "no market-data verbs beyond quotes",
+        ]
+        if not self.client_order_id_lookup:
+            words.append("no lookup by tterm's order id (never re-sent)")
+        if self.interactive_login:
+            words.append("browser login")
+        return "; ".join(words)
+
 
 @dataclass(frozen=True, slots=True)
 class LoginPrompt:

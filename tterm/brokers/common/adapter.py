@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ValidationError
 
 if TYPE_CHECKING:
-    from tterm.core.broker import Broker
+    from tterm.core.broker import Broker, Capabilities
 
 
 def _present(value: Any) -> bool:
@@ -79,6 +79,15 @@ class AdapterSpec:
     credentials: Credentials = field(default_factory=Credentials)
     interactive_login: bool = False
     login_note: str = ""
+    #: ``"package.module:Class"`` of the Broker subclass, so ``tterm doctor`` can show its
+    #: capabilities without building (or connecting) it; empty: not shown.
+    broker_class: str = ""
+
+    def capabilities(self) -> Capabilities | None:
+        if not self.broker_class:
+            return None
+        module, _, cls = self.broker_class.partition(":")
+        return getattr(importlib.import_module(module), cls).capabilities  # type: ignore[no-any-return]
 
     def factory(self) -> Callable[..., Broker]:
         module, _, func = self.build.partition(":")

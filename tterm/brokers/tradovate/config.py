@@ -157,6 +157,7 @@ ADAPTER = AdapterSpec(
     type="tradovate",
     title="Tradovate",
     build="tterm.brokers.tradovate:build",
+    broker_class="tterm.brokers.tradovate.broker:TradovateBroker",
     options=TradovateSettings,
     credentials=CREDENTIALS,
     interactive_login=False,
