@@ -25,9 +25,10 @@ from typing import Any
 from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.containers import Container, Horizontal, Vertical
+from textual.keys import key_to_character
 from textual.theme import BUILTIN_THEMES
 from textual.timer import Timer
-from textual.widgets import Footer, Input, TabbedContent, TabPane
+from textual.widgets import Footer, Input, TabbedContent, TabPane, TextArea
 
 from tterm.config import Settings
 from tterm.core.broker import LoginResult
@@ -53,12 +54,13 @@ from tterm.tui import parse as p
 from tterm.tui.bridge import Bridge, Changes
 from tterm.tui.commands import Plan, TradeCommands
 from tterm.tui.estimate import estimate_risk
-from tterm.tui.keymap import bindings, check_keymap
+from tterm.tui.keymap import SPECS, bindings, check_keymap, effective_keys
 from tterm.tui.messages import AccountChosen, CancelAll, CancelOrder, Flatten, ModifyOrder, SubmitOrder, SymbolChosen
 from tterm.tui.modals.confirm import ConfirmDialog
 from tterm.tui.modals.login import LoginScreen
 from tterm.tui.modals.modify import ModifyOrderScreen
 from tterm.tui.modals.prompt import Prompt
+from tterm.tui.ordered_keys import OrderedKeys
 from tterm.tui.screens.help import HelpScreen
 from tterm.tui.themes import APP_VARIABLES, load_themes, resolve_references, theme_dirs
 from tterm.tui.widgets.blotter import FillsTable, OrdersTable
@@ -86,8 +88,12 @@ class CommandError(Exception):
     """A command that parsed but cannot be carried out (unknown account, symbol, theme...)."""
 
 
-class TtermApp(App[None]):
-    """The trading terminal. ``engine`` is any EngineClient (in-process engine or remote hub)."""
+class TtermApp(OrderedKeys, App[None]):
+    """The trading terminal. ``engine`` is any EngineClient (in-process engine or remote hub).
+
+    Keys are dispatched one at a time, each to the widget focused once the previous one is
+    handled (:mod:`tterm.tui.ordered_keys`), so a burst never reaches the wrong widget.
+    """
 
     CSS_PATH = "tterm.tcss"
     TITLE = "tterm"
@@ -109,6 +115,7 @@ class TtermApp(App[None]):
         profiles: Any = None,
     ) -> None:
         super().__init__()
+        self._ordered_keys_init()
         self.engine = engine
         self.settings = settings or Settings()
         self.ssh = ssh
@@ -938,6 +945,22 @@ class TtermApp(App[None]):
         acct = self.bridge.state.accounts.get(account)
         return bool(acct is not None and acct.is_live)
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The app's priority keys (kill switch, quit, palette) yield to a text field that uses
+        the same key for editing (Ctrl+K deletes to the end of the line): None shows the binding
+        greyed out in the footer while such a field has focus, and the field gets the key."""
+        if action in _PRIORITY_ACTIONS and self._text_field_claims(_PRIORITY_ACTIONS[action]):
+            return None
+        return True
+
+    def _text_field_claims(self, binding_id: str) -> bool:
+        focused = self.focused
+        if not isinstance(focused, Input | TextArea):
+            return False
+        keys = [k.strip() for k in effective_keys(self.settings.keymap)[binding_id].split(",") if k.strip()]
+        own = focused._bindings.key_to_bindings
+        return bool(keys) and all(k in own or focused.check_consume_key(k, key_to_character(k)) for k in keys)
+
     def action_kill_switch(self) -> None:
         self.kill_switch()
 
@@ -1180,6 +1203,9 @@ class TtermApp(App[None]):
             bar.show_error(str(exc))
             self._command_error(str(exc))
             return
+        except Exception as exc:
+            bar.show_error(f"failed: {exc}")
+            raise
         bar.close()
         if message:
             self.notify(message, timeout=4)
@@ -1233,6 +1259,10 @@ _VERBS = (
     | p.SWITCH_ACCOUNT_WORDS | p.LIST_WORDS | p.SORT_WORDS | p.LOCK_WORDS | p.LOGIN_WORDS | p.KILL_WORDS | p.GO_WORDS
     | frozenset(p.PANES)
 )  # fmt: skip
+
+
+#: Action -> binding id of the app's priority bindings (they act before the focused widget sees the key).
+_PRIORITY_ACTIONS = {spec.action: spec.id for spec in SPECS if spec.scope == "app" and spec.priority}
 
 
 def _is_verb(word: str) -> bool:
