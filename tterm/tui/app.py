@@ -62,6 +62,7 @@ from tterm.tui.modals.modify import ModifyOrderScreen
 from tterm.tui.modals.prompt import Prompt
 from tterm.tui.ordered_keys import OrderedKeys
 from tterm.tui.screens.help import HelpScreen
+from tterm.tui.terminal import terminal_gone
 from tterm.tui.themes import APP_VARIABLES, load_themes, resolve_references, theme_dirs
 from tterm.tui.widgets.blotter import FillsTable, OrdersTable
 from tterm.tui.widgets.command_bar import CommandBar
@@ -307,12 +308,14 @@ class TtermApp(OrderedKeys, App[None]):
         self.exit(message="terminal hung up (SIGHUP)")
 
     def _check_tty(self) -> None:
-        """Leave when the controlling terminal is gone, so a dropped session never spins the CPU."""
+        """Leave when the terminal (or the browser session's pipe) is gone, so a dropped session
+        never spins the CPU."""
+        stdin = sys.__stdin__
         try:
-            alive = sys.stdin.isatty()
+            fd = stdin.fileno() if stdin is not None else -1
         except (ValueError, OSError):
-            alive = False
-        if not alive:
+            fd = -1
+        if fd < 0 or terminal_gone(fd, web=self.is_web):
             self.exit(message="terminal lost")
 
     def _warn_color_once(self) -> None:
