@@ -54,6 +54,7 @@ from tterm.tui import parse as p
 from tterm.tui.bridge import Bridge, Changes
 from tterm.tui.commands import Plan, TradeCommands
 from tterm.tui.estimate import estimate_risk
+from tterm.tui.freshness import Freshness, freshness
 from tterm.tui.keymap import SPECS, bindings, check_keymap, effective_keys
 from tterm.tui.messages import AccountChosen, CancelAll, CancelOrder, Flatten, ModifyOrder, SubmitOrder, SymbolChosen
 from tterm.tui.modals.confirm import ConfirmDialog
@@ -150,6 +151,8 @@ class TtermApp(OrderedKeys, App[None]):
         self._order_symbols: set[str] = set()
         self._held: set[str] = set()
         self._quote_waiters: dict[str, asyncio.Event] = {}
+        self.freshness: Freshness = freshness((), self.wall(), self.settings.risk.stale_after_seconds)
+        self._stale_rows = 0
 
     # ================================================================== composition
 
@@ -395,6 +398,8 @@ class TtermApp(OrderedKeys, App[None]):
             for notice in ch.notices:
                 severity = {"info": "information", "warning": "warning", "error": "error"}[notice.level]
                 self.notify(notice.text, severity=severity, timeout=15 if notice.level == "error" else 6)  # type: ignore[arg-type]
+            if ch.connections:
+                self._update_freshness()
             if ch.connections or ch.locks or ch.accounts:
                 self._update_status()
 
@@ -459,6 +464,7 @@ class TtermApp(OrderedKeys, App[None]):
         if not self.alive:
             return
         self._check_layout(self.size.width, self.size.height)
+        self._update_freshness()
         self._update_status()
         if self.bridge.state.loaded:
             self._update_risk()
@@ -513,6 +519,25 @@ class TtermApp(OrderedKeys, App[None]):
         except ClockError:
             return None, "close"
 
+    def _update_freshness(self) -> None:
+        """Which prices are current: dim the stale ones, badge them (once a second and on connection changes)."""
+        state = self.bridge.state
+        self.freshness = fresh = freshness(state.connections.values(), self.wall(),
+                                           self.settings.risk.stale_after_seconds)  # fmt: skip
+        stale_rows = self.grid.set_freshness(fresh)
+        self.ticket.set_freshness(fresh)
+        if stale_rows != self._stale_rows:
+            self._stale_rows = stale_rows
+            self.grid.border_title = self._grid_title()
+
+    def _grid_title(self) -> str:
+        names = list(self.watchlists)
+        at = names.index(self.list_name) + 1 if self.list_name in names else 1
+        title = f"Watchlist: {self.list_name} ({at}/{len(names)})"
+        if self._stale_rows:
+            title += f"  STALE {self._stale_rows}"
+        return title
+
     def _update_status(self) -> None:
         state = self.bridge.state
         acct = state.accounts.get(self.account) if self.account else None
@@ -528,6 +553,8 @@ class TtermApp(OrderedKeys, App[None]):
             cutoff=cutoff,
             cutoff_label=label,
             note="SSH" if self.ssh else "",
+            freshness=self.freshness,
+            stale=self.freshness.everything_stale or self._stale_rows > 0,
         )
 
     def _risk_statuses(self) -> dict[str, RiskStatus | None]:
@@ -612,9 +639,9 @@ class TtermApp(OrderedKeys, App[None]):
     async def show_list(self, name: str) -> None:
         self.list_name = name
         entries = [self.bridge.resolve(s) for s in self.watchlists.get(name, [])]
-        names = list(self.watchlists)
         self.grid.show_list(name, entries, self.bridge.state.quotes, self.mono())
-        self.grid.border_title = f"Watchlist: {name} ({names.index(name) + 1}/{len(names)})"
+        self._stale_rows = self.grid.set_freshness(self.freshness)
+        self.grid.border_title = self._grid_title()
         await self.bridge.want("watchlist", [e.contract for e in entries if e.contract])
 
     async def _save_lists(self) -> None:
@@ -767,10 +794,14 @@ class TtermApp(OrderedKeys, App[None]):
         quote = state.quotes.get(request.symbol)
         if inst is not None:
             if quote is not None:
-                details.append(
-                    f"Market: bid {fmt.price(quote.bid, inst)} × {quote.bid_size}   "
-                    f"ask {fmt.price(quote.ask, inst)} × {quote.ask_size}   last {fmt.price(quote.last, inst)}"
+                market = (
+                    f"Market: bid {fmt.price(quote.bid, inst)} × {fmt.size(quote.bid_size)}   "
+                    f"ask {fmt.price(quote.ask, inst)} × {fmt.size(quote.ask_size)}   "
+                    f"last {fmt.price(quote.last, inst)}"
                 )
+                if self.freshness.quote_stale(quote):
+                    market += f"   STALE ({fmt.age(self.freshness.quote_age(quote))} old)"
+                details.append(market)
             details.append(f"Estimated risk: {estimate_risk(request, inst, quote).text}")
         details.append(f"From: {request.source.value.replace('_', ' ')}")
         details.append(f'To skip this dialog: [accounts."{request.account}"] confirm_orders = false in config.toml')
