@@ -1,13 +1,16 @@
 """The blotter: working orders (cancel, modify, cancel all) and today's fills and rejects.
 
 Both tables are updated by diff from the screen state (see :mod:`.tables`), at most a few times
-a second, and never cleared.
+a second, and never cleared. Rows are ordered by their real time (a session spans midnight, so
+the clock shown is not enough). The fills pane shows the newest first and keeps it in view as
+fills arrive, unless you moved the cursor down to read an older row: that row stays selected.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import tzinfo
+from typing import Any
 
 from rich.text import Text
 
@@ -24,6 +27,11 @@ _TYPE = {OrderType.MARKET: "MKT", OrderType.LIMIT: "LMT", OrderType.STOP: "STP",
 def account_label(accounts: Mapping[str, Account], account_id: str) -> str:
     acct = accounts.get(account_id)
     return acct.name if acct is not None and acct.name else account_id
+
+
+def by_rank(rank: Mapping[tuple[str, str], int]) -> Callable[[Sequence[Any]], int]:
+    """A sort key for rows identified by their (account, id) cells, in the order ``rank`` gives."""
+    return lambda cells: rank.get((str(cells[1]), str(cells[-1])), -1)
 
 
 def order_price(order: Order) -> str:
@@ -68,7 +76,9 @@ class OrdersTable(SyncedTable):
     def update_orders(self, orders: list[Order], accounts: Mapping[str, Account], tz: tzinfo) -> bool:
         self.orders = {f"{o.account}|{o.order_id}": o for o in orders}
         rows = {key: self._cells(o, accounts, tz) for key, o in self.orders.items()}
-        return self.sync(rows, sort=lambda cells: (str(cells[0]), str(cells[-1])))
+        ranked = sorted(self.orders, key=lambda k: (self.orders[k].created_at, self.orders[k].order_id))
+        rank = {(str(rows[k][1]), str(rows[k][-1])): i for i, k in enumerate(ranked)}
+        return self.sync(rows, sort=by_rank(rank))
 
     def _cells(self, o: Order, accounts: Mapping[str, Account], tz: tzinfo) -> tuple[Text, ...]:
         side_tone = "up" if o.side.value == "buy" else "down"
@@ -138,7 +148,9 @@ class FillsTable(SyncedTable):
         self, fills: list[Fill], rejects: list[Order], accounts: Mapping[str, Account], tz: tzinfo
     ) -> bool:
         rows: dict[str, tuple[Text, ...]] = {}
+        when: dict[str, tuple[object, ...]] = {}
         for f in fills:
+            when[f"fill|{f.broker}|{f.fill_id}"] = (f.ts, f.fill_id)
             rows[f"fill|{f.broker}|{f.fill_id}"] = (
                 self.text(fmt.clock(f.ts.astimezone(tz)), "muted"),
                 self.text(account_label(accounts, f.account)),
@@ -151,6 +163,7 @@ class FillsTable(SyncedTable):
                 self.text(f.fill_id, "muted"),
             )
         for o in rejects:
+            when[f"reject|{o.account}|{o.order_id}"] = (o.updated_at, o.order_id)
             rows[f"reject|{o.account}|{o.order_id}"] = (
                 self.text(fmt.clock(o.updated_at.astimezone(tz)), "muted"),
                 self.text(account_label(accounts, o.account)),
@@ -162,4 +175,12 @@ class FillsTable(SyncedTable):
                 self.text(f"REJECTED: {o.reject_reason or 'no reason given'}", "reject"),
                 self.text(o.order_id, "muted"),
             )
-        return self.sync(rows, sort=lambda cells: (str(cells[0]), str(cells[-1])), reverse=True)
+        ranked = sorted(rows, key=lambda k: when[k])  # type: ignore[arg-type,return-value]
+        rank = {(str(rows[k][1]), str(rows[k][-1])): i for i, k in enumerate(ranked)}
+        # Follow the newest unless the user is reading an older row (focused, cursor moved down).
+        follow = not self.has_focus or self.cursor_row <= 0
+        changed = self.sync(rows, sort=by_rank(rank), reverse=True)
+        if follow and self.row_count and (self.cursor_row != 0 or self.scroll_offset.y != 0):
+            self.move_cursor(row=0, animate=False, scroll=False)
+            self.scroll_to(y=0, animate=False, immediate=True)
+        return changed
