@@ -406,7 +406,8 @@ class TtermApp(OrderedKeys, App[None]):
     def _notify_orders(self, orders: list[Order], fills: list[Fill]) -> None:
         for fill in fills:
             self.notify(
-                f"FILLED {fill.side.value.upper()} {fill.quantity} {fill.symbol} @ {fill.price} "
+                f"FILLED {fill.side.value.upper()} {fill.quantity} {fill.symbol} @ "
+                f"{fmt.price(fill.price, self._instrument_or_none(fill.symbol))} "
                 f"in {self._account_name(fill.account)}",
                 timeout=6,
             )
@@ -440,11 +441,13 @@ class TtermApp(OrderedKeys, App[None]):
         with self.batch_update():
             if dirty["orders"]:
                 self.orders_table.update_orders(
-                    sorted(state.working_orders(), key=lambda o: (o.created_at, o.order_id)), state.accounts, tz
-                )
+                    sorted(state.working_orders(), key=lambda o: (o.created_at, o.order_id)), state.accounts, tz,
+                    self._instrument_or_none,
+                )  # fmt: skip
                 dirty["orders"] = False
             if dirty["fills"]:
-                self.fills_table.update_fills(list(state.fills.values()), state.rejected_orders(), state.accounts, tz)
+                self.fills_table.update_fills(list(state.fills.values()), state.rejected_orders(), state.accounts, tz,
+                                              self._instrument_or_none)  # fmt: skip
                 dirty["fills"] = False
             positions = self.query_one_optional("#positions", PositionsTable)
             if dirty["positions"] and positions is not None and not self._layout_busy:
@@ -453,6 +456,10 @@ class TtermApp(OrderedKeys, App[None]):
             if dirty["risk"] and not self._layout_busy:
                 self._update_risk()
                 dirty["risk"] = False
+
+    def _describe(self, request: OrderRequest) -> str:
+        """The order in plain words, its prices in the instrument's format."""
+        return fmt.describe(request, self._instrument_or_none(request.symbol))
 
     def _instrument_or_none(self, symbol: str) -> Instrument | None:
         try:
@@ -591,7 +598,13 @@ class TtermApp(OrderedKeys, App[None]):
         panel = self.query_one_optional("#risk", RiskPanel)
         if panel is None or self._layout_busy:
             return
-        panel.show(state.accounts.values(), self._risk_statuses(), state.balances, self.clock.now(), self.account)
+        # Each account's positions total, and when its newest position was measured.
+        totals: dict[str, tuple[Decimal, datetime]] = {}
+        for pos in state.positions.values():
+            total, at = totals.get(pos.account, (Decimal(0), pos.ts))
+            totals[pos.account] = (total + pos.total_pnl, max(at, pos.ts))
+        panel.show(state.accounts.values(), self._risk_statuses(), state.balances, self.clock.now(), self.account,
+                   totals)  # fmt: skip
 
     # ================================================================== layout
 
@@ -750,7 +763,7 @@ class TtermApp(OrderedKeys, App[None]):
             self.notify(f"not sent: {exc}", severity="error", timeout=12)
             return None
         if not decision.allowed:
-            self.notify(f"REFUSED {request.describe()}: {decision.reason}", severity="error", timeout=15)
+            self.notify(f"REFUSED {self._describe(request)}: {decision.reason}", severity="error", timeout=15)
             return None
         if self.confirm_on(request.account):
             ok = await self.push_screen_wait(self._confirm_dialog(request, decision.reasons))
@@ -765,7 +778,7 @@ class TtermApp(OrderedKeys, App[None]):
         if order.status is OrderStatus.REJECTED:
             self._notify_reject(order)
         else:
-            self.notify(f"sent: {request.describe()}", timeout=4)
+            self.notify(f"sent: {self._describe(request)}", timeout=4)
         self._tables_dirty["orders"] = self._tables_dirty["fills"] = True
         return order
 
@@ -807,7 +820,7 @@ class TtermApp(OrderedKeys, App[None]):
         details.append(f'To skip this dialog: [accounts."{request.account}"] confirm_orders = false in config.toml')
         return ConfirmDialog(
             "Confirm order",
-            request.describe(),
+            self._describe(request),
             details,
             warnings=list(warnings),
             live=bool(acct.is_live) if acct is not None else False,
@@ -1067,7 +1080,7 @@ class TtermApp(OrderedKeys, App[None]):
                 confirm = "enter: review and confirm" if self.confirm_on(request.account) else (
                     "CONFIRMATION IS OFF for this account: enter sends"
                 )  # fmt: skip
-                return Plan(True, f"order: {request.describe()}", confirm, lambda: self._run_order(request, text))
+                return Plan(True, f"order: {self._describe(request)}", confirm, lambda: self._run_order(request, text))
             summary = p.describe(cmd)
         except CommandError as exc:
             message = str(exc)
