@@ -152,6 +152,7 @@ class TtermApp(OrderedKeys, App[None]):
         self._held: set[str] = set()
         self._quote_waiters: dict[str, asyncio.Event] = {}
         self.freshness: Freshness = freshness((), self.wall(), self.settings.risk.stale_after_seconds)
+        self.color_depth = "truecolor"
         self._stale_rows = 0
 
     # ================================================================== composition
@@ -223,6 +224,7 @@ class TtermApp(OrderedKeys, App[None]):
     # ================================================================== start and stop
 
     def on_mount(self) -> None:
+        self.set_color_depth(_color_depth(getattr(self.console, "color_system", None), self.no_color))
         self._load_themes()
         problems = check_keymap(self.settings.keymap)
         if problems:
@@ -238,6 +240,12 @@ class TtermApp(OrderedKeys, App[None]):
             self.set_interval(5.0, self._check_tty)
         self.set_interval(1.0, self._tick_second)
         self.run_worker(self._startup(), name="startup", group="startup", exit_on_error=False)
+
+    def set_color_depth(self, depth: str) -> None:
+        """``truecolor``, ``256``, ``16`` or ``mono`` (NO_COLOR): at 16 and mono the widgets mark
+        the cursor row and flashes without a grey background, which would hide coloured text."""
+        self.color_depth = depth
+        self.set_class(depth in ("16", "mono"), "-low-color")
 
     def _load_themes(self) -> None:
         loaded = load_themes(theme_dirs(self.config_dir))
@@ -1295,6 +1303,13 @@ class TtermApp(OrderedKeys, App[None]):
         if self.account is not None and not self.confirm_on(self.account):
             note = f"Order confirmation is OFF for {self._account_name(self.account)} (config)."
         self.push_screen(HelpScreen(self.settings.keymap, note))
+
+
+def _color_depth(system: str | None, no_color: bool) -> str:
+    """The terminal's colour depth as the widgets need it (Rich's names: truecolor, 256, standard, windows)."""
+    if no_color:
+        return "mono"
+    return {"truecolor": "truecolor", "256": "256"}.get(system or "", "16")
 
 
 def _fields(status: RiskStatus) -> dict[str, Any]:

@@ -139,12 +139,9 @@ class QuoteGrid(ScrollView, can_focus=True):
         overflow-x: hidden;
     }
     QuoteGrid > .quote-grid--header { color: $grid-header; text-style: bold; background: $panel; }
-    QuoteGrid > .quote-grid--cursor {
-        background: $block-cursor-background; color: $block-cursor-foreground; text-style: bold;
-    }
-    QuoteGrid > .quote-grid--cursor-blurred {
-        background: $block-cursor-blurred-background; color: $block-cursor-blurred-foreground;
-    }
+    /* The cursor row keeps every cell's colour (bid, ask, up, down): only its background changes. */
+    QuoteGrid > .quote-grid--cursor { background: $grid-cursor-bg; text-style: bold; }
+    QuoteGrid > .quote-grid--cursor-blurred { background: $grid-cursor-blurred-bg; }
     QuoteGrid > .quote-grid--up { color: $pnl-up; }
     QuoteGrid > .quote-grid--down { color: $pnl-down; }
     QuoteGrid > .quote-grid--flash-up { background: $tick-up-bg; text-style: bold; }
@@ -154,6 +151,8 @@ class QuoteGrid(ScrollView, can_focus=True):
     QuoteGrid > .quote-grid--stale { color: $stale; }
     QuoteGrid > .quote-grid--symbol { text-style: bold; }
     """
+    # At 16 colours and under NO_COLOR the app's stylesheet (tterm.tcss, TtermApp.-low-color)
+    # draws the cursor row reversed instead: scoped DEFAULT_CSS cannot select on the app's class.
 
     # ------------------------------------------------------------------ messages
 
