@@ -23,14 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from textual import events, on, work
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.containers import Container, Horizontal, Vertical
 from textual.keys import key_to_character
 from textual.theme import BUILTIN_THEMES
 from textual.timer import Timer
 from textual.widgets import Footer, Input, TabbedContent, TabPane, TextArea
 
-from tterm.config import Settings
+from tterm.config import Settings, data_dir
 from tterm.core.broker import LoginResult
 from tterm.core.client import EngineClient, EngineError
 from tterm.core.clock import ClockError, CmeClock
@@ -63,6 +63,7 @@ from tterm.tui.modals.modify import ModifyOrderScreen
 from tterm.tui.modals.prompt import Prompt
 from tterm.tui.ordered_keys import OrderedKeys
 from tterm.tui.screens.help import HelpScreen
+from tterm.tui.screenshot import SCREENSHOT_DIR, save_svg
 from tterm.tui.terminal import terminal_gone
 from tterm.tui.themes import APP_VARIABLES, load_themes, resolve_references, theme_dirs
 from tterm.tui.widgets.blotter import FillsTable, OrdersTable
@@ -1297,6 +1298,42 @@ class TtermApp(OrderedKeys, App[None]):
             if not self.wide:
                 tabs.active = "tab-risk"
             self.risk_panel.focus()
+
+    # ------------------------------------------------------------------ screenshot
+
+    def get_system_commands(self, screen: Any) -> Any:
+        """Textual's palette commands, with a Screenshot that says where it saved (or why not)."""
+        for command in super().get_system_commands(screen):
+            if command.title == "Screenshot":
+                yield SystemCommand(
+                    "Screenshot",
+                    f"Save an SVG of the screen to {self.screenshot_dir()}" if not self.is_web else command.help,
+                    lambda: self.set_timer(0.1, self.action_screenshot),
+                )
+            else:
+                yield command
+
+    def screenshot_dir(self) -> Path:
+        return data_dir(self.settings) / SCREENSHOT_DIR
+
+    def action_screenshot(self, filename: str | None = None, path: str | None = None) -> None:
+        if self.is_web:
+            super().action_screenshot(filename, path)  # the browser downloads it
+            return
+        directory = Path(path).expanduser() if path else self.screenshot_dir()
+        saved, reason = save_svg(self.export_screenshot(), directory)
+        if saved is None:
+            self.notify(f"screenshot not saved: {reason}", title="Screenshot", severity="error", timeout=15)
+        else:
+            self.notify(f"screenshot saved to {saved}", title="Screenshot", timeout=8)
+
+    @on(events.DeliveryFailed)
+    def _on_delivery_failed(self, event: events.DeliveryFailed) -> None:
+        """A browser download that failed: say why (Textual's own message gives no reason)."""
+        if event.name == "screenshot":
+            event.prevent_default()
+            self.notify(f"screenshot not delivered: {event.exception}", title="Screenshot", severity="error",
+                        timeout=15)  # fmt: skip
 
     def action_help(self) -> None:
         note = ""
