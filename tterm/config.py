@@ -754,6 +754,46 @@ def save_settings(settings: Settings, path: Path | None = None) -> Path:
     return path
 
 
+def edit_config(edits: Mapping[tuple[str, ...], Any], path: Path | None = None) -> Path:
+    """Change only the keys in ``edits`` (``("general", "theme")`` -> ``"tterm-light"``) in the
+    config file and keep everything else as the user wrote it: comments, order, blank lines.
+
+    Missing tables are added. The result is validated like a loaded config before it is
+    written (atomically); a bad edit raises :class:`ConfigError` and changes nothing.
+    """
+    import tomlkit
+    from tomlkit.exceptions import TOMLKitError
+    from tomlkit.items import Array, Table
+
+    path = Path(path).expanduser() if path is not None else config_path()
+    try:
+        text = path.read_text(encoding="utf-8") if path.exists() else ""
+        doc = tomlkit.parse(text)
+    except (OSError, UnicodeDecodeError, TOMLKitError) as exc:
+        raise ConfigError(path, [("", f"cannot edit the file: {exc.__class__.__name__}: {exc}")]) from None
+    for keys, value in edits.items():
+        table: Any = doc
+        for key in keys[:-1]:
+            if key not in table:
+                table[key] = tomlkit.table()
+            table = table[key]
+            if not isinstance(table, Table | dict):
+                raise ConfigError(path, [(".".join(keys), f"{key} is not a table")])
+        old = table.get(keys[-1])
+        new = _plain(value)
+        if isinstance(new, list) and isinstance(old, Array):
+            arr = tomlkit.array()
+            arr.extend(new)
+            if "\n" in old.as_string():
+                arr.multiline(True)  # keep a list written one item per line that way
+            new = arr
+        table[keys[-1]] = new
+    out = tomlkit.dumps(doc)
+    validate_settings(tomllib.loads(out), path)
+    _atomic_write(path, out, mode=0o644)
+    return path
+
+
 def _atomic_write(path: Path, text: str, *, mode: int) -> None:
     """Write via a temp file in the same directory, fsync, then rename over ``path``. A missing
     directory is created 0700 (the config dir holds account ids and the secrets file)."""

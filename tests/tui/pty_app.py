@@ -80,7 +80,7 @@ def main() -> None:
     root, state_file = Path(sys.argv[1]), Path(sys.argv[2])
     settings = Settings()
     settings.watchlists = {"futures": ["MES1!", "ES1!", "MNQ1!", "NQ1!"]}
-    saved: list[Settings] = []
+    saved: list[Any] = []  # the config edits the app would write
     clock = CmeClock(now=frozen)
     engine = build_engine(settings, paper_seed=7, scripted=True, clock=clock, root=root)
 

@@ -16,7 +16,7 @@ import contextlib
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -86,6 +86,9 @@ SSH_MAX_HZ = 8
 
 FALLBACK_THEME = "tterm-amber"
 
+THEME_SAVE_DELAY = 0.8
+"""Seconds a newly chosen theme must stay before it is saved (the palette previews as you scroll)."""
+
 
 class CommandError(Exception):
     """A command that parsed but cannot be carried out (unknown account, symbol, theme...)."""
@@ -111,7 +114,7 @@ class TtermApp(OrderedKeys, App[None]):
         ssh: bool = False,
         owns_engine: bool = False,
         clock: CmeClock | None = None,
-        persist: Callable[[Settings], None] | None = None,
+        persist: Callable[[Mapping[tuple[str, ...], Any]], Any] | None = None,
         config_dir: Path | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         wall: Callable[[], datetime] = utcnow,
@@ -154,6 +157,7 @@ class TtermApp(OrderedKeys, App[None]):
         self._quote_waiters: dict[str, asyncio.Event] = {}
         self.freshness: Freshness = freshness((), self.wall(), self.settings.risk.stale_after_seconds)
         self.color_depth = "truecolor"
+        self._theme_timer: Timer | None = None
         self._stale_rows = 0
 
     # ================================================================== composition
@@ -249,6 +253,11 @@ class TtermApp(OrderedKeys, App[None]):
         self.set_class(depth in ("16", "mono"), "-low-color")
 
     def _load_themes(self) -> None:
+        self._choose_theme()
+        # From here on a change of theme is the user's: it is saved to config.toml.
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
+
+    def _choose_theme(self) -> None:
         loaded = load_themes(theme_dirs(self.config_dir))
         for theme in loaded.themes.values():
             self.register_theme(theme)
@@ -668,11 +677,31 @@ class TtermApp(OrderedKeys, App[None]):
 
     async def _save_lists(self) -> None:
         self.settings.watchlists = {k: list(v) for k, v in self.watchlists.items()}
-        if self.persist is not None:
-            try:
-                self.persist(self.settings)
-            except Exception as exc:
-                self.notify(f"could not save the watchlists: {exc}", severity="error")
+        self._save({("watchlists", self.list_name): list(self.watchlists[self.list_name])}, "the watchlist")
+
+    def _save(self, edits: Mapping[tuple[str, ...], Any], what: str) -> None:
+        """Write ``edits`` to config.toml (only those keys: the user's comments stay); say if it fails."""
+        if self.persist is None:
+            return
+        try:
+            self.persist(edits)
+        except Exception as exc:
+            self.notify(f"could not save {what} to config.toml: {exc}", severity="error", timeout=15)
+
+    def _theme_changed(self, theme: Any) -> None:
+        """A theme chosen in the palette or with ``theme NAME``: saved once it settles (the palette's
+        picker previews each theme it passes)."""
+        if self._theme_timer is not None:
+            self._theme_timer.stop()
+        self._theme_timer = self.set_timer(THEME_SAVE_DELAY, self._save_theme)
+
+    def _save_theme(self) -> None:
+        self._theme_timer = None
+        name = self.theme
+        if name == self.settings.general.theme:
+            return
+        self.settings.general.theme = name
+        self._save({("general", "theme"): name}, f"the theme {name!r}")
 
     async def watch_symbols(self, symbols: tuple[str, ...]) -> str:
         current = self.watchlists.setdefault(self.list_name, [])
