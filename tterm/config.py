@@ -758,8 +758,11 @@ def edit_config(edits: Mapping[tuple[str, ...], Any], path: Path | None = None) 
     """Change only the keys in ``edits`` (``("general", "theme")`` -> ``"tterm-light"``) in the
     config file and keep everything else as the user wrote it: comments, order, blank lines.
 
-    Missing tables are added. The result is validated like a loaded config before it is
-    written (atomically); a bad edit raises :class:`ConfigError` and changes nothing.
+    A mapping value sets each of its keys in that table (``("watchlists",)`` -> every list), so
+    defaults the file never spelled out are written rather than lost; a key whose value is
+    unchanged is left exactly as written. Missing tables are added. The result is validated like
+    a loaded config before it is written (atomically); a bad edit raises :class:`ConfigError`
+    and changes nothing.
     """
     import tomlkit
     from tomlkit.exceptions import TOMLKitError
@@ -771,7 +774,18 @@ def edit_config(edits: Mapping[tuple[str, ...], Any], path: Path | None = None) 
         doc = tomlkit.parse(text)
     except (OSError, UnicodeDecodeError, TOMLKitError) as exc:
         raise ConfigError(path, [("", f"cannot edit the file: {exc.__class__.__name__}: {exc}")]) from None
+    flat: list[tuple[tuple[str, ...], Any]] = []
+
+    def flatten(keys: tuple[str, ...], value: Any) -> None:
+        if isinstance(value, Mapping):
+            for k, v in value.items():
+                flatten((*keys, str(k)), v)
+        else:
+            flat.append((keys, value))
+
     for keys, value in edits.items():
+        flatten(tuple(keys), value)
+    for keys, value in flat:
         table: Any = doc
         for key in keys[:-1]:
             if key not in table:
@@ -781,6 +795,8 @@ def edit_config(edits: Mapping[tuple[str, ...], Any], path: Path | None = None) 
                 raise ConfigError(path, [(".".join(keys), f"{key} is not a table")])
         old = table.get(keys[-1])
         new = _plain(value)
+        if old is not None and _unwrap(old) == new:
+            continue  # unchanged: keep it exactly as the user wrote it
         if isinstance(new, list) and isinstance(old, Array):
             arr = tomlkit.array()
             arr.extend(new)
@@ -792,6 +808,11 @@ def edit_config(edits: Mapping[tuple[str, ...], Any], path: Path | None = None) 
     validate_settings(tomllib.loads(out), path)
     _atomic_write(path, out, mode=0o644)
     return path
+
+
+def _unwrap(item: Any) -> Any:
+    """A tomlkit item as plain Python (for comparing with an edit)."""
+    return item.unwrap() if hasattr(item, "unwrap") else item
 
 
 def _atomic_write(path: Path, text: str, *, mode: int) -> None:

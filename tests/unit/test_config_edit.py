@@ -72,3 +72,23 @@ def test_a_bad_edit_changes_nothing(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="refresh_hz"):
         edit_config({("general", "refresh_hz"): 0}, path)
     assert path.read_text() == CONFIG
+
+
+def test_lists_the_file_left_to_the_defaults_are_written_not_lost(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text("# defaults for the lists\n[paper]\nseed = 1\n")
+    lists = load_settings(path).watchlists
+    assert set(lists) == {"futures", "stocks"}
+    edit_config({("watchlists",): {**lists, "futures": [*lists["futures"], "NVDA"]}}, path)
+    again = load_settings(path).watchlists
+    assert again["stocks"] == lists["stocks"] and again["futures"][-1] == "NVDA"
+
+
+def test_unchanged_keys_are_left_as_written(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(CONFIG)
+    lists = load_settings(path).watchlists
+    edit_config({("watchlists",): {**lists, "stocks": ["AAPL"]}}, path)
+    text = path.read_text()
+    assert '"MES1!",  # micro S&P' in text  # futures did not change: its comments stay
+    assert 'stocks = ["AAPL"]' in text

@@ -677,7 +677,8 @@ class TtermApp(OrderedKeys, App[None]):
 
     async def _save_lists(self) -> None:
         self.settings.watchlists = {k: list(v) for k, v in self.watchlists.items()}
-        self._save({("watchlists", self.list_name): list(self.watchlists[self.list_name])}, "the watchlist")
+        # Every list: the file may rely on the default lists, which writing one alone would drop.
+        self._save({("watchlists",): {k: list(v) for k, v in self.watchlists.items()}}, "the watchlist")
 
     def _save(self, edits: Mapping[tuple[str, ...], Any], what: str) -> None:
         """Write ``edits`` to config.toml (only those keys: the user's comments stay); say if it fails."""

@@ -217,17 +217,22 @@ class RiskMeter(Widget):
             left = min(st.dll_distance, dll)
             line.append(self._bar(dll - left, dll, bar_w, dll_band))
             line.append(f" {fmt.money(max(left, ZERO))} left of {fmt.money(dll)} DLL", style=self._s(dll_band))
+            if st.dll_ticks is not None and st.ticks_symbol:
+                line.append(f" · {fmt.ticks(max(st.dll_ticks, ZERO))} {st.ticks_symbol}", style=self._s("muted"))
+            lines.append(line)
+            notes = []
             if st.dll_distance > dll:
-                line.append(f" + {fmt.money(st.dll_distance - dll)} profit ahead", style=self._s("muted"))
+                notes.append(f"+{fmt.money(st.dll_distance - dll)} of today's profit stands ahead of the DLL")
             # The room counts equity less the fees to close what is open; the day P&L does not.
             close_fees = dll + st.day_pnl - st.dll_distance
             if close_fees >= Decimal("0.01"):
-                line.append(f", {fmt.money(close_fees)} fees to close", style=self._s("muted"))
-            if st.dll_ticks is not None and st.ticks_symbol:
-                line.append(f" · {fmt.ticks(max(st.dll_ticks, ZERO))} {st.ticks_symbol}", style=self._s("muted"))
+                notes.append(f"after {fmt.money(close_fees)} fees to close what is open")
+            if notes:
+                indent = " " * (10 + 11 + 1 + bar_w + 1)
+                lines.append(Text(indent + "; ".join(notes), style=self._s("muted")))
         else:
             line.append(" no daily loss limit", style=self._s("muted"))
-        lines.append(line)
+            lines.append(line)
         if self.positions_total is not None and abs(self.positions_total - st.day_pnl) >= Decimal("0.01"):
             lines.append(self._disagreement(st, self.positions_total))
         if st.floor is not None and st.floor_distance is not None:
