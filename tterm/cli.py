@@ -656,7 +656,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from tterm.tui.web import TEMPLATES  # our page: fonts from this server, not a public font host
 
         print(f"tterm serve: http://{args.host}:{args.port} (Ctrl+C to stop)", file=sys.stderr)
-        Server(serve_command(args, url), host=args.host, port=args.port, title="tterm", templates_path=TEMPLATES).serve()
+        server = Server(serve_command(args, url), host=args.host, port=args.port, title="tterm",
+                        templates_path=TEMPLATES)  # fmt: skip
+        server.serve()
     finally:
         if hub is not None:
             print("tterm serve: stopping the hub it started", file=sys.stderr)

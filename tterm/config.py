@@ -806,7 +806,7 @@ def edit_config(edits: Mapping[tuple[str, ...], Any], path: Path | None = None) 
         table[keys[-1]] = new
     out = tomlkit.dumps(doc)
     validate_settings(tomllib.loads(out), path)
-    _atomic_write(path, out, mode=0o644)
+    _atomic_write(path, out, mode=PRIVATE_FILE)
     return path
 
 

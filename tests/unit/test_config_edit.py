@@ -92,3 +92,11 @@ def test_unchanged_keys_are_left_as_written(tmp_path: Path) -> None:
     text = path.read_text()
     assert '"MES1!",  # micro S&P' in text  # futures did not change: its comments stay
     assert 'stocks = ["AAPL"]' in text
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fchmod"), reason="POSIX file modes")
+def test_the_edited_file_stays_private(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(CONFIG)
+    edit_config({("general", "theme"): "tterm-cb"}, path)
+    assert path.stat().st_mode & 0o777 == 0o600

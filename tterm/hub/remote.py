@@ -269,7 +269,9 @@ class RemoteEngineClient:
             # Said first, so a reader sees the link come back and then the state it brings.
             self._link(ConnectionState.CONNECTED, f"reconnected to {self.url}")
         before = set(self._positions)
-        for event in (*snap.balances, *snap.positions, *snap.orders, *snap.quotes, *snap.connections):
+        # The link's own state is said by _link (above); the snapshot's copy may be older.
+        brokers = tuple(c for c in snap.connections if c.broker != HUB_LINK)
+        for event in (*snap.balances, *snap.positions, *snap.orders, *snap.quotes, *brokers):
             self._publish(event)
         for fill in snap.fills:
             self._publish(fill)
