@@ -70,6 +70,8 @@ class StateApp(TtermApp):
             "watchlist": self.watchlists.get(self.list_name, []),
             "orders": len(self.bridge.state.orders),
             "dropped": list(getattr(self.screen, "dropped", [])),
+            "keys": self.keys_dispatched,
+            "stalled": self.keys_stalled,
         }
         tmp = self.state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(state))

@@ -128,6 +128,8 @@ def test_commands_typed_in_one_burst_land_in_the_command_bar(app: PtyApp) -> Non
     assert state["screens"] == ["Screen"]
     assert state["orders"] == 0
     assert state["watchlist"] == watchlist
+    # Every key's handling finished on its own: none waited for the stall watchdog.
+    assert state["keys"] > len(text) and state["stalled"] == 0
 
 
 def test_a_burst_through_focus_changes_keeps_every_key(app: PtyApp) -> None:
