@@ -5,10 +5,12 @@ broker in ROOT (a frozen market, so nothing moves unless a test types), runs the
 terminal it was started in, and every 50 ms writes what a test needs to see to STATE (JSON,
 replaced atomically): whether it is ready, which widget has focus, the command bar, the screen
 stack, the ticket's fields, the watchlist and the orders the engine holds.
+``TTERM_TEST_SLOW_PREVIEW=N`` makes every pre-trade check take N seconds (an engine far away).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sys
@@ -66,16 +68,27 @@ class StateApp(TtermApp):
             "bar_open": bar.is_open,
             "bar_value": bar.input.value,
             "screens": [type(s).__name__ for s in self.screen_stack],
+            "dialog": getattr(self.screen, "title_text", ""),
+            "cursor": self.grid.cursor,
             "ticket": ticket,
             "watchlist": self.watchlists.get(self.list_name, []),
             "orders": len(self.bridge.state.orders),
             "dropped": list(getattr(self.screen, "dropped", [])),
             "keys": self.keys_dispatched,
             "stalled": self.keys_stalled,
+            "flight": _flight(self),
+            "backlog": len(getattr(self, "_key_backlog", ())),
         }
         tmp = self.state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(state))
         os.replace(tmp, self.state_file)
+
+
+def _flight(app: Any) -> str:
+    f = getattr(app, "_key_flight", None)
+    if f is None:
+        return ""
+    return f"seq={f.seq} key={getattr(f.event, 'key', '?')} passes={f.passes} waiting={f.waiting} holds={f.holds}"
 
 
 def main() -> None:
@@ -85,6 +98,15 @@ def main() -> None:
     saved: list[Any] = []  # the config edits the app would write
     clock = CmeClock(now=frozen)
     engine = build_engine(settings, paper_seed=7, scripted=True, clock=clock, root=root)
+    slow = float(os.environ.get("TTERM_TEST_SLOW_PREVIEW", "0") or 0)
+    if slow:
+        preview = engine.preview
+
+        async def slow_preview(request: Any) -> Any:  # an engine far away (a hub over a slow link)
+            await asyncio.sleep(slow)
+            return await preview(request)
+
+        engine.preview = slow_preview  # type: ignore[method-assign]
 
     async def seed() -> None:
         for symbol, (bid, ask, last, prev) in QUOTES.items():

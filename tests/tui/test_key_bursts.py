@@ -72,11 +72,16 @@ class PtyApp:
 
 
 @pytest.fixture
-def app(tmp_path: Path) -> Iterator[PtyApp]:
+def slow_preview() -> float:
+    return 0.0
+
+
+@pytest.fixture
+def app(tmp_path: Path, slow_preview: float) -> Iterator[PtyApp]:
     state_file = tmp_path / "state.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TEXTUAL_", "COLORTERM", "SSH_"))}
     env.update(TERM="xterm-256color", TZ="UTC", TTERM_CONFIG_DIR=str(tmp_path / "cfg"),
-               PYTHONPATH=str(ROOT))  # fmt: skip
+               PYTHONPATH=str(ROOT), TTERM_TEST_SLOW_PREVIEW=str(slow_preview))  # fmt: skip
     pid, fd = pty.fork()
     if pid == 0:  # pragma: no cover - the child
         os.chdir(ROOT)
@@ -162,3 +167,35 @@ def test_keys_typed_ahead_never_answer_the_confirmation(app: PtyApp) -> None:
     app.burst(b"y")
     state = app.wait(lambda s: s["orders"] == 1, limit=10)
     assert state["screens"] == ["Screen"]
+
+
+def test_keys_after_a_hotkey_reach_what_it_opens(app: PtyApp) -> None:
+    # a opens the add-symbol prompt (from a worker); the rest of the burst is the symbol and its
+    # Enter. Before, "A" and "M" went to the watchlist (s, x, b would have been hotkeys there).
+    app.burst(b"aAMD\r")
+    state = app.wait(lambda s: "AMD" in s["watchlist"], limit=10)
+    assert state["screens"] == ["Screen"] and state["orders"] == 0
+    app.wait(lambda s: s["focused"] == "watchlist", limit=10)
+    # Enter loads the ticket and moves there: what follows is typed into the symbol field.
+    app.burst(b"\rNQ1!")
+    state = app.wait(lambda s: s["ticket"].get("t-symbol") == "NQ1!", limit=10)
+    assert state["focused"] == "t-symbol" and state["orders"] == 0 and state["screens"] == ["Screen"]
+    assert state["stalled"] == 0
+
+
+@pytest.mark.parametrize("slow_preview", [1.5])
+def test_keys_wait_for_the_confirmation_and_the_kill_switch_does_not(app: PtyApp) -> None:
+    # The pre-trade check takes 1.5 s. A j typed after the buy key must not move the watchlist
+    # under the order being prepared; it waits for the confirmation (which ignores it).
+    app.burst(b"bj")
+    state = app.wait(lambda s: s["screens"][-1] == "ConfirmDialog", limit=10)
+    state = app.settle(0.5)
+    assert state["cursor"] == 0 and state["dropped"] == ["j"] and state["orders"] == 0
+    app.burst(b"n")
+    app.wait(lambda s: s["screens"] == ["Screen"] and s["focused"] == "watchlist", limit=10)
+    # The kill switch pressed while an order's check is still running comes up at once.
+    app.burst(b"b")
+    app.settle(0.3)
+    app.burst(b"\x0b")  # ctrl+k
+    state = app.wait(lambda s: s["dialog"] == "KILL SWITCH", limit=1.0)
+    assert state["screens"] == ["Screen", "ConfirmDialog"]  # before the order's confirmation

@@ -29,6 +29,7 @@ from textual.keys import key_to_character
 from textual.theme import BUILTIN_THEMES
 from textual.timer import Timer
 from textual.widgets import Footer, Input, TabbedContent, TabPane, TextArea
+from textual.worker import Worker
 
 from tterm.config import Settings, data_dir
 from tterm.core.broker import LoginResult
@@ -158,6 +159,7 @@ class TtermApp(OrderedKeys, App[None]):
         self.freshness: Freshness = freshness((), self.wall(), self.settings.risk.stale_after_seconds)
         self.color_depth = "truecolor"
         self._theme_timer: Timer | None = None
+        self._worker_holds: dict[Worker[Any], int] = {}
         self._stale_rows = 0
 
     # ================================================================== composition
@@ -790,7 +792,7 @@ class TtermApp(OrderedKeys, App[None]):
     @on(SubmitOrder)
     def _submit(self, event: SubmitOrder) -> None:
         event.stop()
-        self.submit_order(event.request)
+        self._keys_wait_for(self.submit_order(event.request))
 
     @work(group="orders", exit_on_error=False)
     async def submit_order(self, request: OrderRequest) -> Order | None:
@@ -882,7 +884,7 @@ class TtermApp(OrderedKeys, App[None]):
             order_type=OrderType.MARKET,
             source=OrderSource.HOTKEY,
         )
-        self.submit_order(request)
+        self._keys_wait_for(self.submit_order(request))
 
     @on(QuoteGrid.OpenTicket)
     def _open_ticket(self, event: QuoteGrid.OpenTicket) -> None:
@@ -898,7 +900,7 @@ class TtermApp(OrderedKeys, App[None]):
     @on(QuoteGrid.AddRequested)
     def _add_requested(self, event: QuoteGrid.AddRequested) -> None:
         event.stop()
-        self._prompt_add()
+        self._keys_wait_for(self._prompt_add())
 
     @work(group="prompt", exit_on_error=False)
     async def _prompt_add(self) -> None:
@@ -919,7 +921,7 @@ class TtermApp(OrderedKeys, App[None]):
     @on(QuoteGrid.RemoveRequested)
     def _remove_requested(self, event: QuoteGrid.RemoveRequested) -> None:
         event.stop()
-        self.run_worker(self._remove(event.listed), group="watch", exit_on_error=False)
+        self._keys_wait_for(self.run_worker(self._remove(event.listed), group="watch", exit_on_error=False))
 
     async def _remove(self, listed: str) -> None:
         try:
@@ -930,12 +932,12 @@ class TtermApp(OrderedKeys, App[None]):
     @on(QuoteGrid.ListStep)
     def _list_step(self, event: QuoteGrid.ListStep) -> None:
         event.stop()
-        self.run_worker(self.step_list(event.step), group="watch", exit_on_error=False)
+        self._keys_wait_for(self.run_worker(self.step_list(event.step), group="watch", exit_on_error=False))
 
     @on(CancelOrder)
     def _cancel(self, event: CancelOrder) -> None:
         event.stop()
-        self.cancel_order(event.account, event.order_id)
+        self._keys_wait_for(self.cancel_order(event.account, event.order_id))
 
     @work(group="cancel", exit_on_error=False)
     async def cancel_order(self, account: str, order_id: str) -> None:
@@ -954,7 +956,7 @@ class TtermApp(OrderedKeys, App[None]):
         except CommandError as exc:
             self.notify(str(exc), severity="error")
             return
-        self.cancel_all(account, None)
+        self._keys_wait_for(self.cancel_all(account, None))
 
     @work(group="cancel", exit_on_error=False)
     async def cancel_all(self, account: str, symbol: str | None) -> None:
@@ -1001,7 +1003,7 @@ class TtermApp(OrderedKeys, App[None]):
     @on(Flatten)
     def _flatten(self, event: Flatten) -> None:
         event.stop()
-        self.flatten(event.account, event.symbol)
+        self._keys_wait_for(self.flatten(event.account, event.symbol))
 
     @work(group="flatten", exit_on_error=False)
     async def flatten(self, account: str, symbol: str | None) -> None:
@@ -1048,7 +1050,7 @@ class TtermApp(OrderedKeys, App[None]):
         return bool(keys) and all(k in own or focused.check_consume_key(k, key_to_character(k)) for k in keys)
 
     def action_kill_switch(self) -> None:
-        self.kill_switch()
+        self._keys_wait_for(self.kill_switch())
 
     @work(group="kill", exclusive=True, exit_on_error=False)
     async def kill_switch(self) -> None:
@@ -1126,13 +1128,29 @@ class TtermApp(OrderedKeys, App[None]):
             return Plan(False, message, "nothing is sent: fix the command", lambda: self._command_error(message))
         return Plan(True, summary, "enter: do it", lambda: self.run_command(cmd, source))
 
+    def _keys_wait_for(self, worker: Worker[Any]) -> Worker[Any]:
+        """Keep the next keys waiting until ``worker`` ends or shows its screen (a confirmation, a
+        prompt), so a key typed after this one reaches what it opens (see ordered_keys)."""
+        token = self.hold_keys()
+        if token:
+            if worker.is_finished:
+                self.release_keys(token)
+            else:
+                self._worker_holds[worker] = token
+        return worker
+
+    @on(Worker.StateChanged)
+    def _worker_ended(self, event: Worker.StateChanged) -> None:
+        if event.worker.is_finished:
+            self.release_keys(self._worker_holds.pop(event.worker, 0))
+
     def _command_error(self, message: str) -> None:
         self.notify(message, title="command", severity="error", timeout=10)
 
     def _run_order(self, request: OrderRequest, text: str) -> None:
         self._remember(text)
         # A fresh client order id each time: a plan can be chosen again from the palette's history.
-        self.submit_order(request.with_changes(client_order_id=new_client_order_id()))
+        self._keys_wait_for(self.submit_order(request.with_changes(client_order_id=new_client_order_id())))
 
     def _remember(self, text: str) -> None:
         text = text.strip().lstrip(":").strip()
@@ -1153,7 +1171,7 @@ class TtermApp(OrderedKeys, App[None]):
             raise CommandError(str(exc)) from None
 
     def run_command(self, cmd: p.Command, source: OrderSource) -> None:
-        self.run_worker(self._execute(cmd, source), group="command", exit_on_error=False)
+        self._keys_wait_for(self.run_worker(self._execute(cmd, source), group="command", exit_on_error=False))
 
     async def _execute(self, cmd: p.Command, source: OrderSource) -> None:
         try:
@@ -1170,30 +1188,30 @@ class TtermApp(OrderedKeys, App[None]):
             case p.OrderCommand():
                 request = self.build_request(cmd, source)
                 self._remember(p.format_order(cmd))
-                self.submit_order(request)
+                self._keys_wait_for(self.submit_order(request))
                 return ""
             case p.FlattenCommand(symbol=symbol, account=acct):
                 account = self.resolve_account(acct)
                 contract = self._contract(symbol) if symbol else None
-                self.flatten(account, contract)
+                self._keys_wait_for(self.flatten(account, contract))
                 return ""
             case p.CancelCommand(target=target, account=acct):
                 account = self.resolve_account(acct)
                 if target is None:
-                    self.cancel_all(account, None)
+                    self._keys_wait_for(self.cancel_all(account, None))
                     return ""
                 try:
                     contract = self.engine.instrument(target).symbol
                 except (UnknownSymbol, ModelError):
                     contract = None
                 if contract is not None:
-                    self.cancel_all(account, contract)
+                    self._keys_wait_for(self.cancel_all(account, contract))
                     return ""
                 if (account, target) not in self.bridge.state.orders:
                     raise CommandError(
                         f"{target!r} is neither a symbol nor an order id in {self._account_name(account)}"
                     )
-                self.cancel_order(account, target)
+                self._keys_wait_for(self.cancel_order(account, target))
                 return ""
             case p.WatchCommand(symbols=symbols):
                 return await self.watch_symbols(symbols)
@@ -1223,13 +1241,13 @@ class TtermApp(OrderedKeys, App[None]):
                 self.action_focus_pane(pane)
                 return ""
             case p.LockCommand(reason=reason, account=acct):
-                self.lock_account(self.resolve_account(acct), reason)
+                self._keys_wait_for(self.lock_account(self.resolve_account(acct), reason))
                 return ""
             case p.LoginCommand(broker=broker):
                 self.open_login(broker)
                 return ""
             case p.KillCommand():
-                self.kill_switch()
+                self._keys_wait_for(self.kill_switch())
                 return ""
             case p.HelpCommand():
                 self.action_help()
@@ -1279,7 +1297,7 @@ class TtermApp(OrderedKeys, App[None]):
             bar.show_error(str(exc))
             self._command_error(str(exc))
             return
-        self.run_worker(self._bar_execute(cmd, event.text), group="command", exit_on_error=False)
+        self._keys_wait_for(self.run_worker(self._bar_execute(cmd, event.text), group="command", exit_on_error=False))
 
     async def _bar_execute(self, cmd: p.Command, text: str) -> None:
         bar = self.command_bar
