@@ -25,6 +25,7 @@ import tempfile
 import tomllib
 import types
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
@@ -754,15 +755,23 @@ def save_settings(settings: Settings, path: Path | None = None) -> Path:
     return path
 
 
+@dataclass(frozen=True, slots=True)
+class IfMissing:
+    """An edit value written only where the file does not have the key yet: the current values of
+    a table the file leaves to the defaults (``("watchlists",): IfMissing(lists)``)."""
+
+    values: Mapping[str, Any]
+
+
 def edit_config(edits: Mapping[tuple[str, ...], Any], path: Path | None = None) -> Path:
     """Change only the keys in ``edits`` (``("general", "theme")`` -> ``"tterm-light"``) in the
     config file and keep everything else as the user wrote it: comments, order, blank lines.
 
-    A mapping value sets each of its keys in that table (``("watchlists",)`` -> every list), so
-    defaults the file never spelled out are written rather than lost; a key whose value is
-    unchanged is left exactly as written. Missing tables are added. The result is validated like
-    a loaded config before it is written (atomically); a bad edit raises :class:`ConfigError`
-    and changes nothing.
+    A mapping value sets each of its keys in that table; an :class:`IfMissing` value sets only the
+    keys the file does not have, so defaults it never spelled out are written rather than lost
+    when one of them changes. A key whose value is unchanged is left exactly as written. Missing
+    tables are added. The result is validated like a loaded config before it is written
+    (atomically); a bad edit raises :class:`ConfigError` and changes nothing.
     """
     import tomlkit
     from tomlkit.exceptions import TOMLKitError
@@ -774,18 +783,21 @@ def edit_config(edits: Mapping[tuple[str, ...], Any], path: Path | None = None) 
         doc = tomlkit.parse(text)
     except (OSError, UnicodeDecodeError, TOMLKitError) as exc:
         raise ConfigError(path, [("", f"cannot edit the file: {exc.__class__.__name__}: {exc}")]) from None
-    flat: list[tuple[tuple[str, ...], Any]] = []
+    flat: list[tuple[tuple[str, ...], Any, bool]] = []  # (keys, value, only if missing)
 
-    def flatten(keys: tuple[str, ...], value: Any) -> None:
-        if isinstance(value, Mapping):
+    def flatten(keys: tuple[str, ...], value: Any, missing_only: bool = False) -> None:
+        if isinstance(value, IfMissing):
+            for k, v in value.values.items():
+                flat.append(((*keys, str(k)), v, True))
+        elif isinstance(value, Mapping):
             for k, v in value.items():
-                flatten((*keys, str(k)), v)
+                flatten((*keys, str(k)), v, missing_only)
         else:
-            flat.append((keys, value))
+            flat.append((keys, value, missing_only))
 
     for keys, value in edits.items():
         flatten(tuple(keys), value)
-    for keys, value in flat:
+    for keys, value, missing_only in flat:
         table: Any = doc
         for key in keys[:-1]:
             if key not in table:
@@ -794,6 +806,8 @@ def edit_config(edits: Mapping[tuple[str, ...], Any], path: Path | None = None) 
             if not isinstance(table, Table | dict):
                 raise ConfigError(path, [(".".join(keys), f"{key} is not a table")])
         old = table.get(keys[-1])
+        if missing_only and old is not None:
+            continue
         new = _plain(value)
         if old is not None and _unwrap(old) == new:
             continue  # unchanged: keep it exactly as the user wrote it

@@ -278,7 +278,8 @@ async def test_rejected_order_shows_its_reason_in_fills_and_rejects(engine, sett
 
 async def test_watch_unwatch_list_and_sort_from_the_command_bar(engine, settings) -> None:
     saved = []
-    app = make_app(engine, settings, persist=lambda edits: saved.append(edits[("watchlists",)]))
+    app = make_app(engine, settings, persist=lambda edits: saved.append({**edits[("watchlists",)].values,
+                   **{k[-1]: v for k, v in edits.items() if len(k) == 2}}))  # fmt: skip
     async with app.run_test(size=SIZE) as pilot:
         await started(app, pilot)
         await pilot.press("colon", *"list stocks", "enter")

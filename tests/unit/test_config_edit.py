@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tterm.config import ConfigError, edit_config, load_settings
+from tterm.config import ConfigError, IfMissing, edit_config, load_settings
 
 CONFIG = """\
 # My trading setup. Do not lose this comment.
@@ -79,16 +79,26 @@ def test_lists_the_file_left_to_the_defaults_are_written_not_lost(tmp_path: Path
     path.write_text("# defaults for the lists\n[paper]\nseed = 1\n")
     lists = load_settings(path).watchlists
     assert set(lists) == {"futures", "stocks"}
-    edit_config({("watchlists",): {**lists, "futures": [*lists["futures"], "NVDA"]}}, path)
+    edit_config({("watchlists",): IfMissing(lists), ("watchlists", "futures"): [*lists["futures"], "NVDA"]}, path)
     again = load_settings(path).watchlists
     assert again["stocks"] == lists["stocks"] and again["futures"][-1] == "NVDA"
+
+
+def test_an_edit_keeps_what_another_terminal_wrote_meanwhile(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(CONFIG)
+    stale = load_settings(path).watchlists  # this terminal's view
+    edit_config({("watchlists", "futures"): ["MES1!", "MNQ1!", "NQ1!"]}, path)  # another terminal
+    edit_config({("watchlists",): IfMissing(stale), ("watchlists", "stocks"): ["AAPL"]}, path)
+    lists = load_settings(path).watchlists
+    assert lists == {"futures": ["MES1!", "MNQ1!", "NQ1!"], "stocks": ["AAPL"]}
 
 
 def test_unchanged_keys_are_left_as_written(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
     path.write_text(CONFIG)
     lists = load_settings(path).watchlists
-    edit_config({("watchlists",): {**lists, "stocks": ["AAPL"]}}, path)
+    edit_config({("watchlists",): {**lists, "stocks": ["AAPL"]}}, path)  # a whole table, one list changed
     text = path.read_text()
     assert '"MES1!",  # micro S&P' in text  # futures did not change: its comments stay
     assert 'stocks = ["AAPL"]' in text

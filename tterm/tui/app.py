@@ -31,7 +31,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, Input, TabbedContent, TabPane, TextArea
 from textual.worker import Worker
 
-from tterm.config import Settings, data_dir
+from tterm.config import IfMissing, Settings, data_dir
 from tterm.core.broker import LoginResult
 from tterm.core.client import EngineClient, EngineError
 from tterm.core.clock import ClockError, CmeClock
@@ -679,8 +679,14 @@ class TtermApp(OrderedKeys, App[None]):
 
     async def _save_lists(self) -> None:
         self.settings.watchlists = {k: list(v) for k, v in self.watchlists.items()}
-        # Every list: the file may rely on the default lists, which writing one alone would drop.
-        self._save({("watchlists",): {k: list(v) for k, v in self.watchlists.items()}}, "the watchlist")
+        # The list that changed; the others only where the file leaves them to the defaults
+        # (writing one list alone would drop them). Another terminal's edits to other lists stay.
+        name = self.list_name
+        edits = {
+            ("watchlists",): IfMissing({k: list(v) for k, v in self.watchlists.items()}),
+            ("watchlists", name): list(self.watchlists[name]),
+        }
+        self._save(edits, "the watchlist")
 
     def _save(self, edits: Mapping[tuple[str, ...], Any], what: str) -> None:
         """Write ``edits`` to config.toml (only those keys: the user's comments stay); say if it fails."""
