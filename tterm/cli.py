@@ -167,7 +167,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             )
             return 1
         print(f"tterm: a hub owns {display_path(root)}; attaching to it at {owner.hub_url}", file=sys.stderr)
-        return attach_terminal(settings, owner.hub_url, token)
+        return attach_terminal(settings, owner.hub_url, token, args.config)
     try:
         # Imported here: the terminal pulls in Textual, which doctor and journal export do not need.
         from tterm.runtime import run_terminal
@@ -541,12 +541,13 @@ def cmd_attach(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    return attach_terminal(settings, args.url, token)
+    return attach_terminal(settings, args.url, token, getattr(args, "config", None))
 
 
-def attach_terminal(settings: Settings, url: str, token: str) -> int:
+def attach_terminal(settings: Settings, url: str, token: str, config_file: Path | None = None) -> int:
     """Open the terminal on the hub at ``url`` (``tterm attach``, and plain ``tterm`` on a data dir
-    a hub owns). Exit 1 if the hub cannot be reached."""
+    a hub owns). Exit 1 if the hub cannot be reached. Watchlist and theme changes are saved to
+    ``config_file`` (default: the config path), as in the embedded terminal."""
     import asyncio
 
     from tterm.core.client import EngineError
@@ -571,10 +572,13 @@ def attach_terminal(settings: Settings, url: str, token: str) -> int:
 
     active = ssh_mode(settings, os.environ)
     apply_ssh_environment(active)
+    from tterm.config import edit_config
     from tterm.tui.app import TtermApp
 
+    target = Path(config_file).expanduser() if config_file is not None else config_path()
     # The app "owns" only the connection: stopping it detaches; the hub runs on.
-    app = TtermApp(RemoteEngineClient(url, token), settings=settings, ssh=active, owns_engine=True)
+    app = TtermApp(RemoteEngineClient(url, token), settings=settings, ssh=active, owns_engine=True,
+                   persist=lambda edits: edit_config(edits, target), config_dir=target.parent)  # fmt: skip
     rc = app.run(mouse=not active)
     return rc if isinstance(rc, int) else 0
 
@@ -653,8 +657,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         from textual_serve.server import Server
 
+        from tterm.tui.web import TEMPLATES  # our page: fonts from this server, not a public font host
+
         print(f"tterm serve: http://{args.host}:{args.port} (Ctrl+C to stop)", file=sys.stderr)
-        Server(serve_command(args, url), host=args.host, port=args.port, title="tterm").serve()
+        server = Server(serve_command(args, url), host=args.host, port=args.port, title="tterm",
+                        templates_path=TEMPLATES)  # fmt: skip
+        server.serve()
     finally:
         if hub is not None:
             print("tterm serve: stopping the hub it started", file=sys.stderr)

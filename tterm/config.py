@@ -25,6 +25,7 @@ import tempfile
 import tomllib
 import types
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
@@ -752,6 +753,80 @@ def save_settings(settings: Settings, path: Path | None = None) -> Path:
     path = Path(path).expanduser() if path is not None else config_path()
     _atomic_write(path, settings_to_toml(settings), mode=PRIVATE_FILE)
     return path
+
+
+@dataclass(frozen=True, slots=True)
+class IfMissing:
+    """An edit value written only where the file does not have the key yet: the current values of
+    a table the file leaves to the defaults (``("watchlists",): IfMissing(lists)``)."""
+
+    values: Mapping[str, Any]
+
+
+def edit_config(edits: Mapping[tuple[str, ...], Any], path: Path | None = None) -> Path:
+    """Change only the keys in ``edits`` (``("general", "theme")`` -> ``"tterm-light"``) in the
+    config file and keep everything else as the user wrote it: comments, order, blank lines.
+
+    A mapping value sets each of its keys in that table; an :class:`IfMissing` value sets only the
+    keys the file does not have, so defaults it never spelled out are written rather than lost
+    when one of them changes. A key whose value is unchanged is left exactly as written. Missing
+    tables are added. The result is validated like a loaded config before it is written
+    (atomically); a bad edit raises :class:`ConfigError` and changes nothing.
+    """
+    import tomlkit
+    from tomlkit.exceptions import TOMLKitError
+    from tomlkit.items import Array, Table
+
+    path = Path(path).expanduser() if path is not None else config_path()
+    try:
+        text = path.read_text(encoding="utf-8") if path.exists() else ""
+        doc = tomlkit.parse(text)
+    except (OSError, UnicodeDecodeError, TOMLKitError) as exc:
+        raise ConfigError(path, [("", f"cannot edit the file: {exc.__class__.__name__}: {exc}")]) from None
+    flat: list[tuple[tuple[str, ...], Any, bool]] = []  # (keys, value, only if missing)
+
+    def flatten(keys: tuple[str, ...], value: Any, missing_only: bool = False) -> None:
+        if isinstance(value, IfMissing):
+            for k, v in value.values.items():
+                flat.append(((*keys, str(k)), v, True))
+        elif isinstance(value, Mapping):
+            for k, v in value.items():
+                flatten((*keys, str(k)), v, missing_only)
+        else:
+            flat.append((keys, value, missing_only))
+
+    for keys, value in edits.items():
+        flatten(tuple(keys), value)
+    for keys, value, missing_only in flat:
+        table: Any = doc
+        for key in keys[:-1]:
+            if key not in table:
+                table[key] = tomlkit.table()
+            table = table[key]
+            if not isinstance(table, Table | dict):
+                raise ConfigError(path, [(".".join(keys), f"{key} is not a table")])
+        old = table.get(keys[-1])
+        if missing_only and old is not None:
+            continue
+        new = _plain(value)
+        if old is not None and _unwrap(old) == new:
+            continue  # unchanged: keep it exactly as the user wrote it
+        if isinstance(new, list) and isinstance(old, Array):
+            arr = tomlkit.array()
+            arr.extend(new)
+            if "\n" in old.as_string():
+                arr.multiline(True)  # keep a list written one item per line that way
+            new = arr
+        table[keys[-1]] = new
+    out = tomlkit.dumps(doc)
+    validate_settings(tomllib.loads(out), path)
+    _atomic_write(path, out, mode=PRIVATE_FILE)
+    return path
+
+
+def _unwrap(item: Any) -> Any:
+    """A tomlkit item as plain Python (for comparing with an edit)."""
+    return item.unwrap() if hasattr(item, "unwrap") else item
 
 
 def _atomic_write(path: Path, text: str, *, mode: int) -> None:

@@ -198,7 +198,8 @@ def run_terminal(
 ) -> Any:
     """Run the full-screen terminal on the embedded engine (plain ``tterm``).
 
-    Watchlist edits made in the terminal are saved to ``config_file`` (default: the config path).
+    Watchlist edits and the theme chosen in the terminal are saved to ``config_file`` (default: the
+    config path), changing only those keys.
     """
     active = ssh_profile_active(settings, ssh)
     apply_ssh_environment(active)
@@ -207,7 +208,7 @@ def run_terminal(
 
     # With [hub] serve_webhooks the engine serves TradingView alerts while the terminal runs.
     engine = with_embedded_hub(build_engine(settings, paper_seed=paper_seed), settings)
-    from tterm.config import config_dir, save_settings
+    from tterm.config import config_dir, edit_config
 
     target = Path(config_file).expanduser() if config_file is not None else None
     app = TtermApp(
@@ -215,7 +216,7 @@ def run_terminal(
         settings=settings,
         ssh=active,
         owns_engine=True,
-        persist=lambda s: save_settings(s, target),
+        persist=lambda edits: edit_config(edits, target),
         config_dir=target.parent if target is not None else config_dir(),
     )
     return app.run(mouse=not active)

@@ -179,7 +179,7 @@ def test_plain_tterm_attaches_to_the_hub_that_owns_the_dir(
     home: Path, hub: Hub, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     attached: list[tuple[str, str]] = []
-    monkeypatch.setattr(cli, "attach_terminal", lambda settings, url, token: attached.append((url, token)) or 0)
+    monkeypatch.setattr(cli, "attach_terminal", lambda settings, url, token, *rest: attached.append((url, token)) or 0)
     built: list[object] = []
     monkeypatch.setattr("tterm.runtime.run_terminal", lambda *a, **k: built.append(a))
     assert cli.main([]) == 0
@@ -314,7 +314,7 @@ def test_a_hub_whose_port_is_taken_says_so_and_leaves_the_dir_free(
 def test_plain_tterm_waits_for_a_hub_that_is_still_starting(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A hub connecting its brokers owns the dir before it listens: tterm waits for its address."""
     attached: list[str] = []
-    monkeypatch.setattr(cli, "attach_terminal", lambda settings, url, token: attached.append(url) or 0)
+    monkeypatch.setattr(cli, "attach_terminal", lambda settings, url, token, *rest: attached.append(url) or 0)
     starting = DataDirLock(home / "data")
     starting.acquire("hub", "tterm hub")
     timer = threading.Timer(0.3, lambda: starting.publish(hub_url="ws://127.0.0.1:8799"))

@@ -156,11 +156,16 @@ async def test_malformed_requests_are_rejected_with_a_reason_journaled_and_never
 )
 async def test_broker_rejects_reach_the_journal_with_the_brokers_reason(h, kw, reason):
     await h.quote("AAPL", "270.00", "270.02")
-    order = await h.engine.place(req(**kw))
+    before = len(await h.broker.orders())
+    request = req(**kw)
+    # Account rules are the broker's: its preflight refuses the preview and the send alike, with its reason.
+    assert reason in (await h.engine.preview(request)).reason
+    order = await h.engine.place(request)
     assert order.status is OrderStatus.REJECTED
-    assert order.broker == "paper"  # it reached the broker, which refused it (account rules are the broker's)
     assert reason in order.reject_reason
-    assert h.journal.entries(kind="order_reject", ref=order.client_order_id)
+    assert len(await h.broker.orders()) == before  # refused before it went out
+    (decision,) = h.journal.entries(kind="risk_decision", ref=order.client_order_id)
+    assert reason in decision.data["reasons"][0]
 
 
 async def test_machine_prices_are_rounded_people_prices_rejected(h):

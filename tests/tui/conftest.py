@@ -75,7 +75,8 @@ async def push(engine: Engine, symbol: str, **fields: Any) -> None:
         base = dict(bid=Decimal(bid), ask=Decimal(ask), last=Decimal(last), prev_close=Decimal(prev), bid_size=bsz,
                     ask_size=asz, volume=vol)  # fmt: skip
     base.update({k: Decimal(str(v)) if k in ("bid", "ask", "last", "prev_close") else v for k, v in fields.items()})
-    await engine.brokers["paper"].push_quote(Quote(symbol=inst.symbol, ts=FROZEN, **base))  # type: ignore[attr-defined]
+    base.setdefault("ts", FROZEN)
+    await engine.brokers["paper"].push_quote(Quote(symbol=inst.symbol, **base))  # type: ignore[attr-defined]
 
 
 def make_settings(**general: Any) -> Settings:

@@ -88,7 +88,7 @@ def test_money_pct_volume_duration() -> None:
         "4.56M",
         "1.40M",
         "220M",
-    ]
+    ]  # more in test_numbers.py
     assert fmt.duration(timedelta(hours=2, minutes=5)) == "2h05m"
     assert fmt.duration(timedelta(seconds=-1)) == "passed"
     assert fmt.sparkline([D(1), D(2), D(3)], 8) == "▁▄█"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from pathlib import Path
 
 import pytest
@@ -149,8 +149,9 @@ async def test_meter_shows_every_distance(h: Harness) -> None:
     fees = h.master.resolve("MES1!").fee_per_side * 4  # in and out, 2 lots
     assert s.equity == D(50000) - D("10.25") * 5 * 2 - fees / 2  # 10.25 points on 2 MES; entry fees paid
     assert s.contracts_used == D(2) and s.ticks_symbol.startswith("MES")
-    # Ticks to the floor for the 2-lot position: $ left / ($1.25 x 2).
-    assert s.floor_ticks == (s.floor_distance / D("2.50")).quantize(D("0.1"))
+    # Ticks to the floor for the 2-lot position: $ left / ($1.25 x 2), in whole ticks (never rounded up).
+    assert s.floor_ticks == (s.floor_distance / D("2.50")).to_integral_value(rounding=ROUND_FLOOR)
+    assert s.floor_ticks == s.floor_ticks.to_integral_value()
     assert s.floor_used_pct is not None and s.floor_used_pct > 0
     # The monitor also refreshed what the pre-trade checks read.
     v = h.monitor.view(FUT)

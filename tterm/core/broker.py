@@ -347,6 +347,15 @@ class Broker(ABC):
         verb = "OCO orders" if group.kind is GroupKind.OCO else "OTOCO orders"
         raise self.not_supported(verb)
 
+    def preflight(self, request: OrderRequest) -> str:
+        """Why :meth:`place` would refuse ``request`` outright, "" when it would take it.
+
+        The checks a broker makes locally before an order goes anywhere (account kind, cash,
+        a market to fill against), so the router's preview says what the send will say.
+        Synchronous, no I/O. The default has none: the vendor decides when the order arrives.
+        """
+        return ""
+
     @abstractmethod
     async def place(self, request: OrderRequest) -> Order:
         """Send a new order (with its bracket, if any). Returns the acknowledged or rejected order."""

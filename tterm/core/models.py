@@ -9,6 +9,7 @@ many subscribers without copying. Vendor field names never appear here: each bro
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
@@ -603,19 +604,20 @@ class OrderRequest:
     def signed_quantity(self) -> int:
         return self.side.sign * self.quantity
 
-    def describe(self) -> str:
-        """The order in plain words, as the palette and confirm modal show it."""
+    def describe(self, price: Callable[[Decimal | None], str] = str) -> str:
+        """The order in plain words, as the palette and confirm modal show it (``price`` formats
+        each price: the terminal passes the instrument's format)."""
         words = [self.side.value.upper(), str(self.quantity), self.symbol]
         if self.order_type is OrderType.MARKET:
             words.append("at market")
         elif self.order_type is OrderType.LIMIT:
-            words.append(f"limit {self.limit_price}")
+            words.append(f"limit {price(self.limit_price)}")
         elif self.order_type is OrderType.STOP:
-            words.append(f"stop {self.stop_price}")
+            words.append(f"stop {price(self.stop_price)}")
         elif self.order_type is OrderType.TRAILING_STOP:
-            words.append(f"trailing stop {self.trail_amount} behind the market")
+            words.append(f"trailing stop {price(self.trail_amount)} behind the market")
         else:
-            words.append(f"stop {self.stop_price} limit {self.limit_price}")
+            words.append(f"stop {price(self.stop_price)} limit {price(self.limit_price)}")
         if self.price_effect is not None:
             words.append(f"net {self.price_effect.value}")
         if self.tif is not TimeInForce.DAY:
@@ -625,11 +627,11 @@ class OrderRequest:
             if b.take_profit_ticks is not None:
                 words.append(f"take-profit {b.take_profit_ticks} ticks")
             elif b.take_profit_price is not None:
-                words.append(f"take-profit {b.take_profit_price}")
+                words.append(f"take-profit {price(b.take_profit_price)}")
             if b.stop_loss_ticks is not None:
                 words.append(f"stop-loss {b.stop_loss_ticks} ticks")
             elif b.stop_loss_price is not None:
-                words.append(f"stop-loss {b.stop_loss_price}")
+                words.append(f"stop-loss {price(b.stop_loss_price)}")
         if self.legs:
             legs = ", ".join(
                 f"{leg.side.value} {leg.ratio}x {leg.symbol}"

@@ -185,6 +185,11 @@ class Router:
             self._validate(request, account, instrument, quote, position)
             if legs:
                 self._validate_legs(request, account, legs)
+            # The broker's own refusals too, so a preview passes only what the send would.
+            broker = self._brokers.get(account.broker)
+            refusal = broker.preflight(request) if broker is not None else ""
+            if refusal:
+                raise ValidationError(refusal)
         except (ValidationError, UnknownSymbol, ModelError) as exc:
             return request, RiskDecision(
                 client_order_id=request.client_order_id,

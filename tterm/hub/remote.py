@@ -5,8 +5,9 @@ The TUI cannot tell it from the embedded engine. Events arrive in batches and go
 complete exactly as in-process. Symbols resolve locally (``instrument()`` is synchronous) with an
 instrument master set to the hub's trade date, equities and fees, sent in the hub's hello.
 
-When the connection drops the client says so on the stream (a ``ConnectionStatus`` for broker
-``hub``), refuses commands with a clear :class:`EngineError` (an order is never queued to go out
+The link to the hub is a connection of its own (a ``ConnectionStatus`` for broker ``hub``): it is
+connected from the first attach (on the stream and in every snapshot), and when it drops the
+client says so on the stream, refuses commands with a clear :class:`EngineError` (an order is never queued to go out
 later), and reconnects with backoff. Once back it re-subscribes its quotes, takes a snapshot and
 replays it onto the stream (balances, positions — including ones that went flat meanwhile —
 orders, fills it has not seen, quotes, connections, locks, risk), so the screen catches up
@@ -21,6 +22,7 @@ import contextlib
 import json
 import logging
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -89,6 +91,7 @@ class RemoteEngineClient:
         self._side_tasks: set[asyncio.Task[None]] = set()
         self._connected = asyncio.Event()
         self._closed = False
+        self._link_status: ConnectionStatus | None = None
         self.reconnects = 0
         self.hub_version = ""
 
@@ -103,6 +106,7 @@ class RemoteEngineClient:
             await self._session.close()
             self._session = None
             raise
+        self._link(ConnectionState.CONNECTED, f"connected to {self.url}")
         self._task = asyncio.create_task(self._run(ws), name="remote-engine")
 
     async def _open(self) -> aiohttp.ClientWebSocketResponse:
@@ -241,7 +245,12 @@ class RemoteEngineClient:
         self._bus.publish(event)
 
     def _link(self, state: ConnectionState, detail: str) -> None:
-        self._bus.publish(ConnectionStatus(broker=HUB_LINK, state=state, detail=detail))
+        if self._link_status is not None and self._link_status.state is state:
+            # Still the same state (another retry): keep when it began, which is what the screen shows.
+            self._link_status = replace(self._link_status, detail=detail)
+        else:
+            self._link_status = ConnectionStatus(broker=HUB_LINK, state=state, detail=detail)
+        self._bus.publish(self._link_status)
 
     async def _resync(self, *, reconnected: bool) -> None:
         """Catch the stream up from a snapshot (after a reconnect, or when the hub says we fell behind)."""
@@ -260,7 +269,9 @@ class RemoteEngineClient:
             # Said first, so a reader sees the link come back and then the state it brings.
             self._link(ConnectionState.CONNECTED, f"reconnected to {self.url}")
         before = set(self._positions)
-        for event in (*snap.balances, *snap.positions, *snap.orders, *snap.quotes, *snap.connections):
+        # The link's own state is said by _link (above); the snapshot's copy may be older.
+        brokers = tuple(c for c in snap.connections if c.broker != HUB_LINK)
+        for event in (*snap.balances, *snap.positions, *snap.orders, *snap.quotes, *brokers):
             self._publish(event)
         for fill in snap.fills:
             self._publish(fill)
@@ -316,6 +327,9 @@ class RemoteEngineClient:
         snap = await self._call("snapshot")
         if not isinstance(snap, EngineSnapshot):
             raise EngineError("the hub sent something that is not a snapshot")
+        if self._link_status is not None:
+            others = tuple(c for c in snap.connections if c.broker != HUB_LINK)
+            snap = replace(snap, connections=(*others, self._link_status))
         for p in snap.positions:
             self._positions.add((p.account, p.symbol))
         for f in snap.fills:

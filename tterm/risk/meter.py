@@ -9,7 +9,7 @@ dollars, in ticks of the largest position and as a share of the allowance, the d
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
 from tterm.core.instruments import InstrumentMaster
@@ -58,9 +58,10 @@ def firm_status(
         per_tick = instruments.resolve(last_symbol).tick_value
         ticks_symbol = last_symbol
     if per_tick:
-        floor_ticks = (x.floor_distance / per_tick).quantize(Decimal("0.1"))
+        # Whole ticks: the price moves a tick at a time, so 1971.5 ticks of room is 1971 ticks.
+        floor_ticks = (x.floor_distance / per_tick).to_integral_value(rounding=ROUND_FLOOR)
         if x.dll_distance is not None:
-            dll_ticks = (x.dll_distance / per_tick).quantize(Decimal("0.1"))
+            dll_ticks = (x.dll_distance / per_tick).to_integral_value(rounding=ROUND_FLOOR)
     return RiskStatus(
         account=account,
         profile=profile.id,

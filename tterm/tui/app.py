@@ -16,20 +16,22 @@ import contextlib
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from textual import events, on, work
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.containers import Container, Horizontal, Vertical
+from textual.keys import key_to_character
 from textual.theme import BUILTIN_THEMES
 from textual.timer import Timer
-from textual.widgets import Footer, Input, TabbedContent, TabPane
+from textual.widgets import Footer, Input, TabbedContent, TabPane, TextArea
+from textual.worker import Worker
 
-from tterm.config import Settings
+from tterm.config import IfMissing, Settings, data_dir
 from tterm.core.broker import LoginResult
 from tterm.core.client import EngineClient, EngineError
 from tterm.core.clock import ClockError, CmeClock
@@ -53,13 +55,17 @@ from tterm.tui import parse as p
 from tterm.tui.bridge import Bridge, Changes
 from tterm.tui.commands import Plan, TradeCommands
 from tterm.tui.estimate import estimate_risk
-from tterm.tui.keymap import bindings, check_keymap
+from tterm.tui.freshness import Freshness, freshness
+from tterm.tui.keymap import SPECS, bindings, check_keymap, effective_keys
 from tterm.tui.messages import AccountChosen, CancelAll, CancelOrder, Flatten, ModifyOrder, SubmitOrder, SymbolChosen
 from tterm.tui.modals.confirm import ConfirmDialog
 from tterm.tui.modals.login import LoginScreen
 from tterm.tui.modals.modify import ModifyOrderScreen
 from tterm.tui.modals.prompt import Prompt
+from tterm.tui.ordered_keys import OrderedKeys
 from tterm.tui.screens.help import HelpScreen
+from tterm.tui.screenshot import SCREENSHOT_DIR, save_svg
+from tterm.tui.terminal import terminal_gone
 from tterm.tui.themes import APP_VARIABLES, load_themes, resolve_references, theme_dirs
 from tterm.tui.widgets.blotter import FillsTable, OrdersTable
 from tterm.tui.widgets.command_bar import CommandBar
@@ -81,13 +87,20 @@ SSH_MAX_HZ = 8
 
 FALLBACK_THEME = "tterm-amber"
 
+THEME_SAVE_DELAY = 0.8
+"""Seconds a newly chosen theme must stay before it is saved (the palette previews as you scroll)."""
+
 
 class CommandError(Exception):
     """A command that parsed but cannot be carried out (unknown account, symbol, theme...)."""
 
 
-class TtermApp(App[None]):
-    """The trading terminal. ``engine`` is any EngineClient (in-process engine or remote hub)."""
+class TtermApp(OrderedKeys, App[None]):
+    """The trading terminal. ``engine`` is any EngineClient (in-process engine or remote hub).
+
+    Keys are dispatched one at a time, each to the widget focused once the previous one is
+    handled (:mod:`tterm.tui.ordered_keys`), so a burst never reaches the wrong widget.
+    """
 
     CSS_PATH = "tterm.tcss"
     TITLE = "tterm"
@@ -102,13 +115,14 @@ class TtermApp(App[None]):
         ssh: bool = False,
         owns_engine: bool = False,
         clock: CmeClock | None = None,
-        persist: Callable[[Settings], None] | None = None,
+        persist: Callable[[Mapping[tuple[str, ...], Any]], Any] | None = None,
         config_dir: Path | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         wall: Callable[[], datetime] = utcnow,
         profiles: Any = None,
     ) -> None:
         super().__init__()
+        self._ordered_keys_init()
         self.engine = engine
         self.settings = settings or Settings()
         self.ssh = ssh
@@ -142,6 +156,11 @@ class TtermApp(App[None]):
         self._order_symbols: set[str] = set()
         self._held: set[str] = set()
         self._quote_waiters: dict[str, asyncio.Event] = {}
+        self.freshness: Freshness = freshness((), self.wall(), self.settings.risk.stale_after_seconds)
+        self.color_depth = "truecolor"
+        self._theme_timer: Timer | None = None
+        self._worker_holds: dict[Worker[Any], int] = {}
+        self._stale_rows = 0
 
     # ================================================================== composition
 
@@ -212,6 +231,7 @@ class TtermApp(App[None]):
     # ================================================================== start and stop
 
     def on_mount(self) -> None:
+        self.set_color_depth(_color_depth(getattr(self.console, "color_system", None), self.no_color))
         self._load_themes()
         problems = check_keymap(self.settings.keymap)
         if problems:
@@ -228,7 +248,18 @@ class TtermApp(App[None]):
         self.set_interval(1.0, self._tick_second)
         self.run_worker(self._startup(), name="startup", group="startup", exit_on_error=False)
 
+    def set_color_depth(self, depth: str) -> None:
+        """``truecolor``, ``256``, ``16`` or ``mono`` (NO_COLOR): at 16 and mono the widgets mark
+        the cursor row and flashes without a grey background, which would hide coloured text."""
+        self.color_depth = depth
+        self.set_class(depth in ("16", "mono"), "-low-color")
+
     def _load_themes(self) -> None:
+        self._choose_theme()
+        # From here on a change of theme is the user's: it is saved to config.toml.
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
+
+    def _choose_theme(self) -> None:
         loaded = load_themes(theme_dirs(self.config_dir))
         for theme in loaded.themes.values():
             self.register_theme(theme)
@@ -300,12 +331,14 @@ class TtermApp(App[None]):
         self.exit(message="terminal hung up (SIGHUP)")
 
     def _check_tty(self) -> None:
-        """Leave when the controlling terminal is gone, so a dropped session never spins the CPU."""
+        """Leave when the terminal (or the browser session's pipe) is gone, so a dropped session
+        never spins the CPU."""
+        stdin = sys.__stdin__
         try:
-            alive = sys.stdin.isatty()
+            fd = stdin.fileno() if stdin is not None else -1
         except (ValueError, OSError):
-            alive = False
-        if not alive:
+            fd = -1
+        if fd < 0 or terminal_gone(fd, web=self.is_web):
             self.exit(message="terminal lost")
 
     def _warn_color_once(self) -> None:
@@ -385,13 +418,16 @@ class TtermApp(App[None]):
             for notice in ch.notices:
                 severity = {"info": "information", "warning": "warning", "error": "error"}[notice.level]
                 self.notify(notice.text, severity=severity, timeout=15 if notice.level == "error" else 6)  # type: ignore[arg-type]
+            if ch.connections:
+                self._update_freshness()
             if ch.connections or ch.locks or ch.accounts:
                 self._update_status()
 
     def _notify_orders(self, orders: list[Order], fills: list[Fill]) -> None:
         for fill in fills:
             self.notify(
-                f"FILLED {fill.side.value.upper()} {fill.quantity} {fill.symbol} @ {fill.price} "
+                f"FILLED {fill.side.value.upper()} {fill.quantity} {fill.symbol} @ "
+                f"{fmt.price(fill.price, self._instrument_or_none(fill.symbol))} "
                 f"in {self._account_name(fill.account)}",
                 timeout=6,
             )
@@ -425,11 +461,13 @@ class TtermApp(App[None]):
         with self.batch_update():
             if dirty["orders"]:
                 self.orders_table.update_orders(
-                    sorted(state.working_orders(), key=lambda o: (o.created_at, o.order_id)), state.accounts, tz
-                )
+                    sorted(state.working_orders(), key=lambda o: (o.created_at, o.order_id)), state.accounts, tz,
+                    self._instrument_or_none,
+                )  # fmt: skip
                 dirty["orders"] = False
             if dirty["fills"]:
-                self.fills_table.update_fills(list(state.fills.values()), state.rejected_orders(), state.accounts, tz)
+                self.fills_table.update_fills(list(state.fills.values()), state.rejected_orders(), state.accounts, tz,
+                                              self._instrument_or_none)  # fmt: skip
                 dirty["fills"] = False
             positions = self.query_one_optional("#positions", PositionsTable)
             if dirty["positions"] and positions is not None and not self._layout_busy:
@@ -438,6 +476,10 @@ class TtermApp(App[None]):
             if dirty["risk"] and not self._layout_busy:
                 self._update_risk()
                 dirty["risk"] = False
+
+    def _describe(self, request: OrderRequest) -> str:
+        """The order in plain words, its prices in the instrument's format."""
+        return fmt.describe(request, self._instrument_or_none(request.symbol))
 
     def _instrument_or_none(self, symbol: str) -> Instrument | None:
         try:
@@ -449,6 +491,7 @@ class TtermApp(App[None]):
         if not self.alive:
             return
         self._check_layout(self.size.width, self.size.height)
+        self._update_freshness()
         self._update_status()
         if self.bridge.state.loaded:
             self._update_risk()
@@ -503,6 +546,25 @@ class TtermApp(App[None]):
         except ClockError:
             return None, "close"
 
+    def _update_freshness(self) -> None:
+        """Which prices are current: dim the stale ones, badge them (once a second and on connection changes)."""
+        state = self.bridge.state
+        self.freshness = fresh = freshness(state.connections.values(), self.wall(),
+                                           self.settings.risk.stale_after_seconds)  # fmt: skip
+        stale_rows = self.grid.set_freshness(fresh)
+        self.ticket.set_freshness(fresh)
+        if stale_rows != self._stale_rows:
+            self._stale_rows = stale_rows
+            self.grid.border_title = self._grid_title()
+
+    def _grid_title(self) -> str:
+        names = list(self.watchlists)
+        at = names.index(self.list_name) + 1 if self.list_name in names else 1
+        title = f"Watchlist: {self.list_name} ({at}/{len(names)})"
+        if self._stale_rows:
+            title += f"  STALE {self._stale_rows}"
+        return title
+
     def _update_status(self) -> None:
         state = self.bridge.state
         acct = state.accounts.get(self.account) if self.account else None
@@ -518,6 +580,8 @@ class TtermApp(App[None]):
             cutoff=cutoff,
             cutoff_label=label,
             note="SSH" if self.ssh else "",
+            freshness=self.freshness,
+            stale=self.freshness.everything_stale or self._stale_rows > 0,
         )
 
     def _risk_statuses(self) -> dict[str, RiskStatus | None]:
@@ -554,7 +618,13 @@ class TtermApp(App[None]):
         panel = self.query_one_optional("#risk", RiskPanel)
         if panel is None or self._layout_busy:
             return
-        panel.show(state.accounts.values(), self._risk_statuses(), state.balances, self.clock.now(), self.account)
+        # Each account's positions total, and when its newest position was measured.
+        totals: dict[str, tuple[Decimal, datetime]] = {}
+        for pos in state.positions.values():
+            total, at = totals.get(pos.account, (Decimal(0), pos.ts))
+            totals[pos.account] = (total + pos.total_pnl, max(at, pos.ts))
+        panel.show(state.accounts.values(), self._risk_statuses(), state.balances, self.clock.now(), self.account,
+                   totals)  # fmt: skip
 
     # ================================================================== layout
 
@@ -602,18 +672,45 @@ class TtermApp(App[None]):
     async def show_list(self, name: str) -> None:
         self.list_name = name
         entries = [self.bridge.resolve(s) for s in self.watchlists.get(name, [])]
-        names = list(self.watchlists)
         self.grid.show_list(name, entries, self.bridge.state.quotes, self.mono())
-        self.grid.border_title = f"Watchlist: {name} ({names.index(name) + 1}/{len(names)})"
+        self._stale_rows = self.grid.set_freshness(self.freshness)
+        self.grid.border_title = self._grid_title()
         await self.bridge.want("watchlist", [e.contract for e in entries if e.contract])
 
     async def _save_lists(self) -> None:
         self.settings.watchlists = {k: list(v) for k, v in self.watchlists.items()}
-        if self.persist is not None:
-            try:
-                self.persist(self.settings)
-            except Exception as exc:
-                self.notify(f"could not save the watchlists: {exc}", severity="error")
+        # The list that changed; the others only where the file leaves them to the defaults
+        # (writing one list alone would drop them). Another terminal's edits to other lists stay.
+        name = self.list_name
+        edits = {
+            ("watchlists",): IfMissing({k: list(v) for k, v in self.watchlists.items()}),
+            ("watchlists", name): list(self.watchlists[name]),
+        }
+        self._save(edits, "the watchlist")
+
+    def _save(self, edits: Mapping[tuple[str, ...], Any], what: str) -> None:
+        """Write ``edits`` to config.toml (only those keys: the user's comments stay); say if it fails."""
+        if self.persist is None:
+            return
+        try:
+            self.persist(edits)
+        except Exception as exc:
+            self.notify(f"could not save {what} to config.toml: {exc}", severity="error", timeout=15)
+
+    def _theme_changed(self, theme: Any) -> None:
+        """A theme chosen in the palette or with ``theme NAME``: saved once it settles (the palette's
+        picker previews each theme it passes)."""
+        if self._theme_timer is not None:
+            self._theme_timer.stop()
+        self._theme_timer = self.set_timer(THEME_SAVE_DELAY, self._save_theme)
+
+    def _save_theme(self) -> None:
+        self._theme_timer = None
+        name = self.theme
+        if name == self.settings.general.theme:
+            return
+        self.settings.general.theme = name
+        self._save({("general", "theme"): name}, f"the theme {name!r}")
 
     async def watch_symbols(self, symbols: tuple[str, ...]) -> str:
         current = self.watchlists.setdefault(self.list_name, [])
@@ -701,7 +798,7 @@ class TtermApp(App[None]):
     @on(SubmitOrder)
     def _submit(self, event: SubmitOrder) -> None:
         event.stop()
-        self.submit_order(event.request)
+        self._keys_wait_for(self.submit_order(event.request))
 
     @work(group="orders", exit_on_error=False)
     async def submit_order(self, request: OrderRequest) -> Order | None:
@@ -713,7 +810,7 @@ class TtermApp(App[None]):
             self.notify(f"not sent: {exc}", severity="error", timeout=12)
             return None
         if not decision.allowed:
-            self.notify(f"REFUSED {request.describe()}: {decision.reason}", severity="error", timeout=15)
+            self.notify(f"REFUSED {self._describe(request)}: {decision.reason}", severity="error", timeout=15)
             return None
         if self.confirm_on(request.account):
             ok = await self.push_screen_wait(self._confirm_dialog(request, decision.reasons))
@@ -728,7 +825,7 @@ class TtermApp(App[None]):
         if order.status is OrderStatus.REJECTED:
             self._notify_reject(order)
         else:
-            self.notify(f"sent: {request.describe()}", timeout=4)
+            self.notify(f"sent: {self._describe(request)}", timeout=4)
         self._tables_dirty["orders"] = self._tables_dirty["fills"] = True
         return order
 
@@ -757,16 +854,20 @@ class TtermApp(App[None]):
         quote = state.quotes.get(request.symbol)
         if inst is not None:
             if quote is not None:
-                details.append(
-                    f"Market: bid {fmt.price(quote.bid, inst)} × {quote.bid_size}   "
-                    f"ask {fmt.price(quote.ask, inst)} × {quote.ask_size}   last {fmt.price(quote.last, inst)}"
+                market = (
+                    f"Market: bid {fmt.price(quote.bid, inst)} × {fmt.size(quote.bid_size)}   "
+                    f"ask {fmt.price(quote.ask, inst)} × {fmt.size(quote.ask_size)}   "
+                    f"last {fmt.price(quote.last, inst)}"
                 )
+                if self.freshness.quote_stale(quote):
+                    market += f"   STALE ({fmt.age(self.freshness.quote_age(quote))} old)"
+                details.append(market)
             details.append(f"Estimated risk: {estimate_risk(request, inst, quote).text}")
         details.append(f"From: {request.source.value.replace('_', ' ')}")
         details.append(f'To skip this dialog: [accounts."{request.account}"] confirm_orders = false in config.toml')
         return ConfirmDialog(
             "Confirm order",
-            request.describe(),
+            self._describe(request),
             details,
             warnings=list(warnings),
             live=bool(acct.is_live) if acct is not None else False,
@@ -789,7 +890,7 @@ class TtermApp(App[None]):
             order_type=OrderType.MARKET,
             source=OrderSource.HOTKEY,
         )
-        self.submit_order(request)
+        self._keys_wait_for(self.submit_order(request))
 
     @on(QuoteGrid.OpenTicket)
     def _open_ticket(self, event: QuoteGrid.OpenTicket) -> None:
@@ -805,7 +906,7 @@ class TtermApp(App[None]):
     @on(QuoteGrid.AddRequested)
     def _add_requested(self, event: QuoteGrid.AddRequested) -> None:
         event.stop()
-        self._prompt_add()
+        self._keys_wait_for(self._prompt_add())
 
     @work(group="prompt", exit_on_error=False)
     async def _prompt_add(self) -> None:
@@ -826,7 +927,7 @@ class TtermApp(App[None]):
     @on(QuoteGrid.RemoveRequested)
     def _remove_requested(self, event: QuoteGrid.RemoveRequested) -> None:
         event.stop()
-        self.run_worker(self._remove(event.listed), group="watch", exit_on_error=False)
+        self._keys_wait_for(self.run_worker(self._remove(event.listed), group="watch", exit_on_error=False))
 
     async def _remove(self, listed: str) -> None:
         try:
@@ -837,12 +938,12 @@ class TtermApp(App[None]):
     @on(QuoteGrid.ListStep)
     def _list_step(self, event: QuoteGrid.ListStep) -> None:
         event.stop()
-        self.run_worker(self.step_list(event.step), group="watch", exit_on_error=False)
+        self._keys_wait_for(self.run_worker(self.step_list(event.step), group="watch", exit_on_error=False))
 
     @on(CancelOrder)
     def _cancel(self, event: CancelOrder) -> None:
         event.stop()
-        self.cancel_order(event.account, event.order_id)
+        self._keys_wait_for(self.cancel_order(event.account, event.order_id))
 
     @work(group="cancel", exit_on_error=False)
     async def cancel_order(self, account: str, order_id: str) -> None:
@@ -861,7 +962,7 @@ class TtermApp(App[None]):
         except CommandError as exc:
             self.notify(str(exc), severity="error")
             return
-        self.cancel_all(account, None)
+        self._keys_wait_for(self.cancel_all(account, None))
 
     @work(group="cancel", exit_on_error=False)
     async def cancel_all(self, account: str, symbol: str | None) -> None:
@@ -908,7 +1009,7 @@ class TtermApp(App[None]):
     @on(Flatten)
     def _flatten(self, event: Flatten) -> None:
         event.stop()
-        self.flatten(event.account, event.symbol)
+        self._keys_wait_for(self.flatten(event.account, event.symbol))
 
     @work(group="flatten", exit_on_error=False)
     async def flatten(self, account: str, symbol: str | None) -> None:
@@ -938,8 +1039,24 @@ class TtermApp(App[None]):
         acct = self.bridge.state.accounts.get(account)
         return bool(acct is not None and acct.is_live)
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The app's priority keys (kill switch, quit, palette) yield to a text field that uses
+        the same key for editing (Ctrl+K deletes to the end of the line): None shows the binding
+        greyed out in the footer while such a field has focus, and the field gets the key."""
+        if action in _PRIORITY_ACTIONS and self._text_field_claims(_PRIORITY_ACTIONS[action]):
+            return None
+        return True
+
+    def _text_field_claims(self, binding_id: str) -> bool:
+        focused = self.focused
+        if not isinstance(focused, Input | TextArea):
+            return False
+        keys = [k.strip() for k in effective_keys(self.settings.keymap)[binding_id].split(",") if k.strip()]
+        own = focused._bindings.key_to_bindings
+        return bool(keys) and all(k in own or focused.check_consume_key(k, key_to_character(k)) for k in keys)
+
     def action_kill_switch(self) -> None:
-        self.kill_switch()
+        self._keys_wait_for(self.kill_switch())
 
     @work(group="kill", exclusive=True, exit_on_error=False)
     async def kill_switch(self) -> None:
@@ -1010,12 +1127,28 @@ class TtermApp(App[None]):
                 confirm = "enter: review and confirm" if self.confirm_on(request.account) else (
                     "CONFIRMATION IS OFF for this account: enter sends"
                 )  # fmt: skip
-                return Plan(True, f"order: {request.describe()}", confirm, lambda: self._run_order(request, text))
+                return Plan(True, f"order: {self._describe(request)}", confirm, lambda: self._run_order(request, text))
             summary = p.describe(cmd)
         except CommandError as exc:
             message = str(exc)
             return Plan(False, message, "nothing is sent: fix the command", lambda: self._command_error(message))
         return Plan(True, summary, "enter: do it", lambda: self.run_command(cmd, source))
+
+    def _keys_wait_for(self, worker: Worker[Any]) -> Worker[Any]:
+        """Keep the next keys waiting until ``worker`` ends or shows its screen (a confirmation, a
+        prompt), so a key typed after this one reaches what it opens (see ordered_keys)."""
+        token = self.hold_keys()
+        if token:
+            if worker.is_finished:
+                self.release_keys(token)
+            else:
+                self._worker_holds[worker] = token
+        return worker
+
+    @on(Worker.StateChanged)
+    def _worker_ended(self, event: Worker.StateChanged) -> None:
+        if event.worker.is_finished:
+            self.release_keys(self._worker_holds.pop(event.worker, 0))
 
     def _command_error(self, message: str) -> None:
         self.notify(message, title="command", severity="error", timeout=10)
@@ -1023,7 +1156,7 @@ class TtermApp(App[None]):
     def _run_order(self, request: OrderRequest, text: str) -> None:
         self._remember(text)
         # A fresh client order id each time: a plan can be chosen again from the palette's history.
-        self.submit_order(request.with_changes(client_order_id=new_client_order_id()))
+        self._keys_wait_for(self.submit_order(request.with_changes(client_order_id=new_client_order_id())))
 
     def _remember(self, text: str) -> None:
         text = text.strip().lstrip(":").strip()
@@ -1044,7 +1177,7 @@ class TtermApp(App[None]):
             raise CommandError(str(exc)) from None
 
     def run_command(self, cmd: p.Command, source: OrderSource) -> None:
-        self.run_worker(self._execute(cmd, source), group="command", exit_on_error=False)
+        self._keys_wait_for(self.run_worker(self._execute(cmd, source), group="command", exit_on_error=False))
 
     async def _execute(self, cmd: p.Command, source: OrderSource) -> None:
         try:
@@ -1061,30 +1194,30 @@ class TtermApp(App[None]):
             case p.OrderCommand():
                 request = self.build_request(cmd, source)
                 self._remember(p.format_order(cmd))
-                self.submit_order(request)
+                self._keys_wait_for(self.submit_order(request))
                 return ""
             case p.FlattenCommand(symbol=symbol, account=acct):
                 account = self.resolve_account(acct)
                 contract = self._contract(symbol) if symbol else None
-                self.flatten(account, contract)
+                self._keys_wait_for(self.flatten(account, contract))
                 return ""
             case p.CancelCommand(target=target, account=acct):
                 account = self.resolve_account(acct)
                 if target is None:
-                    self.cancel_all(account, None)
+                    self._keys_wait_for(self.cancel_all(account, None))
                     return ""
                 try:
                     contract = self.engine.instrument(target).symbol
                 except (UnknownSymbol, ModelError):
                     contract = None
                 if contract is not None:
-                    self.cancel_all(account, contract)
+                    self._keys_wait_for(self.cancel_all(account, contract))
                     return ""
                 if (account, target) not in self.bridge.state.orders:
                     raise CommandError(
                         f"{target!r} is neither a symbol nor an order id in {self._account_name(account)}"
                     )
-                self.cancel_order(account, target)
+                self._keys_wait_for(self.cancel_order(account, target))
                 return ""
             case p.WatchCommand(symbols=symbols):
                 return await self.watch_symbols(symbols)
@@ -1114,13 +1247,13 @@ class TtermApp(App[None]):
                 self.action_focus_pane(pane)
                 return ""
             case p.LockCommand(reason=reason, account=acct):
-                self.lock_account(self.resolve_account(acct), reason)
+                self._keys_wait_for(self.lock_account(self.resolve_account(acct), reason))
                 return ""
             case p.LoginCommand(broker=broker):
                 self.open_login(broker)
                 return ""
             case p.KillCommand():
-                self.kill_switch()
+                self._keys_wait_for(self.kill_switch())
                 return ""
             case p.HelpCommand():
                 self.action_help()
@@ -1170,7 +1303,7 @@ class TtermApp(App[None]):
             bar.show_error(str(exc))
             self._command_error(str(exc))
             return
-        self.run_worker(self._bar_execute(cmd, event.text), group="command", exit_on_error=False)
+        self._keys_wait_for(self.run_worker(self._bar_execute(cmd, event.text), group="command", exit_on_error=False))
 
     async def _bar_execute(self, cmd: p.Command, text: str) -> None:
         bar = self.command_bar
@@ -1180,6 +1313,9 @@ class TtermApp(App[None]):
             bar.show_error(str(exc))
             self._command_error(str(exc))
             return
+        except Exception as exc:
+            bar.show_error(f"failed: {exc}")
+            raise
         bar.close()
         if message:
             self.notify(message, timeout=4)
@@ -1217,11 +1353,54 @@ class TtermApp(App[None]):
                 tabs.active = "tab-risk"
             self.risk_panel.focus()
 
+    # ------------------------------------------------------------------ screenshot
+
+    def get_system_commands(self, screen: Any) -> Any:
+        """Textual's palette commands, with a Screenshot that says where it saved (or why not)."""
+        for command in super().get_system_commands(screen):
+            if command.title == "Screenshot":
+                yield SystemCommand(
+                    "Screenshot",
+                    f"Save an SVG of the screen to {self.screenshot_dir()}" if not self.is_web else command.help,
+                    lambda: self.set_timer(0.1, self.action_screenshot),
+                )
+            else:
+                yield command
+
+    def screenshot_dir(self) -> Path:
+        return data_dir(self.settings) / SCREENSHOT_DIR
+
+    def action_screenshot(self, filename: str | None = None, path: str | None = None) -> None:
+        if self.is_web:
+            super().action_screenshot(filename, path)  # the browser downloads it
+            return
+        directory = Path(path).expanduser() if path else self.screenshot_dir()
+        saved, reason = save_svg(self.export_screenshot(), directory)
+        if saved is None:
+            self.notify(f"screenshot not saved: {reason}", title="Screenshot", severity="error", timeout=15)
+        else:
+            self.notify(f"screenshot saved to {saved}", title="Screenshot", timeout=8)
+
+    @on(events.DeliveryFailed)
+    def _on_delivery_failed(self, event: events.DeliveryFailed) -> None:
+        """A browser download that failed: say why (Textual's own message gives no reason)."""
+        if event.name == "screenshot":
+            event.prevent_default()
+            self.notify(f"screenshot not delivered: {event.exception}", title="Screenshot", severity="error",
+                        timeout=15)  # fmt: skip
+
     def action_help(self) -> None:
         note = ""
         if self.account is not None and not self.confirm_on(self.account):
             note = f"Order confirmation is OFF for {self._account_name(self.account)} (config)."
         self.push_screen(HelpScreen(self.settings.keymap, note))
+
+
+def _color_depth(system: str | None, no_color: bool) -> str:
+    """The terminal's colour depth as the widgets need it (Rich's names: truecolor, 256, standard, windows)."""
+    if no_color:
+        return "mono"
+    return {"truecolor": "truecolor", "256": "256"}.get(system or "", "16")
 
 
 def _fields(status: RiskStatus) -> dict[str, Any]:
@@ -1233,6 +1412,10 @@ _VERBS = (
     | p.SWITCH_ACCOUNT_WORDS | p.LIST_WORDS | p.SORT_WORDS | p.LOCK_WORDS | p.LOGIN_WORDS | p.KILL_WORDS | p.GO_WORDS
     | frozenset(p.PANES)
 )  # fmt: skip
+
+
+#: Action -> binding id of the app's priority bindings (they act before the focused widget sees the key).
+_PRIORITY_ACTIONS = {spec.action: spec.id for spec in SPECS if spec.scope == "app" and spec.priority}
 
 
 def _is_verb(word: str) -> bool:

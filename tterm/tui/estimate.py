@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from tterm.core.models import Instrument, OrderRequest, OrderType, Quote, Side
+from tterm.tui import format as fmt
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +51,10 @@ def estimate_risk(request: OrderRequest, inst: Instrument, quote: Quote | None) 
         why = "unbounded: no stop-loss" if bracket is None or bracket.stop_loss_price is None else (
             "unknown until a quote gives the entry"
         )  # fmt: skip
-        return RiskEstimate(None, fees, None, entry, f"{why} · fees ${fees:,.2f}")
+        return RiskEstimate(None, fees, None, entry, f"{why} · fees {fmt.money(fees)}")
     total = ticks * request.quantity * inst.tick_value + fees
-    text = f"${total:,.2f} ({ticks.normalize():f}t × {request.quantity} × ${inst.tick_value:,.2f} + ${fees:,.2f} fees)"
+    text = (
+        f"{fmt.money(total)} ({fmt.ticks(ticks)} × {request.quantity} × {fmt.money(inst.tick_value)} + "
+        f"{fmt.money(fees)} fees)"
+    )
     return RiskEstimate(total, fees, ticks, entry, text)

@@ -1,14 +1,19 @@
 """Number and time formatting for the screen. Pure (no Textual): formatted once per change, in the
 frame flush, never inside a render call.
+
+One format per kind, everywhere (watchlist, ticket, orders, fills, positions, toasts, dialogs):
+prices with the instrument's decimals and thousands separators (:func:`price`), money in dollars
+and cents (:func:`money`), volume abbreviated from a thousand (:func:`volume`), sizes in whole
+units with separators (:func:`size`), and ticks as whole ticks (:func:`ticks`).
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from functools import lru_cache
 
-from tterm.core.models import Instrument
+from tterm.core.models import Instrument, OrderRequest
 
 DASH = "—"
 SPARK = "▁▂▃▄▅▆▇█"
@@ -60,18 +65,32 @@ def size(value: int | None) -> str:
 
 
 def volume(value: int | None) -> str:
-    """Volume abbreviated to fit a narrow column: 950, 12.3K, 4.56M, 1.20B."""
+    """Volume in one style, three significant digits from a thousand on: 950, 9.88K, 152K, 4.56M, 1.20B."""
     if value is None:
         return DASH
     v = abs(value)
-    if v < 10_000:
-        return f"{value:,}"
+    if v < 1_000:
+        return f"{value}"
     for div, unit in ((1_000_000_000, "B"), (1_000_000, "M"), (1_000, "K")):
         if v >= div:
-            scaled = value / div
+            scaled = Decimal(value) / div
             places = 2 if abs(scaled) < 10 else 1 if abs(scaled) < 100 else 0
-            return f"{scaled:.{places}f}{unit}"
-    return f"{value:,}"  # pragma: no cover - the loop always returns for v >= 10_000
+            # Cut, not rounded: 999,999 reads 999K, never 1000K; a volume is never overstated.
+            return f"{scaled.quantize(Decimal(1).scaleb(-places), rounding=ROUND_DOWN)}{unit}"
+    return f"{value}"  # pragma: no cover - the loop always returns for v >= 1_000
+
+
+def ticks(value: Decimal | int | None) -> str:
+    """A distance in whole ticks (``1,971t``): a fraction of a tick is not a tick, so it is dropped."""
+    if value is None:
+        return DASH
+    whole = int(Decimal(value).to_integral_value(rounding=ROUND_DOWN))
+    return f"{whole:,}t"
+
+
+def describe(request: OrderRequest, inst: Instrument | None) -> str:
+    """The order in plain words with its prices in the instrument's format."""
+    return request.describe(price=lambda value: price(value, inst))
 
 
 def sparkline(values: list[Decimal] | tuple[Decimal, ...], width: int) -> str:

@@ -48,7 +48,8 @@ _B = BindingSpec
 SPECS: tuple[BindingSpec, ...] = (
     # ---- anywhere
     _B("app.kill_switch", "ctrl+k", "kill_switch", "KILL",
-        "Kill switch: flatten and cancel everything in every account (asks first)", "app", priority=True),
+        "Kill switch: flatten and cancel everything in every account (asks first); in a text field "
+        "ctrl+k deletes to the end of the line instead", "app", priority=True),
     _B("app.quit", "ctrl+q", "quit", "Quit",
         "Quit tterm (the engine stops with it unless attached to a hub)", "app", show=False, priority=True),
     _B("app.palette", "ctrl+p", "command_palette", "Palette",

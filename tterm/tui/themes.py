@@ -46,6 +46,8 @@ APP_VARIABLES: dict[str, str] = {
     "meter-danger": "$error",
     "meter-track": "$panel",
     "grid-header": "$foreground-muted",
+    "grid-cursor-bg": "$panel-lighten-1",
+    "grid-cursor-blurred-bg": "$panel",
     "border-blurred": "$secondary",
 }
 

@@ -441,6 +441,12 @@ class PaperBroker(Bookkeeping, Persistence, Broker):
 
     # ------------------------------------------------------------------ orders
 
+    def preflight(self, request: OrderRequest) -> str:
+        """The refusal :meth:`place` would give (the same checks), for the router's preview."""
+        if self._closed:
+            return f"paper broker {self.name} is closed"
+        return self._checks.validate(request)[2]
+
     async def place(self, request: OrderRequest) -> Order:
         """Validate and accept ``request``; a reject comes back as a REJECTED order, never raised."""
         self._check_open()

@@ -1,17 +1,22 @@
 """Confirmation dialogs: the order confirm (every order path ends here), and yes/no for risky
 actions (flatten, cancel all, lock, the kill switch). ``y``/``enter`` confirms, ``n``/``escape``
 cancels; the dialog returns True or False.
+
+A key pressed before the dialog was on screen is never its answer: a second Enter of a double
+press, or the rest of a burst, would otherwise confirm an order nobody had seen. Such keys are
+dropped (cancel keys still cancel).
 """
 
 from __future__ import annotations
 
-from textual import on
+from textual import events, on
+from textual._time import get_time  # the clock Textual stamps events with (pinned textual==8.2.8)
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
-from tterm.tui.keymap import bindings
+from tterm.tui.keymap import BY_ID, bindings
 
 
 class ConfirmDialog(ModalScreen[bool]):
@@ -55,6 +60,9 @@ class ConfirmDialog(ModalScreen[bool]):
         self.live = live
         self.yes_label = yes
         self.danger = danger
+        self.shown_at = float("inf")
+        #: Keys that arrived before the dialog was shown, and were therefore ignored.
+        self.dropped: list[str] = []
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
@@ -72,6 +80,19 @@ class ConfirmDialog(ModalScreen[bool]):
 
     def on_mount(self) -> None:
         self.query_one("#yes", Button).focus()
+        self.shown_at = get_time()
+
+    def on_key(self, event: events.Key) -> None:
+        """Drop a key pressed before the dialog appeared, unless it cancels."""
+        if event.time >= self.shown_at:
+            return
+        keymap = getattr(self.app, "_keymap", {}) or {}
+        cancel = {k.strip() for k in keymap.get("confirm.no", BY_ID["confirm.no"].key).split(",")}
+        if event.key in cancel:
+            return
+        event.stop()
+        event.prevent_default()
+        self.dropped.append(event.key)
 
     def action_yes(self) -> None:
         self.dismiss(True)

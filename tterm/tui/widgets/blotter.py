@@ -1,24 +1,28 @@
 """The blotter: working orders (cancel, modify, cancel all) and today's fills and rejects.
 
 Both tables are updated by diff from the screen state (see :mod:`.tables`), at most a few times
-a second, and never cleared.
+a second, and never cleared. Rows are ordered by their real time (a session spans midnight, so
+the clock shown is not enough). The fills pane shows the newest first and keeps it in view as
+fills arrive, unless you moved the cursor down to read an older row: that row stays selected.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import tzinfo
+from typing import Any
 
 from rich.text import Text
 
-from tterm.core.models import Account, Fill, Order, OrderRole, OrderType
+from tterm.core.models import Account, Fill, Instrument, Order, OrderRole, OrderType
 from tterm.tui import format as fmt
 from tterm.tui.keymap import bindings
 from tterm.tui.messages import CancelAll, CancelOrder, ModifyOrder
 from tterm.tui.widgets.tables import SyncedTable
 
 _ROLE = {OrderRole.ENTRY: "entry", OrderRole.TAKE_PROFIT: "TP", OrderRole.STOP_LOSS: "SL"}
-_TYPE = {OrderType.MARKET: "MKT", OrderType.LIMIT: "LMT", OrderType.STOP: "STP", OrderType.STOP_LIMIT: "STP LMT"}
+_TYPE = {OrderType.MARKET: "MKT", OrderType.LIMIT: "LMT", OrderType.STOP: "STP", OrderType.STOP_LIMIT: "STP LMT",
+         OrderType.TRAILING_STOP: "TRAIL"}  # fmt: skip
 
 
 def account_label(accounts: Mapping[str, Account], account_id: str) -> str:
@@ -26,14 +30,30 @@ def account_label(accounts: Mapping[str, Account], account_id: str) -> str:
     return acct.name if acct is not None and acct.name else account_id
 
 
-def order_price(order: Order) -> str:
+def by_rank(rank: Mapping[tuple[str, str], int]) -> Callable[[Sequence[Any]], int]:
+    """A sort key for rows identified by their (account, id) cells, in the order ``rank`` gives."""
+    return lambda cells: rank.get((str(cells[1]), str(cells[-1])), -1)
+
+
+def order_price(order: Order, inst: Instrument | None = None) -> str:
+    """The order's price(s) in the instrument's format."""
     if order.order_type is OrderType.MARKET:
         return "market"
     if order.order_type is OrderType.LIMIT:
-        return f"{order.limit_price}"
+        return fmt.price(order.limit_price, inst)
     if order.order_type is OrderType.STOP:
-        return f"{order.stop_price}"
-    return f"{order.stop_price} / {order.limit_price}"
+        return fmt.price(order.stop_price, inst)
+    if order.order_type is OrderType.TRAILING_STOP:
+        return f"trail {fmt.price(order.trail_amount, inst)}"
+    return f"{fmt.price(order.stop_price, inst)} / {fmt.price(order.limit_price, inst)}"
+
+
+#: Resolves a contract symbol to its instrument (None when unknown): prices take its decimals.
+Lookup = Callable[[str], "Instrument | None"]
+
+
+def _no_lookup(symbol: str) -> Instrument | None:
+    return None
 
 
 class OrdersTable(SyncedTable):
@@ -65,12 +85,18 @@ class OrdersTable(SyncedTable):
         super().__init__(id=id, classes=classes)
         self.orders: dict[str, Order] = {}
 
-    def update_orders(self, orders: list[Order], accounts: Mapping[str, Account], tz: tzinfo) -> bool:
+    def update_orders(
+        self, orders: list[Order], accounts: Mapping[str, Account], tz: tzinfo, instrument: Lookup = _no_lookup
+    ) -> bool:
         self.orders = {f"{o.account}|{o.order_id}": o for o in orders}
-        rows = {key: self._cells(o, accounts, tz) for key, o in self.orders.items()}
-        return self.sync(rows, sort=lambda cells: (str(cells[0]), str(cells[-1])))
+        rows = {key: self._cells(o, accounts, tz, instrument(o.symbol)) for key, o in self.orders.items()}
+        ranked = sorted(self.orders, key=lambda k: (self.orders[k].created_at, self.orders[k].order_id))
+        rank = {(str(rows[k][1]), str(rows[k][-1])): i for i, k in enumerate(ranked)}
+        return self.sync(rows, sort=by_rank(rank))
 
-    def _cells(self, o: Order, accounts: Mapping[str, Account], tz: tzinfo) -> tuple[Text, ...]:
+    def _cells(
+        self, o: Order, accounts: Mapping[str, Account], tz: tzinfo, inst: Instrument | None
+    ) -> tuple[Text, ...]:
         side_tone = "up" if o.side.value == "buy" else "down"
         status = o.status.value.replace("_", " ")
         return (
@@ -79,8 +105,8 @@ class OrdersTable(SyncedTable):
             self.text(o.symbol),
             self.text(o.side.value.upper(), side_tone),
             self.text(f"{o.filled_quantity}/{o.quantity}", right=True),
-            self.text(_TYPE[o.order_type]),
-            self.text(order_price(o), right=True),
+            self.text(_TYPE.get(o.order_type, o.order_type.value)),
+            self.text(order_price(o, inst), right=True),
             self.text(o.tif.value.upper()),
             self.text(_ROLE.get(o.role, o.role.value)),
             self.text(status),
@@ -135,31 +161,47 @@ class FillsTable(SyncedTable):
     )
 
     def update_fills(
-        self, fills: list[Fill], rejects: list[Order], accounts: Mapping[str, Account], tz: tzinfo
+        self,
+        fills: list[Fill],
+        rejects: list[Order],
+        accounts: Mapping[str, Account],
+        tz: tzinfo,
+        instrument: Lookup = _no_lookup,
     ) -> bool:
         rows: dict[str, tuple[Text, ...]] = {}
+        when: dict[str, tuple[object, ...]] = {}
         for f in fills:
+            when[f"fill|{f.broker}|{f.fill_id}"] = (f.ts, f.fill_id)
             rows[f"fill|{f.broker}|{f.fill_id}"] = (
                 self.text(fmt.clock(f.ts.astimezone(tz)), "muted"),
                 self.text(account_label(accounts, f.account)),
                 self.text(f.symbol),
                 self.text(f.side.value.upper(), "up" if f.side.value == "buy" else "down"),
                 self.text(str(f.quantity), right=True),
-                self.text(f"{f.price}", right=True),
+                self.text(fmt.price(f.price, instrument(f.symbol)), right=True),
                 self.text(fmt.money(f.fee), "muted", right=True),
                 self.text(f"filled (order {f.order_id})"),
                 self.text(f.fill_id, "muted"),
             )
         for o in rejects:
+            when[f"reject|{o.account}|{o.order_id}"] = (o.updated_at, o.order_id)
             rows[f"reject|{o.account}|{o.order_id}"] = (
                 self.text(fmt.clock(o.updated_at.astimezone(tz)), "muted"),
                 self.text(account_label(accounts, o.account)),
                 self.text(o.symbol),
                 self.text(o.side.value.upper(), "up" if o.side.value == "buy" else "down"),
                 self.text(str(o.quantity), right=True),
-                self.text(order_price(o), right=True),
+                self.text(order_price(o, instrument(o.symbol)), right=True),
                 self.text(""),
                 self.text(f"REJECTED: {o.reject_reason or 'no reason given'}", "reject"),
                 self.text(o.order_id, "muted"),
             )
-        return self.sync(rows, sort=lambda cells: (str(cells[0]), str(cells[-1])), reverse=True)
+        ranked = sorted(rows, key=lambda k: when[k])  # type: ignore[arg-type,return-value]
+        rank = {(str(rows[k][1]), str(rows[k][-1])): i for i, k in enumerate(ranked)}
+        # Follow the newest unless the user is reading an older row (focused, cursor moved down).
+        follow = not self.has_focus or self.cursor_row <= 0
+        changed = self.sync(rows, sort=by_rank(rank), reverse=True)
+        if follow and self.row_count and (self.cursor_row != 0 or self.scroll_offset.y != 0):
+            self.move_cursor(row=0, animate=False, scroll=False)
+            self.scroll_to(y=0, animate=False, immediate=True)
+        return changed

@@ -2,7 +2,8 @@
 
 Enter posts :class:`CommandBar.Run` with the text; the app parses it with
 :func:`tterm.tui.parse.parse` and, on an error, calls :meth:`CommandBar.show_error` so the text
-stays for correcting. Up and down walk the history of this session.
+stays for correcting. Up and down walk the history of this session. One command runs at a time:
+an Enter while the previous command is still being carried out (a double press) is ignored.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ class CommandBar(Horizontal):
         super().__init__(id=id)
         self.history: list[str] = []
         self._pos = 0
+        #: A command was handed to the app and has neither finished (close) nor failed (show_error).
+        self.busy = False
 
     def compose(self) -> ComposeResult:
         yield Static(":", id="cmd-prompt")
@@ -71,6 +74,7 @@ class CommandBar(Horizontal):
         self.input.focus()
 
     def close(self) -> None:
+        self.busy = False
         self.remove_class("-open")
         self.show_error("")
         self.post_message(self.Closed())
@@ -79,6 +83,8 @@ class CommandBar(Horizontal):
         """The bar closed; the app gives focus back to where it was."""
 
     def show_error(self, text: str) -> None:
+        if text:
+            self.busy = False
         self.query_one("#cmd-error", Static).update(text)
 
     def step_history(self, step: int) -> None:
@@ -91,6 +97,8 @@ class CommandBar(Horizontal):
     @on(Input.Submitted, "#cmd-input")
     def _submitted(self, event: Input.Submitted) -> None:
         event.stop()
+        if self.busy or not self.is_open:
+            return
         text = event.value.strip()
         if not text:
             self.close()
@@ -98,6 +106,7 @@ class CommandBar(Horizontal):
         if not self.history or self.history[-1] != text:
             self.history.append(text)
         self._pos = len(self.history)
+        self.busy = True
         self.post_message(self.Run(text))
 
     @on(Input.Changed, "#cmd-input")

@@ -34,6 +34,7 @@ from tterm.core.models import (
 from tterm.tui import format as fmt
 from tterm.tui.bridge import Bridge
 from tterm.tui.estimate import estimate_risk
+from tterm.tui.freshness import Freshness
 from tterm.tui.keymap import bindings
 from tterm.tui.messages import AccountChosen, SubmitOrder, SymbolChosen
 
@@ -91,6 +92,7 @@ class OrderTicket(Vertical):
     OrderTicket #t-quote { width: 1fr; padding-left: 1; color: $text-muted; }
     OrderTicket #t-risk { height: 1; text-wrap: nowrap; text-overflow: ellipsis; }
     OrderTicket #t-quote { text-wrap: nowrap; text-overflow: ellipsis; }
+    OrderTicket #t-quote.-stale { color: $text-warning; }
     OrderTicket #t-status { height: 1; color: $text-muted; text-wrap: nowrap; text-overflow: ellipsis; }
     OrderTicket #t-status.-error { color: $text-error; }
     OrderTicket #t-status.-warn { color: $text-warning; }
@@ -114,6 +116,8 @@ class OrderTicket(Vertical):
         self._preview_seq = 0
         self.last_decision: RiskDecision | None = None
         self.error = ""
+        self.freshness: Freshness | None = None
+        self.stale = False
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="row"):
@@ -221,21 +225,33 @@ class OrderTicket(Vertical):
         if quantity is not None:
             self.query_one("#t-qty", Input).value = str(quantity)
 
+    def set_freshness(self, fresh: Freshness) -> None:
+        """Once a second: whether the ticket's quote is still current."""
+        self.freshness = fresh
+        if fresh.quote_stale(self.quote) or self.stale:
+            self.update_quote(self.quote)
+
     def update_quote(self, quote: Quote | None) -> None:
         self.quote = quote
         inst = self.instrument
         text = ""
+        fresh = self.freshness
+        self.stale = bool(inst is not None and fresh is not None and fresh.quote_stale(quote))
         if inst is not None:
             if quote is None:
                 text = f"{inst.symbol}: waiting for a quote"
             else:
                 text = (
-                    f"bid {fmt.price(quote.bid, inst)}×{quote.bid_size}  "
-                    f"ask {fmt.price(quote.ask, inst)}×{quote.ask_size}"
+                    f"bid {fmt.price(quote.bid, inst)}×{fmt.size(quote.bid_size)}  "
+                    f"ask {fmt.price(quote.ask, inst)}×{fmt.size(quote.ask_size)}"
                 )
+                if self.stale and fresh is not None:
+                    text = f"STALE {fmt.age(fresh.quote_age(quote))} · {text}"
         elif self.symbol_error:
             text = self.symbol_error
-        self.query_one("#t-quote", Static).update(text)
+        widget = self.query_one("#t-quote", Static)
+        widget.update(text)
+        widget.set_class(self.stale, "-stale")
         if self.order_type is OrderType.MARKET:
             self._show_risk()
 

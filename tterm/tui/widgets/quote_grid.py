@@ -6,7 +6,9 @@ the one-line regions of rows that changed, so a frame costs 1-2 ms however many 
 
 The app drains the coalesced quote stream once per frame and calls :meth:`QuoteGrid.apply_quotes`;
 numbers are formatted there, once, never inside :meth:`render_line`. Up and down ticks flash the
-last price for :data:`FLASH_SECONDS` (the app calls :meth:`expire_flashes` each frame).
+last price for :data:`FLASH_SECONDS` (the app calls :meth:`expire_flashes` each frame). Once a
+second the app passes the feeds' :class:`~tterm.tui.freshness.Freshness`
+(:meth:`QuoteGrid.set_freshness`): a row whose quote is stale shows its prices dimmed.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from textual.strip import Strip
 from tterm.core.models import Instrument, Quote, Side
 from tterm.tui import format as fmt
 from tterm.tui.bridge import Resolved
+from tterm.tui.freshness import Freshness
 from tterm.tui.keymap import bindings
 
 FLASH_SECONDS = 0.6
@@ -83,6 +86,7 @@ class Row:
     trend: deque[Decimal] = field(default_factory=lambda: deque(maxlen=TREND_MAX))
     trend_at: float = -1e9
     dirty: bool = False  # the quote changed while off screen; format before drawing
+    stale: bool = False  # the quote is not current (see tterm.tui.freshness): prices dimmed
 
     @property
     def contract(self) -> str | None:
@@ -135,12 +139,9 @@ class QuoteGrid(ScrollView, can_focus=True):
         overflow-x: hidden;
     }
     QuoteGrid > .quote-grid--header { color: $grid-header; text-style: bold; background: $panel; }
-    QuoteGrid > .quote-grid--cursor {
-        background: $block-cursor-background; color: $block-cursor-foreground; text-style: bold;
-    }
-    QuoteGrid > .quote-grid--cursor-blurred {
-        background: $block-cursor-blurred-background; color: $block-cursor-blurred-foreground;
-    }
+    /* The cursor row keeps every cell's colour (bid, ask, up, down): only its background changes. */
+    QuoteGrid > .quote-grid--cursor { background: $grid-cursor-bg; text-style: bold; }
+    QuoteGrid > .quote-grid--cursor-blurred { background: $grid-cursor-blurred-bg; }
     QuoteGrid > .quote-grid--up { color: $pnl-up; }
     QuoteGrid > .quote-grid--down { color: $pnl-down; }
     QuoteGrid > .quote-grid--flash-up { background: $tick-up-bg; text-style: bold; }
@@ -150,6 +151,8 @@ class QuoteGrid(ScrollView, can_focus=True):
     QuoteGrid > .quote-grid--stale { color: $stale; }
     QuoteGrid > .quote-grid--symbol { text-style: bold; }
     """
+    # At 16 colours and under NO_COLOR the app's stylesheet (tterm.tcss, TtermApp.-low-color)
+    # draws the cursor row reversed instead: scoped DEFAULT_CSS cannot select on the app's class.
 
     # ------------------------------------------------------------------ messages
 
@@ -209,6 +212,7 @@ class QuoteGrid(ScrollView, can_focus=True):
         self.sort_descending = False
         self._last_sort = -1e9
         self.flash_enabled = True
+        self.freshness: Freshness | None = None
         #: Counters for tests and the bench: rows refreshed, strips rendered (cache misses).
         self.refreshed_rows: list[int] = []
         self.rendered_rows: list[int] = []
@@ -249,12 +253,17 @@ class QuoteGrid(ScrollView, can_focus=True):
         width = self.size.width
         flash = self.flash_enabled
         refreshed = self.refreshed_rows
+        fresh = self.freshness
         for symbol, quote in quotes.items():
             idxs = by_contract.get(symbol)
             if not idxs:
                 continue
+            stale = fresh is not None and fresh.everything_stale
             for i in idxs:
                 row = rows[i]
+                if row.stale != stale:
+                    row.stale = stale
+                    row.cells = {}  # every cell changes colour: repaint the whole row
                 if top <= i < bottom:
                     span = self._update_row(row, quote, now, flash=flash)
                     if span is not None:
@@ -287,6 +296,25 @@ class QuoteGrid(ScrollView, can_focus=True):
             i = index.get(id(row)) if index is not None else self._index_of(row)
             if i is not None:
                 self._refresh_index(i, self._spans.get("last"))
+
+    def set_freshness(self, fresh: Freshness) -> int:
+        """Mark the rows whose quotes went stale (or came back); returns how many are stale."""
+        self.freshness = fresh
+        top = self.scroll_offset.y
+        count = 0
+        for i, row in enumerate(self._rows):
+            stale = fresh.quote_stale(row.quote)
+            count += stale
+            if stale != row.stale:
+                row.stale = stale
+                row.version += 1
+                if top <= i:
+                    self._refresh_index(i)
+        return count
+
+    @property
+    def stale_count(self) -> int:
+        return sum(1 for r in self._rows if r.stale)
 
     def _index_of(self, row: Row) -> int | None:
         idxs = self._by_contract.get(row.contract or "", ())
@@ -576,7 +604,7 @@ class QuoteGrid(ScrollView, can_focus=True):
                 text = " " + text
             style = base
             key = col.key
-            if q is None and key != "symbol":
+            if (q is None or row.stale) and key != "symbol":
                 style = style + self._style("stale")
             elif key == "symbol":
                 style = style + self._style("symbol")

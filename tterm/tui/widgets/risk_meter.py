@@ -6,6 +6,12 @@ trade, the profit lock-in) and the next news window a rule covers.
 The meters draw a :class:`~tterm.core.models.RiskStatus`: the one the risk monitor publishes on the
 engine bus, or, while no monitor runs, one computed here from the account's configured profile
 (:func:`status_from_profile`, marked as such on screen).
+
+What is left of the daily loss limit never reads more than the limit: a profitable day keeps the
+whole DLL and says how much profit stands in front of it. When the room to the DLL also counts
+the fees to close the open positions, the line says so. Distances in ticks are whole ticks. When
+the day P&L and the positions pane's total for the account differ, a line says by how much and
+why.
 """
 
 from __future__ import annotations
@@ -26,6 +32,9 @@ from tterm.core.models import ZERO, Account, AccountSnapshot, RiskStatus
 from tterm.tui import format as fmt
 
 Band = Literal["ok", "warn", "danger", "breached"]
+
+PROFILE_DETAIL = "from the profile"
+"""How a status computed here (no risk monitor) begins its detail line."""
 
 WARN_AT = Decimal("0.5")
 DANGER_AT = Decimal("0.25")
@@ -90,7 +99,7 @@ def status_from_profile(
         contracts_max=cmax,
         cutoff=cutoff,
         band=band,  # type: ignore[arg-type]
-        detail="from the profile (risk monitor not running)",
+        detail=f"{PROFILE_DETAIL} (risk monitor not running)",
     )
 
 
@@ -130,6 +139,8 @@ class RiskMeter(Widget):
         self.balance: AccountSnapshot | None = None
         self.now: datetime | None = None
         self.current = False
+        #: The positions pane's total for the account (None: nothing to compare).
+        self.positions_total: Decimal | None = None
         self._sig: tuple[object, ...] | None = None
 
     def show(
@@ -140,10 +151,12 @@ class RiskMeter(Widget):
         now: datetime,
         *,
         current: bool,
+        positions_total: Decimal | None = None,
     ) -> None:
         minute = now.replace(second=0, microsecond=0)
-        sig = (account, status, balance, minute, current)
+        sig = (account, status, balance, minute, current, positions_total)
         self.account, self.status, self.balance, self.now, self.current = account, status, balance, now, current
+        self.positions_total = positions_total
         if sig != self._sig:
             self._sig = sig
             self.refresh(layout=True)
@@ -199,15 +212,29 @@ class RiskMeter(Widget):
         line.append(fmt.fit(fmt.money(st.day_pnl, signed=True), 11, "right"), style=self._tone(st.day_pnl))
         line.append(" ")
         if st.daily_loss_limit is not None and st.dll_distance is not None:
-            dll_band = band_for(st.dll_distance, st.daily_loss_limit)
-            line.append(self._bar(st.daily_loss_limit - st.dll_distance, st.daily_loss_limit, bar_w, dll_band))
-            line.append(f" {fmt.money(st.dll_distance)} left of {fmt.money(st.daily_loss_limit)} DLL",
-                        style=self._s(dll_band))  # fmt: skip
+            dll = st.daily_loss_limit
+            dll_band = band_for(st.dll_distance, dll)
+            left = min(st.dll_distance, dll)
+            line.append(self._bar(dll - left, dll, bar_w, dll_band))
+            line.append(f" {fmt.money(max(left, ZERO))} left of {fmt.money(dll)} DLL", style=self._s(dll_band))
             if st.dll_ticks is not None and st.ticks_symbol:
-                line.append(f" · {st.dll_ticks.normalize():f}t {st.ticks_symbol}", style=self._s("muted"))
+                line.append(f" · {fmt.ticks(max(st.dll_ticks, ZERO))} {st.ticks_symbol}", style=self._s("muted"))
+            lines.append(line)
+            notes = []
+            if st.dll_distance > dll:
+                notes.append(f"+{fmt.money(st.dll_distance - dll)} of today's profit stands ahead of the DLL")
+            # The room counts equity less the fees to close what is open; the day P&L does not.
+            close_fees = dll + st.day_pnl - st.dll_distance
+            if close_fees >= Decimal("0.01"):
+                notes.append(f"after {fmt.money(close_fees)} fees to close what is open")
+            if notes:
+                indent = " " * (10 + 11 + 1 + bar_w + 1)
+                lines.append(Text(indent + "; ".join(notes), style=self._s("muted")))
         else:
             line.append(" no daily loss limit", style=self._s("muted"))
-        lines.append(line)
+            lines.append(line)
+        if self.positions_total is not None and abs(self.positions_total - st.day_pnl) >= Decimal("0.01"):
+            lines.append(self._disagreement(st, self.positions_total))
         if st.floor is not None and st.floor_distance is not None:
             allowance = st.drawdown_allowance if st.drawdown_allowance is not None else st.floor_distance
             floor_band = band_for(st.floor_distance, allowance)
@@ -217,7 +244,7 @@ class RiskMeter(Widget):
             line.append(self._bar(allowance - st.floor_distance, allowance, bar_w, floor_band))
             line.append(f" {fmt.money(st.floor_distance)} above floor {fmt.money(st.floor)}", style=self._s(floor_band))
             if st.floor_ticks is not None and st.ticks_symbol:
-                line.append(f" · {st.floor_ticks.normalize():f}t {st.ticks_symbol}", style=self._s("muted"))
+                line.append(f" · {fmt.ticks(max(st.floor_ticks, ZERO))} {st.ticks_symbol}", style=self._s("muted"))
             lines.append(line)
         if st.contracts_max is not None:
             used = st.contracts_used
@@ -303,6 +330,21 @@ class RiskMeter(Widget):
             return [line]
         return [line, Text(f"          {rule}", style=self._s("muted"))]
 
+    def _disagreement(self, st: RiskStatus, total: Decimal) -> Text:
+        """Why the day P&L and the positions total differ (they measure from different starts)."""
+        gap = st.day_pnl - total
+        if st.detail.startswith(PROFILE_DETAIL):
+            why = "the day P&L is the broker's balance report; the positions total is tterm's book at its marks"
+        else:
+            why = (
+                "the day P&L is equity less the start-of-day balance (the firm's day); the positions also "
+                "count P&L booked before it (the day turn, or a restart mid-day) or at a newer mark"
+            )
+        return Text(
+            f"  Positions total {fmt.money(total, signed=True)} ({fmt.money(gap, signed=True)} apart): {why}",
+            style=self._s("muted"),
+        )
+
     def _tone(self, value: Decimal) -> Style:
         return self._s("up") if value > 0 else self._s("down") if value < 0 else self._s("muted")
 
@@ -326,7 +368,10 @@ class RiskPanel(VerticalScroll):
         balances: dict[str, AccountSnapshot],
         now: datetime,
         current: str | None,
+        totals: dict[str, tuple[Decimal, datetime]] | None = None,
     ) -> None:
+        """``totals``: per account, the positions pane's total and when its newest position was measured."""
+        totals = totals or {}
         ordered = sorted(accounts, key=lambda a: (a.id != current, a.name or a.id))
         for acct in ordered:
             meter = self.meters.get(acct.id)
@@ -334,7 +379,12 @@ class RiskPanel(VerticalScroll):
                 meter = RiskMeter(acct)
                 self.meters[acct.id] = meter
                 self.mount(meter)
-            meter.show(acct, statuses.get(acct.id), balances.get(acct.id), now, current=acct.id == current)
+            total = totals.get(acct.id)
+            status = statuses.get(acct.id)
+            # Compare only a status measured after the positions it should agree with (else a tick apart).
+            comparable = total is not None and status is not None and status.ts >= total[1]
+            meter.show(acct, status, balances.get(acct.id), now, current=acct.id == current,
+                       positions_total=total[0] if comparable and total is not None else None)  # fmt: skip
         wanted = [self.meters[a.id] for a in ordered]
         if len(wanted) > 1 and list(self.children) != wanted and all(m.parent is self for m in wanted):
             self.move_child(wanted[0], before=0)

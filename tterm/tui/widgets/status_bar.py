@@ -1,9 +1,14 @@
-"""The status bar: PAPER or LIVE badge, the current account, each broker connection with the age of
-its last message and the time left on its login (``tv 🔑 1h12m``), exchange (CT) and local time,
-and the time left to the account's cutoff.
+"""The status bar: PAPER or LIVE badge, a STALE badge while prices are not current, the current
+account, each broker connection with the age of its last message and the time left on its login
+(``tv 🔑 1h12m``), exchange (CT) and local time, and the time left to the account's cutoff.
+
+A connection's age is amber from 5 s and red from the staleness limit (see
+:mod:`tterm.tui.freshness`). When the terminal is attached and the link to the hub is down, the
+hub shows how long it has been down, and every broker's state is shown as unknown (the hub may
+have lost it too) with the age of the last message heard.
 
 It redraws once a second and whenever a connection changes. When the line is too narrow the
-least important parts go first; the badge and the connections always stay.
+least important parts go first; the badges and the connections always stay.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from textual.widget import Widget
 from tterm.core.clock import CT
 from tterm.core.models import ConnectionState, ConnectionStatus
 from tterm.tui import format as fmt
+from tterm.tui.freshness import HUB_LINK, Freshness
 
 _STATE_WORD = {
     ConnectionState.CONNECTED: "connected",
@@ -78,6 +84,7 @@ class StatusBar(Widget):
         "status-bar--muted",
         "status-bar--confirm-off",
         "status-bar--locked",
+        "status-bar--stale",
     }
     DEFAULT_CSS = """
     StatusBar { height: 1; background: $panel; color: $foreground; }
@@ -89,6 +96,7 @@ class StatusBar(Widget):
     StatusBar > .status-bar--muted { color: $foreground-muted; }
     StatusBar > .status-bar--confirm-off { color: $text-warning; text-style: bold reverse; }
     StatusBar > .status-bar--locked { background: $badge-live-bg; color: $badge-live-fg; text-style: bold; }
+    StatusBar > .status-bar--stale { background: $warning; color: $background; text-style: bold; }
     """
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -103,6 +111,8 @@ class StatusBar(Widget):
         self.cutoff: datetime | None = None
         self.cutoff_label = "cutoff"
         self.note = ""
+        self.freshness: Freshness | None = None
+        self.stale = False
 
     def on_click(self, event: events.Click) -> None:
         waiting = [c.broker for c in self.connections if c.state is ConnectionState.NEEDS_LOGIN]
@@ -126,6 +136,8 @@ class StatusBar(Widget):
         cutoff: datetime | None,
         cutoff_label: str = "cutoff",
         note: str = "",
+        freshness: Freshness | None = None,
+        stale: bool = False,
     ) -> None:
         self.live = live
         self.account_label = account_label
@@ -137,6 +149,8 @@ class StatusBar(Widget):
         self.cutoff = cutoff
         self.cutoff_label = cutoff_label
         self.note = note
+        self.freshness = freshness
+        self.stale = stale
         self.refresh()
 
     def render(self) -> Text:
@@ -150,18 +164,30 @@ class StatusBar(Widget):
         parts.append((1, acct))
         if not self.confirm_on:
             parts.append((2, Text(" CONFIRM OFF ", style=self._s("confirm-off"))))
+        if self.stale:
+            badge.append(" STALE ", style=self._s("stale"))
         conns = Text()
+        fresh = self.freshness
+        link_down = fresh is not None and fresh.link_down
         for c in self.connections:
             state = c.state
             cls = "ok" if state is ConnectionState.CONNECTED else "down" if state is ConnectionState.DOWN else "warn"
-            conns.append(f"  {c.broker} {_STATE_DOT[state]} ", style=self._s("muted"))
-            conns.append(_STATE_WORD[state], style=self._s(cls))
-            if state is ConnectionState.NEEDS_LOGIN:
+            dot, word = _STATE_DOT[state], _STATE_WORD[state]
+            if link_down and c.broker != HUB_LINK:
+                dot, word, cls = "◍", "unknown", "warn"  # the hub's view of it is out of reach
+            elif c.broker == HUB_LINK and state is not ConnectionState.CONNECTED:
+                cls = "down"
+            conns.append(f"  {c.broker} {dot} ", style=self._s("muted"))
+            conns.append(word, style=self._s(cls))
+            if state is ConnectionState.NEEDS_LOGIN and not link_down:
                 conns.append(f": tterm login {c.broker}", style=self._s("warn"))
                 continue
-            if c.last_message_at is not None and self.wall is not None:
-                age = (self.wall - c.last_message_at).total_seconds()
-                conns.append(f" {fmt.age(age)}", style=self._s("muted"))
+            age = fresh.connection_age(c) if fresh is not None else _age(c, self.wall)
+            if age is not None:
+                level = fresh.age_level(age) if fresh is not None else "ok"
+                if c.broker == HUB_LINK:
+                    level = "down"
+                conns.append(f" {fmt.age(age)}", style=self._s("muted" if level == "ok" else level))
             key = auth_countdown(c, self.wall) if self.wall is not None else None
             if key is not None:
                 conns.append(f" {key[0]}", style=self._s(key[1]))
@@ -205,3 +231,9 @@ class StatusBar(Widget):
         line.append(" ")
         line.truncate(width)
         return line
+
+
+def _age(status: ConnectionStatus, wall: datetime | None) -> float | None:
+    if status.last_message_at is None or wall is None:
+        return None
+    return (wall - status.last_message_at).total_seconds()

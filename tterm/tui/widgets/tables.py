@@ -18,7 +18,15 @@ from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist, RowKey
 
 
 class SyncedTable(DataTable[Any]):
-    """A row-cursor DataTable with keyed rows, fixed widths and :meth:`sync`."""
+    """A row-cursor DataTable with keyed rows, fixed widths and :meth:`sync`.
+
+    The cursor row keeps each cell's colour (buy/sell, up/down): the cursor only changes the
+    background, or at 16 colours and under NO_COLOR draws the row reversed.
+    """
+
+    DEFAULT_CSS = """
+    SyncedTable > .datatable--cursor { background: $grid-cursor-bg; text-style: bold; }
+    """
 
     #: (key, title, width) per column; subclasses fill it in.
     COLUMNS_SPEC: tuple[tuple[str, str, int], ...] = ()
@@ -26,7 +34,8 @@ class SyncedTable(DataTable[Any]):
     TONE_PREFIX = "table"
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
-        super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=False, show_row_labels=False)
+        super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=False, show_row_labels=False,
+                         cursor_foreground_priority="renderable")  # fmt: skip
         self._tones: dict[str, Style] = {}
         self.sync_count = 0
 
