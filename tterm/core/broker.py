@@ -43,6 +43,7 @@ from tterm.core.models import (
     OptionChain,
     Order,
     OrderGroup,
+    OrderPreview,
     OrderRequest,
     OrderSource,
     OrderType,
@@ -312,6 +313,10 @@ class Broker(ABC):
         """Send an OCO or OTOCO group natively (only called when ``capabilities`` says so)."""
         verb = "OCO orders" if group.kind is GroupKind.OCO else "OTOCO orders"
         raise self.not_supported(verb)
+
+    async def preview_order(self, request: OrderRequest) -> OrderPreview:
+        """The broker's own check of ``request`` (cost, buying power, its rejects); sends no order."""
+        raise self.not_supported("order previews")
 
     @abstractmethod
     async def place(self, request: OrderRequest) -> Order:
