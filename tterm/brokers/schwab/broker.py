@@ -41,10 +41,11 @@ from tterm.brokers.schwab.auth import SchwabLoginFlow, oauth_login, relogin_hint
 from tterm.brokers.schwab.bodies import OrderBuilder
 from tterm.brokers.schwab.config import SchwabCredentials, SchwabSettings
 from tterm.brokers.schwab.instruments import SchwabInstruments
-from tterm.brokers.schwab.orders import MATCH_SLACK, OrderSync, Sent
-from tterm.brokers.schwab.rest import NotFound, Refusal, SchwabRest
+from tterm.brokers.schwab.orders import MATCH_SLACK, OrderSync
+from tterm.brokers.schwab.rest import SchwabRest
 from tterm.brokers.schwab.stream import DISPLACED, SchwabStreamSocket, StreamerInfo, StreamError
-from tterm.core.broker import AuthError, Broker, BrokerError, Capabilities, LoginFlow, LoginRequired, UnknownOrder
+from tterm.brokers.schwab.trading import SchwabTrading
+from tterm.core.broker import AuthError, Broker, BrokerError, Capabilities, LoginFlow, LoginRequired
 from tterm.core.instruments import InstrumentMaster, UnknownSymbol
 from tterm.core.models import (
     Account,
@@ -53,7 +54,6 @@ from tterm.core.models import (
     Bar,
     ConnectionState,
     Fill,
-    GroupKind,
     Instrument,
     ModelError,
     Notice,
@@ -180,6 +180,7 @@ class SchwabBroker(Broker):
         self._lost_task: asyncio.Task[None] | None = None
         self._displaced = False
         self._expirations: dict[tuple[str, date], tuple[date, ...]] = {}
+        self.trading = SchwabTrading(self)
 
     def _today(self) -> date:
         return self._clock.now().astimezone(NEW_YORK).date()
@@ -555,178 +556,17 @@ class SchwabBroker(Broker):
         except (UnknownSymbol, ModelError) as exc:
             raise BrokerError(str(exc), sent=False) from None
 
-    # ================================================================== orders
-
-    def _refused_login(self, request: OrderRequest) -> Order | None:
-        if self._gone is not None:
-            return m.local_reject(request, self._gone, self.name)
-        if not self._live:
-            return m.local_reject(request, f"Schwab ({self.name}) is not connected yet; nothing was sent", self.name)
-        return None
-
-    async def _fresh_positions(self, account: str) -> None:
-        """The account's positions now: the instructions (open or close) depend on them."""
-        row = await self.rest.account(self.sync.vendor(account))
-        self.sync._apply_accounts([row], emit=True)
+    # ================================================================== orders (trading.py)
 
     async def preview_order(self, request: OrderRequest) -> OrderPreview:
         """Schwab's previewOrder: what the order would cost and whether Schwab would take it."""
-        if (refused := self._refused_login(request)) is not None:
-            raise BrokerError(refused.reject_reason, sent=False)
-        try:
-            h = self.sync.vendor(request.account)
-            await self._fresh_positions(request.account)
-            body, _ = self.builder.body(request)
-        except m.Refused as exc:
-            raise BrokerError(str(exc), sent=False) from None
-        try:
-            return mk.preview_of(await self.rest.preview(h, body), self.name)
-        except Refusal as exc:
-            return OrderPreview(broker=self.name, accepted=False, rejects=(exc.reason,))
+        return await self.trading.preview_order(request)
 
     async def place(self, request: OrderRequest) -> Order:
-        """Send ``request`` (a bracket as a TRIGGER), once. Refusals come back as REJECTED orders."""
-        if (refused := self._refused_login(request)) is not None:
-            return refused
-        try:
-            h = self.sync.vendor(request.account)
-            await self._fresh_positions(request.account)
-            body, children = self.builder.body(request)
-        except m.Refused as exc:
-            return m.local_reject(request, str(exc), self.name)
-        if self.settings.preview_orders:
-            preview = mk.preview_of(await self.rest.preview(h, body), self.name)
-            if not preview.accepted:
-                return m.local_reject(request, f"Schwab's preview refuses it: {'; '.join(preview.rejects)}", self.name)
-        known = m.Known(
-            request.client_order_id,
-            symbol=request.symbol if request.legs else "",
-            side=request.side,
-            source=request.source,
-        )
-        root = await self._send(request, h, body)
-        if isinstance(root, Order):
-            return root
-        self.sync.remember(root, known)
-        row = await self._read_back(h, root)
-        if row is not None and children:
-            oco = row.get("childOrderStrategies") or []
-            nodes = (
-                oco[0].get("childOrderStrategies", [oco[0]])
-                if oco and oco[0].get("orderStrategyType") == "OCO"
-                else oco
-            )
-            for node, child in zip(nodes, children, strict=False):
-                self.sync.remember(
-                    str(node.get("orderId")),
-                    m.Known(child.client_order_id, side=request.side.opposite, source=request.source, role=child.role),
-                )
-        return self._after_send(request, root, row)
+        return await self.trading.place(request)
 
     async def place_group(self, group: OrderGroup) -> list[Order]:
-        """OCO as an OCO container; OTOCO as a TRIGGER holding an OCO pair (A7), in one request."""
-        orders = list(group.orders)
-        first = orders[0]
-        if (refused := self._refused_login(first)) is not None:
-            return [m.local_reject(o, refused.reject_reason, self.name) for o in orders]
-        try:
-            h = self.sync.vendor(group.account)
-            await self._fresh_positions(group.account)
-            body = self.builder.group(group)
-        except m.Refused as exc:
-            return [m.local_reject(o, str(exc), self.name) for o in orders]
-        root = await self._send(first, h, body)
-        if isinstance(root, Order):
-            return [root] + [m.local_reject(o, root.reject_reason, self.name) for o in orders[1:]]
-        row = await self._read_back(h, root)
-        if group.kind is GroupKind.OCO:
-            nodes = list((row or {}).get("childOrderStrategies") or [])
-        else:
-            self.sync.remember(root, m.Known(first.client_order_id, side=first.side, source=first.source))
-            inner = ((row or {}).get("childOrderStrategies") or [{}])[0]
-            nodes = list(inner.get("childOrderStrategies") or [])
-        pairs = zip(orders if group.kind is GroupKind.OCO else orders[1:], nodes, strict=False)
-        for o, node in pairs:
-            role = (
-                None
-                if group.kind is GroupKind.OCO
-                else (m.OrderRole.TAKE_PROFIT if o.order_type is OrderType.LIMIT else m.OrderRole.STOP_LOSS)
-            )
-            self.sync.remember(
-                str(node.get("orderId")), m.Known(o.client_order_id, side=o.side, source=o.source, role=role)
-            )
-        if row is not None:
-            self.sync.apply_orders([row], emit=True)
-        out = []
-        for o in orders:
-            found = next(
-                (x.order for x in self.sync.orders.values() if x.order.client_order_id == o.client_order_id), None
-            )
-            out.append(
-                found
-                or Order.from_request(
-                    o, order_id=f"pending-{o.client_order_id}", status=m.OrderStatus.PENDING, broker=self.name
-                )
-            )
-        return out
-
-    async def _send(self, request: OrderRequest, account_hash: str, body: m.JSON) -> str | Order:
-        """POST the body once; the new root order's id, or the REJECTED order Schwab refused."""
-        limit, stop = request.limit_price, request.stop_price
-        symbols = tuple(leg.symbol for leg in request.legs) or (self._master.resolve(request.symbol).symbol,)
-        self.sync.placing[request.client_order_id] = Sent(
-            request, self._clock.now(), symbols, request.quantity, limit, stop
-        )
-        self.sync.commanded()
-        try:
-            resp = await self.rest.place(account_hash, body)
-        except Refusal as exc:
-            self.sync.placing.pop(request.client_order_id, None)
-            return m.vendor_reject(request, exc.reason, self.name)
-        oid = m.order_id_from_location(resp.headers.get("location"))
-        if oid is None:
-            # SDEV: the Location header can be missing (an order that filled at once): find it by its fields.
-            found = await self.find_order(request.account, request.client_order_id)
-            if found is not None:
-                return found.order_id
-            raise BrokerError(
-                "Schwab took the order (HTTP 201) without its id (no Location header), and it could "
-                "not be matched yet; check the order list before sending it again",
-                sent=True,
-            )
-        self.sync.placing.pop(request.client_order_id, None)
-        return oid
-
-    async def _read_back(self, account_hash: str, order_id: str) -> dict[str, Any] | None:
-        try:
-            return await self.rest.order(account_hash, order_id)
-        except (BrokerError, OSError) as exc:
-            log.info("%s: could not read order %s back (%s); the poll will", self.name, order_id, exc)
-            return None
-
-    def _after_send(self, request: OrderRequest, root: str, row: dict[str, Any] | None) -> Order:
-        if row is not None:
-            self.sync.apply_orders([row], emit=True)
-        found = self.sync.order(root)
-        if found is not None:
-            return found.order
-        return Order.from_request(
-            request, order_id=root, status=m.OrderStatus.PENDING, broker=self.name, symbol=request.symbol
-        )
-
-    async def _known(self, account: str, order_id: str) -> m.Mapped:
-        x = self.sync.order(order_id)
-        if x is None:
-            try:
-                h = self.sync.vendor(account)
-                row = await self.rest.order(h, order_id)
-            except (m.Refused, NotFound):
-                raise UnknownOrder(f"Schwab has no order {order_id} in {account}", sent=False) from None
-            self.sync.apply_orders([row], emit=True)
-            x = self.sync.order(order_id)
-        if x is None or x.order.account != account:
-            raise UnknownOrder(f"order {order_id} is not in account {account}", sent=False)
-        return x
+        return await self.trading.place_group(group)
 
     async def modify(
         self,
@@ -737,72 +577,23 @@ class SchwabBroker(Broker):
         limit_price: Decimal | None = None,
         stop_price: Decimal | None = None,
     ) -> Order:
-        """Replace a working order (A4: PUT; Schwab makes a new order with a new id and ends the old
-        one). The new order keeps the client order id. A refusal returns the order unchanged with
-        ``reject_reason`` set."""
-        x = await self._known(account, order_id)
-        order = x.order
-        if self._gone is not None:
-            return order.evolve(reject_reason=self._gone)
-        if not order.is_open:
-            return order.evolve(reject_reason=f"cannot modify: the order is already {order.status.value}")
-        inst = self._instrument(order.symbol) if not order.legs else None
-        for name, price in (("limit price", limit_price), ("stop price", stop_price)):
-            if price is not None and inst is not None and not inst.is_on_tick(price):
-                return order.evolve(reject_reason=f"{name} {price} is off {inst.symbol}'s tick grid")
-        body = m.replace_body(x.node, quantity=quantity, limit=limit_price, stop=stop_price)
-        h = self.sync.vendor(account)
-        self.sync.commanded()
-        try:
-            resp = await self.rest.replace(h, order_id, body)
-        except Refusal as exc:
-            reason = f"Schwab refused the change: {exc.reason}"
-            self.emit(Notice(level="warning", text=f"order {order_id}: {reason}", account=account, source=self.name))
-            return order.evolve(reject_reason=reason)
-        new_id = m.order_id_from_location(resp.headers.get("location"))
-        known = self.sync.known.get(order_id) or m.Known(order.client_order_id, side=order.side, source=order.source)
-        # The old order ends first: its replacement carries the same client order id.
-        ended = order.evolve(status=m.OrderStatus.CANCELLED)
-        self.sync.orders[order_id] = m.Mapped(order=ended, executions=x.executions, node=x.node)
-        self.emit(ended)
-        if new_id is None:
-            self.sync.nudge()
-            return ended
-        self.sync.remember(new_id, known)
-        row = await self._read_back(h, new_id)
-        if row is not None:
-            self.sync.apply_orders([row], emit=True)
-        found = self.sync.order(new_id)
-        if found is not None:
-            return found.order
-        return order.evolve(
-            order_id=new_id,
-            quantity=quantity or order.quantity,
-            limit_price=limit_price or order.limit_price,
-            stop_price=stop_price or order.stop_price,
+        return await self.trading.modify(
+            account, order_id, quantity=quantity, limit_price=limit_price, stop_price=stop_price
         )
 
     async def cancel(self, account: str, order_id: str) -> Order:
-        """Cancel a working order (A4: DELETE answers 200 with no body); read back to confirm."""
-        x = await self._known(account, order_id)
-        order = x.order
-        if not order.is_open:
-            return order
+        return await self.trading.cancel(account, order_id)
+
+    async def flatten(self, account: str, symbol: str | None = None) -> list[Order]:
+        """Cancel working orders and close positions; the positions are read fresh first (a fill
+        the poll has not turned into a position yet still gets closed)."""
         if self._gone is not None:
-            return order.evolve(reject_reason=self._gone)
-        h = self.sync.vendor(account)
-        self.sync.commanded()
+            raise BrokerError(self._gone, sent=False)
         try:
-            await self.rest.cancel(h, order_id)
-        except Refusal as exc:
-            reason = f"Schwab refused the cancel: {exc.reason}"
-            self.emit(Notice(level="warning", text=f"order {order_id}: {reason}", account=account, source=self.name))
-            return order.evolve(reject_reason=reason)
-        row = await self._read_back(h, order_id)
-        if row is not None:
-            self.sync.apply_orders([row], emit=True)
-        now = self.sync.order(order_id)
-        return now.order if now is not None else order
+            await self.trading._fresh_positions(account)
+        except m.Refused as exc:
+            raise BrokerError(str(exc), sent=False) from None
+        return await super().flatten(account, symbol)
 
 
 def _short(text: str) -> str:

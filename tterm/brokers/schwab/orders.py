@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo
 
 from tterm.brokers.common.clock import Clock
 from tterm.brokers.schwab import mapping as m
+from tterm.brokers.schwab import mapping_orders as mo
 from tterm.brokers.schwab.rest import SchwabRest
 from tterm.core.broker import BrokerError, LoginRequired
 from tterm.core.models import (
@@ -103,8 +104,8 @@ class OrderSync:
         self.hash_of: dict[str, str] = {}  # engine account id -> hash
         self.id_of_number: dict[str, str] = {}  # account number -> engine account id
         # orders
-        self.orders: dict[str, m.Mapped] = {}
-        self.known: dict[str, m.Known] = {}
+        self.orders: dict[str, mo.Mapped] = {}
+        self.known: dict[str, mo.Known] = {}
         self.placing: dict[str, Sent] = {}
         self.fills: dict[str, Fill] = {}
         self.positions: dict[tuple[str, str], Position] = {}
@@ -234,12 +235,12 @@ class OrderSync:
 
     # ------------------------------------------------------------------ applying a picture
 
-    def map_root(self, row: Mapping[str, Any]) -> list[m.Mapped]:
+    def map_root(self, row: Mapping[str, Any]) -> list[mo.Mapped]:
         account = self.id_of_number.get(str(row.get("accountNumber") or ""))
         if account is None:
             return []
         return list(
-            m.walk_orders(
+            mo.walk_orders(
                 row,
                 broker=self.broker,
                 account=account,
@@ -252,7 +253,7 @@ class OrderSync:
     def apply_orders(self, rows: Iterable[Mapping[str, Any]], *, emit: bool) -> list[Fill]:
         """Replace the order picture with ``rows`` (GET order trees); returns the new fills."""
         changed: list[Order] = []
-        fresh: list[tuple[m.Execution, Order]] = []
+        fresh: list[tuple[mo.Execution, Order]] = []
         for row in rows:
             for x in self.map_root(row):
                 before = self.orders.get(x.order.order_id)
@@ -262,7 +263,7 @@ class OrderSync:
                 fresh.extend((e, x.order) for e in x.executions if e.fill_id not in self.fills)
         fills = []
         for e, order in fresh:
-            fill = m.fill_of(e, order, self._fee(e), self.broker)
+            fill = mo.fill_of(e, order, self._fee(e), self.broker)
             self.fills[fill.fill_id] = fill
             fills.append(fill)
         if emit:
@@ -272,7 +273,7 @@ class OrderSync:
                 self._emit(fill)
         return fills
 
-    def _fee(self, e: m.Execution) -> Decimal:
+    def _fee(self, e: mo.Execution) -> Decimal:
         fees = self._fees.get((e.order_id, e.symbol.strip(), e.quantity, e.price))
         return fees.pop(0) if fees else ZERO
 
@@ -326,10 +327,10 @@ class OrderSync:
 
     # ------------------------------------------------------------------ lookups
 
-    def order(self, order_id: str) -> m.Mapped | None:
+    def order(self, order_id: str) -> mo.Mapped | None:
         return self.orders.get(order_id)
 
-    def remember(self, order_id: str, known: m.Known) -> None:
+    def remember(self, order_id: str, known: mo.Known) -> None:
         self.known[order_id] = known
 
     def match(self, coid: str, rows: Iterable[Mapping[str, Any]]) -> Order | None:
@@ -340,7 +341,7 @@ class OrderSync:
             return None
         r = sent.request
         claimed = {oid for oid, k in self.known.items() if k.client_order_id != coid}
-        candidates: list[tuple[datetime, m.Mapped]] = []
+        candidates: list[tuple[datetime, mo.Mapped]] = []
         for row in rows:
             for x in self.map_root(row):
                 o = x.order
@@ -359,7 +360,7 @@ class OrderSync:
         _, best = min(candidates, key=lambda c: c[0])
         self.remember(
             best.order.order_id,
-            m.Known(client_order_id=coid, symbol=r.symbol if r.legs else "", side=r.side, source=r.source),
+            mo.Known(client_order_id=coid, symbol=r.symbol if r.legs else "", side=r.side, source=r.source),
         )
         self.apply_orders(rows, emit=False)
         found = self.orders.get(best.order.order_id)
