@@ -53,6 +53,7 @@ from tterm.core.models import (
     AssetClass,
     Bar,
     ConnectionState,
+    ConnectionStatus,
     Fill,
     Instrument,
     ModelError,
@@ -181,6 +182,7 @@ class SchwabBroker(Broker):
         self._displaced = False
         self._expirations: dict[tuple[str, date], tuple[date, ...]] = {}
         self.trading = SchwabTrading(self)
+        self._detail = ""
 
     def _today(self) -> date:
         return self._clock.now().astimezone(NEW_YORK).date()
@@ -324,6 +326,14 @@ class SchwabBroker(Broker):
                 await watcher
 
     # ================================================================== connection state
+
+    def set_state(self, state: ConnectionState, detail: str = "") -> None:
+        self._detail = detail
+        super().set_state(state, detail)
+
+    def status(self, detail: str = "") -> ConnectionStatus:
+        """The status as it stands, with the detail of the last state change (NEEDS_LOGIN says how)."""
+        return super().status(detail or self._detail)
 
     def _stream_state(self, state: ConnectionState, detail: str) -> None:
         self._streams.set(STREAM, state, detail)
