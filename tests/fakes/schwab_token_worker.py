@@ -28,8 +28,9 @@ async def run(data_dir: str, api_url: str, key: str, secret: str) -> dict[str, o
     creds = SchwabCredentials(app_key=key, app_secret=secret)
     redactor, clock = Redactor(), SystemClock()
     store = token_store("sw", Path(data_dir), creds, settings, redactor)
-    tokens = token_manager("sw", oauth_login("sw", creds, settings, store, clock=clock, redactor=redactor), store,
-                           settings, clock=clock)  # fmt: skip
+    tokens = token_manager(
+        "sw", oauth_login("sw", creds, settings, store, clock=clock, redactor=redactor), store, settings, clock=clock
+    )
     try:
         token = await tokens.get()
     except Exception as exc:  # reported, not raised: the test reads stdout

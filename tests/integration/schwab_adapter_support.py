@@ -34,6 +34,9 @@ FAST = {
     "displaced_wait": "0",
     "connect_timeout": "5",
     "stream_request_timeout": "5",
+    # The refresh loop sleeps on the fake clock in slices this long: longer than any limiter wait a
+    # test looks for with FakeClock.wait_for_sleeper.
+    "token_check_interval": "600",
 }
 
 
@@ -46,8 +49,14 @@ async def start_fake(clock: FakeClock | None = None, **kw: Any) -> FakeSchwab:
 
 
 def options(fake: FakeSchwab, **over: str) -> dict[str, str]:
-    return {"environment": "live", "api_url": fake.base_url, "callback_url": CALLBACK,
-            "data_per_minute": "100000", **FAST, **over}  # fmt: skip
+    return {
+        "environment": "live",
+        "api_url": fake.base_url,
+        "callback_url": CALLBACK,
+        "data_per_minute": "100000",
+        **FAST,
+        **over,
+    }
 
 
 def secrets(fake: FakeSchwab) -> dict[str, str]:

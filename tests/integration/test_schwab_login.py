@@ -199,8 +199,12 @@ async def test_two_processes_on_one_token_file_refresh_once_and_both_keep_workin
         from datetime import UTC, datetime
 
         now = datetime.now(UTC)
-        lapsed = Token(value=stored.value, expires_at=now - timedelta(minutes=1),
-                       issued_at=now - timedelta(minutes=31), extra=dict(stored.extra))  # fmt: skip
+        lapsed = Token(
+            value=stored.value,
+            expires_at=now - timedelta(minutes=1),
+            issued_at=now - timedelta(minutes=31),
+            extra=dict(stored.extra),
+        )
         await broker.store.save(lapsed)
         env = dict(os.environ, PYTHONPATH=str(REPO))
         args = [str(tmp_path), fake.base_url, fake.app_key, fake.app_secret]

@@ -92,7 +92,7 @@ def iso(ts: datetime) -> str:
 
 def price_text(price: Decimal) -> str:
     """A price as Schwab's samples send it: a decimal string (A3), never a float."""
-    return f"{price.normalize():f}" if price == price.to_integral_value() else f"{price:f}"
+    return f"{price:f}"
 
 
 # --------------------------------------------------------------------------- errors

@@ -197,25 +197,33 @@ class OrderSync:
                 log.exception("%s: order poll failed", self.broker)
 
     async def poll(self, *, accounts: bool = True) -> None:
-        """Read orders (and, when due or after fills, accounts) and emit what changed; the fees of
-        new executions are read from the day's transactions first."""
+        """Read orders (and, when due or after fills, accounts) and emit what changed."""
         async with self._lock:
             self.polls += 1
             now = self._clock.now()
             rows = await self._rest.orders(self._since(now), now + timedelta(minutes=1))
-            pending = {
-                x.order.account
-                for row in rows
-                for x in self.map_root(row)
-                if any(e.fill_id not in self.fills for e in x.executions)
-            }
-            if pending:
-                await self.fetch_fees(pending)
-            new_fills = self.apply_orders(rows, emit=True)
-            if new_fills or accounts:
-                self._accounts_due = False
-                self._last_accounts = asyncio.get_running_loop().time()
-                self._apply_accounts(await self._rest.accounts(), emit=True)
+            await self._absorb(rows, accounts=accounts)
+
+    async def absorb(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Order trees read back after a command, booked like a poll's."""
+        async with self._lock:
+            await self._absorb(rows, accounts=False)
+
+    async def _absorb(self, rows: Sequence[Mapping[str, Any]], *, accounts: bool) -> None:
+        # The fees of executions tterm has not seen are read from the day's transactions first.
+        pending = {
+            x.order.account
+            for row in rows
+            for x in self.map_root(row)
+            if any(e.fill_id not in self.fills for e in x.executions)
+        }
+        if pending:
+            await self.fetch_fees(pending)
+        new_fills = self.apply_orders(rows, emit=True)
+        if new_fills or accounts:
+            self._accounts_due = False
+            self._last_accounts = asyncio.get_running_loop().time()
+            self._apply_accounts(await self._rest.accounts(), emit=True)
 
     def _since(self, now: datetime) -> datetime:
         """Today (New York) and every order still working from before (a GTC order filling today)."""
@@ -358,13 +366,13 @@ class OrderSync:
         if not candidates:
             return None
         _, best = min(candidates, key=lambda c: c[0])
+        oid = best.order.order_id
         self.remember(
-            best.order.order_id,
-            mo.Known(client_order_id=coid, symbol=r.symbol if r.legs else "", side=r.side, source=r.source),
+            oid, mo.Known(client_order_id=coid, symbol=r.symbol if r.legs else "", side=r.side, source=r.source)
         )
-        self.apply_orders(rows, emit=False)
-        found = self.orders.get(best.order.order_id)
-        return found.order if found is not None else None
+        # Not stored here: the next poll books it (and its fills) like any other change.
+        again = next((x for row in rows for x in self.map_root(row) if x.order.order_id == oid), None)
+        return again.order if again is not None else None
 
     def notice(self, level: str, text: str, account: str = "") -> None:
         self._emit(Notice(level=level, text=text, account=account, source=self.broker))  # type: ignore[arg-type]

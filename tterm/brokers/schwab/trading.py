@@ -111,7 +111,7 @@ class SchwabTrading:
                     str(node.get("orderId")),
                     mo.Known(child.client_order_id, side=request.side.opposite, source=request.source, role=child.role),
                 )
-        return self._after_send(request, root, row)
+        return await self._after_send(request, root, row)
 
     async def place_group(self, group: OrderGroup) -> list[Order]:
         """OCO as an OCO container; OTOCO as a TRIGGER holding an OCO pair (A7), in one request."""
@@ -146,7 +146,7 @@ class SchwabTrading:
                 str(node.get("orderId")), mo.Known(o.client_order_id, side=o.side, source=o.source, role=role)
             )
         if row is not None:
-            self.b.sync.apply_orders([row], emit=True)
+            await self.b.sync.absorb([row])
         out = []
         for o in orders:
             found = next(
@@ -194,9 +194,9 @@ class SchwabTrading:
             log.info("%s: could not read order %s back (%s); the poll will", self.name, order_id, exc)
             return None
 
-    def _after_send(self, request: OrderRequest, root: str, row: dict[str, Any] | None) -> Order:
+    async def _after_send(self, request: OrderRequest, root: str, row: dict[str, Any] | None) -> Order:
         if row is not None:
-            self.b.sync.apply_orders([row], emit=True)
+            await self.b.sync.absorb([row])
         found = self.b.sync.order(root)
         if found is not None:
             return found.order
@@ -212,7 +212,7 @@ class SchwabTrading:
                 row = await self.b.rest.order(h, order_id)
             except (m.Refused, NotFound):
                 raise UnknownOrder(f"Schwab has no order {order_id} in {account}", sent=False) from None
-            self.b.sync.apply_orders([row], emit=True)
+            await self.b.sync.absorb([row])
             x = self.b.sync.order(order_id)
         if x is None or x.order.account != account:
             raise UnknownOrder(f"order {order_id} is not in account {account}", sent=False)
@@ -261,7 +261,7 @@ class SchwabTrading:
         self.b.sync.remember(new_id, known)
         row = await self._read_back(h, new_id)
         if row is not None:
-            self.b.sync.apply_orders([row], emit=True)
+            await self.b.sync.absorb([row])
         found = self.b.sync.order(new_id)
         if found is not None:
             return found.order
@@ -290,6 +290,6 @@ class SchwabTrading:
             return order.evolve(reject_reason=reason)
         row = await self._read_back(h, order_id)
         if row is not None:
-            self.b.sync.apply_orders([row], emit=True)
+            await self.b.sync.absorb([row])
         now = self.b.sync.order(order_id)
         return now.order if now is not None else order
