@@ -389,3 +389,27 @@ async def test_the_adapter_itself_refuses_what_it_cannot_send(run: Run) -> None:
     )
     assert opening.status is OrderStatus.REJECTED
     assert len(run.fake.order_bodies) == 1  # only the buy
+
+
+async def test_the_client_order_ids_of_tterms_orders_survive_a_restart(tmp_path: Path) -> None:
+    import stat
+
+    fake = await start_fake(FakeClock(NOW))
+    try:
+        broker = make_broker(fake, tmp_path)
+        await log_in(fake, broker)
+        await broker.connect()
+        mine = req(order_type=OrderType.LIMIT, limit_price=D("150.00"))
+        placed = await broker.place(mine)
+        await broker.close()
+        ids = tmp_path / "sw-orders.json"
+        assert stat.S_IMODE(ids.stat().st_mode) == 0o600
+        again = make_broker(fake, tmp_path)
+        await again.connect()
+        try:
+            (order,) = [o for o in await again.orders() if o.order_id == placed.order_id]
+            assert order.client_order_id == mine.client_order_id and order.source is OrderSource.TICKET
+        finally:
+            await again.close()
+    finally:
+        await fake.stop()

@@ -148,6 +148,7 @@ class SchwabBroker(Broker):
             idle_poll=settings.idle_poll_interval,
             account_poll=settings.account_poll_interval,
             active_after_command=settings.active_after_command,
+            known_path=Path(data_dir) / f"{name}-orders.json",
         )
         self._quotes = mk.QuoteBook()
         self.builder = OrderBuilder(
@@ -258,7 +259,8 @@ class SchwabBroker(Broker):
     async def _watch_login(self) -> None:
         while not self._closing:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._login_event.wait(), self.settings.login_check_interval)
+                async with asyncio.timeout(self.settings.login_check_interval):
+                    await self._login_event.wait()
             self._login_event.clear()
             stored = self.store.load()
             refresh = str(stored.extra.get("refresh_token") or "") if stored is not None else ""

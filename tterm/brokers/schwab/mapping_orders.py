@@ -54,6 +54,8 @@ class Known:
     side: Side | None = None
     source: OrderSource | None = None
     role: OrderRole | None = None
+    #: When tterm placed it (ISO time), for pruning the stored ids.
+    at: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,11 +24,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -37,6 +40,7 @@ from tterm.brokers.schwab import mapping as m
 from tterm.brokers.schwab import mapping_orders as mo
 from tterm.brokers.schwab.rest import SchwabRest
 from tterm.core.broker import BrokerError, LoginRequired
+from tterm.core.files import open_private, private_dir
 from tterm.core.models import (
     ZERO,
     Account,
@@ -48,7 +52,10 @@ from tterm.core.models import (
     Order,
     OrderLeg,
     OrderRequest,
+    OrderRole,
+    OrderSource,
     Position,
+    Side,
 )
 from tterm.core.redact import Redactor
 
@@ -70,6 +77,57 @@ class Sent:
     stop: Decimal | None
 
 
+class KnownStore:
+    """The client order ids of the orders tterm placed, kept across restarts (Schwab keeps none):
+    ``<data dir>/<broker>-orders.json``, mode 0600, entries older than 60 days dropped."""
+
+    def __init__(self, path: Path | None, clock: Clock) -> None:
+        self.path = path
+        self._clock = clock
+
+    def load(self) -> dict[str, mo.Known]:
+        if self.path is None:
+            return {}
+        try:
+            doc = json.loads(self.path.read_text(encoding="utf-8"))
+            rows = doc["orders"] if doc.get("version") == 1 else {}
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            log.warning("the order-id file %s is unreadable (%s); starting a new one", self.path, type(exc).__name__)
+            return {}
+        horizon = (self._clock.now() - timedelta(days=60)).isoformat()
+        out = {}
+        for oid, row in rows.items():
+            if not isinstance(row, dict) or str(row.get("at", "")) < horizon or not row.get("coid"):
+                continue
+            out[str(oid)] = mo.Known(
+                client_order_id=str(row["coid"]),
+                symbol=str(row.get("symbol") or ""),
+                side=Side(row["side"]) if row.get("side") in ("buy", "sell") else None,
+                source=OrderSource(row["source"]) if row.get("source") in set(OrderSource) else None,
+                role=OrderRole(row["role"]) if row.get("role") in set(OrderRole) else None,
+                at=str(row.get("at") or ""),
+            )
+        return out
+
+    def save(self, known: Mapping[str, mo.Known]) -> None:
+        if self.path is None:
+            return
+        rows = {oid: {"coid": k.client_order_id, "symbol": k.symbol, "side": k.side.value if k.side else None,
+                      "source": k.source.value if k.source else None, "role": k.role.value if k.role else None,
+                      "at": k.at} for oid, k in known.items()}  # fmt: skip
+        private_dir(self.path.parent, tighten=False)
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        try:
+            with open(tmp, "w", encoding="utf-8", opener=open_private) as fh:
+                json.dump({"version": 1, "orders": rows}, fh)
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            log.warning("could not save the order-id file %s: %s", self.path, exc.strerror or exc)
+
+
 class OrderSync:
     """The login's orders and account state, by account, with the emitted picture to diff against."""
 
@@ -87,6 +145,7 @@ class OrderSync:
         idle_poll: float,
         account_poll: float,
         active_after_command: float,
+        known_path: Path | None = None,
     ) -> None:
         self.broker = broker
         self._rest = rest
@@ -105,7 +164,8 @@ class OrderSync:
         self.id_of_number: dict[str, str] = {}  # account number -> engine account id
         # orders
         self.orders: dict[str, mo.Mapped] = {}
-        self.known: dict[str, mo.Known] = {}
+        self._known_store = KnownStore(known_path, clock)
+        self.known: dict[str, mo.Known] = self._known_store.load()
         self.placing: dict[str, Sent] = {}
         self.fills: dict[str, Fill] = {}
         self.positions: dict[tuple[str, str], Position] = {}
@@ -181,9 +241,11 @@ class OrderSync:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            # Real time, not the vendor clock: this paces our own polling.
+            # Real time, not the vendor clock: this paces our own polling. (asyncio.timeout, not
+            # wait_for: a wait_for whose event fires as the task is cancelled swallows the cancel.)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._nudge.wait(), self._interval())
+                async with asyncio.timeout(self._interval()):
+                    await self._nudge.wait()
             self._nudge.clear()
             try:
                 await self.poll(accounts=self._accounts_due or loop.time() - self._last_accounts > self.account_poll)
@@ -339,7 +401,10 @@ class OrderSync:
         return self.orders.get(order_id)
 
     def remember(self, order_id: str, known: mo.Known) -> None:
+        if not known.at:
+            known.at = self._clock.now().isoformat()
         self.known[order_id] = known
+        self._known_store.save(self.known)
 
     def match(self, coid: str, rows: Iterable[Mapping[str, Any]]) -> Order | None:
         """The order a request whose answer was lost became: same account, symbols, side, quantity,
