@@ -300,3 +300,29 @@ def test_tterm_login_schwab_over_ssh_prints_the_url_and_takes_the_pasted_address
         err = capsys.readouterr().err
         assert "login refused: the address carries a different state" in err
         assert store.load() == stored and len(fake.token_requests) == asked
+
+
+async def test_schwab_unreachable_at_start_comes_up_reconnecting_and_the_engine_adopts_it_later(fake, tmp_path):
+    from tterm.core.clock import CmeClock, default_calendar
+    from tterm.core.engine import Engine
+    from tterm.core.instruments import InstrumentMaster
+    from tterm.core.journal import Journal
+
+    master = InstrumentMaster(today=lambda: fake.clock.now().date())
+    broker = make_broker(fake, tmp_path, master=master)
+    await log_in(fake, broker)
+    fake.drop_next("/trader/v1/accounts/accountNumbers", times=3)  # every try of the first connect
+    engine = Engine(
+        brokers=[broker],
+        instruments=master,
+        journal=Journal(tmp_path / "j.sqlite3"),
+        clock=CmeClock(default_calendar(), now=lambda: NOW),
+    )
+    await engine.start()
+    try:
+        assert engine.account_ids() == []  # not up yet, but not given up on
+        await until(lambda: broker.connection_state is ConnectionState.CONNECTED, "the retry")
+        await until(lambda: set(engine.account_ids()) == {MARGIN, CASH}, "the accounts to join the engine")
+        assert engine.balance(MARGIN) is not None
+    finally:
+        await engine.stop()

@@ -235,9 +235,10 @@ class Engine:
             accounts = await broker.accounts()
             for account in accounts:
                 self._add_account(account)
-            if not accounts and broker.connection_state is ConnectionState.NEEDS_LOGIN:
-                # Up but waiting for a person's login (tterm login, the login dialog): its accounts
-                # and state are loaded when it reports CONNECTED (see _pump).
+            if not accounts and broker.connection_state in (ConnectionState.NEEDS_LOGIN, ConnectionState.RECONNECTING):
+                # Up but waiting for a person's login (tterm login, the login dialog) or for the
+                # vendor to answer: its accounts and state are loaded when it reports CONNECTED
+                # (see _pump).
                 self._awaiting_login.add(broker.name)
             await self._load_broker_state(broker)
         except Exception as exc:  # a broker that cannot start must not take the others down

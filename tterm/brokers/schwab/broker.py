@@ -194,24 +194,55 @@ class SchwabBroker(Broker):
         return self._flow
 
     async def connect(self) -> None:
-        """Connect with the stored login, or come up in NEEDS_LOGIN and wait for one."""
+        """Connect with the stored login; without one, come up in NEEDS_LOGIN and wait for it; when
+        Schwab cannot be reached, come up RECONNECTING and keep trying (the engine adopts the
+        accounts once it connects)."""
         if self._live:
             return
         self._closing = False
-        self._tokens = self._manager()
-        self.rest.tokens = self._tokens
         try:
-            await self._tokens.get()
+            await self._start_live()
         except LoginRequired as exc:
+            await self._stop_parts()
             self._await_login(str(exc), first=True)
-            return
-        try:
-            await self._go_live()
-        except LoginRequired as exc:
-            self._await_login(str(exc), first=True)
+        except (BrokerError, OSError) as exc:
+            await self._stop_parts()
+            self._retry_later(exc)
         except BaseException:
             await self._stop_parts()
             raise
+
+    async def _start_live(self) -> None:
+        self._tokens = self._manager()
+        self.rest.tokens = self._tokens
+        await self._tokens.get()
+        self._gone = None
+        await self._go_live()
+
+    def _retry_later(self, exc: BaseException) -> None:
+        text = self._redactor.scrub(str(exc)) or type(exc).__name__
+        self.set_state(ConnectionState.RECONNECTING, f"could not reach Schwab ({_short(text)}); retrying")
+        if self._watcher is None or self._watcher.done():
+            self._watcher = asyncio.get_running_loop().create_task(self._keep_trying(), name=f"{self.name}-connect")
+
+    async def _keep_trying(self) -> None:
+        backoff = Backoff(
+            base=self.settings.reconnect_base, cap=max(self.settings.reconnect_cap, self.settings.reconnect_base)
+        )
+        while not self._closing:
+            await asyncio.sleep(backoff.next_delay())
+            try:
+                await self._start_live()
+                return
+            except LoginRequired as exc:
+                await self._stop_parts(keep_watcher=True)
+                self._watcher = None
+                self._await_login(str(exc), first=True)
+                return
+            except (BrokerError, OSError) as exc:
+                await self._stop_parts(keep_watcher=True)
+                text = self._redactor.scrub(str(exc)) or type(exc).__name__
+                self.set_state(ConnectionState.RECONNECTING, f"could not reach Schwab ({_short(text)}); retrying")
 
     def _manager(self) -> TokenManager:
         return token_manager(
