@@ -413,3 +413,46 @@ async def test_the_client_order_ids_of_tterms_orders_survive_a_restart(tmp_path:
             await again.close()
     finally:
         await fake.stop()
+
+
+async def test_a_market_bracket_in_ticks_is_priced_from_the_touch_even_before_quotes_stream(run: Run) -> None:
+    run.fake.set_price("SPY", "600.00", bid="599.99", ask="600.01")
+    entry = req(symbol="SPY", quantity=2, bracket=Bracket(take_profit_ticks=50, stop_loss_ticks=25))
+    order = await run.broker.place(entry)  # straight to the adapter: nothing subscribed SPY
+    assert order.status is not OrderStatus.REJECTED, order.reject_reason
+    (oco,) = run.fake.order_bodies[-1]["childOrderStrategies"]
+    tp, sl = oco["childOrderStrategies"]
+    assert (tp["price"], sl["stopPrice"]) == ("600.51", "599.76")  # from the ask, 600.01
+    assert ("GET", "/marketdata/v1/quotes") in run.fake.requests
+
+
+async def test_straddles_and_iron_condors_go_as_one_order_schwab_accepts(run: Run) -> None:
+    chain = await _chain(run)
+    mid = len(chain.rows) // 2
+    at, lo2, lo1, hi1, hi2 = (chain.rows[i] for i in (mid, mid - 2, mid - 1, mid + 1, mid + 2))
+    assert all(r.call and r.put for r in (at, lo2, lo1, hi1, hi2))
+    straddle = req(MARGIN, "", legs=(OrderLeg(at.call.symbol, Side.BUY), OrderLeg(at.put.symbol, Side.BUY)))  # type: ignore[union-attr]
+    done = await run.engine.place(straddle)
+    assert done.status is not OrderStatus.REJECTED, done.reject_reason
+    assert run.fake.order_bodies[-1]["complexOrderStrategyType"] == "STRADDLE"
+    condor_legs = (
+        OrderLeg(lo2.put.symbol, Side.BUY),  # type: ignore[union-attr]
+        OrderLeg(lo1.put.symbol, Side.SELL),  # type: ignore[union-attr]
+        OrderLeg(hi1.call.symbol, Side.SELL),  # type: ignore[union-attr]
+        OrderLeg(hi2.call.symbol, Side.BUY),  # type: ignore[union-attr]
+    )
+    condor = req(
+        MARGIN,
+        "",
+        side=Side.SELL,
+        legs=condor_legs,
+        order_type=OrderType.LIMIT,
+        limit_price=D("0.50"),
+        price_effect=PriceEffect.CREDIT,
+    )
+    placed = await run.engine.place(condor)
+    assert placed.status is not OrderStatus.REJECTED, placed.reject_reason
+    body = run.fake.order_bodies[-1]
+    assert (body["orderType"], body["complexOrderStrategyType"], body["price"]) == ("NET_CREDIT", "IRON_CONDOR", "0.50")
+    await run.until(lambda: all(run.held(MARGIN, leg.symbol) for leg in condor_legs), "the condor's legs")
+    assert [run.held(MARGIN, leg.symbol) for leg in condor_legs] == [1, -1, -1, 1]

@@ -155,10 +155,11 @@ class SchwabBroker(Broker):
             instruments,
             schwab_symbol=self.provider.schwab,
             held=self.sync.held,
-            quote=self._quotes.last,
+            quote=self.last_quote,
             today=self._today,
         )
         self._subs: dict[tuple[str, str], str] = {}  # (service, Schwab key) -> tterm symbol
+        self._rest_quotes: dict[str, Quote] = {}
         self._streams = StreamStates([STREAM])
         self._supervisor = SocketSupervisor(
             name=STREAM,
@@ -454,7 +455,18 @@ class SchwabBroker(Broker):
                 self.emit(quote)
 
     def last_quote(self, symbol: str) -> Quote | None:
-        return self._quotes.last(symbol)
+        """The streamed quote, else the last one read over REST (:meth:`quote_now`)."""
+        return self._quotes.last(symbol) or self._rest_quotes.get(symbol)
+
+    async def quote_now(self, symbol: str) -> Quote | None:
+        """One quote over REST (``/quotes``, A6.5): a bracket's reference when nothing streams yet."""
+        inst = self._instrument(symbol)
+        key = self.provider.schwab(inst)
+        body = (await self.rest.quotes([key])).get(key)
+        quote = mk.quote_of(inst.symbol, body) if isinstance(body, dict) else None
+        if quote is not None:
+            self._rest_quotes[inst.symbol] = quote
+        return quote
 
     def _feed_key(self, symbol: str) -> tuple[str, str, str]:
         try:

@@ -11,6 +11,7 @@ one keeps the client order id.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -81,6 +82,11 @@ class SchwabTrading:
         try:
             h = self.b.sync.vendor(request.account)
             await self._fresh_positions(request.account)
+            market_bracket = request.bracket is not None and request.order_type is OrderType.MARKET
+            if market_bracket and self.b.last_quote(request.symbol) is None:
+                # The exits are priced from the touch; without a quote the builder says so.
+                with contextlib.suppress(BrokerError):
+                    await self.b.quote_now(request.symbol)
             body, children = self.b.builder.body(request)
         except m.Refused as exc:
             return m.local_reject(request, str(exc), self.name)
