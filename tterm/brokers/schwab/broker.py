@@ -602,7 +602,7 @@ class SchwabBroker(Broker):
         for row in chain.rows:
             for q in (row.call, row.put):
                 if q is not None:
-                    self.provider._learn(q.instrument)
+                    self.provider.learn(q.instrument)
         return chain
 
     def _instrument(self, symbol: str) -> Instrument:
@@ -645,7 +645,7 @@ class SchwabBroker(Broker):
         if self._gone is not None:
             raise BrokerError(self._gone, sent=False)
         try:
-            await self.trading._fresh_positions(account)
+            await self.trading.fresh_positions(account)
         except m.Refused as exc:
             raise BrokerError(str(exc), sent=False) from None
         return await super().flatten(account, symbol)

@@ -48,10 +48,10 @@ class SchwabInstruments:
                 log.info("Schwab symbol %r is not one tterm can trade", schwab_symbol)
                 return None
             inst = sy.equity_instrument(text)
-        self._learn(inst)
+        self.learn(inst)
         return inst
 
-    def _learn(self, inst: Instrument) -> None:
+    def learn(self, inst: Instrument) -> None:
         try:
             self._master.resolve(inst.symbol)
             return
@@ -95,14 +95,14 @@ class SchwabInstruments:
             parts = None
         if parts is not None:
             inst = sy.option_instrument(parts)
-            self._learn(inst)
+            self.learn(inst)
             return inst
         if not _TICKER.match(text):
             return None
         for row in instruments_of(await self._rest.instruments(text, "symbol-search")):
             if str(row.get("symbol")).upper() == text and str(row.get("assetType")) in SHARES:
                 inst = self._equity(row)
-                self._learn(inst)
+                self.learn(inst)
                 return inst
         return None
 
@@ -124,7 +124,7 @@ class SchwabInstruments:
                 continue
             inst = self._equity(row)
             if inst.symbol not in found:
-                self._learn(inst)
+                self.learn(inst)
                 found[inst.symbol] = inst
         ranked = sorted(found.values(), key=lambda i: (not i.symbol.startswith(text.upper()), len(i.symbol), i.symbol))
         return ranked[:limit]

@@ -196,7 +196,7 @@ class OrderSync:
             self.accounts[acct.id] = acct
             self.hash_of[acct.id] = hashes[number]
             self.id_of_number[number] = acct.id
-        self._apply_accounts(raw, emit=False)
+        self.apply_accounts(raw, emit=False)
 
     def vendor(self, account: str) -> str:
         """The hash of an engine account id; Refused names the accounts this login has."""
@@ -285,7 +285,7 @@ class OrderSync:
         if new_fills or accounts:
             self._accounts_due = False
             self._last_accounts = asyncio.get_running_loop().time()
-            self._apply_accounts(await self._rest.accounts(), emit=True)
+            self.apply_accounts(await self._rest.accounts(), emit=True)
 
     def _since(self, now: datetime) -> datetime:
         """Today (New York) and every order still working from before (a GTC order filling today)."""
@@ -369,7 +369,7 @@ class OrderSync:
         accounts = {self.id_of_number.get(str(r.get("accountNumber") or "")) for r in rows if _executed(r)}
         await self.fetch_fees(a for a in accounts if a)
 
-    def _apply_accounts(self, raw: Iterable[Mapping[str, Any]], *, emit: bool) -> None:
+    def apply_accounts(self, raw: Iterable[Mapping[str, Any]], *, emit: bool) -> None:
         for row in raw:
             sec = row.get("securitiesAccount") or {}
             account = self.id_of_number.get(str(sec.get("accountNumber") or ""))

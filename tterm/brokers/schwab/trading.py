@@ -55,10 +55,10 @@ class SchwabTrading:
             return m.local_reject(request, f"Schwab ({self.name}) is not connected yet; nothing was sent", self.name)
         return None
 
-    async def _fresh_positions(self, account: str) -> None:
+    async def fresh_positions(self, account: str) -> None:
         """The account's positions now: the instructions (open or close) depend on them."""
         row = await self.b.rest.account(self.b.sync.vendor(account))
-        self.b.sync._apply_accounts([row], emit=True)
+        self.b.sync.apply_accounts([row], emit=True)
 
     async def preview_order(self, request: OrderRequest) -> OrderPreview:
         """Schwab's previewOrder: what the order would cost and whether Schwab would take it."""
@@ -66,7 +66,7 @@ class SchwabTrading:
             raise BrokerError(refused.reject_reason, sent=False)
         try:
             h = self.b.sync.vendor(request.account)
-            await self._fresh_positions(request.account)
+            await self.fresh_positions(request.account)
             body, _ = self.b.builder.body(request)
         except m.Refused as exc:
             raise BrokerError(str(exc), sent=False) from None
@@ -81,7 +81,7 @@ class SchwabTrading:
             return refused
         try:
             h = self.b.sync.vendor(request.account)
-            await self._fresh_positions(request.account)
+            await self.fresh_positions(request.account)
             market_bracket = request.bracket is not None and request.order_type is OrderType.MARKET
             if market_bracket and self.b.last_quote(request.symbol) is None:
                 # The exits are priced from the touch; without a quote the builder says so.
@@ -127,7 +127,7 @@ class SchwabTrading:
             return [m.local_reject(o, refused.reject_reason, self.name) for o in orders]
         try:
             h = self.b.sync.vendor(group.account)
-            await self._fresh_positions(group.account)
+            await self.fresh_positions(group.account)
             body = self.b.builder.group(group)
         except m.Refused as exc:
             return [m.local_reject(o, str(exc), self.name) for o in orders]
