@@ -197,3 +197,16 @@ async def test_account_activity_makes_the_next_poll_come_at_once(fake, tmp_path)
         assert order.account == MARGIN and order.client_order_id == f"schwab-{placed.id}" and order.is_open
     finally:
         await w.close()
+
+
+async def test_order_polls_that_keep_failing_are_reported_once_and_their_recovery_too(fake, tmp_path):
+    w = await _connected(fake, tmp_path)
+    try:
+        fake.drop_next("/trader/v1/orders", times=9)  # three polls, each tried three times
+        await until(
+            lambda: any(isinstance(e, Notice) and "polls keep failing" in e.text for e in w.seen), "the warning"
+        )
+        await until(lambda: any(isinstance(e, Notice) and "polls work again" in e.text for e in w.seen), "the recovery")
+        assert sum(isinstance(e, Notice) and "polls keep failing" in e.text for e in w.seen) == 1
+    finally:
+        await w.close()

@@ -63,6 +63,8 @@ log = logging.getLogger(__name__)
 NEW_YORK = ZoneInfo("America/New_York")
 #: A request and the order it became are matched within this long of its sending (clock skew, lag).
 MATCH_SLACK = timedelta(seconds=30)
+#: Failed polls in a row before the user is told (once, until one succeeds).
+FAILED_POLLS = 3
 
 
 @dataclass(slots=True)
@@ -114,9 +116,17 @@ class KnownStore:
     def save(self, known: Mapping[str, mo.Known]) -> None:
         if self.path is None:
             return
-        rows = {oid: {"coid": k.client_order_id, "symbol": k.symbol, "side": k.side.value if k.side else None,
-                      "source": k.source.value if k.source else None, "role": k.role.value if k.role else None,
-                      "at": k.at} for oid, k in known.items()}  # fmt: skip
+        rows = {
+            oid: {
+                "coid": k.client_order_id,
+                "symbol": k.symbol,
+                "side": k.side.value if k.side else None,
+                "source": k.source.value if k.source else None,
+                "role": k.role.value if k.role else None,
+                "at": k.at,
+            }
+            for oid, k in known.items()
+        }
         private_dir(self.path.parent, tighten=False)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:
@@ -240,6 +250,7 @@ class OrderSync:
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
+        failed = 0
         while True:
             # Real time, not the vendor clock: this paces our own polling. (asyncio.timeout, not
             # wait_for: a wait_for whose event fires as the task is cancelled swallows the cancel.)
@@ -253,10 +264,23 @@ class OrderSync:
                 raise
             except LoginRequired:
                 return  # the broker handles the lost login; nothing more to ask Schwab
-            except BrokerError as exc:
-                log.info("%s: order poll failed (%s); trying again", self.broker, self._redactor.scrub(str(exc)))
-            except Exception:
-                log.exception("%s: order poll failed", self.broker)
+            except Exception as exc:
+                failed += 1
+                text = self._redactor.scrub(str(exc)) or type(exc).__name__
+                if isinstance(exc, BrokerError):
+                    log.info("%s: order poll failed (%s); trying again", self.broker, text)
+                else:
+                    log.exception("%s: order poll failed", self.broker)
+                if failed == FAILED_POLLS:
+                    self.notice(
+                        "warning",
+                        f"Schwab order polls keep failing ({text}): order states and fills may be "
+                        "late; tterm keeps trying",
+                    )
+                continue
+            if failed >= FAILED_POLLS:
+                self.notice("info", "Schwab order polls work again")
+            failed = 0
 
     async def poll(self, *, accounts: bool = True) -> None:
         """Read orders (and, when due or after fills, accounts) and emit what changed."""
