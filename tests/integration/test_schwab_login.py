@@ -326,3 +326,19 @@ async def test_schwab_unreachable_at_start_comes_up_reconnecting_and_the_engine_
         assert engine.balance(MARGIN) is not None
     finally:
         await engine.stop()
+
+
+async def test_a_restart_after_the_seven_days_asks_schwab_once_then_waits_for_a_login(fake, tmp_path):
+    first = make_broker(fake, tmp_path)
+    await log_in(fake, first)
+    await first.close()
+    fake.clock.advance(timedelta(days=8))
+    again = make_broker(fake, tmp_path)
+    await again.connect()
+    try:
+        assert again.connection_state is ConnectionState.NEEDS_LOGIN
+        assert again.status().detail == "log in again: tterm login sw"
+        await asyncio.sleep(0.3)  # several looks at the token file: the dead login is not tried again
+        assert _refreshes(fake) == 1 and len(fake.requests) == 0
+    finally:
+        await again.close()

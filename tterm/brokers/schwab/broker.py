@@ -205,6 +205,7 @@ class SchwabBroker(Broker):
             await self._start_live()
         except LoginRequired as exc:
             await self._stop_parts()
+            self._mark_dead()  # a stored login Schwab refused is not tried again
             self._await_login(str(exc), first=True)
         except (BrokerError, OSError) as exc:
             await self._stop_parts()
@@ -317,11 +318,14 @@ class SchwabBroker(Broker):
         """A refresh was refused (the 7 days are up, a password reset): stop everything, once."""
         if self._gone is not None or self._closing:
             return
+        self._mark_dead()
+        self._gone = f"Schwab login for {self.name} is gone; {relogin_hint(self.name)}"
+        self._lost_task = asyncio.get_running_loop().create_task(self._on_lost(str(exc)), name=f"{self.name}-lost")
+
+    def _mark_dead(self) -> None:
         token = self.store.load()
         if token is not None and token.extra.get("refresh_token"):
             self._dead_refresh.add(str(token.extra["refresh_token"]))
-        self._gone = f"Schwab login for {self.name} is gone; {relogin_hint(self.name)}"
-        self._lost_task = asyncio.get_running_loop().create_task(self._on_lost(str(exc)), name=f"{self.name}-lost")
 
     async def _on_lost(self, reason: str) -> None:
         await self._stop_parts(keep_watcher=True)
