@@ -93,8 +93,11 @@ async def _interactive(
         except (AuthError, BrokerError) as exc:
             err.write(f"\ntterm: login refused: {exc}\nNothing changed: the tokens held before stay in force.\n")
             return 1
-        when = f" It lasts until {result.expires_at:%Y-%m-%d %H:%M %Z}." if result.expires_at else ""
-        out.write(f"\n{name}: {result.detail or 'logged in'}.{when}\n")
+        detail = result.detail or "logged in"
+        when = ""
+        if result.expires_at and "lasts until" not in detail:  # the OAuth helper's detail already says it
+            when = f" It lasts until {result.expires_at:%Y-%m-%d %H:%M %Z}."
+        out.write(f"\n{name}: {detail}.{when}\n")
         if result.expires_at:
             out.write(f"tterm warns a day before it ends; then run `tterm login {name}` again.\n")
         return 0

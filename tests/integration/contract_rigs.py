@@ -180,7 +180,58 @@ class TradovateRig:
         return req, "max position"
 
 
+@dataclass
+class SchwabRig:
+    """The Schwab adapter on the strict fake (OAuth, Trader and Market Data REST, the streamer),
+    logged in the way a person does it. Shares: MSFT, quoted where the suite puts it."""
+
+    tmp: Path
+    name: str = "schwab"
+    account: str = "sw:12345678"
+    symbol: str = "MSFT"
+    tick: Decimal = Decimal("0.01")
+    has_connection: bool = True
+
+    async def start(self) -> None:
+        from tests.integration.schwab_adapter_support import log_in, make_broker, start_fake
+
+        self.fake = await start_fake(FakeClock(NOW))
+        self.fake.set_price(self.symbol, "6650.00", bid="6650.00", ask="6650.25")
+        self.master = InstrumentMaster(today=lambda: self.fake.clock.now().date())
+        self.broker = make_broker(self.fake, self.tmp, master=self.master)
+        await log_in(self.fake, self.broker)
+
+    def today(self) -> date:
+        return self.fake.clock.now().date()
+
+    async def stop(self) -> None:
+        await self.fake.stop()
+
+    async def set_market(self, bid: Decimal, ask: Decimal) -> None:
+        self.fake.set_price(self.symbol, bid, bid=bid, ask=ask)
+
+    async def drop(self) -> None:
+        await self.fake.drop_streams()
+
+    async def set_equity(self, symbol: str, price: Decimal) -> None:
+        self.fake.set_price(symbol, price)
+
+    def provoke_reject(self) -> tuple[OrderRequest, str]:
+        # More MSFT than the cash account can pay for: only Schwab knows its buying power.
+        req = OrderRequest(
+            account="sw:87654321",
+            symbol=self.symbol,
+            side=Side.BUY,
+            quantity=100_000,
+            source=OrderSource.TICKET,
+            order_type=OrderType.LIMIT,
+            limit_price=Decimal("6640.00"),
+        )
+        return req, "buying power"
+
+
 RIGS: dict[str, Callable[[Path], Any]] = {
     "paper": PaperRig,
+    "schwab": SchwabRig,
     "tradovate": TradovateRig,
 }

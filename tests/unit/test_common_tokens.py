@@ -202,3 +202,39 @@ def test_token_times_must_be_aware():
 
     with pytest.raises(ValueError, match="aware"):
         Token(value="x", expires_at=datetime(2026, 1, 1), issued_at=datetime(2026, 1, 1))
+
+
+class RefreshVendor(Vendor):
+    """OAuth-like: the refresh works after the access token expired (its refresh token lives on)."""
+
+    async def renew(self, token: Token) -> Token:
+        self.renewals += 1
+        return self._issue()
+
+
+async def test_renew_expired_refreshes_a_lapsed_token_instead_of_logging_in(tmp_path):
+    from tterm.brokers.common.token_store import TokenStore
+
+    clock = FakeClock()
+    vendor = RefreshVendor(clock)
+    store = TokenStore(tmp_path / "t.json", owner="o")
+    first = await manager(clock, vendor, renew_expired=True, store=store).get()
+    clock.advance(LIFETIME + timedelta(minutes=5))  # a restart long after the access token lapsed
+    fresh = manager(clock, vendor, renew_expired=True, store=store)
+    token = await fresh.get()
+    assert token.value != first.value and vendor.logins == 1 and vendor.renewals == 1
+    assert fresh.renewals == 1 and fresh.logins == 0
+    # Without the flag the same state is a new login (a person, for a browser login).
+    clock.advance(LIFETIME + timedelta(minutes=5))
+    plain = manager(clock, vendor, store=store)
+    await plain.get()
+    assert vendor.logins == 2 and plain.logins == 1
+
+
+async def test_renew_expired_answers_a_refused_token_with_a_refresh():
+    clock = FakeClock()
+    vendor = RefreshVendor(clock)
+    tm = manager(clock, vendor, renew_expired=True)
+    first = await tm.get()
+    again = await tm.invalidate(first)
+    assert again.value != first.value and vendor.logins == 1 and vendor.renewals == 1

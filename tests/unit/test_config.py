@@ -238,12 +238,11 @@ def test_error_message_names_file_key_and_reason(monkeypatch: pytest.MonkeyPatch
         ("[brokers.td]\nenabled = true\n", "brokers.td.type: required key is missing"),
         (
             '[brokers.td]\ntype = "ib"\n',
-            "brokers.td.type: no adapter for broker type 'ib'; broker types with an adapter: 'tradovate'",
+            "brokers.td.type: no adapter for broker type 'ib'; broker types with an adapter: 'schwab', 'tradovate'",
         ),
         (
             '[brokers.sw]\ntype = "schwab"\n',
-            "brokers.sw.type: no adapter for broker type 'schwab' (its adapter is not written yet); broker types "
-            "with an adapter: 'tradovate'",
+            "brokers.sw.environment: Schwab has no demo or sandbox environment: every Schwab order is real",
         ),
         ('[brokers.td]\ntype = "tradovate"\nenvironment = "prod"\n', "brokers.td.environment: must be one of"),
         ('[brokers.TD]\ntype = "tradovate"\n', "brokers.TD: a broker name may use only a-z, 0-9 and '-'"),

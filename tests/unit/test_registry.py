@@ -16,7 +16,8 @@ from tterm.brokers.registry import ADAPTERS, UnknownBrokerType, adapter, known_t
 def test_each_adapter_declares_options_credentials_and_a_factory(spec):
     assert spec.type in ADAPTERS and spec.title
     assert "environment" in spec.options.model_fields  # [brokers.<name>] environment arrives as an option
-    assert spec.option_problems({"environment": "demo"}) == []
+    # Every adapter takes an environment with no other option set (Schwab has only "live": no sandbox).
+    assert any(spec.option_problems({"environment": env}) == [] for env in ("demo", "live"))
     assert spec.credentials.sets or spec.interactive_login
     params = inspect.signature(spec.factory()).parameters
     assert list(params)[:3] == ["name", "options", "secrets"]
@@ -26,13 +27,14 @@ def test_each_adapter_declares_options_credentials_and_a_factory(spec):
 
 
 def test_unknown_and_planned_types_are_refused_naming_the_ones_that_exist():
-    assert known_types() == ["tradovate"]
+    assert known_types() == ["schwab", "tradovate"]
     with pytest.raises(
-        UnknownBrokerType, match=r"no adapter for broker type 'ib'; broker types with an adapter: 'tradovate'"
+        UnknownBrokerType,
+        match=r"no adapter for broker type 'ib'; broker types with an adapter: 'schwab', 'tradovate'",
     ):
         adapter("ib")
-    with pytest.raises(UnknownBrokerType, match=r"'schwab' \(its adapter is not written yet\)"):
-        adapter("schwab")
+    with pytest.raises(UnknownBrokerType, match=r"'tastytrade' \(its adapter is not written yet\)"):
+        adapter("tastytrade")
 
 
 def test_credentials_pick_the_closest_set_and_accept_options_and_the_username():

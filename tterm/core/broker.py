@@ -43,6 +43,7 @@ from tterm.core.models import (
     OptionChain,
     Order,
     OrderGroup,
+    OrderPreview,
     OrderRequest,
     OrderSource,
     OrderType,
@@ -355,6 +356,10 @@ class Broker(ABC):
         Synchronous, no I/O. The default has none: the vendor decides when the order arrives.
         """
         return ""
+
+    async def preview_order(self, request: OrderRequest) -> OrderPreview:
+        """The broker's own check of ``request`` (cost, buying power, its rejects); sends no order."""
+        raise self.not_supported("order previews")
 
     @abstractmethod
     async def place(self, request: OrderRequest) -> Order:

@@ -53,6 +53,7 @@ from tterm.core.models import (
     OptionChain,
     Order,
     OrderGroup,
+    OrderPreview,
     OrderRequest,
     OrderStatus,
     Position,
@@ -192,6 +193,7 @@ class Engine:
         self.emulator = OrderEmulator(self)
         self.processors.append(self.emulator.on_event)
         self._by_client_id: dict[tuple[str, str], tuple[str, str]] = {}
+        self._awaiting_login: set[str] = set()
         self._dispatch: dict[type, Callable[[Any], bool]] = {
             Quote: self._on_quote,
             Depth: self._on_depth,
@@ -230,8 +232,14 @@ class Engine:
     async def _connect(self, broker: Broker) -> None:
         try:
             await broker.connect()
-            for account in await broker.accounts():
+            accounts = await broker.accounts()
+            for account in accounts:
                 self._add_account(account)
+            if not accounts and broker.connection_state in (ConnectionState.NEEDS_LOGIN, ConnectionState.RECONNECTING):
+                # Up but waiting for a person's login (tterm login, the login dialog) or for the
+                # vendor to answer: its accounts and state are loaded when it reports CONNECTED
+                # (see _pump).
+                self._awaiting_login.add(broker.name)
             await self._load_broker_state(broker)
         except Exception as exc:  # a broker that cannot start must not take the others down
             log.exception("broker %s failed to start", broker.name)
@@ -262,6 +270,20 @@ class Engine:
             self._track_open((order.account, order.order_id), order)
         for (account, symbol), _ in list(self._broker_positions.items()):
             self.bus.publish(self.book.position(account, symbol))
+
+    async def _adopt(self, broker: Broker) -> None:
+        """A broker that started without a login is now logged in: its accounts join the engine
+        (published, so every client lists them) and its state seeds the book."""
+        for account in await broker.accounts():
+            if account.id not in self._accounts:
+                self._add_account(account)
+                self.bus.publish(self._accounts[account.id])
+        await self._load_broker_state(broker)
+        mine = {a.id for a in await broker.accounts()}
+        await self.watch(
+            {p.symbol for a in mine for p in self.book.open_positions(a)}
+            | {o.symbol for o in self.open_orders() if o.account in mine and not o.legs}
+        )
 
     async def settle(self, within: float = 5.0) -> None:
         """Wait until every event the brokers emitted so far has been ingested.
@@ -297,6 +319,14 @@ class Engine:
         async for event in broker.events():
             try:
                 self.ingest(event)
+                if (
+                    broker.name in self._awaiting_login
+                    and isinstance(event, ConnectionStatus)
+                    and event.state is ConnectionState.CONNECTED
+                ):
+                    # Loaded here, inside the pump, so no later event of this broker overtakes it.
+                    self._awaiting_login.discard(broker.name)
+                    await self._adopt(broker)
             except Exception as exc:
                 log.exception("ingest failed for %r", event)
                 self.journal.record("error", {"action": "ingest", "broker": broker.name, "error": repr(exc)})
@@ -333,7 +363,12 @@ class Engine:
         if prev is not None and (_order_state(prev) == _order_state(order) or _is_stale(prev, order)):
             return False
         self._orders[key] = order
-        self._by_client_id[(order.account, order.client_order_id)] = key
+        by_client = (order.account, order.client_order_id)
+        held = self._orders.get(self._by_client_id.get(by_client, key))
+        if order.is_open or held is None or not held.is_open or held.order_id == order.order_id:
+            # A broker that replaces an order with a new one (Schwab) ends the old one: its end
+            # must not hide the working replacement under the same client order id.
+            self._by_client_id[by_client] = key
         self._track_open(key, order)
         self.journal.record("order_update", order, account=order.account, ref=order.client_order_id)
         return True
@@ -486,6 +521,21 @@ class Engine:
     async def preview(self, request: OrderRequest) -> RiskDecision:
         _, decision = self.router.prepare(request)
         return decision
+
+    async def broker_preview(self, request: OrderRequest) -> OrderPreview:
+        """The broker's own check of an order tterm's checks allow (Schwab's previewOrder): cost,
+        buying power after, the broker's rejects. Nothing is placed; EngineError when tterm refuses
+        the order itself or the broker has no previews."""
+        normalised, decision = self.router.prepare(request)
+        if not decision.allowed:
+            raise EngineError(f"preview refused: {decision.reason}")
+        broker = self._broker_of(normalised.account)
+        try:
+            return await broker.preview_order(normalised)
+        except NotSupported as exc:
+            raise EngineError(str(exc)) from None
+        except BrokerError as exc:
+            raise EngineError(f"preview at {broker.name} failed: {exc}") from None
 
     async def place(self, request: OrderRequest) -> Order:
         symbols = [leg.symbol for leg in request.legs] or [request.symbol]

@@ -748,6 +748,32 @@ class Order:
 
 
 @dataclass(frozen=True, slots=True)
+class OrderPreview:
+    """A broker's own check of an order before it is sent (Schwab's previewOrder): whether it would
+    be accepted and what it would cost. Nothing is placed by a preview."""
+
+    broker: str
+    accepted: bool
+    rejects: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    order_value: Decimal | None = None
+    commission: Decimal | None = None
+    buying_power_after: Decimal | None = None
+
+    def describe(self) -> str:
+        words = [f"{self.broker} would {'accept' if self.accepted else 'reject'} the order"]
+        if self.rejects:
+            words.append("rejects: " + "; ".join(self.rejects))
+        if self.warnings:
+            words.append("warnings: " + "; ".join(self.warnings))
+        for label, value in (("order value", self.order_value), ("commission", self.commission),
+                             ("buying power after", self.buying_power_after)):  # fmt: skip
+            if value is not None:
+                words.append(f"{label} {value}")
+        return "; ".join(words)
+
+
+@dataclass(frozen=True, slots=True)
 class Fill:
     """One execution. ``fee`` is the total charged for this fill (commission plus exchange fees)."""
 

@@ -11,6 +11,11 @@ shared with other processes on the same data dir: a start adopts a stored token 
 works instead of logging in (a new session), and every renewal is decided under the store's
 lock, on the token as it is on disk at that moment. A token another process already renewed is
 adopted, never renewed a second time, and a newer token is never overwritten by an older one.
+
+``renew_expired``: the renewal still works once the token has expired (an OAuth refresh token
+outlives its 30-minute access token). Without it an expired token means a new login, which for a
+browser login (Schwab) is a person: a restart after half an hour would ask to log in again
+(schwab-py issue #222 is this bug in another client). With it, an expired token is renewed.
 """
 
 from __future__ import annotations
@@ -72,8 +77,10 @@ class TokenManager:
         on_error: Callable[[Exception], None] | None = None,
         retry: Backoff | None = None,
         store: TokenStore | None = None,
+        renew_expired: bool = False,
     ) -> None:
         self._login = login
+        self.renew_expired = renew_expired
         self._renew = renew
         self._clock = as_clock(clock)
         self.renew_ahead = renew_ahead
@@ -116,6 +123,10 @@ class TokenManager:
     def _expired(self, token: Token) -> bool:
         return self._clock.now() >= token.expires_at
 
+    def _renewable(self, token: Token) -> bool:
+        """``token`` can still be renewed (rather than replaced by a login)."""
+        return self._renew is not None and (self.renew_expired or not self._expired(token))
+
     def _due(self, token: Token) -> bool:
         return self._clock.now() >= self._renew_at(token)
 
@@ -145,6 +156,9 @@ class TokenManager:
             if current is not None and rejected is not None and current.value != rejected.value:
                 return current  # someone already replaced it
             if self._store is None:
+                if self.renew_expired and rejected is not None:
+                    # The access token was refused; its refresh token may still be good.
+                    return await self._obtain(rejected)
                 # A refused token cannot be trusted to renew either: log in again.
                 return await self._install(await self._login(), how="login")
             async with self._store.locked() as slot:
@@ -155,7 +169,11 @@ class TokenManager:
                     and not self._expired(stored)
                 ):
                     return await self._install(stored, how="adopted")
-                token = await self._install(await self._login(), how="login")
+                base = stored if stored is not None else rejected
+                if self.renew_expired and base is not None:
+                    token = await self._obtain(base)
+                else:
+                    token = await self._install(await self._login(), how="login")
                 slot.put(token)
                 return token
 
@@ -171,7 +189,7 @@ class TokenManager:
             stored = slot.token
             held = token.value if token is not None else None
             newer = stored is not None and (token is None or stored.expires_at > token.expires_at)
-            if stored is not None and newer and stored.value != held and not self._expired(stored):
+            if stored is not None and newer and stored.value != held and self._adoptable(stored):
                 # Another process (or an earlier run) already renewed: use its token.
                 if not self._due(stored):
                     return await self._install(stored, how="adopted")
@@ -180,10 +198,15 @@ class TokenManager:
             slot.put(fresh)
             return fresh
 
+    def _adoptable(self, stored: Token) -> bool:
+        """A stored token worth starting from: still valid, or renewable although expired."""
+        return not self._expired(stored) or (self.renew_expired and self._renew is not None)
+
     async def _obtain(self, token: Token | None) -> Token:
         """Log in or renew over the network, and install the result."""
-        if token is None or self._expired(token) or self._renew is None:
+        if token is None or not self._renewable(token):
             return await self._install(await self._login(), how="login")
+        assert self._renew is not None
         try:
             renewed = await self._renew(token)
         except AuthError as exc:
