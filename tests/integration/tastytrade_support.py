@@ -77,3 +77,44 @@ async def until(pred: Callable[[], bool], what: str, within: float = 5.0) -> Non
         if loop.time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.01)
+
+
+class Running:
+    """An engine on a Tastytrade broker, with a recorder of everything it published."""
+
+    def __init__(self, broker: TastytradeBroker, engine: Any) -> None:
+        self.broker = broker
+        self.engine = engine
+        self.sub = engine.events("test")
+        self.seen: list[Any] = []
+
+    def drain(self) -> list[Any]:
+        self.seen.extend(self.sub.drain())
+        return self.seen
+
+    async def until(self, pred: Callable[[], bool], what: str, within: float = 5.0) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while True:
+            await self.engine.settle()
+            await self.engine.emulator.settle()
+            self.drain()
+            if pred():
+                return
+            if loop.time() > deadline:
+                raise AssertionError(f"timed out waiting for {what}")
+            await asyncio.sleep(0.01)
+
+    def of(self, kind: type) -> list[Any]:
+        return [e for e in self.drain() if isinstance(e, kind)]
+
+
+async def start_engine(broker: TastytradeBroker, master: InstrumentMaster, tmp: Path) -> Running:
+    from tterm.core.clock import CmeClock, default_calendar
+    from tterm.core.engine import Engine
+    from tterm.core.journal import Journal
+
+    clock = CmeClock(default_calendar(), now=lambda: NOW)
+    engine = Engine(brokers=[broker], instruments=master, journal=Journal(tmp / "journal.sqlite3"), clock=clock)
+    await engine.start()
+    return Running(broker, engine)
