@@ -218,3 +218,17 @@ async def test_a_preview_of_an_order_tterm_refuses_says_so_and_sends_nothing(run
     with pytest.raises(EngineError):
         await run.engine.broker_preview(req(account="tt:NOPE"))
     assert not any(p.endswith("dry-run") for _, p, _ in fake.requests)
+
+
+async def test_with_preview_orders_an_order_the_dry_run_refuses_is_not_sent(fake, tmp_path):
+    broker = make_broker(fake, tmp_path, preview_orders="true")
+    r = await start_engine(broker, broker.master, tmp_path)
+    try:
+        refused = await r.engine.place(req(quantity=200))
+        assert refused.status is OrderStatus.REJECTED and "dry run refuses it" in refused.reject_reason
+        assert "buying power" in refused.reject_reason and not fake.book.orders
+        assert posts(fake, "/accounts/5WT00001/orders/dry-run") == 1
+        taken = await r.engine.place(req())
+        assert taken.status is not OrderStatus.REJECTED and len(fake.book.orders) == 1
+    finally:
+        await r.engine.stop()

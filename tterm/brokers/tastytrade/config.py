@@ -56,6 +56,8 @@ class TastytradeSettings(BaseModel):
     backoff_base: float = Field(1.0, gt=0)
     backoff_cap: float = Field(60.0, gt=0)
     request_timeout: float = Field(15.0, gt=0)
+    #: Dry-run every order first and send none Tastytrade's dry run refuses.
+    preview_orders: bool = False
 
     # The account streamer (B7): a heartbeat every 15-20 s (TT-SDK <= 11, TT-JS).
     heartbeat_interval: float = Field(15.0, gt=0)

@@ -146,6 +146,17 @@ class TastytradeTrading:
             if exc.sent is None:
                 exc.sent = False
             raise
+        if self.b.settings.preview_orders:
+            try:
+                verdict = m.preview_of(PlacedOrder.model_validate(await self.b.rest.dry_run(number, body)), self.name)
+            except Refusal as exc:
+                return m.vendor_reject(request, exc.reason, self.name)
+            except ValidationError:
+                verdict = None
+            if verdict is not None and not verdict.accepted:
+                return m.local_reject(
+                    request, f"Tastytrade's dry run refuses it: {'; '.join(verdict.rejects)}", self.name
+                )
         self._remember(request)
         try:
             data = await self.b.rest.place(number, body)
