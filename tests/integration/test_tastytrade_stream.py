@@ -199,3 +199,15 @@ async def test_odd_account_payloads_become_notices_and_the_stream_goes_on(run, f
     await run.engine.place(request)
     await run.until(lambda: run.engine.position(MARGIN, "MESZ6").quantity == 1, "a real order after them")
     assert good is None or good  # the fake's own notifications were never touched
+
+
+async def test_a_futures_contract_has_a_chain_of_its_options_with_greeks(run, fake):
+    fake.set_quote("/ESZ6", bid="6000.00", ask="6000.25", last="6000.00")
+    chain = await run.engine.option_chain("ESZ6")
+    assert chain.underlying == "ESZ6" and chain.rows and chain.underlying_price is not None
+    first = chain.rows[0].call
+    assert first is not None and first.instrument.underlying == "ESZ6" and first.instrument.point_value == D(50)
+    assert first.symbol.startswith("ESZ6 ") and first.greeks is not None and first.greeks.delta is not None
+    assert first.instrument.tick_table  # the chain's cabinet of ticks (0.05 under 5, then 0.25)
+    with pytest.raises(Exception, match="no options expiring"):
+        await run.engine.option_chain("ESZ6", chain.expiry + timedelta(days=400))

@@ -40,7 +40,7 @@ from tterm.brokers.tastytrade.dxlink import CANDLES, MARKET, DXLinkSocket
 from tterm.brokers.tastytrade.instruments import TastytradeInstruments
 from tterm.brokers.tastytrade.orders import AccountSync
 from tterm.brokers.tastytrade.rest import TastytradeRest
-from tterm.brokers.tastytrade.schemas import NestedChain, QuoteToken
+from tterm.brokers.tastytrade.schemas import NestedChain, NestedFuturesChain, QuoteToken
 from tterm.brokers.tastytrade.stream import AccountStreamSocket
 from tterm.brokers.tastytrade.trading import TastytradeTrading
 from tterm.core.broker import AuthError, Broker, BrokerError, Capabilities, LoginRequired
@@ -542,19 +542,31 @@ class TastytradeBroker(Broker):
 
     async def option_chain(self, underlying: str, expiry: date | None = None) -> OptionChain:
         """One expiry's strikes around the money, with quotes and Greeks from DXLink (B5: the chain
-        itself carries neither)."""
+        itself carries neither). Shares and ETFs (``/option-chains``), and futures contracts
+        (``/futures-option-chains/{product}``: the options on that contract, weeklies included)."""
         inst = self._instrument(underlying)
-        if inst.asset_class is not AssetClass.EQUITY:
-            raise BrokerError(f"{inst.symbol}: tterm reads Tastytrade chains of shares and ETFs", sent=False)
+        if inst.asset_class is AssetClass.OPTION:
+            raise BrokerError(f"{inst.symbol} is an option: ask for the chain of its underlying", sent=False)
         tasty = self.provider.tasty(inst)
+        futures = inst.asset_class is AssetClass.FUTURE
         try:
-            chains = [NestedChain.model_validate(c) for c in await self.rest.nested_chain(tasty.symbol)]
+            if futures:
+                doc = NestedFuturesChain.model_validate(await self.rest.nested_futures_chain(inst.root or inst.symbol))
+                expirations = [
+                    e
+                    for c in doc.option_chains
+                    for e in c.expirations
+                    if m.core_symbol(e.underlying_symbol or c.underlying_symbol, m.FUTURE) == inst.symbol
+                ]
+            else:
+                chains = [NestedChain.model_validate(c) for c in await self.rest.nested_chain(tasty.symbol)]
+                expirations = [e for c in chains for e in c.expirations]
         except ValidationError as exc:
             raise BrokerError(
                 f"Tastytrade's chain of {inst.symbol} is unreadable ({exc.error_count()} problems)"
             ) from None
         today = self._today()
-        by_day = {e.expiration_date: e for c in chains for e in c.expirations if e.expiration_date >= today}
+        by_day = {e.expiration_date: e for e in expirations if e.expiration_date >= today}
         expiries = tuple(sorted(by_day))
         if not expiries:
             raise BrokerError(f"Tastytrade lists no option expiries for {inst.symbol}", sent=False)
@@ -564,7 +576,10 @@ class TastytradeBroker(Broker):
             listed = ", ".join(f"{d:%Y-%m-%d}" for d in expiries[:8])
             raise BrokerError(f"{inst.symbol} has no options expiring {expiry:%Y-%m-%d} (listed: {listed})", sent=False)
         spot = await self._spot(inst, tasty.symbol)
-        strikes = sorted(by_day[expiry].strikes, key=lambda s: s.strike_price)
+        chosen = by_day[expiry]
+        kind = m.FUTURE_OPTION if futures else m.EQUITY_OPTION
+        table = m.tick_table_of(chosen.tick_sizes)
+        strikes = sorted(chosen.strikes, key=lambda s: s.strike_price)
         if spot is not None and len(strikes) > self.settings.chain_strikes:
             nearest = sorted(strikes, key=lambda s: abs(s.strike_price - spot))[: self.settings.chain_strikes]
             strikes = sorted(nearest, key=lambda s: s.strike_price)
@@ -575,11 +590,15 @@ class TastytradeBroker(Broker):
                 if not sym or not streamer:
                     continue
                 try:
-                    opt = self.provider.resolve(sym, m.EQUITY_OPTION)
+                    if futures:
+                        opt = m.future_option_instrument(sym, inst, tick_table=table)
+                        self.provider.learn(opt)
+                    else:
+                        opt = self.provider.resolve(sym, kind)
                 except ModelError as exc:
                     log.info("%s: chain option %s skipped (%s)", self.name, sym, exc)
                     continue
-                self.provider.note(opt.symbol, sym, m.EQUITY_OPTION, streamer)
+                self.provider.note(opt.symbol, sym, kind, streamer)
                 self.provider.learn(opt)
                 legs.append((row.strike_price, right, opt, streamer))
         await self._chain_market([(streamer, opt.symbol) for _, _, opt, streamer in legs])
@@ -604,7 +623,8 @@ class TastytradeBroker(Broker):
         if quote is not None and (quote.mark or quote.last) is not None:
             return quote.mark or quote.last
         try:
-            rows = await self.rest.market_data({"equity": [tasty_symbol]})
+            kind = "future" if inst.asset_class is AssetClass.FUTURE else "equity"
+            rows = await self.rest.market_data({kind: [tasty_symbol]})
         except BrokerError as exc:
             log.info("%s: no price for %s (%s)", self.name, inst.symbol, exc)
             return None

@@ -308,6 +308,8 @@ class ChainExpiration(Wire):
     expiration_date: date
     expiration_type: str = ""
     settlement_type: str = ""
+    underlying_symbol: str = ""  # futures chains: the future this expiry's options are on
+    tick_sizes: list[TickSize] = Field(default_factory=list)
     strikes: list[ChainStrike] = Field(default_factory=list)
 
 
@@ -317,6 +319,17 @@ class NestedChain(Wire):
     shares_per_contract: int = 100
     tick_sizes: list[TickSize] = Field(default_factory=list)
     expirations: list[ChainExpiration] = Field(default_factory=list)
+
+
+class FuturesOptionChain(Wire):
+    underlying_symbol: str = ""
+    expirations: list[ChainExpiration] = Field(default_factory=list)
+
+
+class NestedFuturesChain(Wire):
+    """``/futures-option-chains/{product}/nested``: the product's option chains (B4)."""
+
+    option_chains: list[FuturesOptionChain] = Field(default_factory=list)
 
 
 class SearchRow(Wire):
