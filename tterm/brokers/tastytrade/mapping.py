@@ -483,17 +483,25 @@ def position_of(rec: CurrentPosition, *, account: str, inst: Instrument) -> Posi
     )
 
 
-def snapshot_of(rec: Balance, *, account: str, margin: bool, realized: Decimal = ZERO,
-                fees_today: Decimal = ZERO, start_of_day: Decimal | None = None) -> AccountSnapshot:  # fmt: skip
+def snapshot_of(
+    rec: Balance,
+    *,
+    account: str,
+    margin: bool,
+    realized: Decimal = ZERO,
+    open_pnl: Decimal = ZERO,
+    fees_today: Decimal = ZERO,
+) -> AccountSnapshot:
+    """Tastytrade's balance: cash as the balance, net liquidating value as the equity; the day's
+    realized and open P&L are the positions' (``realized-day-gain``, and marks where known)."""
     bp = rec.derivative_buying_power if margin else (rec.equity_buying_power or rec.derivative_buying_power)
     return AccountSnapshot(
         account=account,
         balance=rec.cash_balance,
         equity=rec.net_liquidating_value,
         day_realized_pnl=realized,
-        open_pnl=rec.net_liquidating_value - rec.cash_balance if not margin else ZERO,
+        open_pnl=open_pnl,
         fees_today=fees_today,
         buying_power=bp,
-        start_of_day_balance=start_of_day,
         ts=when(rec.updated_at) or utcnow(),
     )

@@ -273,10 +273,18 @@ class AccountSync:
         account = self.account_id(rec.account_number)
         if account not in self.accounts:
             return
-        realized = sum((p.realized_pnl for (a, _), p in self.positions.items() if a == account), ZERO)
+        held = [p for (a, _), p in self.positions.items() if a == account]
+        realized = sum((p.realized_pnl for p in held), ZERO)
+        open_pnl = sum((p.unrealized_pnl for p in held if p.quantity), ZERO)
         fees = sum((f.fee for f in self.fills.values() if f.account == account and f.ts.date() == self.today()), ZERO)
-        snap = m.snapshot_of(rec, account=account, margin=self.margin.get(account, False), realized=realized,
-                             fees_today=fees)  # fmt: skip
+        snap = m.snapshot_of(
+            rec,
+            account=account,
+            margin=self.margin.get(account, False),
+            realized=realized,
+            open_pnl=open_pnl,
+            fees_today=fees,
+        )
         prev = self.snapshots.get(account)
         self.snapshots[account] = snap
         if prev is None or (prev.balance, prev.equity, prev.buying_power) != (snap.balance, snap.equity,
