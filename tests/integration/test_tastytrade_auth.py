@@ -15,6 +15,7 @@ from tests.integration.tastytrade_support import CASH, MARGIN, make_broker, star
 from tterm.brokers.common.settings import BrokerConfigError
 from tterm.brokers.registry import adapter
 from tterm.brokers.tastytrade.config import HOSTS, TastytradeSettings
+from tterm.core.broker import LoginRequired
 from tterm.core.models import ConnectionState, ConnectionStatus, Notice, OrderRequest, OrderSource, Side, Timeframe
 
 
@@ -182,3 +183,24 @@ async def test_no_secret_reaches_the_log_the_journal_or_what_the_screen_shows(fa
         assert secret not in caplog.text
         assert secret.encode() not in journal
         assert secret not in shown
+
+
+async def test_a_grant_revoked_mid_session_stops_everything_once_and_says_what_to_do(fake, tmp_path):
+    broker = make_broker(fake, tmp_path)
+    await broker.connect()
+    try:
+        fake.refresh_token = "a-new-grant-the-user-has-not-entered"  # the old grant was revoked
+        fake.expire_tokens()
+        with pytest.raises(LoginRequired):
+            await broker.sync.resync()
+        await until(lambda: broker.connection_state is ConnectionState.NEEDS_LOGIN, "NEEDS_LOGIN")
+        events = []
+        while broker.pending_events:
+            events.append(await anext(broker.events()))
+        assert len([e for e in events if isinstance(e, Notice) and "create a new grant" in e.text]) == 1
+        mints = fake.refreshes + fake.rejected["oauth:invalid_grant"]
+        await asyncio.sleep(0.3)
+        assert fake.refreshes + fake.rejected["oauth:invalid_grant"] == mints  # nothing more is asked
+        assert not fake.streamer_sessions and not fake.dxlink.sessions
+    finally:
+        await broker.close()

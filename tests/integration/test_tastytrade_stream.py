@@ -211,3 +211,12 @@ async def test_a_futures_contract_has_a_chain_of_its_options_with_greeks(run, fa
     assert first.instrument.tick_table  # the chain's cabinet of ticks (0.05 under 5, then 0.25)
     with pytest.raises(Exception, match="no options expiring"):
         await run.engine.option_chain("ESZ6", chain.expiry + timedelta(days=400))
+
+
+async def test_dxlink_takes_a_new_quote_token_before_the_24_hours_end(run, fake):
+    fake.clock.advance(timedelta(hours=23, minutes=51))
+    await run.until(lambda: fake.connections["dxlink"] >= 2, "the reconnect with a new token", within=10)
+    await run.until(lambda: run.broker.connection_state is ConnectionState.CONNECTED, "connected")
+    assert len(fake.quote_tokens) >= 2
+    fake.move("AAPL", "231.00")
+    await run.until(lambda: (q := run.engine.quote("AAPL")) is not None and q.last == D("231.00"), "quotes")

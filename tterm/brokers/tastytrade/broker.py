@@ -40,7 +40,7 @@ from tterm.brokers.tastytrade.dxlink import CANDLES, MARKET, DXLinkSocket
 from tterm.brokers.tastytrade.instruments import TastytradeInstruments
 from tterm.brokers.tastytrade.orders import AccountSync
 from tterm.brokers.tastytrade.rest import TastytradeRest
-from tterm.brokers.tastytrade.schemas import NestedChain, NestedFuturesChain, QuoteToken
+from tterm.brokers.tastytrade.schemas import NestedChain, NestedFuturesChain, QuoteToken, when
 from tterm.brokers.tastytrade.stream import AccountStreamSocket
 from tterm.brokers.tastytrade.trading import TastytradeTrading
 from tterm.core.broker import AuthError, Broker, BrokerError, Capabilities, LoginRequired
@@ -75,6 +75,8 @@ log = logging.getLogger(__name__)
 NEW_YORK = ZoneInfo("America/New_York")
 ACCOUNTS, MARKET_DATA = "account streamer", "market data"
 QUOTE_TYPES = ("Quote", "Trade", "Summary")
+#: B8.1: quote tokens last 24 hours; DXLink reconnects with a new one this many seconds ahead.
+QUOTE_TOKEN_MARGIN = 600.0
 CHAIN_TYPES = ("Quote", "Summary", "Greeks")
 
 
@@ -389,7 +391,27 @@ class TastytradeBroker(Broker):
         )
         sock.add_frame_listener(self.touch)
         await sock.open()
+        expires = when(token.expires_at)
+        if expires is not None:
+            self._quote_token_timer(sock, expires)
         return sock
+
+    def _quote_token_timer(self, sock: DXLinkSocket, expires: datetime) -> None:
+        """Reconnect DXLink (with a new quote token) 10 minutes before the token's 24 hours end."""
+
+        closing = False
+
+        async def renew() -> None:
+            nonlocal closing
+            wait = (expires - self._clock.now()).total_seconds() - QUOTE_TOKEN_MARGIN
+            await self._clock.sleep(max(0.0, wait))
+            if not sock.closed.is_set():
+                closing = True
+                log.info("%s: the DXLink quote token ends soon; reconnecting with a new one", self.name)
+                await sock.close("quote token renewal")
+
+        task = asyncio.get_running_loop().create_task(renew(), name=f"{self.name}-quote-token")
+        sock.closed_hooks.append(lambda: None if closing else task.cancel())
 
     async def _dxlink_ready(self, sock: DXLinkSocket) -> None:
         """Subscribe everything again: a new connection knows nothing."""

@@ -145,6 +145,8 @@ class DXLinkSocket:
         self.close_reason = ""
         self.skipped = 0
         self.errors: list[dict[str, Any]] = []
+        #: Called once when the socket has closed (timers tied to this connection).
+        self.closed_hooks: list[Callable[[], Any]] = []
 
     def add_frame_listener(self, listener: Callable[[], None]) -> None:
         self._listeners.append(listener)
@@ -231,6 +233,10 @@ class DXLinkSocket:
             if not fut.done():
                 fut.set_exception(DXLinkError(f"DXLink closed: {self.close_reason}"))
                 fut.exception()
+        if not self.closed.is_set():
+            hooks, self.closed_hooks = self.closed_hooks, []
+            for hook in hooks:
+                hook()
         self.closed.set()
 
     # ------------------------------------------------------------------ subscriptions

@@ -160,21 +160,31 @@ class AccountSync:
 
     async def settle(self) -> None:
         """Wait until everything submitted so far has been applied."""
+        if self._task is None or self._task.done():
+            # The handler is not running (stopped, or not started): apply what waits here.
+            while not self._queue.empty():
+                kind, data = self._queue.get_nowait()
+                await self._apply_logged(kind, data)
+            self._idle.set()
+            return
         while not self._queue.empty() or not self._idle.is_set():
             await self._idle.wait()
 
     async def _run(self) -> None:
         while True:
             kind, data = await self._queue.get()
-            try:
-                await self.apply(kind, data)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # never let one record end the stream
-                self.skipped += 1
-                log.exception("%s: a %s record could not be applied; skipped", self.broker, kind)
+            await self._apply_logged(kind, data)
             if self._queue.empty():
                 self._idle.set()
+
+    async def _apply_logged(self, kind: str, data: Any) -> None:
+        try:
+            await self.apply(kind, data)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # never let one record end the stream
+            self.skipped += 1
+            log.exception("%s: a %s record could not be applied; skipped", self.broker, kind)
 
     async def apply(self, kind: str, data: Any) -> None:
         if kind == "Order":

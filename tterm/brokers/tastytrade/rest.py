@@ -185,7 +185,8 @@ class TastytradeRest:
 
     async def _token(self) -> Token:
         if self.tokens is None:
-            raise LoginRequired("not logged in to Tastytrade", sent=False)
+            # Not connected yet (or stopped): nothing was sent, and the grant is not in question.
+            raise BrokerError("Tastytrade is not connected yet; nothing was sent", sent=False)
         return await self.tokens.get()
 
     async def data(self, path: str, **params: Any) -> Any:
