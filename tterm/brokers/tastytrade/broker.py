@@ -25,8 +25,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pydantic import ValidationError
-
 from tterm.brokers.common.backoff import Backoff
 from tterm.brokers.common.clock import as_clock
 from tterm.brokers.common.http import HttpClient
@@ -36,11 +34,10 @@ from tterm.brokers.tastytrade import mapping as m
 from tterm.brokers.tastytrade import market as mk
 from tterm.brokers.tastytrade.auth import TokenEndpoint, token_manager, token_store
 from tterm.brokers.tastytrade.config import TastytradeCredentials, TastytradeSettings
-from tterm.brokers.tastytrade.dxlink import CANDLES, MARKET, DXLinkSocket
+from tterm.brokers.tastytrade.feed import TastytradeFeed
 from tterm.brokers.tastytrade.instruments import TastytradeInstruments
 from tterm.brokers.tastytrade.orders import AccountSync
 from tterm.brokers.tastytrade.rest import TastytradeRest
-from tterm.brokers.tastytrade.schemas import NestedChain, NestedFuturesChain, QuoteToken, when
 from tterm.brokers.tastytrade.stream import AccountStreamSocket
 from tterm.brokers.tastytrade.trading import TastytradeTrading
 from tterm.core.broker import AuthError, Broker, BrokerError, Capabilities, LoginRequired
@@ -48,9 +45,7 @@ from tterm.core.instruments import InstrumentMaster, UnknownSymbol
 from tterm.core.models import (
     Account,
     AccountSnapshot,
-    AssetClass,
     Bar,
-    ChainRow,
     ConnectionState,
     ConnectionStatus,
     Fill,
@@ -58,8 +53,6 @@ from tterm.core.models import (
     ModelError,
     Notice,
     OptionChain,
-    OptionQuote,
-    OptionRight,
     Order,
     OrderGroup,
     OrderPreview,
@@ -74,10 +67,6 @@ from tterm.core.redact import REDACTOR, Redactor
 log = logging.getLogger(__name__)
 NEW_YORK = ZoneInfo("America/New_York")
 ACCOUNTS, MARKET_DATA = "account streamer", "market data"
-QUOTE_TYPES = ("Quote", "Trade", "Summary")
-#: B8.1: quote tokens last 24 hours; DXLink reconnects with a new one this many seconds ahead.
-QUOTE_TOKEN_MARGIN = 600.0
-CHAIN_TYPES = ("Quote", "Summary", "Greeks")
 
 
 class TastytradeBroker(Broker):
@@ -146,10 +135,7 @@ class TastytradeBroker(Broker):
             fee_wait=settings.fill_fee_wait,
         )
         self.trading = TastytradeTrading(self)
-        self.book = mk.QuoteBook()
-        self._quote_subs: dict[str, str] = {}  # streamer symbol -> core symbol (quotes wanted)
-        self._chain_subs: dict[str, str] = {}  # streamer symbol -> core symbol (a chain's options)
-        self._candles: dict[str, mk.CandleCollector] = {}
+        self.feed = TastytradeFeed(self)
         self._streams = StreamStates([ACCOUNTS, MARKET_DATA])
         self._acct = SocketSupervisor(
             name=ACCOUNTS,
@@ -165,8 +151,8 @@ class TastytradeBroker(Broker):
         self._dx = SocketSupervisor(
             name=MARKET_DATA,
             label=f"{name}-dxlink",
-            connect=self._open_dxlink,
-            on_ready=self._dxlink_ready,
+            connect=self.feed.open_dxlink,
+            on_ready=self.feed.dxlink_ready,
             on_state=lambda s, d: self._stream_state(MARKET_DATA, s, d),
             stale_after=settings.dxlink_stale_after,
             watchdog_interval=settings.watchdog_interval,
@@ -369,116 +355,6 @@ class TastytradeBroker(Broker):
             if sock is not None:
                 await sock.close("dropped")
 
-    # ================================================================== DXLink
-
-    async def _open_dxlink(self) -> DXLinkSocket:
-        try:
-            token = QuoteToken.model_validate(await self.rest.quote_token())
-        except ValidationError:
-            raise BrokerError("Tastytrade's quote token answer is unreadable (no token or dxlink-url)") from None
-        self._redactor.add(token.token, rotating=True)
-        sock = DXLinkSocket(
-            token.dxlink_url,
-            token.token,
-            redactor=self._redactor,
-            on_event=self._on_event,
-            keepalive=self.settings.dxlink_keepalive,
-            timeout=self.settings.dxlink_timeout,
-            aggregation=self.settings.aggregation_period,
-            connect_timeout=self.settings.connect_timeout,
-            close_timeout=self.settings.close_timeout,
-            step_timeout=self.settings.stream_request_timeout,
-        )
-        sock.add_frame_listener(self.touch)
-        await sock.open()
-        expires = when(token.expires_at)
-        if expires is not None:
-            self._quote_token_timer(sock, expires)
-        return sock
-
-    def _quote_token_timer(self, sock: DXLinkSocket, expires: datetime) -> None:
-        """Reconnect DXLink (with a new quote token) 10 minutes before the token's 24 hours end."""
-
-        closing = False
-
-        async def renew() -> None:
-            nonlocal closing
-            wait = (expires - self._clock.now()).total_seconds() - QUOTE_TOKEN_MARGIN
-            await self._clock.sleep(max(0.0, wait))
-            if not sock.closed.is_set():
-                closing = True
-                log.info("%s: the DXLink quote token ends soon; reconnecting with a new one", self.name)
-                await sock.close("quote token renewal")
-
-        task = asyncio.get_running_loop().create_task(renew(), name=f"{self.name}-quote-token")
-        sock.closed_hooks.append(lambda: None if closing else task.cancel())
-
-    async def _dxlink_ready(self, sock: DXLinkSocket) -> None:
-        """Subscribe everything again: a new connection knows nothing."""
-        add = [{"type": t, "symbol": s} for s in self._quote_subs for t in QUOTE_TYPES]
-        add += [{"type": t, "symbol": s} for s in self._chain_subs if s not in self._quote_subs for t in CHAIN_TYPES]
-        add += [{"type": "Greeks", "symbol": s} for s in self._chain_subs if s in self._quote_subs]
-        for i in range(0, len(add), 200):  # a message too large closes the socket (B8.2, 1009)
-            await sock.subscribe(MARKET, add=add[i : i + 200])
-
-    def _on_event(self, kind: str, rec: dict[str, Any]) -> None:
-        symbol = str(rec.get("eventSymbol"))
-        if kind == "Candle":
-            collector = self._candles.get(symbol)
-            if collector is not None:
-                collector.apply(rec)
-            return
-        core = self._quote_subs.get(symbol) or self._chain_subs.get(symbol)
-        if core is None:
-            return
-        quote = self.book.apply(kind, rec, core)
-        if quote is not None and symbol in self._quote_subs:
-            self.emit(quote)
-
-    def _dxlink(self) -> DXLinkSocket:
-        sock = self._dx.socket
-        if sock is None or not sock.is_open:
-            raise BrokerError("Tastytrade market data (DXLink) is not connected", sent=False)
-        return sock
-
-    async def _streamer_of(self, symbol: str) -> tuple[Instrument, str]:
-        inst = self._instrument(symbol)
-        try:
-            return inst, await self.provider.streamer(inst)
-        except m.Refused as exc:
-            raise BrokerError(str(exc), sent=False) from None
-
-    async def subscribe_quotes(self, symbols: Iterable[str]) -> None:
-        new: list[str] = []
-        for symbol in [symbols] if isinstance(symbols, str) else symbols:
-            inst, streamer = await self._streamer_of(symbol)
-            if streamer not in self._quote_subs:
-                self._quote_subs[streamer] = inst.symbol
-                new.append(streamer)
-        sock = self._dx.socket
-        if not new or sock is None or not sock.is_open:
-            return  # subscribed when DXLink (re)connects
-        await sock.subscribe(MARKET, add=[{"type": t, "symbol": s} for s in new for t in QUOTE_TYPES])
-
-    async def unsubscribe_quotes(self, symbols: Iterable[str]) -> None:
-        gone: list[str] = []
-        for symbol in [symbols] if isinstance(symbols, str) else symbols:
-            inst = self._instrument(symbol)
-            known = self.provider.by_core.get(inst.symbol)
-            streamer = known.streamer if known else ""
-            if streamer and self._quote_subs.pop(streamer, None) is not None:
-                gone.append(streamer)
-                if streamer not in self._chain_subs:
-                    self.book.drop(streamer, inst.symbol)
-        sock = self._dx.socket
-        if gone and sock is not None and sock.is_open:
-            remove = [{"type": t, "symbol": s} for s in gone for t in QUOTE_TYPES if s not in self._chain_subs]
-            with contextlib.suppress(BrokerError):
-                await sock.subscribe(MARKET, remove=remove)
-
-    def last_quote(self, symbol: str) -> Quote | None:
-        return self.book.last(symbol)
-
     # ================================================================== queries
 
     async def accounts(self) -> list[Account]:
@@ -534,163 +410,24 @@ class TastytradeBroker(Broker):
     async def search_instruments(self, text: str, limit: int = 20) -> list[Instrument]:
         return await self.provider.search(text, limit)
 
+    # ================================================================== market data (feed.py)
+
+    async def subscribe_quotes(self, symbols: Iterable[str]) -> None:
+        await self.feed.subscribe_quotes(symbols)
+
+    async def unsubscribe_quotes(self, symbols: Iterable[str]) -> None:
+        await self.feed.unsubscribe_quotes(symbols)
+
+    def last_quote(self, symbol: str) -> Quote | None:
+        return self.feed.last_quote(symbol)
+
     async def bars(self, symbol: str, timeframe: Timeframe, start: datetime, end: datetime | None = None) -> list[Bar]:
         """History from a DXLink Candle snapshot from ``start`` (B8.5), oldest first."""
-        if timeframe not in mk.PERIODS:
-            raise self.not_supported(f"{timeframe.value} bars")
-        inst, streamer = await self._streamer_of(symbol)
-        sock = self._dxlink()
-        key = mk.candle_symbol(streamer, timeframe)
-        collector = mk.CandleCollector(inst.symbol, timeframe)
-        if key in self._candles:
-            raise BrokerError(f"{inst.symbol} {timeframe.value} bars are already being read; try again", sent=False)
-        self._candles[key] = collector
-        since = int(start.timestamp() * 1000)
-        entry = {"type": "Candle", "symbol": key, "fromTime": since}
-        try:
-            await sock.subscribe(CANDLES, add=[entry])
-            async with asyncio.timeout(self.settings.bars_timeout):
-                await collector.done.wait()
-        except TimeoutError:
-            raise BrokerError(
-                f"Tastytrade sent no complete {timeframe.value} history for {inst.symbol} within "
-                f"{self.settings.bars_timeout:.0f}s"
-            ) from None
-        finally:
-            self._candles.pop(key, None)
-            with contextlib.suppress(BrokerError):
-                await sock.subscribe(CANDLES, remove=[entry])  # B8.5: fromTime is required on remove too
-        return collector.result(start, end or self._clock.now())
+        return await self.feed.bars(symbol, timeframe, start, end)
 
     async def option_chain(self, underlying: str, expiry: date | None = None) -> OptionChain:
-        """One expiry's strikes around the money, with quotes and Greeks from DXLink (B5: the chain
-        itself carries neither). Shares and ETFs (``/option-chains``), and futures contracts
-        (``/futures-option-chains/{product}``: the options on that contract, weeklies included)."""
-        inst = self._instrument(underlying)
-        if inst.asset_class is AssetClass.OPTION:
-            raise BrokerError(f"{inst.symbol} is an option: ask for the chain of its underlying", sent=False)
-        tasty = self.provider.tasty(inst)
-        futures = inst.asset_class is AssetClass.FUTURE
-        try:
-            if futures:
-                doc = NestedFuturesChain.model_validate(await self.rest.nested_futures_chain(inst.root or inst.symbol))
-                expirations = [
-                    e
-                    for c in doc.option_chains
-                    for e in c.expirations
-                    if m.core_symbol(e.underlying_symbol or c.underlying_symbol, m.FUTURE) == inst.symbol
-                ]
-            else:
-                chains = [NestedChain.model_validate(c) for c in await self.rest.nested_chain(tasty.symbol)]
-                expirations = [e for c in chains for e in c.expirations]
-        except ValidationError as exc:
-            raise BrokerError(
-                f"Tastytrade's chain of {inst.symbol} is unreadable ({exc.error_count()} problems)"
-            ) from None
-        today = self._today()
-        by_day = {e.expiration_date: e for e in expirations if e.expiration_date >= today}
-        expiries = tuple(sorted(by_day))
-        if not expiries:
-            raise BrokerError(f"Tastytrade lists no option expiries for {inst.symbol}", sent=False)
-        if expiry is None:
-            expiry = expiries[0]
-        elif expiry not in by_day:
-            listed = ", ".join(f"{d:%Y-%m-%d}" for d in expiries[:8])
-            raise BrokerError(f"{inst.symbol} has no options expiring {expiry:%Y-%m-%d} (listed: {listed})", sent=False)
-        spot = await self._spot(inst, tasty.symbol)
-        chosen = by_day[expiry]
-        kind = m.FUTURE_OPTION if futures else m.EQUITY_OPTION
-        table = m.tick_table_of(chosen.tick_sizes)
-        strikes = sorted(chosen.strikes, key=lambda s: s.strike_price)
-        if spot is not None and len(strikes) > self.settings.chain_strikes:
-            nearest = sorted(strikes, key=lambda s: abs(s.strike_price - spot))[: self.settings.chain_strikes]
-            strikes = sorted(nearest, key=lambda s: s.strike_price)
-        legs: list[tuple[Decimal, OptionRight, Instrument, str]] = []
-        for row in strikes:
-            for right, sym, streamer in ((OptionRight.CALL, row.call, row.call_streamer_symbol),
-                                         (OptionRight.PUT, row.put, row.put_streamer_symbol)):  # fmt: skip
-                if not sym or not streamer:
-                    continue
-                try:
-                    if futures:
-                        opt = m.future_option_instrument(sym, inst, tick_table=table)
-                        self.provider.learn(opt)
-                    else:
-                        opt = self.provider.resolve(sym, kind)
-                except ModelError as exc:
-                    log.info("%s: chain option %s skipped (%s)", self.name, sym, exc)
-                    continue
-                self.provider.note(opt.symbol, sym, kind, streamer)
-                self.provider.learn(opt)
-                legs.append((row.strike_price, right, opt, streamer))
-        await self._chain_market([(streamer, opt.symbol) for _, _, opt, streamer in legs])
-        rows: dict[Decimal, dict[OptionRight, OptionQuote]] = {}
-        for strike, right, opt, streamer in legs:
-            rows.setdefault(strike, {})[right] = self._option_quote(opt, streamer)
-        return OptionChain(
-            underlying=inst.symbol,
-            expiry=expiry,
-            expiries=expiries,
-            rows=tuple(
-                ChainRow(strike=k, call=v.get(OptionRight.CALL), put=v.get(OptionRight.PUT))
-                for k, v in sorted(rows.items())
-            ),
-            underlying_price=inst.round_price(spot) if spot is not None else None,
-            broker=self.name,
-            ts=self._clock.now(),
-        )
-
-    async def _spot(self, inst: Instrument, tasty_symbol: str) -> Decimal | None:
-        quote = self.book.last(inst.symbol)
-        if quote is not None and (quote.mark or quote.last) is not None:
-            return quote.mark or quote.last
-        try:
-            kind = "future" if inst.asset_class is AssetClass.FUTURE else "equity"
-            rows = await self.rest.market_data({kind: [tasty_symbol]})
-        except BrokerError as exc:
-            log.info("%s: no price for %s (%s)", self.name, inst.symbol, exc)
-            return None
-        for row in rows:
-            for key in ("mark", "mid", "last"):
-                try:
-                    value = Decimal(str(row.get(key)))
-                except ArithmeticError:
-                    continue
-                if value.is_finite() and value > 0:
-                    return value
-        return None
-
-    async def _chain_market(self, wanted: list[tuple[str, str]]) -> None:
-        """Subscribe the chain's options (the previous chain's go) and wait briefly for their data."""
-        sock = self._dx.socket
-        old = {s for s in self._chain_subs if s not in dict(wanted)}
-        self._chain_subs = dict(wanted)
-        if sock is None or not sock.is_open:
-            return
-        remove = [{"type": t, "symbol": s} for s in old for t in CHAIN_TYPES if s not in self._quote_subs]
-        remove += [{"type": "Greeks", "symbol": s} for s in old if s in self._quote_subs]
-        with contextlib.suppress(BrokerError):
-            await sock.subscribe(MARKET, remove=remove)
-        await sock.subscribe(MARKET, add=[{"type": t, "symbol": s} for s, _ in wanted for t in CHAIN_TYPES])
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.settings.chain_wait
-        while loop.time() < deadline:
-            parts = [self.book.parts(s) for s, _ in wanted]
-            if all(p is not None and {"Quote", "Greeks"} <= p.seen for p in parts):
-                return
-            self.book.changed.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(max(0.0, deadline - loop.time())):
-                    await self.book.changed.wait()
-
-    def _option_quote(self, inst: Instrument, streamer: str) -> OptionQuote:
-        p = self.book.parts(streamer)
-        if p is None:
-            return OptionQuote(instrument=inst)
-        return OptionQuote(
-            instrument=inst, bid=p.bid, ask=p.ask, last=p.last, bid_size=p.bid_size, ask_size=p.ask_size,
-            volume=p.volume, open_interest=p.open_interest, iv=p.iv, greeks=p.greeks, ts=self._clock.now(),
-        )  # fmt: skip
+        """One expiry's strikes around the money with DXLink's quotes and Greeks (shares, ETFs, futures)."""
+        return await self.feed.option_chain(underlying, expiry)
 
     # ================================================================== orders (trading.py)
 
