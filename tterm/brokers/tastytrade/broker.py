@@ -4,8 +4,8 @@ Composed from the package's rooms: ``config`` (options, credentials), ``auth`` (
 and the token store), ``rest`` (the one REST call), ``schemas`` (the vendor's JSON as models),
 ``mapping`` (vendor <-> core), ``instruments`` (symbols, lookup, search), ``orders`` (account
 state from the streamer and REST), ``stream`` (the account streamer), ``dxlink`` and ``market``
-(market data) and ``trading`` (the order verbs). This module owns the lifecycle, the two sockets
-and the market-data verbs.
+(the DXLink protocol and its events), ``feed`` (the market-data verbs) and ``trading`` (the order
+verbs). This module owns the lifecycle, the login states and the two sockets.
 
 Two sockets, each kept up by a supervisor with a silence watchdog: the account streamer
 (``account streamer``; every (re)connect resyncs orders, positions and balances over REST, so
