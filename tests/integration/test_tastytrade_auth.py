@@ -204,3 +204,28 @@ async def test_a_grant_revoked_mid_session_stops_everything_once_and_says_what_t
         assert not fake.streamer_sessions and not fake.dxlink.sessions
     finally:
         await broker.close()
+
+
+async def test_two_processes_on_one_data_dir_share_one_access_token(fake, tmp_path):
+    from tterm.core.instruments import InstrumentMaster
+
+    one = make_broker(fake, tmp_path, master=InstrumentMaster(today=lambda: fake.clock.now().date()))
+    two = make_broker(fake, tmp_path, master=InstrumentMaster(today=lambda: fake.clock.now().date()))
+    await asyncio.gather(one.connect(), two.connect())
+    try:
+        assert fake.refreshes == 1  # the second waited on the store's lock and adopted the first's token
+        assert one.tokens is not None and two.tokens is not None
+        assert one.tokens.token.value == two.tokens.token.value  # type: ignore[union-attr]
+        first = one.tokens.token
+        await fake.clock.wait_for_sleeper()
+        fake.clock.advance(timedelta(minutes=14))  # both renewal loops are due: one mints, the other adopts
+        await until(
+            lambda: one.tokens.token != first and two.tokens.token != first,  # type: ignore[union-attr]
+            "both renewed",
+        )
+        await asyncio.sleep(0.1)
+        assert fake.refreshes == 2
+        assert one.tokens.token.value == two.tokens.token.value  # type: ignore[union-attr]
+    finally:
+        await one.close()
+        await two.close()
