@@ -220,3 +220,25 @@ async def test_dxlink_takes_a_new_quote_token_before_the_24_hours_end(run, fake)
     assert len(fake.quote_tokens) >= 2
     fake.move("AAPL", "231.00")
     await run.until(lambda: (q := run.engine.quote("AAPL")) is not None and q.last == D("231.00"), "quotes")
+
+
+async def test_a_refused_quote_token_keeps_the_accounts_up_and_dxlink_tries_again(fake, tmp_path):
+    refusals = {"left": 2}
+    real = fake.valid_quote_token
+
+    def flaky(token):
+        if refusals["left"] > 0:
+            refusals["left"] -= 1
+            return False
+        return real(token)
+
+    fake.valid_quote_token = flaky
+    broker = make_broker(fake, tmp_path)
+    await broker.connect()
+    try:
+        assert broker.sync.accounts and fake.streamer_connected("5WT00001")
+        await until(lambda: broker.connection_state is ConnectionState.CONNECTED, "DXLink after two refusals", 10)
+        assert refusals["left"] == 0 and len(fake.quote_tokens) >= 3
+        assert broker.gone is None  # the grant was never in question
+    finally:
+        await broker.close()

@@ -51,6 +51,7 @@ FIELDS: dict[str, list[str]] = {
                "bidVolume", "askVolume", "impVolatility", "openInterest", "open", "high", "low", "close"],
 }  # fmt: skip
 CHANNEL_TYPES = {MARKET: ("Quote", "Trade", "Summary", "Greeks"), CANDLES: ("Candle",)}
+SUBSCRIPTION_CHUNK = 200
 NOT_A_NUMBER = frozenset({"NaN", "Infinity", "-Infinity", "nan", "inf", "-inf"})
 
 
@@ -241,14 +242,15 @@ class DXLinkSocket:
 
     # ------------------------------------------------------------------ subscriptions
 
-    async def subscribe(self, channel: int, add: list[dict[str, Any]] = (), remove: list[dict[str, Any]] = ()) -> None:  # type: ignore[assignment]
-        msg: dict[str, Any] = {"type": "FEED_SUBSCRIPTION", "channel": channel}
-        if add:
-            msg["add"] = list(add)
-        if remove:
-            msg["remove"] = list(remove)
-        if len(msg) > 2:
-            await self._send(msg)
+    async def subscribe(
+        self, channel: int, add: list[dict[str, Any]] | None = None, remove: list[dict[str, Any]] | None = None
+    ) -> None:
+        """FEED_SUBSCRIPTION in pieces of :data:`SUBSCRIPTION_CHUNK` (a message too large closes the
+        socket with 1009, B8.2)."""
+        for key, entries in (("remove", remove or []), ("add", add or [])):
+            for i in range(0, len(entries), SUBSCRIPTION_CHUNK):
+                chunk = entries[i : i + SUBSCRIPTION_CHUNK]
+                await self._send({"type": "FEED_SUBSCRIPTION", "channel": channel, key: chunk})
 
     # ------------------------------------------------------------------ plumbing
 

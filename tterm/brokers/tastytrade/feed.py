@@ -20,9 +20,9 @@ from pydantic import ValidationError
 
 from tterm.brokers.tastytrade import mapping as m
 from tterm.brokers.tastytrade import market as mk
-from tterm.brokers.tastytrade.dxlink import CANDLES, MARKET, DXLinkSocket
+from tterm.brokers.tastytrade.dxlink import CANDLES, MARKET, DXLinkError, DXLinkSocket
 from tterm.brokers.tastytrade.schemas import NestedChain, NestedFuturesChain, QuoteToken, when
-from tterm.core.broker import BrokerError
+from tterm.core.broker import AuthError, BrokerError
 from tterm.core.models import (
     AssetClass,
     Bar,
@@ -75,7 +75,12 @@ class TastytradeFeed:
             step_timeout=self.b.settings.stream_request_timeout,
         )
         sock.add_frame_listener(self.b.touch)
-        await sock.open()
+        try:
+            await sock.open()
+        except AuthError as exc:
+            # A refused quote token is DXLink's matter (a new one comes with the next try), not the
+            # login's: the supervisor keeps trying in the background, the accounts stay up.
+            raise DXLinkError(str(exc)) from None
         expires = when(token.expires_at)
         if expires is not None:
             self._quote_token_timer(sock, expires)
@@ -103,8 +108,7 @@ class TastytradeFeed:
         add = [{"type": t, "symbol": s} for s in self._quote_subs for t in QUOTE_TYPES]
         add += [{"type": t, "symbol": s} for s in self._chain_subs if s not in self._quote_subs for t in CHAIN_TYPES]
         add += [{"type": "Greeks", "symbol": s} for s in self._chain_subs if s in self._quote_subs]
-        for i in range(0, len(add), 200):  # a message too large closes the socket (B8.2, 1009)
-            await sock.subscribe(MARKET, add=add[i : i + 200])
+        await sock.subscribe(MARKET, add=add)
 
     def on_event(self, kind: str, rec: dict[str, Any]) -> None:
         symbol = str(rec.get("eventSymbol"))
