@@ -242,3 +242,22 @@ async def test_a_refused_quote_token_keeps_the_accounts_up_and_dxlink_tries_agai
         assert broker.gone is None  # the grant was never in question
     finally:
         await broker.close()
+
+
+async def test_a_futures_contract_tterm_does_not_list_is_learned_from_tastytrades_record(fake, tmp_path):
+    from tterm.core.instruments import InstrumentMaster
+
+    master = InstrumentMaster(today=lambda: fake.clock.now().date())
+    master.specs.pop("MES")  # as if tterm's list lacked the product
+    master._roots_by_len.remove("MES")
+    broker = make_broker(fake, tmp_path, master=master)
+    await broker.connect()
+    try:
+        inst = await broker.lookup_instrument("/MESZ6")
+        assert inst is not None and inst.symbol == "MESZ6" and inst.root == "MES"
+        assert (inst.tick_size, inst.point_value) == (D("0.25"), D(5))
+        assert master.resolve("MESZ6") == inst
+        await broker.subscribe_quotes(["MESZ6"])
+        await until(lambda: broker.last_quote("MESZ6") is not None, "its quote")
+    finally:
+        await broker.close()

@@ -156,7 +156,10 @@ class TastytradeInstruments:
                 self.note(inst.symbol, rec.symbol, m.FUTURE_OPTION, rec.streamer_symbol)
                 return inst
             if text.startswith("/"):
-                return self.resolve(text, m.FUTURE)
+                try:
+                    return self.resolve(text, m.FUTURE)
+                except UnknownSymbol:
+                    return await self._future(text)
             rec_e = EquityRecord.model_validate(await self.rest.equity(text))
         except NotFound:
             return None
@@ -167,6 +170,27 @@ class TastytradeInstruments:
         self.learn(inst)
         self.note(inst.symbol, rec_e.symbol, m.EQUITY, rec_e.streamer_symbol or rec_e.symbol)
         return self.master.resolve(inst.symbol)
+
+    async def _future(self, tasty: str) -> Instrument | None:
+        """A futures contract whose product the master does not list, from Tastytrade's record."""
+        rows = await self.rest.futures([tasty])
+        for row in rows:
+            rec = FutureRecord.model_validate(row)
+            if rec.symbol.lstrip("/") != tasty.lstrip("/") or not rec.tick_size or not rec.notional_multiplier:
+                continue
+            inst = Instrument(
+                symbol=m.core_symbol(rec.symbol, m.FUTURE),
+                asset_class=AssetClass.FUTURE,
+                tick_size=rec.tick_size,
+                tick_value=rec.tick_size * rec.notional_multiplier,
+                description=rec.description or rec.product_code,
+                root=rec.product_code,
+                expiry=rec.expiration_date,
+            )
+            self.learn(inst)
+            self.note(inst.symbol, rec.symbol, m.FUTURE, rec.streamer_symbol)
+            return inst
+        return None
 
     async def search(self, text: str, limit: int = 20) -> list[Instrument]:
         out: list[Instrument] = []
