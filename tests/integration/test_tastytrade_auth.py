@@ -103,6 +103,9 @@ async def test_every_request_carries_the_user_agent_and_the_fake_refuses_one_wit
     try:
         await broker.option_chain("AAPL")
         await broker.bars("MESZ6", Timeframe.M5, fake.clock.now() - timedelta(hours=1))
+        # The websocket upgrades say who is calling too.
+        assert fake.streamer_sessions[0].request.headers["User-Agent"] == "tterm-test/2.5"
+        assert fake.dxlink.sessions[0].request.headers["User-Agent"] == "tterm-test/2.5"
     finally:
         await broker.close()
     assert fake.requests and {ua for _, _, ua in fake.requests} == {"tterm-test/2.5"}

@@ -315,8 +315,7 @@ class TastytradeBroker(Broker):
 
     # ================================================================== the account streamer
 
-    async def _open_account_stream(self) -> AccountStreamSocket:
-        assert self.tokens is not None
+    def _account_socket(self) -> AccountStreamSocket:
         sock = AccountStreamSocket(
             self.settings.account_streamer_url,
             token=self._token_value,
@@ -327,20 +326,21 @@ class TastytradeBroker(Broker):
             connect_timeout=self.settings.connect_timeout,
             close_timeout=self.settings.close_timeout,
             request_timeout=self.settings.stream_request_timeout,
+            user_agent=self.settings.user_agent,
         )
         sock.add_frame_listener(self.touch)
+        return sock
+
+    async def _open_account_stream(self) -> AccountStreamSocket:
+        assert self.tokens is not None
         numbers = list(self.sync.numbers.values())
+        sock = self._account_socket()
         try:
             await sock.open(numbers)
         except AuthError:
+            # The token was refused: one fresh token, one more try (then the supervisor decides).
             await self.tokens.invalidate(self.tokens.token)
-            sock = AccountStreamSocket(
-                self.settings.account_streamer_url, token=self._token_value, source=self.settings.user_agent,
-                redactor=self._redactor, on_notification=self.sync.submit,
-                heartbeat_interval=self.settings.heartbeat_interval, connect_timeout=self.settings.connect_timeout,
-                close_timeout=self.settings.close_timeout, request_timeout=self.settings.stream_request_timeout,
-            )  # fmt: skip
-            sock.add_frame_listener(self.touch)
+            sock = self._account_socket()
             await sock.open(numbers)
         return sock
 

@@ -125,6 +125,7 @@ class DXLinkSocket:
         aggregation: float = 0.1,
         connect_timeout: float = 10.0,
         close_timeout: float = 2.0,
+        user_agent: str | None = None,
         step_timeout: float = 10.0,
     ) -> None:
         self.url = url
@@ -136,6 +137,7 @@ class DXLinkSocket:
         self.aggregation = aggregation
         self.connect_timeout = connect_timeout
         self.close_timeout = close_timeout
+        self.user_agent = user_agent
         self.step_timeout = step_timeout
         self._ws: ClientConnection | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -166,6 +168,7 @@ class DXLinkSocket:
                 open_timeout=self.connect_timeout,
                 close_timeout=self.close_timeout,
                 max_size=None,
+                user_agent_header=self.user_agent or websockets.asyncio.client.USER_AGENT,
                 logger=RedactingLogger(_wire_log, self._redactor),
             )
         except (OSError, TimeoutError, websockets.exceptions.WebSocketException) as exc:

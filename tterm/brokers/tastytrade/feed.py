@@ -73,6 +73,7 @@ class TastytradeFeed:
             connect_timeout=self.b.settings.connect_timeout,
             close_timeout=self.b.settings.close_timeout,
             step_timeout=self.b.settings.stream_request_timeout,
+            user_agent=self.b.settings.user_agent,
         )
         sock.add_frame_listener(self.b.touch)
         try:

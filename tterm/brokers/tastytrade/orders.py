@@ -324,37 +324,40 @@ class AccountSync:
     # ------------------------------------------------------------------ fees
 
     async def _fees(self, number: str, mapped: m.Mapped, fills: list[Fill]) -> dict[str, Decimal]:
-        """Fee of each new fill from the day's Trade transactions of its order (matched in order)."""
+        """Fee of each new fill: the n-th fill of a leg is the n-th Trade transaction of the order in
+        that symbol (read per symbol, for today only)."""
         out: dict[str, Decimal] = {}
-        if not number:
+        rec = mapped.record
+        if not number or rec is None:
             return out
         order_id = int(mapped.order.order_id)
+        vendor = {}
+        for leg in rec.legs:
+            with contextlib.suppress(ModelError):
+                vendor[m.core_symbol(leg.symbol, leg.instrument_type)] = leg.symbol
+        wanted = {f.symbol for f in fills}
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.fee_wait
         while True:
+            booked: dict[str, list[Transaction]] = {}
             try:
-                rows = await self.rest.transactions(number, self.today())
+                for core in wanted:
+                    rows = await self.rest.transactions(number, self.today(), symbol=vendor.get(core, core))
+                    txs = []
+                    for row in rows:
+                        with contextlib.suppress(ValidationError):
+                            txs.append(Transaction.model_validate(row))
+                    booked[core] = sorted((t for t in txs if t.order_id == order_id), key=lambda t: t.id)
             except (BrokerError, OSError) as exc:
                 log.warning("%s: fees of order %s could not be read (%s)", self.broker, order_id,
                             self.redactor.scrub(str(exc)))  # fmt: skip
                 return out
-            txs = []
-            for row in rows:
-                try:
-                    txs.append(Transaction.model_validate(row))
-                except ValidationError:
-                    continue
-            mine = [t for t in txs if t.order_id == order_id]
-            by_symbol: dict[str, list[Transaction]] = {}
-            for t in sorted(mine, key=lambda t: t.id):
-                by_symbol.setdefault(m.core_symbol(t.symbol, _kind_of_tx(t.symbol)), []).append(t)
-            all_fills = sorted(mapped.fills, key=lambda f: f.fill_id)
             matched = True
             for fill in fills:
-                same = [f for f in all_fills if f.symbol == fill.symbol]
-                n = same.index(fill) if fill in same else -1
-                rows_for = by_symbol.get(fill.symbol, [])
-                if 0 <= n < len(rows_for):
+                same = [f.fill_id for f in mapped.fills if f.symbol == fill.symbol]  # the vendor's order
+                n = same.index(fill.fill_id)
+                rows_for = booked.get(fill.symbol, [])
+                if n < len(rows_for):
                     out[fill.fill_id] = rows_for[n].fees
                 else:
                     matched = False
@@ -396,16 +399,6 @@ class AccountSync:
                 flat = Position(account=acct, symbol=symbol, quantity=0, realized_pnl=pos.realized_pnl)
                 self.positions[(acct, symbol)] = flat
                 self.emit(flat)
-
-
-def _kind_of_tx(symbol: str) -> str:
-    if symbol.startswith("./"):
-        return m.FUTURE_OPTION
-    if symbol.startswith("/"):
-        return m.FUTURE
-    if len(symbol) > 15 and symbol[6:12].isdigit():
-        return m.EQUITY_OPTION
-    return m.EQUITY
 
 
 def _state(order: Order) -> tuple[object, ...]:

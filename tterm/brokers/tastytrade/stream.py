@@ -58,6 +58,7 @@ class AccountStreamSocket:
         heartbeat_interval: float = 15.0,
         connect_timeout: float = 10.0,
         close_timeout: float = 2.0,
+        user_agent: str | None = None,
         request_timeout: float = 10.0,
     ) -> None:
         self.url = url
@@ -68,6 +69,7 @@ class AccountStreamSocket:
         self.heartbeat_interval = heartbeat_interval
         self.connect_timeout = connect_timeout
         self.close_timeout = close_timeout
+        self.user_agent = user_agent
         self.request_timeout = request_timeout
         self._ids = itertools.count(1)
         self._pending: dict[int, tuple[str, asyncio.Future[dict[str, Any]]]] = {}
@@ -95,6 +97,7 @@ class AccountStreamSocket:
                 open_timeout=self.connect_timeout,
                 close_timeout=self.close_timeout,
                 max_size=None,
+                user_agent_header=self.user_agent or websockets.asyncio.client.USER_AGENT,
                 logger=RedactingLogger(_wire_log, self._redactor),
             )
         except (OSError, TimeoutError, websockets.exceptions.WebSocketException) as exc:
