@@ -253,3 +253,16 @@ def test_a_candle_snapshot_becomes_bars_oldest_first():
     assert [b.start.timestamp() * 1000 for b in bars] == [t0 - 600_000, t0 - 300_000, t0]
     assert all(b.seconds == 300 for b in bars)
     assert candle_symbol("/ESZ26:XCME", Timeframe.H1) == "/ESZ26:XCME{=1h}"
+
+
+def test_a_partly_filled_order_is_partially_filled_with_each_fill_once():
+    leg = {"instrument-type": "Future", "symbol": "/MESZ6", "quantity": 5, "remaining-quantity": 2, "action": "Buy",
+           "fills": [{"fill-id": "A", "quantity": "1", "fill-price": "6650.25"},
+                     {"fill-id": "B", "quantity": "2", "fill-price": "6650.50"}]}  # fmt: skip
+    rec = OrderRecord.model_validate({"id": 9, "account-number": "5WT00001", "order-type": "Limit", "price": "6650.5",
+                                      "price-effect": "Debit", "status": "Live", "legs": [leg]})  # fmt: skip
+    mapped = m.order_of(rec, account="tt:1", broker="tt", resolve=resolve, known=None, strategy_name=name)
+    o = mapped.order
+    assert o.status is OrderStatus.PARTIALLY_FILLED and (o.quantity, o.filled_quantity) == (5, 3)
+    assert o.avg_fill_price == (D("6650.25") + 2 * D("6650.50")) / 3 and o.client_order_id == "tasty-9"
+    assert [f.fill_id for f in mapped.fills] == ["9:A", "9:B"] and o.side is Side.BUY and o.symbol == "MESZ6"
