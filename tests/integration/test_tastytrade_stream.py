@@ -261,3 +261,12 @@ async def test_a_futures_contract_tterm_does_not_list_is_learned_from_tastytrade
         await until(lambda: broker.last_quote("MESZ6") is not None, "its quote")
     finally:
         await broker.close()
+
+
+async def test_two_charts_asking_for_the_same_bars_at_once_both_get_them(run, fake):
+    start = fake.clock.now() - timedelta(minutes=30)
+    a, b = await asyncio.gather(
+        run.engine.bars("MESZ6", Timeframe.M1, start, fake.clock.now()),
+        run.engine.bars("MESZ6", Timeframe.M1, start - timedelta(minutes=30), fake.clock.now()),
+    )
+    assert len(a) == 30 and len(b) == 60 and b[-30:] == a

@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 def regrant_hint(broker: str) -> str:
     return (
         "create a new grant at my.tastytrade.com (Manage, My Profile, API, OAuth Applications, Create Grant) "
-        f"and put its refresh token in the secrets file as refresh_token for {broker}"
+        f"and put its refresh token in the secrets file as refresh_token for {broker}, then restart tterm"
     )
 
 

@@ -244,7 +244,8 @@ class TastytradeBroker(Broker):
         self.emit(Notice(level="error", text=self.gone, source=self.name))
 
     def _login_lost(self, exc: LoginRequired) -> None:
-        if self.gone is not None or self._closing:
+        # While connecting, the refusal reaches connect() itself, which says so (once).
+        if self.gone is not None or self._closing or not self.live:
             return
         self.gone = self._redactor.scrub(str(exc))
         self._lost_task = asyncio.get_running_loop().create_task(self._on_lost(self.gone), name=f"{self.name}-lost")

@@ -55,6 +55,7 @@ class TastytradeFeed:
         self._quote_subs: dict[str, str] = {}  # streamer symbol -> core symbol (quotes wanted)
         self._chain_subs: dict[str, str] = {}  # streamer symbol -> core symbol (a chain's options)
         self._candles: dict[str, mk.CandleCollector] = {}
+        self._candle_locks: dict[str, asyncio.Lock] = {}
 
     async def open_dxlink(self) -> DXLinkSocket:
         try:
@@ -176,9 +177,20 @@ class TastytradeFeed:
         inst, streamer = await self.streamer_of(symbol)
         sock = self.socket()
         key = mk.candle_symbol(streamer, timeframe)
+        # One snapshot per candle symbol at a time (its events carry no request id): the next waits.
+        async with self._candle_locks.setdefault(key, asyncio.Lock()):
+            return await self._snapshot(sock, key, inst, timeframe, start, end)
+
+    async def _snapshot(
+        self,
+        sock: DXLinkSocket,
+        key: str,
+        inst: Instrument,
+        timeframe: Timeframe,
+        start: datetime,
+        end: datetime | None,
+    ) -> list[Bar]:
         collector = mk.CandleCollector(inst.symbol, timeframe)
-        if key in self._candles:
-            raise BrokerError(f"{inst.symbol} {timeframe.value} bars are already being read; try again", sent=False)
         self._candles[key] = collector
         since = int(start.timestamp() * 1000)
         entry = {"type": "Candle", "symbol": key, "fromTime": since}
