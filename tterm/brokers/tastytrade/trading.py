@@ -230,7 +230,8 @@ class TastytradeTrading:
         if x is None:
             try:
                 number = self.b.sync.vendor(account)
-                await self.b.sync.apply("Order", await self.b.rest.order(number, order_id))
+                self.b.sync.submit("Order", await self.b.rest.order(number, order_id))
+                await self.b.sync.settle()  # through the one door, in turn with the streamer's
             except (m.Refused, NotFound):
                 raise UnknownOrder(f"Tastytrade has no order {order_id} in {account}", sent=False) from None
             x = self.b.sync.orders.get(order_id)
