@@ -134,14 +134,14 @@ def test_production_and_the_sandbox_are_chosen_by_the_environment():
     assert adapter("tastytrade").credentials.missing({"client_secret": "x"}) == ["refresh_token"]
 
 
-async def test_a_refused_grant_is_needs_login_once_with_what_to_do_and_nothing_else_is_sent(fake, tmp_path):
+async def test_a_refused_grant_is_down_with_one_notice_saying_what_to_do_and_nothing_else_is_sent(fake, tmp_path):
     broker = make_broker(fake, tmp_path, secrets=fake.secrets(refresh_token="a-revoked-grant-0000"))
     events = []
     await broker.connect()
     try:
         while broker.pending_events:
             events.append(await anext(broker.events()))
-        assert broker.connection_state is ConnectionState.NEEDS_LOGIN
+        assert broker.connection_state is ConnectionState.DOWN and "create a new grant" in broker.status().detail
         notices = [e for e in events if isinstance(e, Notice)]
         assert len(notices) == 1 and "create a new grant" in notices[0].text
         assert "invalid_grant" in notices[0].text
@@ -196,7 +196,7 @@ async def test_a_grant_revoked_mid_session_stops_everything_once_and_says_what_t
         fake.expire_tokens()
         with pytest.raises(LoginRequired):
             await broker.sync.resync()
-        await until(lambda: broker.connection_state is ConnectionState.NEEDS_LOGIN, "NEEDS_LOGIN")
+        await until(lambda: broker.connection_state is ConnectionState.DOWN, "down")
         events = []
         while broker.pending_events:
             events.append(await anext(broker.events()))

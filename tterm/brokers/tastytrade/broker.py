@@ -174,7 +174,8 @@ class TastytradeBroker(Broker):
 
     async def connect(self) -> None:
         """Mint a token, load the accounts, open both sockets. A refused grant leaves the broker in
-        NEEDS_LOGIN (a new grant is needed); an unreachable Tastytrade is tried again with backoff."""
+        DOWN with a notice saying what to do (a new grant in the secrets; ``tterm login`` cannot help,
+        so it is not NEEDS_LOGIN); an unreachable Tastytrade is tried again with backoff."""
         if self.live:
             return
         self._closing = False
@@ -240,7 +241,9 @@ class TastytradeBroker(Broker):
     def _needs_grant(self, reason: str) -> None:
         self.gone = self._redactor.scrub(reason)
         self.set_auth_expiry(None, "grant", needs_person=True)
-        self.set_state(ConnectionState.NEEDS_LOGIN, self.gone)
+        # DOWN, not NEEDS_LOGIN: the terminal reads NEEDS_LOGIN as "tterm login <name>", which cannot
+        # make a grant; the notice (and the detail) say what can.
+        self.set_state(ConnectionState.DOWN, self.gone)
         self.emit(Notice(level="error", text=self.gone, source=self.name))
 
     def _login_lost(self, exc: LoginRequired) -> None:
