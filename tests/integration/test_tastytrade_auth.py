@@ -98,11 +98,12 @@ async def test_a_restart_adopts_the_stored_token_instead_of_minting_another(fake
 
 
 async def test_every_request_carries_the_user_agent_and_the_fake_refuses_one_without(fake, tmp_path):
-    broker = make_broker(fake, tmp_path, user_agent="tterm-test/2.5")
+    broker = make_broker(fake, tmp_path, user_agent="tterm-test/2.5", environment="live", api_version="20251101")
     await broker.connect()
     try:
         await broker.option_chain("AAPL")
         await broker.bars("MESZ6", Timeframe.M5, fake.clock.now() - timedelta(hours=1))
+        assert fake.rejected["version"] == 0  # the pinned version was served
         # The websocket upgrades say who is calling too.
         assert fake.streamer_sessions[0].request.headers["User-Agent"] == "tterm-test/2.5"
         assert fake.dxlink.sessions[0].request.headers["User-Agent"] == "tterm-test/2.5"
@@ -132,6 +133,11 @@ def test_production_and_the_sandbox_are_chosen_by_the_environment():
     assert demo.account_streamer_url == "wss://streamer.cert.tastyworks.com"
     assert live.is_live and not demo.is_live
     assert adapter("tastytrade").credentials.missing({"client_secret": "x"}) == ["refresh_token"]
+    assert TastytradeSettings.from_options({"environment": "live", "api_version": "20251101"}, broker="tt")
+    with pytest.raises(BrokerConfigError, match="sandbox"):
+        TastytradeSettings.from_options({"environment": "demo", "api_version": "20251101"}, broker="tt")
+    with pytest.raises(BrokerConfigError, match="YYYYMMDD"):
+        TastytradeSettings.from_options({"environment": "live", "api_version": "2025-11-01"}, broker="tt")
 
 
 async def test_a_refused_grant_is_down_with_one_notice_saying_what_to_do_and_nothing_else_is_sent(fake, tmp_path):

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tterm import __version__
 from tterm.brokers.common.adapter import AdapterSpec, Credentials
@@ -105,6 +105,13 @@ class TastytradeSettings(BaseModel):
         if value and not re.fullmatch(r"\d{8}", value):
             raise ValueError("must be a date written YYYYMMDD, e.g. 20251101 (or empty)")
         return value
+
+    @model_validator(mode="after")
+    def _version_in_production_only(self) -> TastytradeSettings:
+        # B3: TT-SDK sends Accept-Version in production only: the sandbox does not accept it.
+        if self.api_version and self.environment != "live":
+            raise ValueError('api_version: the sandbox (environment = "demo") takes no Accept-Version header')
+        return self
 
     @property
     def is_live(self) -> bool:
