@@ -270,3 +270,25 @@ async def test_two_charts_asking_for_the_same_bars_at_once_both_get_them(run, fa
         run.engine.bars("MESZ6", Timeframe.M1, start - timedelta(minutes=30), fake.clock.now()),
     )
     assert len(a) == 30 and len(b) == 60 and b[-30:] == a
+
+
+async def test_batched_notifications_are_read_like_single_ones(run, fake):
+    fake.batch_notifications = True  # {"results": [...]} (TT-JS reads both forms)
+    request = req()
+    await run.engine.place(request)
+    await run.until(lambda: run.engine.position(MARGIN, "MESZ6").quantity == 1, "the fill from a batch")
+    assert len([f for f in run.of(Fill) if f.client_order_id == request.client_order_id]) == 1
+
+
+async def test_heartbeats_keep_the_account_streamer_open_when_the_server_enforces_a_timeout(tmp_path):
+    fake = await start_fake(streamer_timeout=1.0)
+    broker = make_broker(fake, tmp_path)
+    await broker.connect()
+    try:
+        await asyncio.sleep(2.5)
+        assert fake.connections["streamer"] == 1 and fake.streamer_connected("5WT00001")
+        beats = [m for s in fake.streamer_sessions for m in s.received if m.get("action") == "heartbeat"]
+        assert len(beats) >= 5 and all(b["auth-token"].startswith("Bearer ") for b in beats)
+    finally:
+        await broker.close()
+        await fake.stop()
