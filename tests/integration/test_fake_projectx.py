@@ -728,12 +728,18 @@ async def test_pysignalr_hears_both_hubs(fake: FakeProjectX, rest: Rest) -> None
         position = user.events["GatewayUserPosition"][0][0]
         assert (position["type"], position["size"], position["averagePrice"]) == (1, 2, 6000.25)
 
+        # Our own fill prints on the tape (a buyer lifting the offer).
+        await market.wait(lambda: len(market.events["GatewayTrade"]) == 1)
+        contract, prints = market.events["GatewayTrade"][0]
+        assert contract == cid and prints == [
+            {"symbolId": "F.US.MES", "price": 6000.25, "timestamp": prints[0]["timestamp"], "type": 0, "volume": 2}
+        ]
         await fake.trade("MES", "6000.25", size=3)
-        await market.wait(lambda: len(market.events["GatewayQuote"]) == 2 and market.events["GatewayTrade"])
+        await market.wait(lambda: len(market.events["GatewayQuote"]) == 2 and len(market.events["GatewayTrade"]) == 2)
         contract, quote = market.events["GatewayQuote"][1]
         assert contract == cid and "open" not in quote  # partial: unchanged fields left out
         assert quote["lastPrice"] == 6000.25 and quote["volume"] == 3
-        contract, prints = market.events["GatewayTrade"][0]
+        contract, prints = market.events["GatewayTrade"][1]
         assert contract == cid and prints == [
             {"symbolId": "F.US.MES", "price": 6000.25, "timestamp": prints[0]["timestamp"], "type": 0, "volume": 3}
         ]

@@ -27,10 +27,10 @@ def test_each_adapter_declares_options_credentials_and_a_factory(spec):
 
 
 def test_unknown_and_planned_types_are_refused_naming_the_ones_that_exist():
-    assert known_types() == ["schwab", "tradovate"]
+    assert known_types() == ["projectx", "schwab", "tradovate"]
     with pytest.raises(
         UnknownBrokerType,
-        match=r"no adapter for broker type 'ib'; broker types with an adapter: 'schwab', 'tradovate'",
+        match=r"no adapter for broker type 'ib'; broker types with an adapter: 'projectx', 'schwab', 'tradovate'",
     ):
         adapter("ib")
     with pytest.raises(UnknownBrokerType, match=r"'tastytrade' \(its adapter is not written yet\)"):

@@ -11,16 +11,17 @@ a person must log in. A new adapter joins by adding its ``config.ADAPTER`` to :d
 from __future__ import annotations
 
 from tterm.brokers.common.adapter import AdapterSpec, Credentials
+from tterm.brokers.projectx.config import ADAPTER as PROJECTX
 from tterm.brokers.schwab.config import ADAPTER as SCHWAB
 from tterm.brokers.tradovate.config import ADAPTER as TRADOVATE
 
 __all__ = ["ADAPTERS", "AdapterSpec", "Credentials", "UnknownBrokerType", "adapter", "known_types"]
 
 #: Broker type -> its adapter. The one list of adapters.
-ADAPTERS: dict[str, AdapterSpec] = {spec.type: spec for spec in (TRADOVATE, SCHWAB)}
+ADAPTERS: dict[str, AdapterSpec] = {spec.type: spec for spec in (TRADOVATE, PROJECTX, SCHWAB)}
 
 #: Types with an issue open but no adapter yet: named in the refusal so nobody guesses.
-PLANNED = ("projectx", "tastytrade")
+PLANNED = ("tastytrade",)
 
 
 class UnknownBrokerType(ValueError):
