@@ -53,3 +53,43 @@ def make_broker(
 
     master = master or InstrumentMaster(today=lambda: fake.clock.now().date())
     return build(name, options(fake, **extra), secrets(fake), instruments=master, clock=fake.clock, data_dir=tmp)
+
+
+class Running:
+    """An engine on a ProjectX broker, recording everything it published."""
+
+    def __init__(self, engine: Any, broker: Any, fake: FakeProjectX) -> None:
+        self.engine = engine
+        self.broker = broker
+        self.fake = fake
+        self.sub = engine.events("px-test")
+        self.seen: list[Any] = []
+
+    def drain(self) -> list[Any]:
+        self.seen.extend(self.sub.drain())
+        return self.seen
+
+    async def until(self, pred: Any, what: str, within: float = 5.0) -> None:
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while True:
+            await self.engine.settle()
+            await self.engine.emulator.settle()
+            self.drain()
+            if pred():
+                return
+            if loop.time() > deadline:
+                raise AssertionError(f"timed out waiting for {what}")
+            await asyncio.sleep(0.01)
+
+    def order(self, account: str, client_order_id: str) -> Any:
+        return self.engine.order_by_client_id(account, client_order_id)
+
+    def held(self, account: str = "px:536", symbol: str = "MESZ6") -> int:
+        return int(self.engine.position(account, symbol).quantity)
+
+    def places(self) -> list[Any]:
+        """The bodies of every Order/place the fake received."""
+        return [b for e, b in self.fake.bodies if e == "order/place"]
