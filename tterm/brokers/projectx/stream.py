@@ -30,9 +30,20 @@ from pysignalr.client import SignalRClient
 from pysignalr.messages import CompletionMessage, Message
 
 from tterm.core.broker import AuthError, BrokerError
-from tterm.core.redact import Redactor
+from tterm.core.redact import RedactingFilter, Redactor
 
 log = logging.getLogger(__name__)
+#: pysignalr logs the hub URL (with the token in it, as the vendor wants it) and, through
+#: websockets, every frame at DEBUG: its records are scrubbed where they are made.
+_PYSIGNALR_LOGGERS = ("pysignalr.client", "pysignalr.transport")
+
+
+def scrub_pysignalr_logs(redactor: Redactor) -> None:
+    """Install the redactor on pysignalr's own loggers (once), so no record of theirs carries a token."""
+    for name in _PYSIGNALR_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactingFilter) and f.redactor is redactor for f in logger.filters):
+            logger.addFilter(RedactingFilter(redactor))
 
 
 class HubError(BrokerError):
@@ -71,6 +82,7 @@ class HubSocket:
     ) -> None:
         self.name = name
         self.url = url
+        scrub_pysignalr_logs(redactor)
         self._events = tuple(events)
         self._on_event = on_event
         self._redactor = redactor
@@ -81,6 +93,7 @@ class HubSocket:
         self._client: _Client | None = None
         self._task: asyncio.Task[None] | None = None
         self._opened = asyncio.Event()
+        self._open_future: asyncio.Future[None] | None = None
         self.closed = asyncio.Event()
         self.close_reason = ""
 
@@ -115,10 +128,11 @@ class HubSocket:
         client.on_error(self._on_error)
         self._client = client
         self._task = asyncio.get_running_loop().create_task(self._run(client), name=f"projectx-{self.name}-hub")
-        opened = asyncio.ensure_future(self._opened.wait())
-        try:
-            done, _ = await asyncio.wait({opened, self._task}, timeout=self.connect_timeout + 1)
-        finally:
+        opened = self._open_future = asyncio.get_running_loop().create_future()
+        done, _ = await asyncio.wait(
+            {opened, self._task}, timeout=self.connect_timeout + 1, return_when=asyncio.FIRST_COMPLETED
+        )
+        if not opened.done():
             opened.cancel()
         if self._opened.is_set() and not self.closed.is_set():
             return
@@ -140,6 +154,9 @@ class HubSocket:
 
     async def _on_open(self) -> None:
         self._opened.set()
+        fut = self._open_future
+        if fut is not None and not fut.done():
+            fut.set_result(None)
 
     async def _on_close(self) -> None:
         if not self._opened.is_set():
