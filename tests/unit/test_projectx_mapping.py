@@ -45,6 +45,10 @@ def test_order_bodies_use_the_gateways_integers_and_signed_bracket_ticks() -> No
         body(side=Side.SELL, bracket=Bracket(stop_loss_price=D("6649.00")))
     trail = body(side=Side.SELL, order_type=OrderType.TRAILING_STOP, trail_amount=D("3.00"))
     assert (trail["type"], trail["trailPrice"]) == (5, 6647)  # a level: last 6650.00 less 3.00
+    request = OrderRequest(account="px:536", symbol="MESZ6", side=Side.SELL, quantity=1,
+                           order_type=OrderType.TRAILING_STOP, trail_amount=D("3.00"))  # fmt: skip
+    distance = m.order_body(request, 536, "C", MES, last=None, reference=None, trail_as="distance")
+    assert distance["trailPrice"] == 3
     with pytest.raises(m.Refused, match="off MESZ6's tick grid"):
         body(order_type=OrderType.LIMIT, limit_price=D("6650.13"))
     with pytest.raises(m.Refused, match="IOC"):

@@ -75,6 +75,10 @@ class ProjectXSettings(BaseModel):
 
     # Orders: how long place/modify/cancel wait for the hub to confirm the new state.
     ack_wait: float = Field(2.0, ge=0)
+    #: What a trailing stop's ``trailPrice`` carries when placing. The sources disagree (B12, PX-RS:
+    #: a price level; project-x-py 4.4's ``place_trailing_stop_order``: the distance): "level" by
+    #: default, "distance" if your gateway reads it that way.
+    trail_price: Literal["level", "distance"] = "level"
 
     @field_validator("firm")
     @classmethod

@@ -10,7 +10,8 @@ Pure functions, no I/O. The vendor's integers stop here (B7.1, B9):
   positive distances (or prices); :func:`bracket_fields` signs them and refuses a price on the
   wrong side before anything is sent.
 - ``trailPrice`` is a price level when placing and a distance in search results (PX-RS
-  pitfall, B12). tterm sends the level (the last price minus the trail for a sell, plus it for a
+  pitfall, B12); project-x-py 4.4 sends a distance when placing (the ``trail_price`` option
+  switches to that). By default tterm sends the level (the last price minus the trail for a sell, plus it for a
   buy); the fake accepts either, as the vendor's wording is ambiguous. A level is the safer
   reading: a distance read as a level would put a buy stop far under the market.
 """
@@ -255,6 +256,7 @@ def order_body(
     *,
     last: Decimal | None,
     reference: Decimal | None,
+    trail_as: str = "level",
 ) -> JSON:
     """The ``Order/place`` body (B7.2); raises :class:`Refused` for what the gateway cannot take."""
     if request.legs:
@@ -291,14 +293,17 @@ def order_body(
             raise Refused("a trailing stop needs a positive trail amount")
         if not inst.is_on_tick(trail):
             raise Refused(f"trail amount {trail} is not a whole number of {inst.symbol} ticks ({inst.tick_size})")
-        if last is None:
-            raise Refused(
-                f"a trailing stop is placed at a price level from the last price; no price for {inst.symbol} yet"
-            )
-        level = last - trail if request.side is Side.SELL else last + trail
-        if level <= 0:
-            raise Refused(f"trail amount {trail} is larger than the price {last}")
-        body["trailPrice"] = num(level)
+        if trail_as == "distance":
+            body["trailPrice"] = num(trail)
+        else:
+            if last is None:
+                raise Refused(
+                    f"a trailing stop is placed at a price level from the last price; no price for {inst.symbol} yet"
+                )
+            level = last - trail if request.side is Side.SELL else last + trail
+            if level <= 0:
+                raise Refused(f"trail amount {trail} is larger than the price {last}")
+            body["trailPrice"] = num(level)
     body.update(bracket_fields(request, inst, reference if reference is not None else (limit or stop or last)))
     return body
 

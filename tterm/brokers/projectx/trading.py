@@ -88,7 +88,9 @@ class ProjectXTrading:
                     raise m.Refused("reduce-only: the order would open or add to a position")
                 if request.quantity > abs(net):
                     raise m.Refused(f"reduce-only: {request.quantity} contracts would reverse the {net:+d} position")
-            body = m.order_body(request, vid, cid, inst, last=last, reference=reference)
+            body = m.order_body(
+                request, vid, cid, inst, last=last, reference=reference, trail_as=b.settings.trail_price
+            )
         except m.Refused as exc:
             return m.local_reject(request, str(exc), self.name)
         coid = request.client_order_id
