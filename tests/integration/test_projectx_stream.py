@@ -281,3 +281,24 @@ async def test_no_key_or_token_in_the_log_the_journal_or_on_screen(fake: FakePro
         for where, text in (("log", logs), ("journal", journal), ("screen", screen)):
             assert secret not in text, f"a secret reached the {where}"
             assert secret[-24:] not in text, f"part of a secret reached the {where}"
+
+
+async def test_quiet_quotes_while_the_market_is_closed_are_not_frozen(tmp_path) -> None:
+    """With the engine's session clock, a contract that stops quoting outside CME hours is not STALE."""
+    saturday = datetime(2026, 11, 28, 15, 0, tzinfo=UTC)
+    sessions = CmeClock(default_calendar(), now=lambda: saturday)
+    fake = await start_fake(FakeClock(saturday))
+    master = InstrumentMaster(today=lambda: fake.clock.now().date())
+    from tests.integration.projectx_support import options, secrets
+    from tterm.brokers.projectx import build
+
+    opts = {**options(fake), "quote_stale_after": 0.3}
+    broker = build("px", opts, secrets(fake), instruments=master, clock=sessions, data_dir=tmp_path)
+    await broker.connect()
+    try:
+        await broker.subscribe_quotes([SYM])
+        await asyncio.sleep(1.0)
+        assert broker.connection_state is ConnectionState.CONNECTED and not broker.frozen
+    finally:
+        await broker.close()
+        await fake.stop()

@@ -112,6 +112,9 @@ class ProjectXBroker(Broker):
         self._creds = credentials
         self._master = instruments
         self._clock = as_clock(clock)
+        # The engine's session clock (CME hours), when it is the one handed in: quotes that stop
+        # while the market is closed are not frozen.
+        self._sessions = clock if callable(getattr(clock, "is_open", None)) else None
         self._redactor = redactor or REDACTOR
         self._redactor.add(credentials.api_key)
         self._data_dir = Path(data_dir)
@@ -385,6 +388,10 @@ class ProjectXBroker(Broker):
             if not self._market.ready.is_set():
                 continue
             now = loop.time()
+            if self._sessions is not None and not self._sessions.is_open():
+                for cid in self.feeds["quotes"]:
+                    self.quote_at[cid] = now  # the age counts from the open
+                continue
             newly = [
                 cid
                 for cid in self.feeds["quotes"]
