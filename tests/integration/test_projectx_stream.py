@@ -302,3 +302,38 @@ async def test_quiet_quotes_while_the_market_is_closed_are_not_frozen(tmp_path) 
     finally:
         await broker.close()
         await fake.stop()
+
+
+async def test_one_quiet_contract_holds_its_orders_without_calling_the_stream_frozen(
+    fake: FakeProjectX, tmp_path
+) -> None:
+    run = await running(fake, tmp_path, quote_stale_after=0.6)
+    stop = asyncio.Event()
+
+    async def ticking() -> None:
+        bid = D("6650.00")
+        while not stop.is_set():
+            bid = D("6650.25") if bid == D("6650.00") else D("6650.00")
+            await fake.set_quote(SYM, bid=bid, ask=bid + D("0.25"), last=bid)
+            await asyncio.sleep(0.1)
+
+    ticker = asyncio.get_running_loop().create_task(ticking())
+    try:
+        await run.engine.watch(["MNQZ6"])  # quoted once on subscription, then quiet
+        await run.until(lambda: run.engine.quote("MNQZ6") is not None, "MNQ's first quote")
+        await asyncio.sleep(1.2)
+        held = await run.engine.place(req(symbol="MNQZ6"))
+        assert held.status is OrderStatus.REJECTED and "MNQZ6's quotes are frozen" in held.reject_reason
+        assert run.broker.connection_state is ConnectionState.CONNECTED
+        assert fake.market_hub.sockets_opened == 1  # no reconnect for one quiet contract
+        mes = await run.engine.place(req())
+        assert mes.status is not OrderStatus.REJECTED, mes.reject_reason
+        await fake.set_quote("MNQ", bid="21000.25", ask="21000.50", last="21000.25")
+        await asyncio.sleep(0.1)
+        again = await run.engine.place(req(symbol="MNQZ6"))
+        assert again.status is not OrderStatus.REJECTED, again.reject_reason
+    finally:
+        stop.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ticker
+        await run.engine.stop()

@@ -11,8 +11,9 @@ depth) are each kept up by a :class:`~tterm.brokers.common.streams.SocketSupervi
 (re)connection the user hub subscribes again and the state is reconciled from REST, so a trade
 made while it was down appears once; the market hub subscribes every watched contract again.
 Besides the socket's own silence, a watchdog follows each subscribed contract's quote age:
-project-x-py issue #97 reports ticks that stop while the socket stays healthy. A frozen contract
-marks market data STALE, holds new orders in it (exits still pass) and reconnects the hub once.
+project-x-py issue #97 reports ticks that stop while the socket stays healthy. A contract with
+no quote for ``quote_stale_after`` holds new orders in it (exits still pass); when every watched
+contract has stopped, the stream froze: market data turns STALE and the hub is reconnected once.
 """
 
 from __future__ import annotations
@@ -264,7 +265,7 @@ class ProjectXBroker(Broker):
     def _hub_state(self, which: str, state: ConnectionState, detail: str) -> None:
         if which not in self._streams:
             return
-        if which == MARKET and state is ConnectionState.CONNECTED and self.frozen:
+        if which == MARKET and state is ConnectionState.CONNECTED and self._all_frozen():
             state, detail = ConnectionState.STALE, self._frozen_detail()
         self._streams.set(which, state, detail)
         if self._connected or state is not ConnectionState.CONNECTED:
@@ -401,25 +402,35 @@ class ProjectXBroker(Broker):
                 self.frozen[cid] = now
             if not newly:
                 continue
+            names = ", ".join(sorted(self.feeds["quotes"].get(c, c) for c in newly))
+            text = f"ProjectX: no quote for {names} in {limit:.0f}s; new orders in it are held until one comes"
+            log.warning("%s: %s", self.name, text)
+            self.emit(Notice(level="warning", text=text, source=self.name))
+            if not self._all_frozen():
+                continue  # one quiet contract while others tick: its orders wait, the stream is fine
+            # Every watched contract stopped while the socket stays up: the stream froze (#97).
             detail = self._frozen_detail()
-            log.warning("%s: %s", self.name, detail)
             self._streams.set(MARKET, ConnectionState.STALE, detail)
             self._publish_state()
-            self.emit(Notice(level="warning", text=f"ProjectX {detail}; new orders in it are held", source=self.name))
             sock = self._market.socket
             if sock is not None and not self._thawing:
                 # Once per freeze: a new connection and subscription often brings the ticks back.
                 self._thawing = True
                 await sock.close(f"quotes frozen ({detail})")
 
+    def _all_frozen(self) -> bool:
+        subs = self.feeds["quotes"]
+        return bool(subs) and all(cid in self.frozen for cid in subs)
+
     def _frozen_detail(self) -> str:
         names = ", ".join(sorted(self.feeds["quotes"].get(c, c) for c in self.frozen))
         return f"no quote for {names} in {self.settings.quote_stale_after:.0f}s while the market hub is up"
 
     def _thaw_check(self) -> None:
-        if self.frozen:
+        state, _ = self._streams.get(MARKET)
+        if self._all_frozen():
             self._streams.set(MARKET, ConnectionState.STALE, self._frozen_detail())
-        elif self._market.ready.is_set():
+        elif state is ConnectionState.STALE and self._market.ready.is_set():
             self._streams.set(MARKET, ConnectionState.CONNECTED, "")
         self._publish_state()
 
