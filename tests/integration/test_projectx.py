@@ -417,3 +417,24 @@ async def test_bars_depth_and_prints(run: Running) -> None:
     assert depth.bids[0].price < depth.asks[0].price and len(depth.bids) == 10
     trade = next(e for e in run.seen if isinstance(e, Trade) and e.size == 4)
     assert trade.aggressor is Side.BUY and trade.price == D("6650.25")
+
+
+async def test_yesterdays_trades_are_not_todays_fills(fake: FakeProjectX, tmp_path) -> None:
+    first = make_broker(fake, tmp_path / "a")
+    await first.connect()
+    try:
+        await first.place(req())
+        await first.sync.wait_until(lambda: bool(first.sync.positions), 2)
+        assert len(await first.fills()) == 1
+    finally:
+        await first.close()
+    fake.clock.advance(timedelta(days=1))  # type: ignore[attr-defined]
+    later = make_broker(fake, tmp_path / "b")
+    await later.connect()
+    try:
+        # The position is still there (held overnight); yesterday's trade is not one of today's fills.
+        assert [(p.symbol, p.quantity) for p in await later.positions(ACCT)] == [(SYM, 1)]
+        assert await later.fills() == []
+        assert len(later.sync.trades) == 1  # read, for the day's P&L it is left out of
+    finally:
+        await later.close()

@@ -152,6 +152,7 @@ class ProjectXBroker(Broker):
             MARKET, settings.market_hub, MARKET_EVENTS, self._on_market_event, self._market_ready
         )
         self._watch: asyncio.Task[None] | None = None
+        self._closing: set[asyncio.Task[None]] = set()
         self._connected = False
         self._last_status: tuple[ConnectionState, str] | None = None
         self.trading = ProjectXTrading(self)
@@ -377,7 +378,9 @@ class ProjectXBroker(Broker):
         )
         sup = self._user if hub == "user" else self._market
         if sup.socket is not None:
-            asyncio.get_running_loop().create_task(sup.socket.close("logged out by the server"))
+            task = asyncio.get_running_loop().create_task(sup.socket.close("logged out by the server"))
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
 
     # ================================================================== the quote-age watchdog
 
@@ -568,7 +571,10 @@ class ProjectXBroker(Broker):
         return [o for o in self.sync.mapped.values() if account is None or o.account == account]
 
     async def fills(self, account: str | None = None) -> list[Fill]:
-        return [f for f in self.sync.fills.values() if account is None or f.account == account]
+        """Today's fills (the trade date from 17:00 Chicago): the engine replays them over the
+        overnight position."""
+        start = self.sync.day_start()
+        return [f for f in self.sync.fills.values() if (account is None or f.account == account) and f.ts >= start]
 
     async def find_order(self, account: str, client_order_id: str) -> Order | None:
         return await self.trading.find_order(account, client_order_id)

@@ -339,7 +339,7 @@ class UserSync:
         balance = m.dec(row.get("balance")) or ZERO
         # B4: no P&L endpoint. The day's realized P&L and fees add up from its trades; open P&L
         # from the positions at the last quotes.
-        day = self._day_start()
+        day = self.day_start()
         realized = fees = ZERO
         for t in self.trades.values():
             when = m.parse_time(t.get("creationTimestamp"))
@@ -372,7 +372,7 @@ class UserSync:
             if self._provider.symbol(cid) == symbol:
                 self._refresh_snapshot(vid, emit=True)
 
-    def _day_start(self) -> datetime:
+    def day_start(self) -> datetime:
         """The trade date's start: 17:00 Chicago the evening before (CME Globex)."""
         from zoneinfo import ZoneInfo
 
@@ -388,7 +388,7 @@ class UserSync:
         """Read the login's state over REST (accounts, today's orders and trades, open positions)."""
         accounts = await self._rest.accounts(only_active=True)
         snap = Snapshot(accounts=accounts)
-        start = m.iso(self._day_start() - timedelta(hours=24))
+        start = m.iso(self.day_start() - timedelta(hours=24))
         ids = list(account_ids) if account_ids is not None else [m.whole(a.get("id")) for a in accounts]
         for vid in ids:
             if not vid:
