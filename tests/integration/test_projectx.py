@@ -438,3 +438,13 @@ async def test_yesterdays_trades_are_not_todays_fills(fake: FakeProjectX, tmp_pa
         assert len(later.sync.trades) == 1  # read, for the day's P&L it is left out of
     finally:
         await later.close()
+
+
+async def test_a_partial_close_takes_some_of_the_position(run: Running) -> None:
+    await run.engine.place(req(quantity=3))
+    await run.until(lambda: run.held() == 3, "three long")
+    await run.broker.rest.partial_close(536, run.fake.contract_id("MES"), 2)
+    await run.until(lambda: run.held() == 1, "one left")
+    assert [b for e, b in run.fake.bodies if e == "position/partialclosecontract"] == [
+        {"accountId": 536, "contractId": run.fake.contract_id("MES"), "size": 2}
+    ]
