@@ -229,10 +229,15 @@ class FakeTradovate:
         self._slow: dict[str, list[float]] = {}
         self._penalties: dict[str, list[tuple[float, bool]]] = {}
         self._fail_429: Counter[str] = Counter()
+        self._warn_423: Counter[str] = Counter()
+        #: The user's 429 lockout: every request before this time is answered 429 and restarts the
+        #: hour (partner error-handling page: "requests made during the window will reset the lockout").
+        self.locked_until: datetime | None = None
         self._reject_next: list[tuple[str, str]] = []
 
         # What happened, for assertions.
         self.requests: list[tuple[str, str]] = []
+        self.requests_in_lockout = 0
         self.unauthorized = 0
         self.logins = 0
         self.failed_logins = 0
@@ -405,8 +410,31 @@ class FakeTradovate:
         self._penalties.setdefault(path.lower(), []).extend([(p_time, captcha)] * times)
 
     def fail_429(self, path: str, times: int = 1) -> None:
-        """Answer the next ``times`` requests to ``path`` with HTTP 429 (empty body) / ``s:429``."""
+        """The next request to ``path`` earns HTTP 429 (empty body) / ``s:429`` and starts the
+        user's hour-long lockout; ``times`` > 1 arms it again for later requests."""
         self._fail_429[path.lower()] += times
+
+    def warn_423(self, path: str, times: int = 1) -> None:
+        """Answer the next ``times`` requests to ``path`` with HTTP 423 / ``s:423`` (the warning
+        that a lockout is near; the request is not processed)."""
+        self._warn_423[path.lower()] += times
+
+    def _lockout(self, endpoint: str) -> int | None:
+        """429 while locked out (each such request restarts the hour), 429 that starts one, 423 on
+        demand, or None: the request goes on."""
+        now = self.clock.now()
+        if self.locked_until is not None and now < self.locked_until:
+            self.requests_in_lockout += 1
+            self.locked_until = now + timedelta(hours=1)
+            return 429
+        if self._fail_429.get(endpoint):
+            self._fail_429[endpoint] -= 1
+            self.locked_until = now + timedelta(hours=1)
+            return 429
+        if self._warn_423.get(endpoint):
+            self._warn_423[endpoint] -= 1
+            return 423
+        return None
 
     def reject_next(self, reason: str, text: str = "") -> None:
         """The next order command fails with this ``failureReason`` / ``failureText``."""
@@ -524,9 +552,9 @@ class FakeTradovate:
 
     async def _handle(self, method: str, endpoint: str, query: JSON, body: Any, token: str | None) -> tuple[int, Any]:
         """One request, REST or socket: ``(status, payload)``; payload None means an empty body."""
-        if self._fail_429.get(endpoint):
-            self._fail_429[endpoint] -= 1
-            return 429, None
+        stop = self._lockout(endpoint)
+        if stop is not None:
+            return stop, None
         queued = self._penalties.get(endpoint)
         if queued and not (isinstance(body, dict) and "p-ticket" in body):
             p_time, captcha = queued.pop(0)
@@ -1360,6 +1388,10 @@ class FakeTradovate:
         endpoint, rid_text, query_text, body_text = parts
         endpoint = endpoint.strip().lower()
         rid = int(rid_text)
+        stop = self._lockout(endpoint)
+        if stop is not None:
+            await self._reply(conn, rid, stop)
+            return
         if endpoint == "authorize":
             kinds = ("access", "md") if conn.kind == "md" else ("access",)
             if self._valid(body_text.strip(), kinds):
@@ -1382,10 +1414,6 @@ class FakeTradovate:
                 await self._reply(conn, rid, 400, "Request body is not valid JSON")
                 return
         query = dict(pair.split("=", 1) for pair in query_text.split("&") if "=" in pair)
-        if self._fail_429.get(endpoint):
-            self._fail_429[endpoint] -= 1
-            await self._reply(conn, rid, 429)
-            return
         queued = self._penalties.get(endpoint)
         if queued and not (isinstance(body, dict) and "p-ticket" in body):
             p_time, captcha = queued.pop(0)

@@ -677,32 +677,72 @@ async def test_going_over_the_rate_earns_a_penalty_that_is_obeyed(fake, connecte
     await events.wait_for(Position, lambda p: p.quantity == 0)
 
 
-async def test_a_429_is_not_resent_and_holds_the_next_request(fake, connected):
-    broker, _ = connected
-    fake.fail_429("contract/find")
-    with pytest.raises(RateLimited, match="429") as err:
+async def test_a_429_locks_the_login_out_for_an_hour_and_nothing_is_sent(fake, connected):
+    broker, events = connected
+    await market(broker, Side.BUY, 1)  # looks the contract up once
+    fake.fail_429("order/placeorder")  # the vendor's lockout starts here and extends on every request
+    request = OrderRequest(account=ACCT, symbol="MESZ6", side=Side.BUY, quantity=1)
+    held = await broker.place(request)
+    # A 429 was not processed: the order is refused with the reason, never resent, never looked up.
+    assert held.status is OrderStatus.REJECTED and "locked this login out" in held.reject_reason
+    assert fake.clord_ids[request.client_order_id] == 0
+    until = fake.clock.now() + timedelta(hours=1)
+    status = await events.wait_for(ConnectionStatus, lambda s: s.blocked_until is not None)
+    assert status.blocked_until == until and broker.status().blocked_until == until
+    notice = await events.wait_for(Notice, lambda n: "429" in n.text)
+    assert notice.level == "error" and "sends nothing" in notice.text
+    sent = len(fake.requests)
+    # During the lockout nothing goes: orders are held, reads and subscriptions refused locally.
+    again = await market(broker, Side.SELL, 1)
+    assert again.status is OrderStatus.REJECTED and again.reject_reason.startswith("held: Tradovate will not accept")
+    with pytest.raises(RateLimited, match="locked out") as err:
         await broker.subscribe_quotes(["MNQZ6"])
-    assert err.value.sent is False and err.value.retry_after is not None and 0.5 < err.value.retry_after <= 1.0
+    assert err.value.sent is False
+    with pytest.raises(BrokerError, match="will not accept the flatten yet") as err:
+        await broker.flatten(ACCT)
+    assert err.value.sent is False
+    fake.clock.advance(1800)
+    await fake.drop_sockets("md")  # a socket that drops during the lockout waits, it does not reconnect
+    await asyncio.sleep(0.3)
+    assert len(fake.requests) == sent and fake.requests_in_lockout == 0 and fake.sockets("md") == 0
+    # Once the hour is over the status bar clears and requests go again.
+    fake.clock.advance(1800)
+    await events.wait_for(ConnectionStatus, lambda s: s.blocked_until is None and s.state is ConnectionState.CONNECTED)
+    order = await market(broker, Side.SELL, 1)
+    assert order.order_id.isdigit(), order.reject_reason
+    await fake.until(lambda: fake.sockets("md") == 1)
+    assert fake.requests_in_lockout == 0
+
+
+async def test_a_socket_429_locks_out_rest_too(fake, connected):
+    broker, events = connected
+    fake.fail_429("md/subscribequote")
+    with pytest.raises(RateLimited, match="locked this login out") as err:
+        await broker.subscribe_quotes(["MESZ6"])
+    assert err.value.sent is False
+    await events.wait_for(ConnectionStatus, lambda s: s.blocked_until is not None)
+    held = await market(broker, Side.BUY, 1)
+    assert held.status is OrderStatus.REJECTED and "locked out" in held.reject_reason
+    assert fake.requests_in_lockout == 0 and "order/placeorder" not in [p for _, p in fake.requests]
+
+
+async def test_a_423_slows_down_and_is_not_resent(fake, connected):
+    broker, events = connected
+    fake.warn_423("contract/find")
+    with pytest.raises(RateLimited, match="423") as err:
+        await broker.subscribe_quotes(["MNQZ6"])
+    assert err.value.sent is False and err.value.retry_after is not None and err.value.retry_after >= 15
     assert [p for _, p in fake.requests].count("contract/find") == 1  # the adapter never resends
-    # The next request waits out the hold on the shared limiter, then goes.
+    notice = await events.wait_for(Notice, lambda n: "423" in n.text)
+    assert notice.level == "warning"
+    # The next request waits out the pause on the shared limiter, then goes; no lockout.
     subscribing = asyncio.create_task(broker.subscribe_quotes(["MNQZ6"]))
-    wait = await fake.clock.wait_for_sleeper(longer_than=0.4, shorter_than=1.01)
-    assert not subscribing.done()
+    wait = await fake.clock.wait_for_sleeper(longer_than=10)
+    assert not subscribing.done() and [p for _, p in fake.requests].count("contract/find") == 1
     fake.clock.advance(wait)
     await asyncio.wait_for(subscribing, 5)
     assert [p for _, p in fake.requests].count("contract/find") == 2
-
-
-async def test_an_order_that_meets_a_429_raises_unsent_for_the_router(fake, connected):
-    broker, _ = connected
-    await market(broker, Side.BUY, 1)  # looks the contract up once
-    fake.fail_429("order/placeorder")
-    request = OrderRequest(account=ACCT, symbol="MESZ6", side=Side.BUY, quantity=1)
-    with pytest.raises(RateLimited) as err:
-        await broker.place(request)
-    assert err.value.sent is False  # Tradovate did not process it: the router may send it again
-    assert [p for _, p in fake.requests].count("order/placeorder") == 2  # the first order, then this one once
-    assert fake.clord_ids[request.client_order_id] == 0
+    assert broker.status().blocked_until is None
 
 
 # =========================================================================== sockets: drops, silence

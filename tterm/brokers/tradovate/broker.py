@@ -36,12 +36,13 @@ from tterm.brokers.tradovate import mapping as m
 from tterm.brokers.tradovate.auth import DEVICE_ID_FILE, TradovateAuth, load_device_id
 from tterm.brokers.tradovate.config import TradovateCredentials, TradovateSettings
 from tterm.brokers.tradovate.instruments import TradovateInstruments
+from tterm.brokers.tradovate.lockout import Lockout
 from tterm.brokers.tradovate.mapping import Refused
 from tterm.brokers.tradovate.replica import Replica, View
 from tterm.brokers.tradovate.rest import ENDPOINT_LIMITS, GLOBAL_LIMITS, NotFound, TradovateRest
 from tterm.brokers.tradovate.stream import SocketError, TradovateSocket
 from tterm.brokers.tradovate.sync import ReplicaSync
-from tterm.core.broker import AuthError, Broker, BrokerError, Capabilities, UnknownOrder
+from tterm.core.broker import AuthError, Broker, BrokerError, Capabilities, RateLimited, UnknownOrder
 from tterm.core.instruments import InstrumentMaster, UnknownSymbol
 from tterm.core.models import (
     Account,
@@ -117,12 +118,16 @@ class TradovateBroker(Broker):
             user_agent=f"tterm/{__version__}",
             redactor=self._redactor,
         )
+        # After a 429 nothing is sent for the hour (REST and sockets share it); a 423 slows down.
+        self._lockout = Lockout(self._clock, on_change=self._on_lockout)
         self._rest = TradovateRest(
             self._http,
             clock=self._clock,
             redactor=self._redactor,
             penalty_retries=settings.penalty_retries,
             backoff=self._backoff(settings.backoff_base, settings.backoff_cap),
+            lockout=self._lockout,
+            on_slow_down=self._on_slow_down,
         )
         self._tokens: TokenManager | None = None
         self._replica = Replica()
@@ -224,6 +229,7 @@ class TradovateBroker(Broker):
         self.mark_closed()
 
     async def _shutdown(self) -> None:
+        await self._lockout.stop()
         if self._tokens is not None:
             await self._tokens.stop()
         await self._md.stop()
@@ -257,6 +263,20 @@ class TradovateBroker(Broker):
             )
         )
 
+    # ================================================================== lockouts (429) and slow-downs (423)
+
+    def _on_lockout(self, until: datetime | None, text: str) -> None:
+        """Shown in the status bar (``blocked_until``), said once, journaled by the engine."""
+        self.set_blocked(until, text)
+        self.emit(Notice(level="error" if until is not None else "info", text=text, source=self.name))
+
+    def _on_slow_down(self, delay: float, where: str) -> None:
+        text = (
+            f"Tradovate warned that this login is close to being locked out of its API (HTTP 423 on {where}); "
+            f"tterm holds every request for {delay:.0f}s and sends less"
+        )
+        self.emit(Notice(level="warning", text=text, source=self.name))
+
     # ================================================================== connection state
 
     def _socket_state(self, which: str, state: ConnectionState, detail: str) -> None:
@@ -282,6 +302,8 @@ class TradovateBroker(Broker):
         assert self._tokens is not None
         md = which == MARKET_DATA
         s = self.settings
+        # A connection attempt during a lockout would restart it: wait until it is over.
+        await self._lockout.wait()
         for attempt in (1, 2):
             token = await self._tokens.get()
             value = str(token.extra.get("md_token") or token.value) if md else token.value
@@ -298,6 +320,8 @@ class TradovateBroker(Broker):
                 close_timeout=s.close_timeout,
                 penalty_retries=s.penalty_retries,
                 backoff=self._backoff(s.backoff_base, max(s.backoff_cap, 1.0)),
+                lockout=self._lockout,
+                slow_down=self._rest.slow_down,
             )
             sock.add_frame_listener(self.touch)
             try:
@@ -469,6 +493,8 @@ class TradovateBroker(Broker):
     # ================================================================== orders
 
     def _held_reason(self) -> str | None:
+        if self._lockout.active():
+            return "held: " + self._lockout.refusal("the order")
         state, detail = self._streams.get(TRADING)
         if not self.settings.hold_orders_when_stale or state is ConnectionState.CONNECTED:
             return None
@@ -492,7 +518,8 @@ class TradovateBroker(Broker):
             if request.quantity <= 0:
                 raise Refused(f"quantity must be a positive number of contracts, got {request.quantity}")
             acct = self._view.vendor_account(request.account)
-            if not request.reduce_only and (held := self._held_reason()):
+            held = self._held_reason()
+            if held and (self._lockout.active() or not request.reduce_only):
                 raise Refused(held)
             contract, inst = await self.provider.contract_for_symbol(request.symbol)
             await self.provider.ensure_instrument(contract)
@@ -511,7 +538,14 @@ class TradovateBroker(Broker):
             return m.local_reject(request, str(exc), self.name)
         for key, (_, child, _) in zip(("bracket1", "bracket2"), children, strict=False):
             body[key] = child
-        result = await (self._rest.place_oso(body) if children else self._rest.place_order(body))
+        try:
+            result = await (self._rest.place_oso(body) if children else self._rest.place_order(body))
+        except RateLimited as exc:
+            if exc.sent is not False:
+                raise
+            # A 429, 423 or penalty was not processed: refuse with the reason (never resent, nothing
+            # to look up, and during a lockout a lookup would itself restart the hour).
+            return m.local_reject(request, f"not sent: {exc}", self.name)
         oid = result.get("orderId")
         if not isinstance(oid, int):
             return m.vendor_reject(request, result, self.name, inst.symbol)
@@ -545,7 +579,8 @@ class TradovateBroker(Broker):
         try:
             m.check_group(group)
             acct = self._view.vendor_account(group.account)
-            if not all(r.reduce_only for r in orders) and (held := self._held_reason()):
+            held = self._held_reason()
+            if held and (self._lockout.active() or not all(r.reduce_only for r in orders)):
                 raise Refused(held)
             contract, inst = await self.provider.contract_for_symbol(orders[0].symbol)
             await self.provider.ensure_instrument(contract)
@@ -557,12 +592,19 @@ class TradovateBroker(Broker):
         if group.kind is GroupKind.OCO:
             # A5.5: the second order is a RestrainedOrderVersion; it has no quantity of its own.
             body["other"] = m.restrained(orders[1], *prices[1])
-            result = await self._rest.place_oco(body)
-            ids = [result.get("orderId"), result.get("ocoId")]
         else:
             for key, r, (limit, stop) in zip(("bracket1", "bracket2"), orders[1:], prices[1:], strict=False):
                 body[key] = m.restrained(r, limit, stop)
-            result = await self._rest.place_oso(body)
+        try:
+            oco = group.kind is GroupKind.OCO
+            result = await (self._rest.place_oco(body) if oco else self._rest.place_oso(body))
+        except RateLimited as exc:
+            if exc.sent is not False:
+                raise
+            return [m.local_reject(r, f"not sent: {exc}", self.name) for r in orders]
+        if oco:
+            ids = [result.get("orderId"), result.get("ocoId")]
+        else:
             ids = [result.get("orderId"), result.get("oso1Id"), result.get("oso2Id")][: len(orders)]
         if not all(isinstance(i, int) for i in ids):
             return [m.vendor_reject(r, result, self.name, inst.symbol) for r in orders]
@@ -665,7 +707,8 @@ class TradovateBroker(Broker):
 
     async def flatten(self, account: str, symbol: str | None = None) -> list[Order]:
         """Cancel working orders, then liquidate positions (``order/liquidateposition``), for one
-        symbol or all of them."""
+        symbol or all of them. During a lockout it says plainly that Tradovate will not take it yet."""
+        self._lockout.check("the flatten")
         try:
             acct = self._view.vendor_account(account)
             contract_id = None

@@ -7,9 +7,11 @@ What ``call`` handles (A2, A7):
 - a penalty ticket in an HTTP 200 body: wait ``p-time`` on the clock and send the same body with
   ``p-ticket`` added. That is the vendor's protocol for a request it did not process, not a
   blind resend; ``p-captcha`` stops (a person must log in on the web);
-- HTTP 429: the shared limiter holds every later request for the backoff, and the call raises
-  :class:`RateLimited` with ``sent=False`` (a 429 was not processed). It is never sent again
-  here: the router owns retry, and Tradovate counts every request made during a lockout;
+- HTTP 429: the user is locked out for a rolling hour that every request restarts
+  (:mod:`~tterm.brokers.tradovate.lockout`): the call raises :class:`RateLimited` with
+  ``sent=False`` (a 429 was not processed) and from then on every call is refused locally,
+  before it is sent, until the hour is over. HTTP 423 (the warning before it) holds every
+  request on the shared limiter for a growing pause. Neither request is ever sent again here;
 - transport errors: a request marked ``repeatable`` (reads, the login) is tried again; anything
   else (orders, modify, cancel, liquidate) raises ``ConnectionFailed`` whose ``sent`` says
   whether it may have arrived, for the router to look the order up.
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +32,7 @@ from tterm.brokers.common.clock import Clock
 from tterm.brokers.common.http import ConnectionFailed, HttpClient
 from tterm.brokers.common.ratelimit import Window
 from tterm.brokers.common.tokens import Token, TokenManager
+from tterm.brokers.tradovate.lockout import Lockout
 from tterm.core.broker import AuthError, BrokerError, RateLimited
 from tterm.core.redact import Redactor
 
@@ -47,14 +50,6 @@ ENDPOINT_LIMITS: Mapping[str, Sequence[Window]] = {
     "auth/me": (Window(10, 3600.0),),
     "user/syncrequest": (Window(300, 3600.0),),
 }
-# A7: the documented backoff after going over an endpoint's limit, seconds.
-ENDPOINT_BACKOFF: Mapping[str, float] = {
-    "auth/accesstokenrequest": 15.0,
-    "auth/renewaccesstoken": 15.0,
-    "auth/me": 30.0,
-    "user/syncrequest": 3.0,
-}
-
 CAPTCHA_MESSAGE = (
     "Tradovate has locked API logins for this user behind a captcha (too many attempts). Log in once "
     "in a web browser at trader.tradovate.com (or wait about an hour), then start tterm again."
@@ -106,8 +101,12 @@ class TradovateRest:
         redactor: Redactor,
         penalty_retries: int = 3,
         backoff: Backoff | None = None,
+        lockout: Lockout | None = None,
+        on_slow_down: Callable[[float, str], None] | None = None,
     ) -> None:
         self.http = http
+        self.lockout = lockout or Lockout(clock)
+        self.on_slow_down = on_slow_down
         self.clock = clock
         self.redactor = redactor
         self.tokens: TokenManager | None = None
@@ -141,6 +140,7 @@ class TradovateRest:
         penalties = resent = 0
         auth_retried = False
         while True:
+            self.lockout.check(f"{method} {path}")
             token = None
             auth = bearer
             if auth is None and authed:
@@ -166,14 +166,19 @@ class TradovateRest:
                 raise AuthError(f"Tradovate refused the session for {method} {path} (HTTP 401)", sent=False)
             if resp.status == 429:
                 self.rate_limited += 1
-                delay = max(resp.retry_after() or 0.0, ENDPOINT_BACKOFF.get(key, 0.0), self._backoff.next_delay())
-                log.warning("Tradovate rate limit (429) on %s: holding requests for %.1fs", path, delay)
-                if self.http.limiter is not None:
-                    # A user-level 429 holds every request; an endpoint limit holds that endpoint.
-                    self.http.limiter.penalize(delay, key if key in ENDPOINT_BACKOFF else None)
+                until = self.lockout.start(f"{method} {path}")
                 raise RateLimited(
-                    f"Tradovate rate limit on {method} {path} (HTTP 429): not processed; requests are held for "
-                    f"{delay:.0f}s",
+                    f"Tradovate locked this login out of its API until {until:%H:%M:%S} UTC (HTTP 429 on "
+                    f"{method} {path}): not processed, and nothing more is sent before then",
+                    retry_after=self.lockout.left(),
+                    sent=False,
+                )
+            if resp.status == 423:
+                self.rate_limited += 1
+                delay = self.slow_down(f"{method} {path}")
+                raise RateLimited(
+                    f"Tradovate warned that this login is about to be locked out (HTTP 423 on {method} {path}): "
+                    f"not processed; tterm holds every request for {delay:.0f}s",
                     retry_after=delay,
                     sent=False,
                 )
@@ -188,6 +193,7 @@ class TradovateRest:
             penalty = penalty_of(data)
             if penalty is None:
                 self._backoff.reset()
+                self.lockout.calm()
                 return data
             if penalty.captcha:
                 if key == endpoint_key(LOGIN_PATH):
@@ -207,6 +213,16 @@ class TradovateRest:
                 payload["p-ticket"] = penalty.ticket
             # A GET has no body to carry the ticket (the reference documents it in bodies only): it is
             # simply resent after the wait.
+
+    def slow_down(self, where: str) -> float:
+        """A 423 on ``where``: hold every request (REST and sockets) for a growing pause."""
+        delay = self.lockout.slow_down()
+        log.warning("Tradovate warned of a lockout (423) on %s: holding every request for %.0fs", where, delay)
+        if self.http.limiter is not None:
+            self.http.limiter.penalize(delay, None)
+        if self.on_slow_down is not None:
+            self.on_slow_down(delay, where)
+        return delay
 
     def _short(self, text: str) -> str:
         text = self.redactor.scrub(text.strip())

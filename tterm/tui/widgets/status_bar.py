@@ -1,6 +1,7 @@
 """The status bar: PAPER or LIVE badge, a STALE badge while prices are not current, the current
-account, each broker connection with the age of its last message and the time left on its login
-(``tv 🔑 1h12m``), exchange (CT) and local time, and the time left to the account's cutoff.
+account, each broker connection with the age of its last message, the time left on its login
+(``tv 🔑 1h12m``) and a vendor lockout's end (``⛔ locked out until 10:17 CT``: a Tradovate 429,
+nothing is sent before then), exchange (CT) and local time, and the time left to the account's cutoff.
 
 A connection's age is amber from 5 s and red from the staleness limit (see
 :mod:`tterm.tui.freshness`). When the terminal is attached and the link to the hub is down, the
@@ -48,6 +49,14 @@ _STATE_DOT = {
 PERSON_WARN = timedelta(days=1)
 PERSON_URGENT = timedelta(hours=1)
 RENEWED_WARN = timedelta(minutes=10)
+
+
+def lockout_text(status: ConnectionStatus, now: datetime) -> str | None:
+    """``⛔ locked out until 10:17 CT`` while the broker refuses every request, else None."""
+    until = status.blocked_until
+    if until is None or until <= now:
+        return None
+    return f"⛔ locked out until {until.astimezone(CT).strftime('%H:%M')} CT"
 
 
 def auth_countdown(status: ConnectionStatus, now: datetime) -> tuple[str, str] | None:
@@ -191,6 +200,9 @@ class StatusBar(Widget):
             key = auth_countdown(c, self.wall) if self.wall is not None else None
             if key is not None:
                 conns.append(f" {key[0]}", style=self._s(key[1]))
+            blocked = lockout_text(c, self.wall) if self.wall is not None else None
+            if blocked is not None:
+                conns.append(f" {blocked}", style=self._s("down"))
         if not self.connections:
             conns.append("  connecting…", style=self._s("muted"))
         parts.append((0, conns))
