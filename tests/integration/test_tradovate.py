@@ -648,6 +648,62 @@ async def test_captcha_penalty_is_a_clear_error(fake, instruments, tmp_path):
     await broker.close()
 
 
+async def _run_clock(fake: FakeTradovate, minutes: int, step: float = 30) -> None:
+    """Move the shared clock ``minutes`` forward in steps, letting every waiting task run."""
+    for _ in range(int(minutes * 60 / step)):
+        fake.clock.advance(step)
+        await asyncio.sleep(0.01)
+
+
+async def test_a_revoked_password_stops_the_logins_and_asks_for_a_person(fake, connected):
+    broker, events = connected
+    fake.expire_tokens()  # the session is gone at Tradovate...
+    fake.password = "changed-on-the-website"  # ...and the stored password no longer works
+    await _run_clock(fake, 75)  # past the renewal time, then ten more minutes of retries
+    # One refused login, then no more: the vendor allows about 5 failed logins an hour.
+    assert fake.failed_logins == 1 and fake.logins == 1
+    status = await events.wait_for(ConnectionStatus, lambda s: s.state is ConnectionState.NEEDS_LOGIN)
+    assert "Incorrect username or password" in status.detail and "secrets.toml" in status.detail
+    assert broker.connection_state is ConnectionState.NEEDS_LOGIN
+    notices = [n for n in events.of(Notice) if "Incorrect username" in n.text]
+    assert len(notices) == 1 and notices[0].level == "error"
+    renewals = fake.renewals
+    await _run_clock(fake, 30)
+    assert fake.failed_logins == 1 and fake.renewals == renewals  # nothing more is tried alone
+
+
+async def test_a_captcha_on_a_background_login_waits_the_hour_then_tries_once(fake, connected):
+    broker, events = connected
+    fake.expire_tokens()
+    fake.penalize("auth/accesstokenrequest", p_time=3600, captcha=True, times=5)
+    await _run_clock(fake, 70)
+    assert fake.penalties_issued == 1  # one login met the captcha; none was sent after it
+    status = await events.wait_for(ConnectionStatus, lambda s: s.state is ConnectionState.NEEDS_LOGIN)
+    assert "captcha" in status.detail and "hour" in status.detail
+    fake._penalties.clear()
+    await _run_clock(fake, 61)  # the vendor's hour is over: one login, and it works
+    await events.wait_for(ConnectionStatus, lambda s: s.state is ConnectionState.CONNECTED and s.detail != "")
+    assert fake.penalties_issued == 1 and fake.logins == 2
+    order = await market(broker, Side.BUY, 1)
+    assert order.order_id.isdigit(), order.reject_reason
+
+
+async def test_failed_logins_are_budgeted_per_hour(fake, instruments, tmp_path):
+    """Logins that fail for a reason tterm cannot see (no errorText: a broken answer) are
+    retried, but never more than the budget an hour (the vendor counts failed logins only)."""
+    from tterm.brokers.tradovate.auth import LoginGuard
+
+    guard = LoginGuard(fake.clock, failures_per_hour=3)
+    for _ in range(3):
+        guard.before()
+        guard.failed("no answer")
+    with pytest.raises(AuthError, match="3 failed Tradovate logins in the last hour") as err:
+        guard.before()
+    assert err.value.sent is False
+    fake.clock.advance(3601)
+    guard.before()  # the oldest failure aged out of the hour
+
+
 async def test_order_penalty_is_obeyed_and_the_order_sent_once(fake, connected):
     broker, _ = connected
     fake.penalize("order/placeorder", p_time=5)

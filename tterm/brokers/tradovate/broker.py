@@ -42,7 +42,15 @@ from tterm.brokers.tradovate.replica import Replica, View
 from tterm.brokers.tradovate.rest import ENDPOINT_LIMITS, GLOBAL_LIMITS, NotFound, TradovateRest
 from tterm.brokers.tradovate.stream import SocketError, TradovateSocket
 from tterm.brokers.tradovate.sync import ReplicaSync
-from tterm.core.broker import AuthError, Broker, BrokerError, Capabilities, RateLimited, UnknownOrder
+from tterm.core.broker import (
+    AuthError,
+    Broker,
+    BrokerError,
+    Capabilities,
+    LoginRequired,
+    RateLimited,
+    UnknownOrder,
+)
 from tterm.core.instruments import InstrumentMaster, UnknownSymbol
 from tterm.core.models import (
     Account,
@@ -67,7 +75,7 @@ from tterm.core.redact import REDACTOR, Redactor
 
 log = logging.getLogger(__name__)
 
-TRADING, MARKET_DATA = "trading", "market data"
+TRADING, MARKET_DATA, LOGIN = "trading", "market data", "login"
 
 
 class TradovateBroker(Broker):
@@ -147,7 +155,9 @@ class TradovateBroker(Broker):
             timeout=settings.socket_request_timeout,
         )
         self._quote_subs: dict[str, int] = {}
-        self._streams = StreamStates([TRADING, MARKET_DATA] if settings.market_data else [TRADING])
+        # The login is a "stream" of its own: NEEDS_LOGIN (with the reason) when it is stopped.
+        self._streams = StreamStates([LOGIN, TRADING, MARKET_DATA] if settings.market_data else [LOGIN, TRADING])
+        self._login_notice = ""
         self._last_status: tuple[ConnectionState, str] | None = None
         self._trading = self._supervisor(TRADING, self._trading_ready)
         self._md = self._supervisor(MARKET_DATA, self._md_ready)
@@ -201,6 +211,7 @@ class TradovateBroker(Broker):
         self._rest.tokens = self._tokens
         try:
             await self._tokens.get()
+            self._streams.set(LOGIN, ConnectionState.CONNECTED)
             self._sync.start()
             await self._trading.start(background_retry=True)
             if not self._trading.ready.is_set():
@@ -250,8 +261,22 @@ class TradovateBroker(Broker):
     def _on_token(self, token: Token) -> None:
         # Structured, for the status bar's countdown: tterm renews it itself, no person needed.
         self.set_auth_expiry(token.expires_at, "session", needs_person=False)
+        if self._streams.state(LOGIN) is ConnectionState.NEEDS_LOGIN:
+            self._login_notice = ""
+            self._streams.set(LOGIN, ConnectionState.CONNECTED)
+            self.emit(Notice(level="info", text="logged in to Tradovate again", source=self.name))
+            self._publish_state()
 
     def _on_token_error(self, exc: Exception) -> None:
+        if isinstance(exc, LoginRequired):
+            # Logins are stopped (refused credential, captcha, budget): say it once, show it.
+            text = self._redactor.scrub(str(exc))
+            self._streams.set(LOGIN, ConnectionState.NEEDS_LOGIN, text)
+            self._publish_state()
+            if text != self._login_notice:
+                self._login_notice = text
+                self.emit(Notice(level="error", text=text, source=self.name))
+            return
         left = self.token_expires_in()
         minutes = int(left.total_seconds() // 60) if left is not None else 0
         text = self._redactor.scrub(str(exc))

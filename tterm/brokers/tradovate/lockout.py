@@ -36,6 +36,14 @@ SLOW_DOWN_CAP = 300.0
 LockoutHandler = Callable[[datetime | None, str], None]
 
 
+class LockedOut(RateLimited):
+    """A request refused because of the 429 lockout (answered 429, or never sent during one)."""
+
+
+class SlowDown(RateLimited):
+    """A request Tradovate answered 423: not processed, every request held for ``retry_after``."""
+
+
 def clock_text(when: datetime) -> str:
     return when.strftime("%H:%M:%S UTC")
 
@@ -94,7 +102,7 @@ class Lockout:
     def check(self, what: str) -> None:
         """Raise :class:`RateLimited` (``sent=False``) naming the lockout if one is on."""
         if self.active():
-            raise RateLimited(self.refusal(what), retry_after=self.left(), sent=False)
+            raise LockedOut(self.refusal(what), retry_after=self.left(), sent=False)
 
     async def wait(self) -> None:
         """Return once no lockout is on (sleeping on the clock until it ends)."""

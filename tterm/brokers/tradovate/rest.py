@@ -32,7 +32,7 @@ from tterm.brokers.common.clock import Clock
 from tterm.brokers.common.http import ConnectionFailed, HttpClient
 from tterm.brokers.common.ratelimit import Window
 from tterm.brokers.common.tokens import Token, TokenManager
-from tterm.brokers.tradovate.lockout import Lockout
+from tterm.brokers.tradovate.lockout import LockedOut, Lockout, SlowDown
 from tterm.core.broker import AuthError, BrokerError, RateLimited
 from tterm.core.redact import Redactor
 
@@ -54,6 +54,10 @@ CAPTCHA_MESSAGE = (
     "Tradovate has locked API logins for this user behind a captcha (too many attempts). Log in once "
     "in a web browser at trader.tradovate.com (or wait about an hour), then start tterm again."
 )
+
+
+class CaptchaRequired(AuthError):
+    """A login penalty with ``p-captcha``: the API takes no login for this user for now."""
 
 
 class NotFound(BrokerError):
@@ -167,7 +171,7 @@ class TradovateRest:
             if resp.status == 429:
                 self.rate_limited += 1
                 until = self.lockout.start(f"{method} {path}")
-                raise RateLimited(
+                raise LockedOut(
                     f"Tradovate locked this login out of its API until {until:%H:%M:%S} UTC (HTTP 429 on "
                     f"{method} {path}): not processed, and nothing more is sent before then",
                     retry_after=self.lockout.left(),
@@ -176,7 +180,7 @@ class TradovateRest:
             if resp.status == 423:
                 self.rate_limited += 1
                 delay = self.slow_down(f"{method} {path}")
-                raise RateLimited(
+                raise SlowDown(
                     f"Tradovate warned that this login is about to be locked out (HTTP 423 on {method} {path}): "
                     f"not processed; tterm holds every request for {delay:.0f}s",
                     retry_after=delay,
@@ -197,7 +201,7 @@ class TradovateRest:
                 return data
             if penalty.captcha:
                 if key == endpoint_key(LOGIN_PATH):
-                    raise AuthError(CAPTCHA_MESSAGE, sent=False)
+                    raise CaptchaRequired(CAPTCHA_MESSAGE, sent=False)
                 raise RateLimited(f"Tradovate penalty with captcha on {path}; {CAPTCHA_MESSAGE}", sent=False)
             penalties += 1
             if penalties > self.penalty_retries:

@@ -29,7 +29,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from tterm.brokers.common.backoff import Backoff
 from tterm.brokers.common.clock import Clock
 from tterm.brokers.common.ratelimit import RateLimiter
-from tterm.brokers.tradovate.lockout import Lockout
+from tterm.brokers.tradovate.lockout import LockedOut, Lockout, SlowDown
 from tterm.brokers.tradovate.rest import CAPTCHA_MESSAGE, penalty_of
 from tterm.core.broker import AuthError, BrokerError, RateLimited
 from tterm.core.redact import RedactingLogger, Redactor
@@ -265,7 +265,7 @@ class TradovateSocket:
                 continue
             if status == 429:
                 until = self._lockout.start(f"{endpoint} ({self.name} socket)")
-                raise RateLimited(
+                raise LockedOut(
                     f"Tradovate locked this login out of its API until {until:%H:%M:%S} UTC (429 on {endpoint}, "
                     f"{self.name} socket): not processed, and nothing more is sent before then",
                     retry_after=self._lockout.left(),
@@ -274,7 +274,7 @@ class TradovateSocket:
             if status == 423:
                 where = f"{endpoint} ({self.name} socket)"
                 delay = self._slow_down(where) if self._slow_down is not None else self._lockout.slow_down()
-                raise RateLimited(
+                raise SlowDown(
                     f"Tradovate warned that this login is about to be locked out (423 on {where}): not "
                     f"processed; tterm holds every request for {delay:.0f}s",
                     retry_after=delay,
