@@ -175,6 +175,7 @@ class _Conn:
     synced: bool = False
     quotes: set[int] = field(default_factory=set)
     last_sent: float = 0.0
+    session: int | None = None
 
 
 class FakeTradovate:
@@ -208,6 +209,16 @@ class FakeTradovate:
         self.entities: dict[str, dict[int, JSON]] = {name: {} for name in SYNC_KEYS}
         self.quotes: dict[int, _Quote] = {}
         self.tokens: dict[str, tuple[datetime, str]] = {}
+        #: Each login opens a session; at most two live at once, a third closes the oldest
+        #: (partner access-token-request page). Renewal keeps the session.
+        self.session_of: dict[str, int] = {}
+        self.sessions: list[int] = []
+        self.max_sessions = 2
+        self.sessions_closed = 0
+        self.most_sessions = 0
+        self._session_ids = itertools.count(1)
+        self._deny_401: Counter[str] = Counter()
+        self._refuse_authorize = 0
         self.tickets: dict[str, tuple[datetime, float]] = {}
         self._lots: dict[int, list[list[Any]]] = {}
         self._stop_triggered: set[int] = set()
@@ -240,6 +251,7 @@ class FakeTradovate:
         self.requests_in_lockout = 0
         self.unauthorized = 0
         self.logins = 0
+        self.logins_elsewhere = 0
         self.failed_logins = 0
         self.renewals = 0
         self.penalties_issued = 0
@@ -466,11 +478,48 @@ class FakeTradovate:
 
     # ================================================================== tokens
 
-    def _issue(self, kind: str = "access") -> tuple[str, datetime]:
+    def _issue(self, kind: str, session: int) -> tuple[str, datetime]:
         token = secrets.token_urlsafe(48)
         expires = self.clock.now() + timedelta(minutes=self.token_minutes)
         self.tokens[token] = (expires, kind)
+        self.session_of[token] = session
         return token, expires
+
+    def _open_session(self) -> int:
+        session = next(self._session_ids)
+        self.sessions.append(session)
+        while len(self.sessions) > self.max_sessions:
+            self._close_session(self.sessions[0])
+        self.most_sessions = max(self.most_sessions, len(self.sessions))
+        return session
+
+    def _close_session(self, session: int) -> None:
+        """The oldest session goes: its tokens stop working and its sockets are closed."""
+        self.sessions.remove(session)
+        self.sessions_closed += 1
+        for token in [t for t, s in self.session_of.items() if s == session]:
+            self.tokens.pop(token, None)
+        for conn in list(self._conns):
+            if conn.session == session:
+                self._spawn(self._close_conn(conn, "Session closed: too many concurrent sessions"))
+
+    async def _close_conn(self, conn: _Conn, reason: str) -> None:
+        await self._send(conn, "c" + json.dumps([1000, reason]))
+        await conn.ws.close()
+
+    def login_elsewhere(self) -> None:
+        """Another application logs in as the same user (a new session)."""
+        self.logins_elsewhere += 1
+        self._grant()
+
+    def deny_401(self, path: str, times: int = 1) -> None:
+        """Answer the next ``times`` requests to ``path`` 401 although the session is valid (the
+        vendor's 401 also means "no permission for this", e.g. a live device not yet approved)."""
+        self._deny_401[path.lower()] += times
+
+    def refuse_authorize(self, times: int = 1) -> None:
+        """Refuse the next ``times`` socket authorizations with a valid token (``s:401``)."""
+        self._refuse_authorize += times
 
     def _valid(self, token: str | None, kinds: tuple[str, ...] = ("access",)) -> bool:
         if not token:
@@ -478,9 +527,11 @@ class FakeTradovate:
         entry = self.tokens.get(token)
         return entry is not None and entry[1] in kinds and self.clock.now() < entry[0]
 
-    def _grant(self) -> JSON:
-        access, expires = self._issue("access")
-        md, _ = self._issue("md")
+    def _grant(self, session: int | None = None) -> JSON:
+        if session is None:
+            session = self._open_session()
+        access, expires = self._issue("access", session)
+        md, _ = self._issue("md", session)
         return {
             "accessToken": access,
             "mdAccessToken": md,
@@ -572,9 +623,12 @@ class FakeTradovate:
                 self.unauthorized += 1
                 return 401, None
             self.renewals += 1
-            grant = self._grant()
-            return 200, grant
+            return 200, self._grant(self.session_of.get(token or ""))
         if not self._valid(token):
+            self.unauthorized += 1
+            return 401, None
+        if self._deny_401.get(endpoint):
+            self._deny_401[endpoint] -= 1
             self.unauthorized += 1
             return 401, None
         over = self._over_rate()
@@ -1394,8 +1448,14 @@ class FakeTradovate:
             return
         if endpoint == "authorize":
             kinds = ("access", "md") if conn.kind == "md" else ("access",)
-            if self._valid(body_text.strip(), kinds):
+            token = body_text.strip()
+            if self._refuse_authorize and self._valid(token, kinds):
+                self._refuse_authorize -= 1
+                self.unauthorized += 1
+                await self._reply(conn, rid, 401, "Access is denied")
+            elif self._valid(token, kinds):
                 conn.authorized = True
+                conn.session = self.session_of.get(token)
                 await self._reply(conn, rid, 200)
             else:
                 self.unauthorized += 1

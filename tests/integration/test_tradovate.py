@@ -609,8 +609,46 @@ async def test_an_expired_token_gets_a_new_session_and_the_request_succeeds(fake
     fake.expire_tokens()
     order = await market(broker, Side.BUY, 1)
     assert order.order_id.isdigit()
-    assert fake.unauthorized == 1 and fake.logins == 2
+    # The 401 is checked by a renewal first; only its refusal (the token is really gone) logs in.
+    assert fake.unauthorized == 2 and fake.logins == 2 and fake.renewals == 0
     await events.wait_for(Order, order_is(order.order_id, OrderStatus.FILLED))
+
+
+async def test_a_401_on_a_live_session_is_not_a_new_login(fake, connected):
+    broker, _ = connected
+    await market(broker, Side.BUY, 1)  # looks the contract up once
+    fake.deny_401("order/placeorder", times=2)  # e.g. a live device not approved yet
+    request = OrderRequest(account=ACCT, symbol="MESZ6", side=Side.BUY, quantity=1)
+    order = await broker.place(request)
+    assert order.status is OrderStatus.REJECTED and "HTTP 401" in order.reject_reason
+    assert "session is valid" in order.reject_reason
+    # The session was checked by renewing it (it is alive), the order tried once more, no login.
+    assert fake.logins == 1 and fake.renewals == 1 and fake.most_sessions == 1
+    assert fake.clord_ids[request.client_order_id] == 0
+
+
+async def test_a_refused_authorize_renews_and_does_not_open_a_session(fake, connected):
+    _, events = connected
+    fake.refuse_authorize()
+    mark = events.mark()
+    await fake.drop_sockets("trading")
+    await events.wait_for(ConnectionStatus, lambda s: s.state is ConnectionState.CONNECTED, since=mark)
+    assert fake.logins == 1 and fake.renewals == 1 and fake.most_sessions == 1
+
+
+async def test_a_session_closed_by_two_logins_elsewhere_logs_in_once_more(fake, connected):
+    broker, events = connected
+    mark = events.mark()
+    fake.login_elsewhere()
+    fake.login_elsewhere()  # a third session: Tradovate closes tterm's, the oldest
+    assert fake.sessions_closed == 1 and len(fake.sessions) == 2
+    await events.wait_for(ConnectionStatus, lambda s: s.state is ConnectionState.RECONNECTING, since=mark)
+    await events.wait_for(ConnectionStatus, lambda s: s.state is ConnectionState.CONNECTED, since=mark)
+    await fake.until(lambda: fake.sockets("md") == 1 and fake.sockets("trading") == 1)
+    order = await market(broker, Side.BUY, 1)
+    assert order.order_id.isdigit(), order.reject_reason
+    # Exactly one new login for tterm (its token was really gone), never a login per 401.
+    assert fake.logins == 2 and fake.most_sessions == 2
 
 
 async def test_an_order_whose_session_cannot_be_renewed_raises_unsent(fake, connected):

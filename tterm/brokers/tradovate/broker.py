@@ -355,8 +355,12 @@ class TradovateBroker(Broker):
             except AuthError:
                 if attempt == 2:
                     raise
-                log.info("Tradovate %s socket refused the session; starting a new session", which)
-                await self._tokens.invalidate(token)
+                # Check the session by renewing it; a new login (a new session: at most two live)
+                # only if the renewal is refused too.
+                log.info("Tradovate %s socket refused the session; checking it by renewing", which)
+                current = self._tokens.token
+                if current is None or current.value == token.value:
+                    await self._tokens.refresh()
         raise AuthError(f"Tradovate {which} socket refused every session")  # pragma: no cover
 
     async def _trading_ready(self, sock: TradovateSocket) -> None:
@@ -565,11 +569,11 @@ class TradovateBroker(Broker):
             body[key] = child
         try:
             result = await (self._rest.place_oso(body) if children else self._rest.place_order(body))
-        except RateLimited as exc:
-            if exc.sent is not False:
+        except (RateLimited, AuthError) as exc:
+            if exc.sent is not False or isinstance(exc, LoginRequired):
                 raise
-            # A 429, 423 or penalty was not processed: refuse with the reason (never resent, nothing
-            # to look up, and during a lockout a lookup would itself restart the hour).
+            # A 429, 423, penalty or 401 was not processed: refuse with the reason (never resent,
+            # nothing to look up, and during a lockout a lookup would itself restart the hour).
             return m.local_reject(request, f"not sent: {exc}", self.name)
         oid = result.get("orderId")
         if not isinstance(oid, int):

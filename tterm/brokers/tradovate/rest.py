@@ -2,8 +2,9 @@
 
 What ``call`` handles (A2, A7):
 
-- a bearer token from the token manager; a 401 (the vendor refused the session, so the request
-  was not processed) gets one fresh session and one more try;
+- a bearer token from the token manager; a 401 (not processed) is checked by renewing the
+  session, which logs in again only if the renewal is refused (the token is really gone: each
+  login opens a session, at most two live at once), and the request gets one more try;
 - a penalty ticket in an HTTP 200 body: wait ``p-time`` on the clock and send the same body with
   ``p-ticket`` added. That is the vendor's protocol for a request it did not process, not a
   blind resend; ``p-captcha`` stops (a person must log in on the web);
@@ -163,10 +164,22 @@ class TradovateRest:
             if resp.status == 401:
                 self.unauthorized += 1
                 if token is not None and self.tokens is not None and not auth_retried:
+                    # A 401 is not proof the session is gone (the vendor also answers 401 for "no
+                    # permission", e.g. a live device not approved). Each login opens a session and
+                    # at most two live at once, so check it by renewing (a login follows only if the
+                    # renewal is refused: the token is really gone), then try once more.
                     auth_retried = True
-                    log.info("Tradovate refused the session on %s (401); starting a new session", path)
-                    await _unsent(self.tokens.invalidate(token))
+                    log.info("Tradovate answered 401 on %s; checking the session by renewing it", path)
+                    current = self.tokens.token
+                    if current is None or current.value == token.value:
+                        await _unsent(self.tokens.refresh())
                     continue
+                if auth_retried:
+                    raise AuthError(
+                        f"Tradovate refused {method} {path} (HTTP 401) although the session is valid: this "
+                        "login may not do it (for a live account, the device may need approving at Tradovate)",
+                        sent=False,
+                    )
                 raise AuthError(f"Tradovate refused the session for {method} {path} (HTTP 401)", sent=False)
             if resp.status == 429:
                 self.rate_limited += 1
