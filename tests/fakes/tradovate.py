@@ -1113,31 +1113,43 @@ class FakeTradovate:
         ask_size: int | None = None,
         volume: int | None = None,
     ) -> None:
-        """Move the fake market; subscribers get ONLY the entries that changed (A6.2: updates are
-        partial), then resting orders that the new prices cross are filled."""
+        """Move the fake market (None leaves a field as it is); subscribers get every entry that
+        has data, a side without data absent (example-api-js EX-08: "Any of entries may absent if
+        no data available for them"), then resting orders that the new prices cross are filled."""
         contract = self._contract_by_symbol(symbol)
         assert contract is not None, f"the fake has no contract {symbol}"
         q = self.quotes[contract["id"]]
-        entries: JSON = {}
         if bid is not None or bid_size is not None:
             q.bid = Decimal(str(bid)) if bid is not None else q.bid
             # A new price level shows fresh size unless the test says otherwise.
             q.bid_size = bid_size if bid_size is not None else (10 if bid is not None else q.bid_size)
-            entries["Bid"] = {"price": float(q.bid) if q.bid is not None else None, "size": q.bid_size}
         if ask is not None or ask_size is not None:
             q.ask = Decimal(str(ask)) if ask is not None else q.ask
             q.ask_size = ask_size if ask_size is not None else (10 if ask is not None else q.ask_size)
-            entries["Offer"] = {"price": float(q.ask) if q.ask is not None else None, "size": q.ask_size}
         if last is not None:
             q.last = Decimal(str(last))
             q.volume += 1
-            entries["Trade"] = {"price": float(q.last), "size": 1}
-            entries["TotalTradeVolume"] = {"size": q.volume}
         if volume is not None:
             q.volume = volume
-            entries["TotalTradeVolume"] = {"size": volume}
-        self._push_quote(contract["id"], entries)
+        self._push_quote(contract["id"], self._full_entries(contract["id"]))
         self._match_all()
+
+    def clear_side(self, symbol: str, side: str) -> None:
+        """That side of the book empties: the next md updates carry no ``Bid`` (or ``Offer``)."""
+        contract = self._contract_by_symbol(symbol)
+        assert contract is not None and side in ("Bid", "Offer")
+        q = self.quotes[contract["id"]]
+        if side == "Bid":
+            q.bid, q.bid_size = None, 0
+        else:
+            q.ask, q.ask_size = None, 0
+        self._push_quote(contract["id"], self._full_entries(contract["id"]))
+
+    def push_entries(self, symbol: str, entries: JSON) -> None:
+        """Send one md quote with exactly these entries (an entry may lack its price or its size)."""
+        contract = self._contract_by_symbol(symbol)
+        assert contract is not None
+        self._push_quote(contract["id"], entries)
 
     def _full_entries(self, contract_id: int) -> JSON:
         q = self.quotes[contract_id]
@@ -1208,10 +1220,9 @@ class FakeTradovate:
             return
         if buy:
             q.ask_size -= qty
-            self._push_quote(order["contractId"], {"Offer": {"price": float(q.ask), "size": q.ask_size}})
         else:
             q.bid_size -= qty
-            self._push_quote(order["contractId"], {"Bid": {"price": float(q.bid), "size": q.bid_size}})
+        self._push_quote(order["contractId"], self._full_entries(order["contractId"]))
         self._fill(order, v, price, qty, events)
 
     def _fill(self, order: JSON, version: JSON, price: Decimal, qty: int, events: list[JSON]) -> None:

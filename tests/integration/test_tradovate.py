@@ -186,7 +186,7 @@ def test_build_refuses_bad_options_and_missing_secrets(fake, instruments, tmp_pa
 # =========================================================================== login, sync, quotes
 
 
-async def test_login_sync_and_partial_quotes_merge(fake, connected, tmp_path):
+async def test_login_sync_and_quotes(fake, connected, tmp_path):
     broker, events = connected
     assert [a.id for a in await broker.accounts()] == ["tv:DEMO123456", "tv:DEMO654321"]
     snaps = {s.account: s for s in await broker.snapshots()}
@@ -200,9 +200,9 @@ async def test_login_sync_and_partial_quotes_merge(fake, connected, tmp_path):
     await broker.subscribe_quotes(["MES1!"])  # continuous symbol -> MESZ6
     first = await events.wait_for(Quote, lambda q: q.symbol == "MESZ6")
     assert (first.bid, first.ask, first.last) == (Decimal("6650.00"), Decimal("6650.25"), Decimal("6650.25"))
-    fake.set_quote("MESZ6", bid="6650.25", bid_size=3)  # only the Bid entry is sent
-    merged = await events.wait_for(Quote, lambda q: q.bid == Decimal("6650.25"))
-    assert merged.ask == Decimal("6650.25") and merged.last == Decimal("6650.25") and merged.bid_size == 3
+    fake.set_quote("MESZ6", bid="6650.25", bid_size=3)
+    moved = await events.wait_for(Quote, lambda q: q.bid == Decimal("6650.25"))
+    assert moved.ask == Decimal("6650.25") and moved.last == Decimal("6650.25") and moved.bid_size == 3
 
     # The device id is created once per install and reused.
     device_file = tmp_path / "tradovate-device-id"
@@ -217,6 +217,29 @@ async def test_login_sync_and_partial_quotes_merge(fake, connected, tmp_path):
     fake.set_quote("MNQZ6", bid="21001.00")  # not subscribed either
     await asyncio.sleep(0.05)
     assert events.of(Quote, mark) == []
+
+
+async def test_an_absent_side_is_no_data_never_the_last_value(fake, connected):
+    """example-api-js EX-08: "Any of entries may absent if no data available for them", and price
+    or size may be missing inside an entry. An absent side is no bid (or offer), not the old one."""
+    broker, events = connected
+    await broker.subscribe_quotes(["MESZ6"])
+    await events.wait_for(Quote, lambda q: q.ask == Decimal("6650.25"))
+    mark = events.mark()
+    fake.clear_side("MESZ6", "Offer")  # the offer side of the book is empty
+    one_sided = await events.wait_for(Quote, lambda q: q.ask is None, since=mark)
+    assert one_sided.bid == Decimal("6650.00") and one_sided.ask_size == 0
+    assert broker.last_quote("MESZ6").ask is None
+    # A bracket in ticks from a market entry cannot be priced from a side that is not there.
+    bracket = Bracket(take_profit_ticks=8, stop_loss_ticks=4)
+    refused = await market(broker, Side.BUY, 1, bracket=bracket)
+    assert refused.status is OrderStatus.REJECTED and "no offer" in refused.reject_reason
+    assert not any(b.get("clOrdId") == refused.client_order_id for b in fake.order_bodies)
+    # An entry without its price is no price either (its size alone says nothing).
+    mark = events.mark()
+    fake.push_entries("MESZ6", {"Bid": {"size": 4}, "Offer": {"price": 6650.5, "size": 2}})
+    q = await events.wait_for(Quote, lambda q: q.ask == Decimal("6650.50"), since=mark)
+    assert q.bid is None and q.bid_size == 0 and q.last is None
 
 
 async def test_unknown_symbol_for_quotes_is_a_clear_error(connected):
