@@ -233,6 +233,10 @@ class FakeTradovate:
         self.refuse_sockets = False
         self.scramble_props = False
         self.max_position: int | None = None
+        #: example-api-faq (data size limits): list answers hold at most a variable number of
+        #: entities. With a cap, every list, deps, ldeps, items and suggest answer is cut to its
+        #: oldest ``list_cap`` entities.
+        self.list_cap: int | None = None
         #: (requests, seconds): more authenticated requests than this in the window earn a penalty
         #: ticket whose p-time is the wait until the window has room again (A7).
         self.rate_limit: tuple[int, float] | None = None
@@ -707,6 +711,12 @@ class FakeTradovate:
     # ------------------------------------------------------------------ entity routes (A3)
 
     def _entity(self, entity: str, lower: str, op: str, query: JSON) -> tuple[int, Any]:
+        status, payload = self._entity_rows(entity, lower, op, query)
+        if isinstance(payload, list) and self.list_cap is not None:
+            payload = sorted(payload, key=lambda r: r.get("id", 0))[: self.list_cap]
+        return status, payload
+
+    def _entity_rows(self, entity: str, lower: str, op: str, query: JSON) -> tuple[int, Any]:
         rows = self.entities.get(entity, {})
         if op == "list":
             return 200, list(rows.values())

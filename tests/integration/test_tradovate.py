@@ -1011,6 +1011,39 @@ async def test_find_order_by_client_order_id_after_a_restart(fake, connected, in
         await fresh.close()
 
 
+async def test_find_order_goes_by_the_orders_own_ids_when_lists_are_capped(fake, connected):
+    """example-api-faq (data size limits): a list answer is capped at a variable number of
+    entities, so ``command/list`` can miss the order; its own commands (``command/deps``) do not."""
+    broker, _ = connected
+    orders = [
+        await market(broker, Side.BUY, 1, order_type=OrderType.LIMIT, limit_price=Decimal(f"66{30 + i}.00"))
+        for i in range(3)
+    ]
+    fake.list_cap = 2  # the oldest two entities of any list
+    broker._replica.order_by_clord.clear()  # as if the stream had not said which client id is which
+    broker._replica.clord_by_order.clear()
+    last = orders[-1]
+    found = await broker.find_order(ACCT, last.client_order_id)
+    assert found is not None and found.order_id == last.order_id
+    assert ("GET", "command/list") not in fake.requests
+
+
+async def test_a_miss_that_may_be_truncation_is_not_proof_of_absence(fake, connected):
+    broker, events = connected
+    await market(broker, Side.BUY, 1, order_type=OrderType.LIMIT, limit_price=Decimal("6630.00"))
+    fake.list_cap = 1
+    fake.refuse_sockets = True
+    mark = events.mark()
+    await fake.drop_sockets("trading")  # no stream to say every command of the account
+    await events.wait_for(ConnectionStatus, lambda s: s.state is ConnectionState.RECONNECTING, since=mark)
+    with pytest.raises(BrokerError, match="cannot tell") as err:
+        await broker.find_order(ACCT, "tt-lost-reply")
+    assert err.value.sent is None
+    fake.refuse_sockets = False
+    await events.wait_for(ConnectionStatus, lambda s: s.state is ConnectionState.CONNECTED, since=mark)
+    assert await broker.find_order(ACCT, "tt-lost-reply") is None  # the stream is whole again
+
+
 # =========================================================================== the fake is strict
 
 

@@ -76,6 +76,8 @@ from tterm.core.redact import REDACTOR, Redactor
 log = logging.getLogger(__name__)
 
 TRADING, MARKET_DATA, LOGIN = "trading", "market data", "login"
+#: How many of an account's unmatched orders (newest first) find_order reads the commands of.
+FIND_ORDER_CANDIDATES = 25
 
 
 class TradovateBroker(Broker):
@@ -459,16 +461,39 @@ class TradovateBroker(Broker):
         return out
 
     async def find_order(self, account: str, client_order_id: str) -> Order | None:
-        """The order sent with ``client_order_id``: from the stream's ``command`` entities if they
-        arrived, else from Tradovate's command list (A4: ``command.clOrdId``)."""
+        """The order sent with ``client_order_id`` (A4: the ``command`` that created it carries
+        ``clOrdId``), or None only when Tradovate certainly has none.
+
+        List answers are capped at a variable number of entities (example-api-faq, data size
+        limits), so a full ``command/list`` can miss the order and a miss there proves nothing.
+        The lookup goes by the orders' own ids instead: the stream's commands, then each candidate
+        order's own commands (``command/deps``). A miss is an answer (None) only while the trading
+        stream has been up throughout, since Tradovate pushes every command of the user's accounts
+        on it; otherwise it raises (``sent=None``), and the router never sends the order again.
+        """
         replica = self._replica
+        connections = self._trading.connections
+        streaming = self.trading_state is ConnectionState.CONNECTED
+        if streaming and client_order_id not in replica.order_by_clord:
+            # A command the server just created is on its way over the stream.
+            await self._sync.wait_until(lambda: client_order_id in replica.order_by_clord, self.settings.ack_wait)
         oid = replica.order_by_clord.get(client_order_id)
         if oid is None:
-            for command in await self._rest.entity_list("command"):
-                replica.put_command(command)
-            oid = replica.order_by_clord.get(client_order_id)
+            try:
+                acct = self._view.vendor_account(account)
+            except Refused:
+                return None
+            oid = await self._find_by_order_ids(acct, client_order_id)
         if oid is None:
-            return None
+            whole = streaming and self.trading_state is ConnectionState.CONNECTED
+            if whole and self._trading.connections == connections:
+                return None
+            raise BrokerError(
+                f"cannot tell whether Tradovate has order {client_order_id}: the trading stream is not up and "
+                "Tradovate's lists are capped (a miss there does not prove the order is absent); check the "
+                "Tradovate order list before sending it again",
+                sent=None,
+            )
         if oid not in replica.orders:
             try:
                 await self._sync.load_order(oid)
@@ -476,6 +501,22 @@ class TradovateBroker(Broker):
                 return None
         order = self._view.order(oid)
         return order if order is not None and order.account == account else None
+
+    async def _find_by_order_ids(self, acct: Mapping[str, Any], client_order_id: str) -> int | None:
+        """Read the commands of the account's orders not yet matched to a client id, newest first."""
+        replica = self._replica
+        known = {oid for oid, o in replica.orders.items() if o.get("accountId") == acct["id"]}
+        for o in await self._rest.entity_deps("order", acct["id"]):
+            if isinstance(o.get("id"), int):
+                replica.orders.setdefault(o["id"], o)
+                known.add(o["id"])
+        matched = set(replica.order_by_clord.values())
+        for oid in sorted(known - matched, reverse=True)[:FIND_ORDER_CANDIDATES]:
+            for command in await self._rest.entity_deps("command", oid):
+                replica.put_command(command)
+            if client_order_id in replica.order_by_clord:
+                return replica.order_by_clord[client_order_id]
+        return None
 
     # ================================================================== instruments and quotes
 
