@@ -97,7 +97,8 @@ MODIFY_FIELDS = {
     "p-ticket",
 }
 CANCEL_FIELDS = {"orderId", "clOrdId", "activationTime", "customTag50", "isAutomated", "p-ticket"}
-LIQUIDATE_FIELDS = {"accountId", "contractId", "admin", "customTag50", "isAutomated", "p-ticket"}
+# C# services-api LiquidatePosition model and the partner page: these fields only (no isAutomated).
+LIQUIDATE_FIELDS = {"accountId", "contractId", "admin", "customTag50", "p-ticket"}
 ENTITIES = {
     "account": "userId",
     "position": "accountId",
@@ -249,6 +250,9 @@ class FakeTradovate:
         #: hour (partner error-handling page: "requests made during the window will reset the lockout").
         self.locked_until: datetime | None = None
         self._reject_next: list[tuple[str, str]] = []
+        self._reject_after: list[tuple[str, str, str]] = []
+        #: WebSocketClient.cs reads a props ``entity`` as an object or an array: send arrays.
+        self.props_as_arrays = False
 
         # What happened, for assertions.
         self.requests: list[tuple[str, str]] = []
@@ -455,6 +459,12 @@ class FakeTradovate:
     def reject_next(self, reason: str, text: str = "") -> None:
         """The next order command fails with this ``failureReason`` / ``failureText``."""
         self._reject_next.append((reason, text))
+
+    def reject_after_accept(self, status: str, reason: str, text: str = "") -> None:
+        """The next order command is accepted (an id comes back), then rejected on the stream: a
+        ``commandReport`` with ``commandStatus`` (RiskRejected, ExecutionRejected), ``rejectReason``
+        and ``text`` (C# sample Trading.cs), and the order Rejected when it was a new order."""
+        self._reject_after.append((status, reason, text))
 
     def expire_tokens(self) -> None:
         """Every token issued so far expires now (the clock has not moved)."""
@@ -904,6 +914,11 @@ class FakeTradovate:
         events: list[JSON] = []
         entry = self._new_order(account["id"], contract["id"], body, body["orderQty"], "Working", events)
         result: JSON = {"orderId": entry["id"]}
+        if self._reject_after:
+            # Accepted (the id goes back), then refused by risk or the exchange, said on commandReport.
+            self._reject_async(entry, self._last_command(entry["id"]), events)
+            self._push(events)
+            return result
         if op == "placeoso":
             oco_id = self._id() if len(children) == 2 else None
             for key, child in zip(("oso1Id", "oso2Id"), children, strict=False):
@@ -929,6 +944,33 @@ class FakeTradovate:
         self._push(events)
         self._match_all()
         return result
+
+    def _last_command(self, order_id: int) -> JSON:
+        return max((c for c in self.entities["command"].values() if c["orderId"] == order_id), key=lambda c: c["id"])
+
+    def _reject_async(self, order: JSON, command: JSON, events: list[JSON]) -> None:
+        status, reason, text = self._reject_after.pop(0)
+        command["commandStatus"] = status
+        report: JSON = {
+            "id": self._id(),
+            "commandId": command["id"],
+            "timestamp": iso(self.clock.now()),
+            "commandStatus": status,
+            "rejectReason": reason,
+        }
+        if text:
+            report["text"] = text
+        events.append(self._props("command", "Updated", dict(command)))
+        if command.get("commandType") == "New":
+            order["ordStatus"] = "Rejected"
+            report["ordStatus"] = "Rejected"
+            # The execution report says Rejected; the reason is only on the commandReport.
+            self._report(order, "Rejected", events)
+            events.append(self._props("order", "Updated", dict(order)))
+        else:
+            report["ordStatus"] = order["ordStatus"]
+        self.entities["commandReport"][report["id"]] = report
+        events.append(self._props("commandReport", "Created", report))
 
     def _new_order(
         self,
@@ -975,7 +1017,7 @@ class FakeTradovate:
             "orderId": oid,
             "timestamp": now,
             "commandType": "New",
-            "commandStatus": "ExecutionSuccess",
+            "commandStatus": "AtExecution",
         }
         if v.get("clOrdId"):
             command["clOrdId"] = v["clOrdId"]
@@ -1008,7 +1050,8 @@ class FakeTradovate:
         events.append(self._props("executionReport", "Created", report))
 
     def _command(self, order: JSON, kind: str) -> JSON:
-        return {"id": self._id(), "orderId": order["id"], "timestamp": iso(self.clock.now()), "commandType": kind}
+        return {"id": self._id(), "orderId": order["id"], "timestamp": iso(self.clock.now()), "commandType": kind,
+                "commandStatus": "AtExecution"}  # fmt: skip
 
     def _version(self, oid: int) -> JSON:
         return max((v for v in self.entities["orderVersion"].values() if v["orderId"] == oid), key=lambda v: v["id"])
@@ -1029,6 +1072,13 @@ class FakeTradovate:
         if self._reject_next:
             reason, text = self._reject_next.pop(0)
             return self._fail(reason, text)
+        if self._reject_after:
+            command = self._command(order, "Modify")
+            self.entities["command"][command["id"]] = command
+            events = [self._props("command", "Created", command)]
+            self._reject_async(order, command, events)
+            self._push(events)
+            return {"commandId": command["id"]}
         events: list[JSON] = []
         current = self._version(order["id"])
         version = {
@@ -1370,11 +1420,26 @@ class FakeTradovate:
         if not events:
             return
         batch = list(reversed(events)) if self.scramble_props else events
+        if self.props_as_arrays:
+            batch = self._as_arrays(batch)
         frame = "a" + json.dumps(batch)
         for conn in self._conns:
             if conn.kind == "trading" and conn.synced:
                 self._spawn(self._send(conn, frame))
         self._notify()
+
+    @staticmethod
+    def _as_arrays(batch: list[JSON]) -> list[JSON]:
+        """Consecutive props of one entity and event type as one event whose entity is an array."""
+        out: list[JSON] = []
+        for item in batch:
+            d = item["d"]
+            last = out[-1]["d"] if out else None
+            if last is not None and (last["entityType"], last["eventType"]) == (d["entityType"], d["eventType"]):
+                last["entity"].append(d["entity"])
+            else:
+                out.append({"e": "props", "d": {**d, "entity": [d["entity"]]}})
+        return out
 
     def sync_message(self) -> JSON:
         """The SyncMessage: plural keys (A6.1), ``users`` and ``contractGroups`` always present."""

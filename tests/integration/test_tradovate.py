@@ -40,6 +40,7 @@ from tterm.core.models import (
     OrderGroup,
     OrderRequest,
     OrderRole,
+    OrderSource,
     OrderStatus,
     OrderType,
     Position,
@@ -438,7 +439,8 @@ async def test_modify_then_cancel(fake, connected):
     modified = await broker.modify(ACCT, order.order_id, quantity=3, limit_price=Decimal("6641.25"))
     assert (modified.quantity, modified.limit_price, modified.status) == (3, Decimal("6641.25"), OrderStatus.WORKING)
     body = fake.order_bodies[-1]
-    assert body == {"orderId": int(order.order_id), "orderQty": 3, "orderType": "Limit", "isAutomated": True,
+    # A change by a person is not automated: isAutomated is left out (it defaults to false).
+    assert body == {"orderId": int(order.order_id), "orderQty": 3, "orderType": "Limit",
                     "price": 6641.25, "timeInForce": "Day"}  # fmt: skip
     off_tick = await broker.modify(ACCT, order.order_id, limit_price=Decimal("6641.30"))
     assert "off the tick grid" in off_tick.reject_reason and off_tick.limit_price == Decimal("6641.25")
@@ -477,6 +479,57 @@ async def test_rejects_come_back_with_their_reason(fake, connected):
     assert over.reject_reason.startswith("the order would go over the account's position limit")
 
 
+async def test_is_automated_only_for_orders_no_person_placed(fake, connected):
+    """Partner best-practices page: isAutomated marks orders not placed directly by a person."""
+    broker, _ = connected
+    by_hand = await market(broker, Side.BUY, 1, source=OrderSource.TICKET)
+    assert by_hand.order_id.isdigit()
+    assert fake.order_bodies[-1]["isAutomated"] is False
+    bracket = Bracket(take_profit_ticks=8, stop_loss_ticks=4)
+    limit = {"order_type": OrderType.LIMIT, "limit_price": Decimal("6640.00")}
+    hotkey = await market(broker, Side.BUY, 1, source=OrderSource.HOTKEY, bracket=bracket, **limit)
+    assert hotkey.order_id.isdigit(), hotkey.reject_reason
+    assert fake.order_bodies[-1]["isAutomated"] is False
+    webhook = await market(broker, Side.SELL, 1, source=OrderSource.WEBHOOK)
+    assert webhook.order_id.isdigit()
+    assert fake.order_bodies[-1]["isAutomated"] is True
+    risk = await market(broker, Side.SELL, 1, source=OrderSource.RISK)
+    assert risk.order_id.isdigit()
+    assert fake.order_bodies[-1]["isAutomated"] is True
+
+
+async def test_an_async_reject_arrives_on_command_report_with_its_reason(fake, connected):
+    """C# sample Trading.cs: a command accepted at once can be rejected later, on commandReport
+    (RiskRejected / ExecutionRejected with rejectReason and text), not only on executionReport."""
+    broker, events = connected
+    fake.reject_after_accept("RiskRejected", "MaxPosLimitReached", "Max position 5 reached for MES")
+    order = await market(broker, Side.BUY, 1, order_type=OrderType.LIMIT, limit_price=Decimal("6640.00"))
+    assert order.order_id.isdigit()  # accepted first
+    reason = "the order would go over the account's position limit (Tradovate: Max position 5 reached for MES)"
+    # U8: the order's Rejected status and the report with the reason come in either order; the
+    # order ends rejected with the report's reason.
+    await events.wait_for(Order, lambda o: o.order_id == order.order_id and o.reject_reason == reason)
+    (final,) = [o for o in await broker.orders(ACCT) if o.order_id == order.order_id]
+    assert final.status is OrderStatus.REJECTED and final.reject_reason == reason
+    working = await market(broker, Side.BUY, 1, order_type=OrderType.LIMIT, limit_price=Decimal("6641.00"))
+    fake.reject_after_accept("ExecutionRejected", "SessionClosed", "")
+    mark = events.mark()
+    await broker.modify(ACCT, working.order_id, limit_price=Decimal("6642.00"))
+    notice = await events.wait_for(Notice, lambda n: "modify" in n.text and "rejected" in n.text, since=mark)
+    assert working.order_id in notice.text and "the market is closed" in notice.text
+
+
+async def test_props_with_an_array_of_entities(fake, connected):
+    """WebSocketClient.cs in example-api-csharp-trading reads ``entity`` as an object or an array."""
+    broker, events = connected
+    fake.props_as_arrays = True
+    buy = await market(broker, Side.BUY, 2)
+    await events.wait_for(Order, order_is(buy.order_id, OrderStatus.FILLED))
+    fill = await events.wait_for(Fill, lambda f: f.order_id == buy.order_id)
+    assert fill.quantity == 2
+    await events.wait_for(Position, lambda p: p.quantity == 2)
+
+
 async def test_flatten_cancels_working_orders_and_liquidates(fake, connected):
     broker, events = connected
     buy = await market(broker, Side.BUY, 2)
@@ -491,7 +544,8 @@ async def test_flatten_cancels_working_orders_and_liquidates(fake, connected):
     liquidation = next(o for o in results if o.order_id != resting.order_id)
     assert liquidation.side is Side.SELL and liquidation.quantity == 2
     liquidate = fake.order_bodies[-1]
-    assert set(liquidate) == {"accountId", "contractId", "admin", "isAutomated"} and liquidate["admin"] is False
+    # The documented fields only (C# services-api LiquidatePosition model): no isAutomated.
+    assert set(liquidate) == {"accountId", "contractId", "admin"} and liquidate["admin"] is False
     await events.wait_for(Order, order_is(liquidation.order_id, OrderStatus.FILLED))
     await events.wait_for(Position, lambda p: p.symbol == "MESZ6" and p.quantity == 0)
     assert {p.symbol: p.quantity for p in await broker.positions(ACCT)} == {"MNQZ6": -1}

@@ -600,7 +600,8 @@ class TradovateBroker(Broker):
                     raise Refused("reduce-only: the order would open or add to a position")
                 if request.quantity > abs(net):
                     raise Refused(f"reduce-only: {request.quantity} contracts would reverse the {net:+d} position")
-            body = m.order_body(request, acct, contract, limit, stop, is_automated=self.settings.is_automated)
+            automated = m.is_automated(request.source, self.settings.is_automated)
+            body = m.order_body(request, acct, contract, limit, stop, is_automated=automated)
             children = []
             if request.bracket is not None:
                 children = m.bracket_children(request, inst, limit, stop, self._quotes.last(inst.symbol))
@@ -658,7 +659,8 @@ class TradovateBroker(Broker):
         except Refused as exc:
             return [m.local_reject(r, str(exc), self.name) for r in orders]
         first = orders[0]
-        body = m.order_body(first, acct, contract, *prices[0], is_automated=self.settings.is_automated)
+        automated = m.is_automated(first.source, self.settings.is_automated)
+        body = m.order_body(first, acct, contract, *prices[0], is_automated=automated)
         if group.kind is GroupKind.OCO:
             # A5.5: the second order is a RestrainedOrderVersion; it has no quantity of its own.
             body["other"] = m.restrained(orders[1], *prices[1])
@@ -732,7 +734,9 @@ class TradovateBroker(Broker):
         new_limit = limit if limit is not None else order.limit_price
         new_stop = stop if stop is not None else order.stop_price
         version = self._replica.versions.get(oid, {})
-        body = m.modify_body(oid, order, version, new_qty, new_limit, new_stop, is_automated=self.settings.is_automated)
+        # Who asks for a change is not known here; it is automated only when the user says so.
+        automated = self.settings.is_automated is True
+        body = m.modify_body(oid, order, version, new_qty, new_limit, new_stop, is_automated=automated)
         result = await self._rest.modify_order(body)
         if not isinstance(result.get("commandId"), int):
             reason = f"modify refused: {m.failure_words(result.get('failureReason'), result.get('failureText'))}"
@@ -758,7 +762,10 @@ class TradovateBroker(Broker):
         oid, order = await self._known_order(account, order_id)
         if not order.is_open:
             return order
-        result = await self._rest.cancel_order({"orderId": oid, "isAutomated": self.settings.is_automated})
+        body: dict[str, Any] = {"orderId": oid}
+        if self.settings.is_automated is True:
+            body["isAutomated"] = True  # optional, false when left out
+        result = await self._rest.cancel_order(body)
         if not isinstance(result.get("commandId"), int):
             reason = f"cancel refused: {m.failure_words(result.get('failureReason'), result.get('failureText'))}"
             current = self._view.order(oid) or order
@@ -816,8 +823,8 @@ class TradovateBroker(Broker):
             reduce_only=True,
             source=OrderSource.RISK,
         )
-        body = {"accountId": acct["id"], "contractId": p["contractId"], "admin": False,
-                "isAutomated": self.settings.is_automated}  # fmt: skip
+        # The documented fields only (C# services-api LiquidatePosition, partner page): no isAutomated.
+        body = {"accountId": acct["id"], "contractId": p["contractId"], "admin": False}
         result = await self._rest.liquidate_position(body)
         oid = result.get("orderId")
         if not isinstance(oid, int):

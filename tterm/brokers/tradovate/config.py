@@ -73,7 +73,10 @@ class TradovateSettings(BaseModel):
     backoff_base: float = Field(1.0, gt=0)
     backoff_cap: float = Field(60.0, gt=0)
     ack_wait: float = Field(2.0, ge=0)
-    is_automated: bool = True
+    # Partner best-practices page: isAutomated marks orders not placed directly by a person. Unset,
+    # it follows the order's source (webhooks, risk flattening and API clients); true or false
+    # forces it for every order.
+    is_automated: bool | None = None
     hold_orders_when_stale: bool = True
 
     @field_validator("rest_url", "ws_url", "md_url")

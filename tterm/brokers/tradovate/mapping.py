@@ -280,6 +280,15 @@ def checked_prices(request: OrderRequest, inst: Instrument) -> tuple[Decimal | N
     return limit, stop
 
 
+#: Sources of orders no person placed directly (partner best-practices page: set isAutomated).
+AUTOMATED_SOURCES = frozenset({OrderSource.WEBHOOK, OrderSource.RISK, OrderSource.API})
+
+
+def is_automated(source: OrderSource, forced: bool | None) -> bool:
+    """``isAutomated`` for an order from ``source`` (``forced``: the user's setting, if any)."""
+    return forced if forced is not None else source in AUTOMATED_SOURCES
+
+
 def order_body(
     request: OrderRequest,
     account: Mapping[str, Any],
@@ -382,8 +391,9 @@ def modify_body(
         "orderId": oid,
         "orderQty": quantity,
         "orderType": version.get("orderType") or ORDER_TYPES[order.order_type],
-        "isAutomated": is_automated,
     }
+    if is_automated:
+        body["isAutomated"] = True  # optional, false when left out
     _prices(body, order.order_type, limit, stop)
     if version.get("timeInForce"):
         body["timeInForce"] = version["timeInForce"]
