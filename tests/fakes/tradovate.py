@@ -190,9 +190,9 @@ class FakeTradovate:
         password: str = "Pa55word-very-secret",
         cid: int = 8123,
         sec: str = "sec-0f1e2d3c4b5a69788796a5b4c3d2e1f0",
-        token_minutes: float = 80,
-        heartbeat_interval: float = 0.05,
-        client_timeout: float = 3.0,
+        token_minutes: float = 90,
+        heartbeat_interval: float = 2.5,
+        client_timeout: float = 10.0,
         contracts: tuple[tuple[str, str], ...] = (("MESZ6", "MES"), ("MNQZ6", "MNQ"), ("MESH7", "MES")),
         starting_cash: Decimal = Decimal("50000"),
     ) -> None:
@@ -814,6 +814,26 @@ class FakeTradovate:
             # Stricter than needed on purpose: a typo in a field name must not pass silently.
             raise _BadRequest(f"{what}: unknown field(s) {', '.join(sorted(unknown))}")
 
+    def _order_account(self, op: str, body: JSON) -> JSON | None:
+        """The account an order names. ``accountId`` is optional (C# services-api PlaceOrder model)
+        and ``accountSpec`` is the account name, or the user name with ``accountId`` (partner
+        OSO/OCO examples). Missing both, or a user name alone, is a 400."""
+        spec, aid = body.get("accountSpec"), body.get("accountId")
+        if aid is not None and (not isinstance(aid, int) or isinstance(aid, bool)):
+            raise _BadRequest(f"{op}: accountId must be an integer")
+        if spec is not None and not isinstance(spec, str):
+            raise _BadRequest(f"{op}: accountSpec must be a string")
+        if spec is None and aid is None:
+            raise _BadRequest(f"{op}: accountSpec or accountId is required")
+        if aid is not None:
+            account = self.entities["account"].get(aid)
+            if account is None or spec not in (None, account["name"], self.username):
+                return None
+            return account
+        if spec == self.username:
+            raise _BadRequest(f"{op}: accountId is required when accountSpec is the user name")
+        return next((a for a in self.entities["account"].values() if a["name"] == spec), None)
+
     def _check_version(self, v: JSON, what: str, product: _Product, *, needs_qty: bool) -> JSON | None:
         """Schema problems raise (HTTP 400); business problems return a failure body."""
         if v.get("action") not in ("Buy", "Sell"):
@@ -863,13 +883,11 @@ class FakeTradovate:
         return self._liquidate(body)
 
     def _place(self, op: str, body: JSON) -> JSON:
-        for key in ("accountId", "action", "symbol", "orderQty", "orderType"):
+        for key in ("action", "symbol", "orderQty", "orderType"):
             if key not in body:
                 raise _BadRequest(f"{op}: missing required field {key}")
-        if not isinstance(body["accountId"], int):
-            raise _BadRequest(f"{op}: accountId must be an integer")
-        account = self.entities["account"].get(body["accountId"])
-        if account is None or ("accountSpec" in body and body["accountSpec"] != account["name"]):
+        account = self._order_account(op, body)
+        if account is None:
             return self._fail("Unauthorized", "Account is not accessible with this login")
         if "clOrdId" in body and not isinstance(body["clOrdId"], str):
             raise _BadRequest(f"{op}: clOrdId must be a string")
@@ -1441,9 +1459,32 @@ class FakeTradovate:
                 out.append({"e": "props", "d": {**d, "entity": [d["entity"]]}})
         return out
 
-    def sync_message(self) -> JSON:
+    def _sync_scope(self, body: Any) -> tuple[set[int] | None, str]:
+        """The accounts a sync body asks for (None: all of the user's) or why it is refused.
+
+        Vendor samples send ``{users: [id]}`` (example-api-faq), ``{accounts: [id]}``
+        (example-api-trading-strategy) and ``{splitResponses: true}`` (partner docs; how the
+        chunks are cut is not described in the sources read, so the fake sends one chunk).
+        """
+        if not isinstance(body, dict):
+            return None, "the sync body must be an object"
+        users, accounts = body.get("users"), body.get("accounts")
+        mine = {a["id"] for a in self.entities["account"].values()}
+        if users is not None and users != [self.user_id]:
+            return None, "users must list the authorized user's id"
+        if accounts is not None:
+            if not isinstance(accounts, list) or not accounts or not set(accounts) <= mine:
+                return None, "accounts must list accounts of the authorized user"
+            return set(accounts), ""
+        if users is None and body.get("splitResponses") is not True:
+            return None, "a sync needs users, accounts or splitResponses"
+        return None, ""
+
+    def sync_message(self, accounts: set[int] | None = None) -> JSON:
         """The SyncMessage: plural keys (A6.1), ``users`` and ``contractGroups`` always present."""
         snap: JSON = {key: list(self.entities[entity].values()) for entity, key in SYNC_KEYS.items()}
+        if accounts is not None:
+            snap["accounts"] = [a for a in snap["accounts"] if a["id"] in accounts]
         # A6.1: reference data only for what the user's orders and positions refer to.
         used = {o["contractId"] for o in self.entities["order"].values()}
         used |= {p["contractId"] for p in self.entities["position"].values()}
@@ -1519,15 +1560,24 @@ class FakeTradovate:
             return
         parts = text.split("\n", 3)
         if len(parts) != 4 or not parts[1].strip().lstrip("-").isdigit():
-            # A6 does not say how the server treats a malformed message; without a request id it
-            # cannot answer, so the fake closes the socket, as a strict server would.
+            # A malformed message is answered s:400 and the socket stays open (the vendor's socket
+            # answers like HTTP; issue 15). Without a readable id the answer carries none.
             self.bad_frames += 1
-            await self._send(conn, 'c[1008,"Malformed message"]')
-            await conn.ws.close()
+            rid_guess = parts[1].strip() if len(parts) > 1 else ""
+            item: JSON = {"s": 400, "d": "Malformed request: expected endpoint, id, query and body lines"}
+            if rid_guess.lstrip("-").isdigit():
+                item["i"] = int(rid_guess)
+            await self._send(conn, "a" + json.dumps([item]))
             return
         endpoint, rid_text, query_text, body_text = parts
         endpoint = endpoint.strip().lower()
         rid = int(rid_text)
+        # TradovateSocket.js writes ${JSON.stringify(body)} and the strategy repo ${query}: a missing
+        # body or query arrives as the text "undefined". Both mean none.
+        if body_text.strip() == "undefined":
+            body_text = ""
+        if query_text.strip() == "undefined":
+            query_text = ""
         stop = self._lockout(endpoint)
         if stop is not None:
             await self._reply(conn, rid, stop)
@@ -1535,6 +1585,11 @@ class FakeTradovate:
         if endpoint == "authorize":
             kinds = ("access", "md") if conn.kind == "md" else ("access",)
             token = body_text.strip()
+            if token.startswith('"'):
+                # TradovateSocket.js sends JSON.stringify(token), the tutorials and the C# client the
+                # raw token (reference A6 says raw): both are accepted.
+                with contextlib.suppress(ValueError):
+                    token = str(json.loads(token))
             if self._refuse_authorize and self._valid(token, kinds):
                 self._refuse_authorize -= 1
                 self.unauthorized += 1
@@ -1578,11 +1633,11 @@ class FakeTradovate:
             return
         if endpoint == "user/syncrequest":
             self.sync_requests += 1
-            users = body.get("users") if isinstance(body, dict) else None
-            if not isinstance(users, list) or users != [self.user_id]:
-                await self._reply(conn, rid, 400, "users must list the authorized user's id")
+            accounts, problem = self._sync_scope(body)
+            if problem:
+                await self._reply(conn, rid, 400, problem)
                 return
-            await self._reply(conn, rid, 200, self.sync_message())
+            await self._reply(conn, rid, 200, self.sync_message(accounts))
             conn.synced = True
             return
         # A6.1: every REST operation is reachable over the socket too.
@@ -1602,8 +1657,9 @@ class FakeTradovate:
             if endpoint == "md/subscribequote":
                 self.subscribe_requests += 1
                 conn.quotes.add(contract["id"])
-                # U5: the reply may have no d; the fake sends none.
-                await self._reply(conn, rid, 200)
+                # U5 left the reply's d open; the vendor's JS reads response.d['p-ticket'], so a
+                # d object it is.
+                await self._reply(conn, rid, 200, {})
                 self._push_quote(contract["id"], self._full_entries(contract["id"]))
             elif endpoint == "md/unsubscribequote":
                 conn.quotes.discard(contract["id"])
@@ -1643,7 +1699,9 @@ class FakeTradovate:
                 "bidVolume": 0,
                 "offerVolume": 0,
             }
-            charts = [{"id": hist, "td": 20261124, "bars": [bar]}, {"id": hist, "eoh": True}]
+            # example-api-faq (large chart requests): charts and the end-of-history object carry
+            # the subscription's realtimeId (TradovateSocket.js filters on it).
+            charts = [{"id": real, "td": 20261124, "bars": [bar]}, {"id": real, "eoh": True}]
             await self._send(conn, "a" + json.dumps([{"e": "chart", "d": {"charts": charts}}]))
             return
         if endpoint == "md/cancelchart":

@@ -49,6 +49,8 @@ from tterm.core.models import (
 )
 
 ACCT = "tv:DEMO123456"
+#: The fake's socket timing for tests: tens of milliseconds (its defaults are the vendor's 2.5 s).
+FAST_FAKE = {"heartbeat_interval": 0.05, "client_timeout": 3.0}
 FAST = {
     "heartbeat_interval": 0.05,
     "stale_after": 0.6,
@@ -116,7 +118,7 @@ def make(fake: FakeTradovate, instruments: InstrumentMaster, tmp_path: Any, **op
 
 @pytest.fixture
 async def fake():
-    server = FakeTradovate(clock=FakeClock())
+    server = FakeTradovate(clock=FakeClock(), **FAST_FAKE)
     await server.start()
     server.set_quote("MESZ6", bid="6650.00", ask="6650.25", last="6650.25")
     server.set_quote("MNQZ6", bid="21000.00", ask="21000.25", last="21000.00")
@@ -194,9 +196,9 @@ async def test_login_sync_and_quotes(fake, connected, tmp_path):
     assert snaps[ACCT].balance == Decimal("50000") and snaps[ACCT].equity == Decimal("50000")
     status = await events.wait_for(ConnectionStatus, lambda s: s.state is ConnectionState.CONNECTED)
     # The session's expiry is structured (the status bar counts it down); tterm renews it itself.
-    assert status.auth_expires_at == fake.clock.now() + timedelta(minutes=80)
+    assert status.auth_expires_at == fake.clock.now() + timedelta(minutes=90)
     assert (status.auth_label, status.auth_needs_person) == ("session", False)
-    assert broker.token_expires_in() == timedelta(minutes=80)
+    assert broker.token_expires_in() == timedelta(minutes=90)
 
     await broker.subscribe_quotes(["MES1!"])  # continuous symbol -> MESZ6
     first = await events.wait_for(Quote, lambda q: q.symbol == "MESZ6")
@@ -252,7 +254,8 @@ async def test_unknown_symbol_for_quotes_is_a_clear_error(connected):
 
 
 async def test_search_and_lookup_learn_contracts_the_master_does_not_list(instruments, tmp_path):
-    server = FakeTradovate(clock=FakeClock(), contracts=(("MESZ6", "MES"), ("ZNZ6", "ZN"), ("ZNH7", "ZN")))
+    contracts = (("MESZ6", "MES"), ("ZNZ6", "ZN"), ("ZNH7", "ZN"))
+    server = FakeTradovate(clock=FakeClock(), contracts=contracts, **FAST_FAKE)
     await server.start()
     broker = make(server, instruments, tmp_path)
     events = Collector(broker)
@@ -643,13 +646,13 @@ async def test_token_is_renewed_before_expiry_with_no_failed_request(fake, conne
     broker, events = connected
     first_expiry = broker.session_expires_at
     assert first_expiry is not None
-    fake.clock.advance(timedelta(minutes=66))  # inside the 15-minute renewal window
+    fake.clock.advance(timedelta(minutes=76))  # inside the 15-minute renewal window
     await fake.until(lambda: fake.renewals == 1)
     renewed = await events.wait_for(ConnectionStatus, lambda s: s.auth_expires_at != first_expiry, since=1)
-    assert broker.session_expires_at == first_expiry + timedelta(minutes=66) == renewed.auth_expires_at
+    assert broker.session_expires_at == first_expiry + timedelta(minutes=76) == renewed.auth_expires_at
     assert renewed.state is ConnectionState.CONNECTED and renewed.auth_needs_person is False
     fake.clock.advance(timedelta(minutes=20))  # the first token has now expired
-    assert broker.token_expires_in() == timedelta(minutes=60)
+    assert broker.token_expires_in() == timedelta(minutes=70)
     order = await market(broker, Side.BUY, 1)
     assert order.status is not OrderStatus.REJECTED
     assert fake.unauthorized == 0 and fake.logins == 1
@@ -660,7 +663,7 @@ async def test_a_renewed_session_is_stored_and_a_restart_reuses_it(fake, instrum
     events = Collector(first)
     await first.connect()
     initial = first.session_expires_at
-    fake.clock.advance(timedelta(minutes=66))
+    fake.clock.advance(timedelta(minutes=76))
     await events.wait_for(ConnectionStatus, lambda s: s.auth_expires_at not in (None, initial))
     path = tmp_path / "tokens" / "tv.json"
     assert oct(path.stat().st_mode & 0o777) == "0o600"
@@ -774,7 +777,7 @@ async def test_a_revoked_password_stops_the_logins_and_asks_for_a_person(fake, c
     broker, events = connected
     fake.expire_tokens()  # the session is gone at Tradovate...
     fake.password = "changed-on-the-website"  # ...and the stored password no longer works
-    await _run_clock(fake, 75)  # past the renewal time, then ten more minutes of retries
+    await _run_clock(fake, 85)  # past the renewal time, then ten more minutes of retries
     # One refused login, then no more: the vendor allows about 5 failed logins an hour.
     assert fake.failed_logins == 1 and fake.logins == 1
     status = await events.wait_for(ConnectionStatus, lambda s: s.state is ConnectionState.NEEDS_LOGIN)
@@ -791,7 +794,7 @@ async def test_a_captcha_on_a_background_login_waits_the_hour_then_tries_once(fa
     broker, events = connected
     fake.expire_tokens()
     fake.penalize("auth/accesstokenrequest", p_time=3600, captcha=True, times=5)
-    await _run_clock(fake, 70)
+    await _run_clock(fake, 80)
     assert fake.penalties_issued == 1  # one login met the captcha; none was sent after it
     status = await events.wait_for(ConnectionStatus, lambda s: s.state is ConnectionState.NEEDS_LOGIN)
     assert "captcha" in status.detail and "hour" in status.detail
@@ -1150,7 +1153,8 @@ async def test_fake_socket_rejects_bad_frames_and_unauthorised_requests(fake):
         await ws.send("authorize\n2\n\nnot-a-token")
         assert parse_frame(await _next_data(ws))[1][0]["s"] == 401
         await ws.send("this is not a request")
-        assert parse_frame(await _next_data(ws)) == ("c", (1008, "Malformed message"))
+        kind, items = parse_frame(await _next_data(ws))
+        assert kind == "a" and items[0]["s"] == 400  # answered, and the socket stays open
     assert fake.bad_frames == 1
 
 
@@ -1171,7 +1175,7 @@ async def test_no_secret_in_any_log_line(fake, instruments, tmp_path, caplog):
     await broker.connect()
     await broker.subscribe_quotes(["MESZ6"])
     await market(broker, Side.BUY, 1)
-    fake.clock.advance(timedelta(minutes=70))
+    fake.clock.advance(timedelta(minutes=80))
     await fake.until(lambda: fake.renewals == 1)
     fake.expire_tokens()
     await market(broker, Side.SELL, 1)
