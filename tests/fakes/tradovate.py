@@ -1548,6 +1548,10 @@ class FakeTradovate:
             if loop.time() - conn.last_sent >= self.heartbeat_interval:
                 await self._send(conn, "h")
 
+    async def _send_later(self, conn: _Conn, frame: str, delay: float) -> None:
+        await asyncio.sleep(delay)
+        await self._send(conn, frame)
+
     async def _reply(self, conn: _Conn, request_id: int, status: int, data: Any = None) -> None:
         item: JSON = {"s": status, "i": request_id}
         if data is not None:
@@ -1702,7 +1706,9 @@ class FakeTradovate:
             # example-api-faq (large chart requests): charts and the end-of-history object carry
             # the subscription's realtimeId (TradovateSocket.js filters on it).
             charts = [{"id": real, "td": 20261124, "bars": [bar]}, {"id": real, "eoh": True}]
-            await self._send(conn, "a" + json.dumps([{"e": "chart", "d": {"charts": charts}}]))
+            # History follows the reply a moment later, as from a real server (the vendor's JS looks
+            # the contract up before it listens for bars).
+            self._spawn(self._send_later(conn, "a" + json.dumps([{"e": "chart", "d": {"charts": charts}}]), 0.1))
             return
         if endpoint == "md/cancelchart":
             await self._reply(conn, rid, 200)
