@@ -19,11 +19,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from tterm.brokers.common.backoff import Backoff
 from tterm.brokers.common.clock import Clock
 from tterm.core.broker import RateLimited
+from tterm.core.clock import CT
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,8 @@ class SlowDown(RateLimited):
 
 
 def clock_text(when: datetime) -> str:
-    return when.strftime("%H:%M:%S UTC")
+    """``15:22:46 CT (21:22:46 UTC)``: exchange time, as the status bar shows it, and UTC."""
+    return f"{when.astimezone(CT):%H:%M:%S} CT ({when.astimezone(UTC):%H:%M:%S} UTC)"
 
 
 class Lockout:

@@ -33,7 +33,7 @@ from tterm.brokers.common.clock import Clock
 from tterm.brokers.common.http import ConnectionFailed, HttpClient
 from tterm.brokers.common.ratelimit import Window
 from tterm.brokers.common.tokens import Token, TokenManager
-from tterm.brokers.tradovate.lockout import LockedOut, Lockout, SlowDown
+from tterm.brokers.tradovate.lockout import LockedOut, Lockout, SlowDown, clock_text
 from tterm.core.broker import AuthError, BrokerError, RateLimited
 from tterm.core.redact import Redactor
 
@@ -185,7 +185,7 @@ class TradovateRest:
                 self.rate_limited += 1
                 until = self.lockout.start(f"{method} {path}")
                 raise LockedOut(
-                    f"Tradovate locked this login out of its API until {until:%H:%M:%S} UTC (HTTP 429 on "
+                    f"Tradovate locked this login out of its API until {clock_text(until)} (HTTP 429 on "
                     f"{method} {path}): not processed, and nothing more is sent before then",
                     retry_after=self.lockout.left(),
                     sent=False,

@@ -29,7 +29,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from tterm.brokers.common.backoff import Backoff
 from tterm.brokers.common.clock import Clock
 from tterm.brokers.common.ratelimit import RateLimiter
-from tterm.brokers.tradovate.lockout import LockedOut, Lockout, SlowDown
+from tterm.brokers.tradovate.lockout import LockedOut, Lockout, SlowDown, clock_text
 from tterm.brokers.tradovate.rest import CAPTCHA_MESSAGE, penalty_of
 from tterm.core.broker import AuthError, BrokerError, RateLimited
 from tterm.core.redact import RedactingLogger, Redactor
@@ -266,7 +266,7 @@ class TradovateSocket:
             if status == 429:
                 until = self._lockout.start(f"{endpoint} ({self.name} socket)")
                 raise LockedOut(
-                    f"Tradovate locked this login out of its API until {until:%H:%M:%S} UTC (429 on {endpoint}, "
+                    f"Tradovate locked this login out of its API until {clock_text(until)} (429 on {endpoint}, "
                     f"{self.name} socket): not processed, and nothing more is sent before then",
                     retry_after=self._lockout.left(),
                     sent=False,
