@@ -855,8 +855,8 @@ class TtermApp(OrderedKeys, App[None]):
         if inst is not None:
             if quote is not None:
                 market = (
-                    f"Market: bid {fmt.price(quote.bid, inst)} × {fmt.size(quote.bid_size)}   "
-                    f"ask {fmt.price(quote.ask, inst)} × {fmt.size(quote.ask_size)}   "
+                    f"Market: bid {fmt.touch(quote.bid, quote.bid_size, inst, sep=' × ')}   "
+                    f"ask {fmt.touch(quote.ask, quote.ask_size, inst, sep=' × ')}   "
                     f"last {fmt.price(quote.last, inst)}"
                 )
                 if self.freshness.quote_stale(quote):
