@@ -199,3 +199,16 @@ async def test_a_lockout_shows_its_end_in_the_status_bar_and_the_kill_switch_say
         app.bridge.state.connections["paper"] = replace(locked, blocked_until=None)
         app._update_status()
         assert "locked out" not in str(app.status.render())
+
+
+async def test_at_80_columns_a_lockout_keeps_its_end_time(engine, settings) -> None:
+    app = make_app(engine, settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(app.ready.is_set, pilot)
+        locked = ConnectionStatus(broker="tv", state=ConnectionState.CONNECTED, last_message_at=FROZEN,
+                                  auth_expires_at=FROZEN + timedelta(hours=1), auth_label="session",
+                                  blocked_until=FROZEN + timedelta(minutes=47))  # fmt: skip
+        app.bridge.state.connections["tv"] = locked
+        app._update_status()
+        text = str(app.status.render())
+        assert "tv ● connected ⛔ locked out until 10:17 CT" in text, text
