@@ -888,6 +888,20 @@ async def test_a_429_locks_the_login_out_for_an_hour_and_nothing_is_sent(fake, c
     assert fake.requests_in_lockout == 0
 
 
+async def test_a_lockout_that_outlasts_the_renewal_time_does_not_flood_notices(fake, connected):
+    broker, events = connected
+    fake.clock.advance(timedelta(minutes=20))
+    fake.fail_429("contract/find")
+    with pytest.raises(RateLimited):
+        await broker.subscribe_quotes(["MNQZ6"])
+    await _run_clock(fake, 58, step=60)  # the session's renewal (at 75 minutes) falls inside it
+    assert fake.requests_in_lockout == 0 and fake.renewals == 0
+    assert [n for n in events.of(Notice) if "renewal failed" in n.text] == []
+    await _run_clock(fake, 4, step=60)  # over: the renewal goes through
+    await fake.until(lambda: fake.renewals == 1)
+    assert fake.logins == 1
+
+
 async def test_a_socket_429_locks_out_rest_too(fake, connected):
     broker, events = connected
     fake.fail_429("md/subscribequote")

@@ -36,7 +36,7 @@ from tterm.brokers.tradovate import mapping as m
 from tterm.brokers.tradovate.auth import DEVICE_ID_FILE, TradovateAuth, load_device_id
 from tterm.brokers.tradovate.config import TradovateCredentials, TradovateSettings
 from tterm.brokers.tradovate.instruments import TradovateInstruments
-from tterm.brokers.tradovate.lockout import Lockout
+from tterm.brokers.tradovate.lockout import LockedOut, Lockout
 from tterm.brokers.tradovate.mapping import Refused
 from tterm.brokers.tradovate.replica import Replica, View
 from tterm.brokers.tradovate.rest import ENDPOINT_LIMITS, GLOBAL_LIMITS, TradovateRest
@@ -263,6 +263,8 @@ class TradovateBroker(Broker):
             self._publish_state()
 
     def _on_token_error(self, exc: Exception) -> None:
+        if isinstance(exc, LockedOut):
+            return  # nothing was sent; the lockout has been said once and shows in the status bar
         if isinstance(exc, LoginRequired):
             # Logins are stopped (refused credential, captcha, budget): say it once, show it.
             text = self._redactor.scrub(str(exc))
