@@ -788,6 +788,10 @@ async def test_a_revoked_password_stops_the_logins_and_asks_for_a_person(fake, c
     renewals = fake.renewals
     await _run_clock(fake, 30)
     assert fake.failed_logins == 1 and fake.renewals == renewals  # nothing more is tried alone
+    sent = len(fake.requests)
+    held = await market(broker, Side.BUY, 1, reduce_only=True)
+    assert held.status is OrderStatus.REJECTED and "login is stopped" in held.reject_reason
+    assert len(fake.requests) == sent
 
 
 async def test_a_captcha_on_a_background_login_waits_the_hour_then_tries_once(fake, connected):

@@ -319,6 +319,12 @@ class TradovateBroker(Broker):
         return self._streams.state(TRADING)
 
     @property
+    def login_stopped(self) -> str:
+        """Why logins are stopped (a refused password, a captcha...), "" while the login works."""
+        state, detail = self._streams.get(LOGIN)
+        return detail if state is ConnectionState.NEEDS_LOGIN else ""
+
+    @property
     def trading_stream(self) -> tuple[ConnectionState, str]:
         """The trading socket's state and its detail."""
         return self._streams.get(TRADING)

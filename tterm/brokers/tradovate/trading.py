@@ -53,6 +53,8 @@ class TradovateTrading:
     def _held_reason(self) -> str | None:
         if self._b._lockout.active():
             return "held: " + self._b._lockout.refusal("the order")
+        if self._b.login_stopped:
+            return f"held: the Tradovate login is stopped ({self._b.login_stopped}); the order was not sent"
         state, detail = self._b.trading_stream
         if not self._b.settings.hold_orders_when_stale or state is ConnectionState.CONNECTED:
             return None
@@ -77,7 +79,7 @@ class TradovateTrading:
                 raise Refused(f"quantity must be a positive number of contracts, got {request.quantity}")
             acct = self._b._view.vendor_account(request.account)
             held = self._held_reason()
-            if held and (self._b._lockout.active() or not request.reduce_only):
+            if held and (self._b._lockout.active() or self._b.login_stopped or not request.reduce_only):
                 raise Refused(held)
             contract, inst = await self._b.provider.contract_for_symbol(request.symbol)
             await self._b.provider.ensure_instrument(contract)
@@ -139,7 +141,8 @@ class TradovateTrading:
             m.check_group(group)
             acct = self._b._view.vendor_account(group.account)
             held = self._held_reason()
-            if held and (self._b._lockout.active() or not all(r.reduce_only for r in orders)):
+            stopped = self._b._lockout.active() or self._b.login_stopped
+            if held and (stopped or not all(r.reduce_only for r in orders)):
                 raise Refused(held)
             contract, inst = await self._b.provider.contract_for_symbol(orders[0].symbol)
             await self._b.provider.ensure_instrument(contract)
