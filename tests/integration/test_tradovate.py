@@ -705,6 +705,10 @@ async def test_a_401_on_a_live_session_is_not_a_new_login(fake, connected):
     # The session was checked by renewing it (it is alive), the order tried once more, no login.
     assert fake.logins == 1 and fake.renewals == 1 and fake.most_sessions == 1
     assert fake.clord_ids[request.client_order_id] == 0
+    fake.deny_401("order/placeorder")
+    again = await market(broker, Side.BUY, 1)  # the session was confirmed a moment ago: no renewal
+    assert again.status is OrderStatus.REJECTED and "HTTP 401" in again.reject_reason
+    assert fake.renewals == 1 and fake.logins == 1
 
 
 async def test_a_refused_authorize_renews_and_does_not_open_a_session(fake, connected):

@@ -26,6 +26,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from tterm.brokers.common.backoff import Backoff
@@ -51,6 +52,9 @@ ENDPOINT_LIMITS: Mapping[str, Sequence[Window]] = {
     "auth/me": (Window(10, 3600.0),),
     "user/syncrequest": (Window(300, 3600.0),),
 }
+#: A session a renewal confirmed alive this recently is not renewed again on the next 401.
+SESSION_CHECK_GAP = timedelta(minutes=1)
+
 CAPTCHA_MESSAGE = (
     "Tradovate has locked API logins for this user behind a captcha (too many attempts). Log in once "
     "in a web browser at trader.tradovate.com (or wait about an hour), then start tterm again."
@@ -118,6 +122,7 @@ class TradovateRest:
         self.penalty_retries = penalty_retries
         self._backoff = backoff or Backoff(base=1.0, cap=60.0)
         self.penalties_obeyed = 0
+        self._session_checked: tuple[str, datetime] | None = None
         self.unauthorized = 0
         self.rate_limited = 0
 
@@ -169,17 +174,20 @@ class TradovateRest:
                     # at most two live at once, so check it by renewing (a login follows only if the
                     # renewal is refused: the token is really gone), then try once more.
                     auth_retried = True
-                    log.info("Tradovate answered 401 on %s; checking the session by renewing it", path)
                     current = self.tokens.token
                     if current is None or current.value == token.value:
-                        await _unsent(self.tokens.refresh())
+                        now = self.clock.now()
+                        checked = self._session_checked
+                        if checked is not None and checked[0] == token.value and now - checked[1] < SESSION_CHECK_GAP:
+                            # This session was confirmed alive a moment ago: the 401 is about the
+                            # request (renewals are budgeted, 15 an hour).
+                            raise AuthError(self._refused_401(method, path), sent=False)
+                        log.info("Tradovate answered 401 on %s; checking the session by renewing it", path)
+                        fresh = await _unsent(self.tokens.refresh())
+                        self._session_checked = (fresh.value, self.clock.now())
                     continue
                 if auth_retried:
-                    raise AuthError(
-                        f"Tradovate refused {method} {path} (HTTP 401) although the session is valid: this "
-                        "login may not do it (for a live account, the device may need approving at Tradovate)",
-                        sent=False,
-                    )
+                    raise AuthError(self._refused_401(method, path), sent=False)
                 raise AuthError(f"Tradovate refused the session for {method} {path} (HTTP 401)", sent=False)
             if resp.status == 429:
                 self.rate_limited += 1
@@ -230,6 +238,13 @@ class TradovateRest:
                 payload["p-ticket"] = penalty.ticket
             # A GET has no body to carry the ticket (the reference documents it in bodies only): it is
             # simply resent after the wait.
+
+    @staticmethod
+    def _refused_401(method: str, path: str) -> str:
+        return (
+            f"Tradovate refused {method} {path} (HTTP 401) although the session is valid: this login may not "
+            "do it (for a live account, the device may need approving at Tradovate)"
+        )
 
     def slow_down(self, where: str) -> float:
         """A 423 on ``where``: hold every request (REST and sockets) for a growing pause."""
