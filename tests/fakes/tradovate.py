@@ -7,10 +7,14 @@ strictly as the reference allows (checklist D1):
   penalty ticket ``{"p-ticket","p-time","p-captcha"}`` whose resend is accepted only once
   ``p-time`` has passed on the shared clock. ``/auth/renewaccesstoken`` (GET or POST).
 - A bearer check on every other route (401, empty body); 429 with an empty body on demand.
-- The entity routes ``/v1/{entity}/list|item|items|find|suggest|deps|ldeps``; order commands
-  with exact result keys; a matching book that fills market orders at the touch and resting
-  limits and stops when the fake's own quote stream (driven by the test) crosses them; OSO
-  children held until the entry fills, OCO siblings cancelled; positions, fill pairs, cash.
+- The entity routes ``/v1/{entity}/list|item|items|find|suggest|deps|ldeps`` (capped on demand,
+  as the vendor caps list answers); order commands and the matching book live in
+  :mod:`tests.fakes.tradovate_book`.
+- Tradovate's stop answers: a 429 that locks the user out for an hour and extends on every
+  request, a 423 warning; a session cap of two (a third login closes the oldest session).
+- What the vendor's own clients send (``TradovateSocket.js``, ``WebSocketClient.cs``): the
+  authorize token raw or JSON-quoted, bodies and queries sent as the text ``undefined``, sync
+  bodies ``{users}``, ``{accounts}``, ``{splitResponses}``; a malformed frame is answered s:400.
 - WebSockets (``/v1/websocket`` trading, ``/md/v1/websocket`` market data): ``o`` on connect,
   ``authorize``, four-line requests, ``a[...]`` replies, ``h`` when idle, ``[]`` heartbeats
   expected from the client, ``user/syncrequest``, ``props`` events, ``md/subscribeQuote`` with
@@ -41,63 +45,15 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from tests.fakes import FakeClock
+from tests.fakes.tradovate_book import (
+    JSON,
+    TradovateBook,
+    _BadRequest,
+    _Product,
+    _Quote,
+    iso,
+)
 
-JSON = dict[str, Any]
-
-ORDER_TYPES = {"Limit", "MIT", "Market", "QTS", "Stop", "StopLimit", "TrailingStop", "TrailingStopLimit"}
-SUPPORTED_TYPES = {"Market", "Limit", "Stop", "StopLimit"}
-TIFS = {"Day", "FOK", "GTC", "GTD", "IOC"}
-PLACE_FIELDS = {
-    "accountSpec",
-    "accountId",
-    "clOrdId",
-    "action",
-    "symbol",
-    "orderQty",
-    "orderType",
-    "price",
-    "stopPrice",
-    "maxShow",
-    "pegDifference",
-    "timeInForce",
-    "expireTime",
-    "text",
-    "activationTime",
-    "customTag50",
-    "isAutomated",
-    "p-ticket",
-}
-RESTRAINED_FIELDS = {
-    "action",
-    "clOrdId",
-    "orderType",
-    "price",
-    "stopPrice",
-    "maxShow",
-    "pegDifference",
-    "timeInForce",
-    "expireTime",
-    "text",
-}
-MODIFY_FIELDS = {
-    "orderId",
-    "orderQty",
-    "orderType",
-    "price",
-    "stopPrice",
-    "maxShow",
-    "pegDifference",
-    "timeInForce",
-    "expireTime",
-    "clOrdId",
-    "activationTime",
-    "text",
-    "customTag50",
-    "isAutomated",
-    "p-ticket",
-}
-CANCEL_FIELDS = {"orderId", "clOrdId", "activationTime", "customTag50", "isAutomated", "p-ticket"}
-LIQUIDATE_FIELDS = {"accountId", "contractId", "admin", "customTag50", "isAutomated", "p-ticket"}
 ENTITIES = {
     "account": "userId",
     "position": "accountId",
@@ -138,33 +94,6 @@ SYNC_KEYS = {
 }
 
 
-def iso(ts: datetime) -> str:
-    """Tradovate's timestamp form: ``2025-11-24T06:12:00.000Z``."""
-    return ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
-
-
-class _BadRequest(Exception):
-    """A schema violation: HTTP 400 (or ``s:400``) with a plain text reason."""
-
-
-@dataclass
-class _Product:
-    id: int
-    name: str
-    tick: Decimal
-    value_per_point: Decimal
-
-
-@dataclass
-class _Quote:
-    bid: Decimal | None = None
-    ask: Decimal | None = None
-    last: Decimal | None = None
-    bid_size: int = 10
-    ask_size: int = 10
-    volume: int = 0
-
-
 @dataclass
 class _Conn:
     kind: str  # "trading" or "md"
@@ -175,9 +104,10 @@ class _Conn:
     synced: bool = False
     quotes: set[int] = field(default_factory=set)
     last_sent: float = 0.0
+    session: int | None = None
 
 
-class FakeTradovate:
+class FakeTradovate(TradovateBook):
     """The fake server. ``await start()``; URLs in :attr:`rest_url`, :attr:`ws_url`, :attr:`md_url`."""
 
     def __init__(
@@ -188,9 +118,9 @@ class FakeTradovate:
         password: str = "Pa55word-very-secret",
         cid: int = 8123,
         sec: str = "sec-0f1e2d3c4b5a69788796a5b4c3d2e1f0",
-        token_minutes: float = 80,
-        heartbeat_interval: float = 0.05,
-        client_timeout: float = 3.0,
+        token_minutes: float = 90,
+        heartbeat_interval: float = 2.5,
+        client_timeout: float = 10.0,
         contracts: tuple[tuple[str, str], ...] = (("MESZ6", "MES"), ("MNQZ6", "MNQ"), ("MESH7", "MES")),
         starting_cash: Decimal = Decimal("50000"),
     ) -> None:
@@ -208,6 +138,16 @@ class FakeTradovate:
         self.entities: dict[str, dict[int, JSON]] = {name: {} for name in SYNC_KEYS}
         self.quotes: dict[int, _Quote] = {}
         self.tokens: dict[str, tuple[datetime, str]] = {}
+        #: Each login opens a session; at most two live at once, a third closes the oldest
+        #: (partner access-token-request page). Renewal keeps the session.
+        self.session_of: dict[str, int] = {}
+        self.sessions: list[int] = []
+        self.max_sessions = 2
+        self.sessions_closed = 0
+        self.most_sessions = 0
+        self._session_ids = itertools.count(1)
+        self._deny_401: Counter[str] = Counter()
+        self._refuse_authorize = 0
         self.tickets: dict[str, tuple[datetime, float]] = {}
         self._lots: dict[int, list[list[Any]]] = {}
         self._stop_triggered: set[int] = set()
@@ -222,6 +162,10 @@ class FakeTradovate:
         self.refuse_sockets = False
         self.scramble_props = False
         self.max_position: int | None = None
+        #: example-api-faq (data size limits): list answers hold at most a variable number of
+        #: entities. With a cap, every list, deps, ldeps, items and suggest answer is cut to its
+        #: oldest ``list_cap`` entities.
+        self.list_cap: int | None = None
         #: (requests, seconds): more authenticated requests than this in the window earn a penalty
         #: ticket whose p-time is the wait until the window has room again (A7).
         self.rate_limit: tuple[int, float] | None = None
@@ -229,12 +173,21 @@ class FakeTradovate:
         self._slow: dict[str, list[float]] = {}
         self._penalties: dict[str, list[tuple[float, bool]]] = {}
         self._fail_429: Counter[str] = Counter()
+        self._warn_423: Counter[str] = Counter()
+        #: The user's 429 lockout: every request before this time is answered 429 and restarts the
+        #: hour (partner error-handling page: "requests made during the window will reset the lockout").
+        self.locked_until: datetime | None = None
         self._reject_next: list[tuple[str, str]] = []
+        self._reject_after: list[tuple[str, str, str]] = []
+        #: WebSocketClient.cs reads a props ``entity`` as an object or an array: send arrays.
+        self.props_as_arrays = False
 
         # What happened, for assertions.
         self.requests: list[tuple[str, str]] = []
+        self.requests_in_lockout = 0
         self.unauthorized = 0
         self.logins = 0
+        self.logins_elsewhere = 0
         self.failed_logins = 0
         self.renewals = 0
         self.penalties_issued = 0
@@ -405,12 +358,41 @@ class FakeTradovate:
         self._penalties.setdefault(path.lower(), []).extend([(p_time, captcha)] * times)
 
     def fail_429(self, path: str, times: int = 1) -> None:
-        """Answer the next ``times`` requests to ``path`` with HTTP 429 (empty body) / ``s:429``."""
+        """The next request to ``path`` earns HTTP 429 (empty body) / ``s:429`` and starts the
+        user's hour-long lockout; ``times`` > 1 arms it again for later requests."""
         self._fail_429[path.lower()] += times
+
+    def warn_423(self, path: str, times: int = 1) -> None:
+        """Answer the next ``times`` requests to ``path`` with HTTP 423 / ``s:423`` (the warning
+        that a lockout is near; the request is not processed)."""
+        self._warn_423[path.lower()] += times
+
+    def _lockout(self, endpoint: str) -> int | None:
+        """429 while locked out (each such request restarts the hour), 429 that starts one, 423 on
+        demand, or None: the request goes on."""
+        now = self.clock.now()
+        if self.locked_until is not None and now < self.locked_until:
+            self.requests_in_lockout += 1
+            self.locked_until = now + timedelta(hours=1)
+            return 429
+        if self._fail_429.get(endpoint):
+            self._fail_429[endpoint] -= 1
+            self.locked_until = now + timedelta(hours=1)
+            return 429
+        if self._warn_423.get(endpoint):
+            self._warn_423[endpoint] -= 1
+            return 423
+        return None
 
     def reject_next(self, reason: str, text: str = "") -> None:
         """The next order command fails with this ``failureReason`` / ``failureText``."""
         self._reject_next.append((reason, text))
+
+    def reject_after_accept(self, status: str, reason: str, text: str = "") -> None:
+        """The next order command is accepted (an id comes back), then rejected on the stream: a
+        ``commandReport`` with ``commandStatus`` (RiskRejected, ExecutionRejected), ``rejectReason``
+        and ``text`` (C# sample Trading.cs), and the order Rejected when it was a new order."""
+        self._reject_after.append((status, reason, text))
 
     def expire_tokens(self) -> None:
         """Every token issued so far expires now (the clock has not moved)."""
@@ -438,11 +420,48 @@ class FakeTradovate:
 
     # ================================================================== tokens
 
-    def _issue(self, kind: str = "access") -> tuple[str, datetime]:
+    def _issue(self, kind: str, session: int) -> tuple[str, datetime]:
         token = secrets.token_urlsafe(48)
         expires = self.clock.now() + timedelta(minutes=self.token_minutes)
         self.tokens[token] = (expires, kind)
+        self.session_of[token] = session
         return token, expires
+
+    def _open_session(self) -> int:
+        session = next(self._session_ids)
+        self.sessions.append(session)
+        while len(self.sessions) > self.max_sessions:
+            self._close_session(self.sessions[0])
+        self.most_sessions = max(self.most_sessions, len(self.sessions))
+        return session
+
+    def _close_session(self, session: int) -> None:
+        """The oldest session goes: its tokens stop working and its sockets are closed."""
+        self.sessions.remove(session)
+        self.sessions_closed += 1
+        for token in [t for t, s in self.session_of.items() if s == session]:
+            self.tokens.pop(token, None)
+        for conn in list(self._conns):
+            if conn.session == session:
+                self._spawn(self._close_conn(conn, "Session closed: too many concurrent sessions"))
+
+    async def _close_conn(self, conn: _Conn, reason: str) -> None:
+        await self._send(conn, "c" + json.dumps([1000, reason]))
+        await conn.ws.close()
+
+    def login_elsewhere(self) -> None:
+        """Another application logs in as the same user (a new session)."""
+        self.logins_elsewhere += 1
+        self._grant()
+
+    def deny_401(self, path: str, times: int = 1) -> None:
+        """Answer the next ``times`` requests to ``path`` 401 although the session is valid (the
+        vendor's 401 also means "no permission for this", e.g. a live device not yet approved)."""
+        self._deny_401[path.lower()] += times
+
+    def refuse_authorize(self, times: int = 1) -> None:
+        """Refuse the next ``times`` socket authorizations with a valid token (``s:401``)."""
+        self._refuse_authorize += times
 
     def _valid(self, token: str | None, kinds: tuple[str, ...] = ("access",)) -> bool:
         if not token:
@@ -450,9 +469,11 @@ class FakeTradovate:
         entry = self.tokens.get(token)
         return entry is not None and entry[1] in kinds and self.clock.now() < entry[0]
 
-    def _grant(self) -> JSON:
-        access, expires = self._issue("access")
-        md, _ = self._issue("md")
+    def _grant(self, session: int | None = None) -> JSON:
+        if session is None:
+            session = self._open_session()
+        access, expires = self._issue("access", session)
+        md, _ = self._issue("md", session)
         return {
             "accessToken": access,
             "mdAccessToken": md,
@@ -524,9 +545,9 @@ class FakeTradovate:
 
     async def _handle(self, method: str, endpoint: str, query: JSON, body: Any, token: str | None) -> tuple[int, Any]:
         """One request, REST or socket: ``(status, payload)``; payload None means an empty body."""
-        if self._fail_429.get(endpoint):
-            self._fail_429[endpoint] -= 1
-            return 429, None
+        stop = self._lockout(endpoint)
+        if stop is not None:
+            return stop, None
         queued = self._penalties.get(endpoint)
         if queued and not (isinstance(body, dict) and "p-ticket" in body):
             p_time, captcha = queued.pop(0)
@@ -544,9 +565,12 @@ class FakeTradovate:
                 self.unauthorized += 1
                 return 401, None
             self.renewals += 1
-            grant = self._grant()
-            return 200, grant
+            return 200, self._grant(self.session_of.get(token or ""))
         if not self._valid(token):
+            self.unauthorized += 1
+            return 401, None
+        if self._deny_401.get(endpoint):
+            self._deny_401[endpoint] -= 1
             self.unauthorized += 1
             return 401, None
         over = self._over_rate()
@@ -625,6 +649,12 @@ class FakeTradovate:
     # ------------------------------------------------------------------ entity routes (A3)
 
     def _entity(self, entity: str, lower: str, op: str, query: JSON) -> tuple[int, Any]:
+        status, payload = self._entity_rows(entity, lower, op, query)
+        if isinstance(payload, list) and self.list_cap is not None:
+            payload = sorted(payload, key=lambda r: r.get("id", 0))[: self.list_cap]
+        return status, payload
+
+    def _entity_rows(self, entity: str, lower: str, op: str, query: JSON) -> tuple[int, Any]:
         rows = self.entities.get(entity, {})
         if op == "list":
             return 200, list(rows.values())
@@ -687,571 +717,6 @@ class FakeTradovate:
             "weekRealizedPnL": cash["weekRealizedPnL"],
         }
 
-    # ================================================================== orders
-
-    def _product_of(self, contract_id: int) -> _Product:
-        contract = self.entities["contract"][contract_id]
-        maturity = self.entities["contractMaturity"][contract["contractMaturityId"]]
-        return self.products[maturity["productId"]]
-
-    def _contract_by_symbol(self, symbol: Any) -> JSON | None:
-        for c in self.entities["contract"].values():
-            if isinstance(symbol, str) and c["name"].lower() == symbol.lower():
-                return c
-            if isinstance(symbol, int) and not isinstance(symbol, bool) and c["id"] == symbol:
-                return c
-        return None
-
-    @staticmethod
-    def _fail(reason: str, text: str) -> JSON:
-        return {"failureReason": reason, "failureText": text}
-
-    def _check_fields(self, body: JSON, allowed: set[str], what: str) -> None:
-        unknown = set(body) - allowed
-        if unknown:
-            # Stricter than needed on purpose: a typo in a field name must not pass silently.
-            raise _BadRequest(f"{what}: unknown field(s) {', '.join(sorted(unknown))}")
-
-    def _check_version(self, v: JSON, what: str, product: _Product, *, needs_qty: bool) -> JSON | None:
-        """Schema problems raise (HTTP 400); business problems return a failure body."""
-        if v.get("action") not in ("Buy", "Sell"):
-            raise _BadRequest(f"{what}: action must be Buy or Sell")
-        if v.get("orderType") not in ORDER_TYPES:
-            raise _BadRequest(f"{what}: orderType {v.get('orderType')!r} is not a valid OrderType")
-        if "timeInForce" in v and v["timeInForce"] not in TIFS:
-            raise _BadRequest(f"{what}: timeInForce {v['timeInForce']!r} is not a valid TimeInForce")
-        if needs_qty:
-            qty = v.get("orderQty")
-            if not isinstance(qty, int) or isinstance(qty, bool) or qty <= 0:
-                raise _BadRequest(f"{what}: orderQty must be a positive integer")
-        for key in ("price", "stopPrice"):
-            if key in v and (not isinstance(v[key], int | float) or isinstance(v[key], bool)):
-                raise _BadRequest(f"{what}: {key} must be a number")
-        if "isAutomated" in v and not isinstance(v["isAutomated"], bool):
-            raise _BadRequest(f"{what}: isAutomated must be a boolean")
-        if v["orderType"] not in SUPPORTED_TYPES:
-            return self._fail("Unsupported", f"{v['orderType']} orders are not supported by this fake")
-        if v["orderType"] in ("Limit", "StopLimit") and "price" not in v:
-            return self._fail("InvalidPrice", f"{what}: a {v['orderType']} order requires price")
-        if v["orderType"] in ("Stop", "StopLimit") and "stopPrice" not in v:
-            return self._fail("InvalidPrice", f"{what}: a {v['orderType']} order requires stopPrice")
-        for key in ("price", "stopPrice"):
-            if key in v:
-                price = Decimal(str(v[key]))
-                # Whether the live service rejects off-tick prices is not in the reference; the
-                # fake rejects them (InvalidPrice) so a client that forgets to round is caught.
-                if price <= 0 or price % product.tick != 0:
-                    text = f"{key} {v[key]} is not a multiple of the tick size {product.tick}"
-                    return self._fail("InvalidPrice", text)
-        return None
-
-    def _order_command(self, op: str, body: JSON) -> JSON:
-        if op in ("placeorder", "placeoso", "placeoco"):
-            allowed = PLACE_FIELDS | ({"bracket1", "bracket2"} if op == "placeoso" else set())
-            allowed |= {"other"} if op == "placeoco" else set()
-            self._check_fields(body, allowed, op)
-            return self._place(op, body)
-        if op == "modifyorder":
-            self._check_fields(body, MODIFY_FIELDS, op)
-            return self._modify(body)
-        if op == "cancelorder":
-            self._check_fields(body, CANCEL_FIELDS, op)
-            return self._cancel(body)
-        self._check_fields(body, LIQUIDATE_FIELDS, op)
-        return self._liquidate(body)
-
-    def _place(self, op: str, body: JSON) -> JSON:
-        for key in ("accountId", "action", "symbol", "orderQty", "orderType"):
-            if key not in body:
-                raise _BadRequest(f"{op}: missing required field {key}")
-        if not isinstance(body["accountId"], int):
-            raise _BadRequest(f"{op}: accountId must be an integer")
-        account = self.entities["account"].get(body["accountId"])
-        if account is None or ("accountSpec" in body and body["accountSpec"] != account["name"]):
-            return self._fail("Unauthorized", "Account is not accessible with this login")
-        if "clOrdId" in body and not isinstance(body["clOrdId"], str):
-            raise _BadRequest(f"{op}: clOrdId must be a string")
-        contract = self._contract_by_symbol(body["symbol"])
-        if contract is None:
-            # Not pinned down by the reference; a business failure with the vendor's enum.
-            return self._fail("InvalidContract", f"Unknown symbol {body['symbol']}")
-        product = self._product_of(contract["id"])
-        failure = self._check_version(body, op, product, needs_qty=True)
-        if failure is not None:
-            return failure
-        children: list[JSON] = []
-        if op == "placeoso":
-            if "bracket1" not in body:
-                raise _BadRequest("placeoso: bracket1 is required")
-            children = [body["bracket1"]] + ([body["bracket2"]] if "bracket2" in body else [])
-        elif op == "placeoco":
-            if "other" not in body:
-                raise _BadRequest("placeoco: other is required")
-            children = [body["other"]]
-        for i, child in enumerate(children, 1):
-            if not isinstance(child, dict):
-                raise _BadRequest(f"{op}: bracket {i} must be an object")
-            self._check_fields(child, RESTRAINED_FIELDS, f"{op} bracket {i}")
-            failure = self._check_version(child, f"{op} bracket {i}", product, needs_qty=False)
-            if failure is not None:
-                return failure
-        if self._reject_next:
-            reason, text = self._reject_next.pop(0)
-            return self._fail(reason, text)
-        if self.max_position is not None:
-            net = self._position(account["id"], contract["id"])["netPos"]
-            signed = body["orderQty"] if body["action"] == "Buy" else -body["orderQty"]
-            if abs(net + signed) > self.max_position:
-                return self._fail("MaxPosLimitReached", f"Position limit of {self.max_position} would be exceeded")
-        q = self.quotes[contract["id"]]
-        if body["orderType"] == "Market" and (q.bid is None or q.ask is None):
-            return self._fail("NoQuote", "No quote available for a market order")
-        for clord in [body.get("clOrdId")] + [c.get("clOrdId") for c in children]:
-            if clord:
-                self.clord_ids[clord] += 1
-        events: list[JSON] = []
-        entry = self._new_order(account["id"], contract["id"], body, body["orderQty"], "Working", events)
-        result: JSON = {"orderId": entry["id"]}
-        if op == "placeoso":
-            oco_id = self._id() if len(children) == 2 else None
-            for key, child in zip(("oso1Id", "oso2Id"), children, strict=False):
-                # Children wait (Suspended) until the entry fills; the reference does not say which
-                # status Tradovate shows for them, ProjectX uses the same "suspended" idea.
-                o = self._new_order(
-                    account["id"],
-                    contract["id"],
-                    child,
-                    body["orderQty"],
-                    "Suspended",
-                    events,
-                    parent=entry["id"],
-                    oco=oco_id,
-                )
-                result[key] = o["id"]
-        elif op == "placeoco":
-            oco_id = self._id()
-            entry["ocoId"] = oco_id
-            qty = body["orderQty"]
-            other = self._new_order(account["id"], contract["id"], children[0], qty, "Working", events, oco=oco_id)
-            result["ocoId"] = other["id"]
-        self._push(events)
-        self._match_all()
-        return result
-
-    def _new_order(
-        self,
-        account_id: int,
-        contract_id: int,
-        v: JSON,
-        qty: int,
-        status: str,
-        events: list[JSON],
-        *,
-        parent: int | None = None,
-        oco: int | None = None,
-    ) -> JSON:
-        now = iso(self.clock.now())
-        oid = self._id()
-        order: JSON = {
-            "id": oid,
-            "accountId": account_id,
-            "contractId": contract_id,
-            "timestamp": now,
-            "action": v["action"],
-            "ordStatus": "PendingNew",
-            "executionProviderId": 1,
-            "admin": False,
-        }
-        if parent is not None:
-            order["parentId"] = parent
-        if oco is not None:
-            order["ocoId"] = oco
-        self.entities["order"][oid] = order
-        version = {
-            "id": self._id(),
-            "orderId": oid,
-            "orderQty": qty,
-            "orderType": v["orderType"],
-            "timeInForce": v.get("timeInForce", "Day"),
-        }
-        for key in ("price", "stopPrice", "text"):
-            if key in v:
-                version[key] = v[key]
-        self.entities["orderVersion"][version["id"]] = version
-        command = {
-            "id": self._id(),
-            "orderId": oid,
-            "timestamp": now,
-            "commandType": "New",
-            "commandStatus": "ExecutionSuccess",
-        }
-        if v.get("clOrdId"):
-            command["clOrdId"] = v["clOrdId"]
-        self.entities["command"][command["id"]] = command
-        events += [
-            self._props("order", "Created", dict(order)),
-            self._props("orderVersion", "Created", version),
-            self._props("command", "Created", command),
-        ]
-        order["ordStatus"] = status
-        self._report(order, "New", events)
-        events.append(self._props("order", "Updated", dict(order)))
-        return order
-
-    def _report(self, order: JSON, exec_type: str, events: list[JSON], **extra: Any) -> None:
-        report = {
-            "id": self._id(),
-            "name": "report",
-            "accountId": order["accountId"],
-            "contractId": order["contractId"],
-            "timestamp": iso(self.clock.now()),
-            "tradeDate": self._trade_date(),
-            "orderId": order["id"],
-            "execType": exec_type,
-            "ordStatus": order["ordStatus"],
-            "action": order["action"],
-            **extra,
-        }
-        self.entities["executionReport"][report["id"]] = report
-        events.append(self._props("executionReport", "Created", report))
-
-    def _command(self, order: JSON, kind: str) -> JSON:
-        return {"id": self._id(), "orderId": order["id"], "timestamp": iso(self.clock.now()), "commandType": kind}
-
-    def _version(self, oid: int) -> JSON:
-        return max((v for v in self.entities["orderVersion"].values() if v["orderId"] == oid), key=lambda v: v["id"])
-
-    def _modify(self, body: JSON) -> JSON:
-        for key in ("orderId", "orderQty", "orderType"):
-            if key not in body:
-                raise _BadRequest(f"modifyorder: missing required field {key}")
-        order = self.entities["order"].get(body["orderId"]) if isinstance(body["orderId"], int) else None
-        if order is None:
-            return self._fail("UnknownReason", f"Order {body['orderId']} not found")
-        product = self._product_of(order["contractId"])
-        failure = self._check_version({**body, "action": order["action"]}, "modifyorder", product, needs_qty=True)
-        if failure is not None:
-            return failure
-        if order["ordStatus"] not in ("Working", "Suspended"):
-            return self._fail("TooLate", f"Order is {order['ordStatus']}")
-        if self._reject_next:
-            reason, text = self._reject_next.pop(0)
-            return self._fail(reason, text)
-        events: list[JSON] = []
-        current = self._version(order["id"])
-        version = {
-            "id": self._id(),
-            "orderId": order["id"],
-            "orderQty": body["orderQty"],
-            "orderType": body["orderType"],
-            "timeInForce": body.get("timeInForce", current.get("timeInForce", "Day")),
-        }
-        for key in ("price", "stopPrice"):
-            if key in body:
-                version[key] = body[key]
-        self.entities["orderVersion"][version["id"]] = version
-        command = self._command(order, "Modify")
-        self.entities["command"][command["id"]] = command
-        events += [self._props("command", "Created", command), self._props("orderVersion", "Created", version)]
-        self._report(order, "Replaced", events)
-        events.append(self._props("order", "Updated", dict(order)))
-        self._push(events)
-        self._match_all()
-        return {"commandId": command["id"]}
-
-    def _cancel(self, body: JSON) -> JSON:
-        if "orderId" not in body:
-            raise _BadRequest("cancelorder: missing required field orderId")
-        order = self.entities["order"].get(body["orderId"]) if isinstance(body["orderId"], int) else None
-        if order is None:
-            return self._fail("UnknownReason", f"Order {body['orderId']} not found")
-        if order["ordStatus"] not in ("Working", "Suspended"):
-            return self._fail("TooLate", f"Order is {order['ordStatus']}")
-        if self._reject_next:
-            reason, text = self._reject_next.pop(0)
-            return self._fail(reason, text)
-        command = self._command(order, "Cancel")
-        self.entities["command"][command["id"]] = command
-        events = [self._props("command", "Created", command)]
-        self._cancel_order(order, events)
-        self._push(events)
-        return {"commandId": command["id"]}
-
-    def _cancel_order(self, order: JSON, events: list[JSON]) -> None:
-        order["ordStatus"] = "Canceled"
-        self._report(order, "Canceled", events)
-        events.append(self._props("order", "Updated", dict(order)))
-        # Children of an entry that never filled go with it.
-        for child in self.entities["order"].values():
-            if child.get("parentId") == order["id"] and child["ordStatus"] in ("Suspended", "Working"):
-                self._cancel_order(child, events)
-
-    def _liquidate(self, body: JSON) -> JSON:
-        for key in ("accountId", "contractId", "admin"):
-            if key not in body:
-                raise _BadRequest(f"liquidateposition: missing required field {key}")
-        account = self.entities["account"].get(body["accountId"])
-        contract = self.entities["contract"].get(body["contractId"])
-        if account is None:
-            return self._fail("Unauthorized", "Account is not accessible with this login")
-        if contract is None:
-            return self._fail("InvalidContract", f"Unknown contract {body['contractId']}")
-        events: list[JSON] = []
-        for order in list(self.entities["order"].values()):
-            if (
-                order["accountId"] == account["id"]
-                and order["contractId"] == contract["id"]
-                and order["ordStatus"] in ("Working", "Suspended")
-            ):
-                self._cancel_order(order, events)
-        net = self._position(account["id"], contract["id"])["netPos"]
-        if net == 0:
-            self._push(events)
-            return self._fail("UnknownReason", "No position to liquidate")
-        q = self.quotes[contract["id"]]
-        if q.bid is None or q.ask is None:
-            self._push(events)
-            return self._fail("NoQuote", "No quote available to liquidate")
-        v = {"action": "Sell" if net > 0 else "Buy", "orderType": "Market", "timeInForce": "Day"}
-        order = self._new_order(account["id"], contract["id"], v, abs(net), "Working", events)
-        self._push(events)
-        self._match_all()
-        return {"orderId": order["id"]}
-
-    # ------------------------------------------------------------------ matching
-
-    def set_quote(
-        self,
-        symbol: str,
-        *,
-        bid: float | str | None = None,
-        ask: float | str | None = None,
-        last: float | str | None = None,
-        bid_size: int | None = None,
-        ask_size: int | None = None,
-        volume: int | None = None,
-    ) -> None:
-        """Move the fake market; subscribers get ONLY the entries that changed (A6.2: updates are
-        partial), then resting orders that the new prices cross are filled."""
-        contract = self._contract_by_symbol(symbol)
-        assert contract is not None, f"the fake has no contract {symbol}"
-        q = self.quotes[contract["id"]]
-        entries: JSON = {}
-        if bid is not None or bid_size is not None:
-            q.bid = Decimal(str(bid)) if bid is not None else q.bid
-            # A new price level shows fresh size unless the test says otherwise.
-            q.bid_size = bid_size if bid_size is not None else (10 if bid is not None else q.bid_size)
-            entries["Bid"] = {"price": float(q.bid) if q.bid is not None else None, "size": q.bid_size}
-        if ask is not None or ask_size is not None:
-            q.ask = Decimal(str(ask)) if ask is not None else q.ask
-            q.ask_size = ask_size if ask_size is not None else (10 if ask is not None else q.ask_size)
-            entries["Offer"] = {"price": float(q.ask) if q.ask is not None else None, "size": q.ask_size}
-        if last is not None:
-            q.last = Decimal(str(last))
-            q.volume += 1
-            entries["Trade"] = {"price": float(q.last), "size": 1}
-            entries["TotalTradeVolume"] = {"size": q.volume}
-        if volume is not None:
-            q.volume = volume
-            entries["TotalTradeVolume"] = {"size": volume}
-        self._push_quote(contract["id"], entries)
-        self._match_all()
-
-    def _full_entries(self, contract_id: int) -> JSON:
-        q = self.quotes[contract_id]
-        entries: JSON = {}
-        if q.bid is not None:
-            entries["Bid"] = {"price": float(q.bid), "size": q.bid_size}
-        if q.ask is not None:
-            entries["Offer"] = {"price": float(q.ask), "size": q.ask_size}
-        if q.last is not None:
-            entries["Trade"] = {"price": float(q.last), "size": 1}
-        entries["TotalTradeVolume"] = {"size": q.volume}
-        entries["SettlementPrice"] = {"price": float(q.last or q.bid or 0) or None}
-        if entries["SettlementPrice"]["price"] is None:
-            del entries["SettlementPrice"]
-        return entries
-
-    def _push_quote(self, contract_id: int, entries: JSON) -> None:
-        if not entries:
-            return
-        quote = {"timestamp": iso(self.clock.now()), "contractId": contract_id, "entries": entries}
-        frame = "a" + json.dumps([{"e": "md", "d": {"quotes": [quote]}}])
-        for conn in self._conns:
-            if conn.kind == "md" and contract_id in conn.quotes:
-                self._spawn(self._send(conn, frame))
-
-    def _match_all(self) -> None:
-        """Fill every working order the current quotes cross (repeats: fills release OSO children)."""
-        for _ in range(10):
-            events: list[JSON] = []
-            for order in list(self.entities["order"].values()):
-                if order["ordStatus"] == "Working":
-                    self._try_fill(order, events)
-            if not events:
-                return
-            self._push(events)
-
-    def _try_fill(self, order: JSON, events: list[JSON]) -> None:
-        q = self.quotes[order["contractId"]]
-        v = self._version(order["id"])
-        buy = order["action"] == "Buy"
-        touch = q.ask if buy else q.bid
-        if touch is None:
-            return
-        kind = v["orderType"]
-        price: Decimal | None = None
-        if kind in ("Stop", "StopLimit") and order["id"] not in self._stop_triggered:
-            stop = Decimal(str(v["stopPrice"]))
-            if (buy and touch >= stop) or (not buy and touch <= stop):
-                self._stop_triggered.add(order["id"])
-            else:
-                return
-        if kind in ("Market", "Stop"):
-            price = touch
-        else:
-            limit = Decimal(str(v["price"]))
-            if buy and touch <= limit:
-                price = min(limit, touch)
-            elif not buy and touch >= limit:
-                price = max(limit, touch)
-        if price is None:
-            return
-        # Fills take the size shown at the touch (partial fills when it is smaller than the order),
-        # and that size is consumed, as on a real book.
-        done, _ = self._filled.get(order["id"], (0, Decimal(0)))
-        size = q.ask_size if buy else q.bid_size
-        qty = min(v["orderQty"] - done, size)
-        if qty <= 0:
-            return
-        if buy:
-            q.ask_size -= qty
-            self._push_quote(order["contractId"], {"Offer": {"price": float(q.ask), "size": q.ask_size}})
-        else:
-            q.bid_size -= qty
-            self._push_quote(order["contractId"], {"Bid": {"price": float(q.bid), "size": q.bid_size}})
-        self._fill(order, v, price, qty, events)
-
-    def _fill(self, order: JSON, version: JSON, price: Decimal, qty: int, events: list[JSON]) -> None:
-        fill = {
-            "id": self._id(),
-            "orderId": order["id"],
-            "contractId": order["contractId"],
-            "timestamp": iso(self.clock.now()),
-            "tradeDate": self._trade_date(),
-            "action": order["action"],
-            "qty": qty,
-            "price": float(price),
-            "active": True,
-            "finallyPaired": 0,
-        }
-        self.entities["fill"][fill["id"]] = fill
-        done, notional = self._filled.get(order["id"], (0, Decimal(0)))
-        done, notional = done + qty, notional + price * qty
-        self._filled[order["id"]] = (done, notional)
-        complete = done >= version["orderQty"]
-        if complete:
-            order["ordStatus"] = "Filled"
-        avg = float(notional / done)
-        self._report(order, "Trade", events, cumQty=done, avgPx=avg, lastQty=qty, lastPx=float(price))
-        events.append(self._props("fill", "Created", fill))
-        events.append(self._props("order", "Updated", dict(order)))
-        self._apply_to_position(order, fill, price, events)
-        if not complete:
-            # Simplification: OSO children wait for the whole entry, and an OCO sibling is
-            # cancelled only when its partner is done (the reference does not describe partials).
-            return
-        for other in self.entities["order"].values():
-            if other["id"] == order["id"]:
-                continue
-            if other.get("parentId") == order["id"] and other["ordStatus"] == "Suspended":
-                other["ordStatus"] = "Working"
-                self._report(other, "New", events)
-                events.append(self._props("order", "Updated", dict(other)))
-            elif (
-                order.get("ocoId") is not None
-                and other.get("ocoId") == order["ocoId"]
-                and other["ordStatus"] in ("Working", "Suspended")
-            ):
-                self._cancel_order(other, events)
-
-    def _position(self, account_id: int, contract_id: int) -> JSON:
-        for p in self.entities["position"].values():
-            if p["accountId"] == account_id and p["contractId"] == contract_id:
-                return p
-        return {"netPos": 0}
-
-    def _apply_to_position(self, order: JSON, fill: JSON, price: Decimal, events: list[JSON]) -> None:
-        pos = self._position(order["accountId"], order["contractId"])
-        created = "id" not in pos
-        if created:
-            pos = {
-                "id": self._id(),
-                "accountId": order["accountId"],
-                "contractId": order["contractId"],
-                "tradeDate": self._trade_date(),
-                "netPos": 0,
-                "netPrice": None,
-                "bought": 0,
-                "boughtValue": 0.0,
-                "sold": 0,
-                "soldValue": 0.0,
-                "prevPos": 0,
-                "prevPrice": None,
-            }
-            self.entities["position"][pos["id"]] = pos
-        buy = order["action"] == "Buy"
-        qty = fill["qty"]
-        if buy:
-            pos["bought"] += qty
-            pos["boughtValue"] += float(price) * qty
-        else:
-            pos["sold"] += qty
-            pos["soldValue"] += float(price) * qty
-        lots = self._lots.setdefault(pos["id"], [])
-        product = self._product_of(order["contractId"])
-        remaining = qty
-        realized = Decimal(0)
-        while remaining and lots and lots[0][1] != buy:
-            lot = lots[0]
-            m = min(remaining, lot[2])
-            buy_fill, sell_fill = (fill["id"], lot[0]) if buy else (lot[0], fill["id"])
-            buy_price, sell_price = (price, lot[3]) if buy else (lot[3], price)
-            pair = {
-                "id": self._id(),
-                "positionId": pos["id"],
-                "buyFillId": buy_fill,
-                "sellFillId": sell_fill,
-                "qty": m,
-                "buyPrice": float(buy_price),
-                "sellPrice": float(sell_price),
-                "active": True,
-            }
-            self.entities["fillPair"][pair["id"]] = pair
-            events.append(self._props("fillPair", "Created", pair))
-            realized += (sell_price - buy_price) * m * product.value_per_point
-            lot[2] -= m
-            remaining -= m
-            if lot[2] == 0:
-                lots.pop(0)
-        if remaining:
-            lots.append([fill["id"], buy, remaining, price])
-        pos["netPos"] = sum(lot[2] if lot[1] else -lot[2] for lot in lots)
-        if lots:
-            total = sum(lot[3] * lot[2] for lot in lots)
-            pos["netPrice"] = float(total / sum(lot[2] for lot in lots))
-        else:
-            pos["netPrice"] = None
-        pos["timestamp"] = iso(self.clock.now())
-        events.append(self._props("position", "Created" if created else "Updated", dict(pos)))
-        if realized:
-            cash = next(c for c in self.entities["cashBalance"].values() if c["accountId"] == order["accountId"])
-            cash["amount"] = float(Decimal(str(cash["amount"])) + realized)
-            cash["realizedPnL"] = float(Decimal(str(cash["realizedPnL"])) + realized)
-            cash["weekRealizedPnL"] = float(Decimal(str(cash["weekRealizedPnL"])) + realized)
-            cash["timestamp"] = iso(self.clock.now())
-            events.append(self._props("cashBalance", "Updated", dict(cash)))
-
     # ================================================================== pushing props
 
     @staticmethod
@@ -1267,15 +732,53 @@ class FakeTradovate:
         if not events:
             return
         batch = list(reversed(events)) if self.scramble_props else events
+        if self.props_as_arrays:
+            batch = self._as_arrays(batch)
         frame = "a" + json.dumps(batch)
         for conn in self._conns:
             if conn.kind == "trading" and conn.synced:
                 self._spawn(self._send(conn, frame))
         self._notify()
 
-    def sync_message(self) -> JSON:
+    @staticmethod
+    def _as_arrays(batch: list[JSON]) -> list[JSON]:
+        """Consecutive props of one entity and event type as one event whose entity is an array."""
+        out: list[JSON] = []
+        for item in batch:
+            d = item["d"]
+            last = out[-1]["d"] if out else None
+            if last is not None and (last["entityType"], last["eventType"]) == (d["entityType"], d["eventType"]):
+                last["entity"].append(d["entity"])
+            else:
+                out.append({"e": "props", "d": {**d, "entity": [d["entity"]]}})
+        return out
+
+    def _sync_scope(self, body: Any) -> tuple[set[int] | None, str]:
+        """The accounts a sync body asks for (None: all of the user's) or why it is refused.
+
+        Vendor samples send ``{users: [id]}`` (example-api-faq), ``{accounts: [id]}``
+        (example-api-trading-strategy) and ``{splitResponses: true}`` (partner docs; how the
+        chunks are cut is not described in the sources read, so the fake sends one chunk).
+        """
+        if not isinstance(body, dict):
+            return None, "the sync body must be an object"
+        users, accounts = body.get("users"), body.get("accounts")
+        mine = {a["id"] for a in self.entities["account"].values()}
+        if users is not None and users != [self.user_id]:
+            return None, "users must list the authorized user's id"
+        if accounts is not None:
+            if not isinstance(accounts, list) or not accounts or not set(accounts) <= mine:
+                return None, "accounts must list accounts of the authorized user"
+            return set(accounts), ""
+        if users is None and body.get("splitResponses") is not True:
+            return None, "a sync needs users, accounts or splitResponses"
+        return None, ""
+
+    def sync_message(self, accounts: set[int] | None = None) -> JSON:
         """The SyncMessage: plural keys (A6.1), ``users`` and ``contractGroups`` always present."""
         snap: JSON = {key: list(self.entities[entity].values()) for entity, key in SYNC_KEYS.items()}
+        if accounts is not None:
+            snap["accounts"] = [a for a in snap["accounts"] if a["id"] in accounts]
         # A6.1: reference data only for what the user's orders and positions refer to.
         used = {o["contractId"] for o in self.entities["order"].values()}
         used |= {p["contractId"] for p in self.entities["position"].values()}
@@ -1339,6 +842,10 @@ class FakeTradovate:
             if loop.time() - conn.last_sent >= self.heartbeat_interval:
                 await self._send(conn, "h")
 
+    async def _send_later(self, conn: _Conn, frame: str, delay: float) -> None:
+        await asyncio.sleep(delay)
+        await self._send(conn, frame)
+
     async def _reply(self, conn: _Conn, request_id: int, status: int, data: Any = None) -> None:
         item: JSON = {"s": status, "i": request_id}
         if data is not None:
@@ -1351,19 +858,43 @@ class FakeTradovate:
             return
         parts = text.split("\n", 3)
         if len(parts) != 4 or not parts[1].strip().lstrip("-").isdigit():
-            # A6 does not say how the server treats a malformed message; without a request id it
-            # cannot answer, so the fake closes the socket, as a strict server would.
+            # A malformed message is answered s:400 and the socket stays open (the vendor's socket
+            # answers like HTTP; issue 15). Without a readable id the answer carries none.
             self.bad_frames += 1
-            await self._send(conn, 'c[1008,"Malformed message"]')
-            await conn.ws.close()
+            rid_guess = parts[1].strip() if len(parts) > 1 else ""
+            item: JSON = {"s": 400, "d": "Malformed request: expected endpoint, id, query and body lines"}
+            if rid_guess.lstrip("-").isdigit():
+                item["i"] = int(rid_guess)
+            await self._send(conn, "a" + json.dumps([item]))
             return
         endpoint, rid_text, query_text, body_text = parts
         endpoint = endpoint.strip().lower()
         rid = int(rid_text)
+        # TradovateSocket.js writes ${JSON.stringify(body)} and the strategy repo ${query}: a missing
+        # body or query arrives as the text "undefined". Both mean none.
+        if body_text.strip() == "undefined":
+            body_text = ""
+        if query_text.strip() == "undefined":
+            query_text = ""
+        stop = self._lockout(endpoint)
+        if stop is not None:
+            await self._reply(conn, rid, stop)
+            return
         if endpoint == "authorize":
             kinds = ("access", "md") if conn.kind == "md" else ("access",)
-            if self._valid(body_text.strip(), kinds):
+            token = body_text.strip()
+            if token.startswith('"'):
+                # TradovateSocket.js sends JSON.stringify(token), the tutorials and the C# client the
+                # raw token (reference A6 says raw): both are accepted.
+                with contextlib.suppress(ValueError):
+                    token = str(json.loads(token))
+            if self._refuse_authorize and self._valid(token, kinds):
+                self._refuse_authorize -= 1
+                self.unauthorized += 1
+                await self._reply(conn, rid, 401, "Access is denied")
+            elif self._valid(token, kinds):
                 conn.authorized = True
+                conn.session = self.session_of.get(token)
                 await self._reply(conn, rid, 200)
             else:
                 self.unauthorized += 1
@@ -1382,10 +913,6 @@ class FakeTradovate:
                 await self._reply(conn, rid, 400, "Request body is not valid JSON")
                 return
         query = dict(pair.split("=", 1) for pair in query_text.split("&") if "=" in pair)
-        if self._fail_429.get(endpoint):
-            self._fail_429[endpoint] -= 1
-            await self._reply(conn, rid, 429)
-            return
         queued = self._penalties.get(endpoint)
         if queued and not (isinstance(body, dict) and "p-ticket" in body):
             p_time, captcha = queued.pop(0)
@@ -1404,11 +931,11 @@ class FakeTradovate:
             return
         if endpoint == "user/syncrequest":
             self.sync_requests += 1
-            users = body.get("users") if isinstance(body, dict) else None
-            if not isinstance(users, list) or users != [self.user_id]:
-                await self._reply(conn, rid, 400, "users must list the authorized user's id")
+            accounts, problem = self._sync_scope(body)
+            if problem:
+                await self._reply(conn, rid, 400, problem)
                 return
-            await self._reply(conn, rid, 200, self.sync_message())
+            await self._reply(conn, rid, 200, self.sync_message(accounts))
             conn.synced = True
             return
         # A6.1: every REST operation is reachable over the socket too.
@@ -1428,8 +955,9 @@ class FakeTradovate:
             if endpoint == "md/subscribequote":
                 self.subscribe_requests += 1
                 conn.quotes.add(contract["id"])
-                # U5: the reply may have no d; the fake sends none.
-                await self._reply(conn, rid, 200)
+                # U5 left the reply's d open; the vendor's JS reads response.d['p-ticket'], so a
+                # d object it is.
+                await self._reply(conn, rid, 200, {})
                 self._push_quote(contract["id"], self._full_entries(contract["id"]))
             elif endpoint == "md/unsubscribequote":
                 conn.quotes.discard(contract["id"])
@@ -1469,8 +997,12 @@ class FakeTradovate:
                 "bidVolume": 0,
                 "offerVolume": 0,
             }
-            charts = [{"id": hist, "td": 20261124, "bars": [bar]}, {"id": hist, "eoh": True}]
-            await self._send(conn, "a" + json.dumps([{"e": "chart", "d": {"charts": charts}}]))
+            # example-api-faq (large chart requests): charts and the end-of-history object carry
+            # the subscription's realtimeId (TradovateSocket.js filters on it).
+            charts = [{"id": real, "td": 20261124, "bars": [bar]}, {"id": real, "eoh": True}]
+            # History follows the reply a moment later, as from a real server (the vendor's JS looks
+            # the contract up before it listens for bars).
+            self._spawn(self._send_later(conn, "a" + json.dumps([{"e": "chart", "d": {"charts": charts}}]), 0.1))
             return
         if endpoint == "md/cancelchart":
             await self._reply(conn, rid, 200)

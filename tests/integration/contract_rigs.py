@@ -138,7 +138,7 @@ class TradovateRig:
         from tests.integration.test_tradovate import FAST
         from tterm.brokers.tradovate import build
 
-        self.fake = FakeTradovate(clock=FakeClock(NOW))
+        self.fake = FakeTradovate(clock=FakeClock(NOW), heartbeat_interval=0.05, client_timeout=3.0)
         await self.fake.start()
         self.fake.set_quote("MESZ6", bid="6650.00", ask="6650.25", last="6650.25")
         self.master = InstrumentMaster(today=lambda: self.fake.clock.now().date())

@@ -17,7 +17,7 @@ from tterm.runtime import build_engine
 
 @pytest.fixture
 async def fake():
-    server = FakeTradovate(clock=FakeClock())
+    server = FakeTradovate(clock=FakeClock(), heartbeat_interval=0.05, client_timeout=3.0)
     await server.start()
     server.set_quote("MESZ6", bid="6650.00", ask="6650.25", last="6650.25")
     yield server

@@ -40,6 +40,7 @@ from tterm.core.models import (
     OrderGroup,
     OrderRequest,
     OrderRole,
+    OrderSource,
     OrderStatus,
     OrderType,
     Position,
@@ -48,6 +49,8 @@ from tterm.core.models import (
 )
 
 ACCT = "tv:DEMO123456"
+#: The fake's socket timing for tests: tens of milliseconds (its defaults are the vendor's 2.5 s).
+FAST_FAKE = {"heartbeat_interval": 0.05, "client_timeout": 3.0}
 FAST = {
     "heartbeat_interval": 0.05,
     "stale_after": 0.6,
@@ -115,7 +118,7 @@ def make(fake: FakeTradovate, instruments: InstrumentMaster, tmp_path: Any, **op
 
 @pytest.fixture
 async def fake():
-    server = FakeTradovate(clock=FakeClock())
+    server = FakeTradovate(clock=FakeClock(), **FAST_FAKE)
     await server.start()
     server.set_quote("MESZ6", bid="6650.00", ask="6650.25", last="6650.25")
     server.set_quote("MNQZ6", bid="21000.00", ask="21000.25", last="21000.00")
@@ -186,23 +189,23 @@ def test_build_refuses_bad_options_and_missing_secrets(fake, instruments, tmp_pa
 # =========================================================================== login, sync, quotes
 
 
-async def test_login_sync_and_partial_quotes_merge(fake, connected, tmp_path):
+async def test_login_sync_and_quotes(fake, connected, tmp_path):
     broker, events = connected
     assert [a.id for a in await broker.accounts()] == ["tv:DEMO123456", "tv:DEMO654321"]
     snaps = {s.account: s for s in await broker.snapshots()}
     assert snaps[ACCT].balance == Decimal("50000") and snaps[ACCT].equity == Decimal("50000")
     status = await events.wait_for(ConnectionStatus, lambda s: s.state is ConnectionState.CONNECTED)
     # The session's expiry is structured (the status bar counts it down); tterm renews it itself.
-    assert status.auth_expires_at == fake.clock.now() + timedelta(minutes=80)
+    assert status.auth_expires_at == fake.clock.now() + timedelta(minutes=90)
     assert (status.auth_label, status.auth_needs_person) == ("session", False)
-    assert broker.token_expires_in() == timedelta(minutes=80)
+    assert broker.token_expires_in() == timedelta(minutes=90)
 
     await broker.subscribe_quotes(["MES1!"])  # continuous symbol -> MESZ6
     first = await events.wait_for(Quote, lambda q: q.symbol == "MESZ6")
     assert (first.bid, first.ask, first.last) == (Decimal("6650.00"), Decimal("6650.25"), Decimal("6650.25"))
-    fake.set_quote("MESZ6", bid="6650.25", bid_size=3)  # only the Bid entry is sent
-    merged = await events.wait_for(Quote, lambda q: q.bid == Decimal("6650.25"))
-    assert merged.ask == Decimal("6650.25") and merged.last == Decimal("6650.25") and merged.bid_size == 3
+    fake.set_quote("MESZ6", bid="6650.25", bid_size=3)
+    moved = await events.wait_for(Quote, lambda q: q.bid == Decimal("6650.25"))
+    assert moved.ask == Decimal("6650.25") and moved.last == Decimal("6650.25") and moved.bid_size == 3
 
     # The device id is created once per install and reused.
     device_file = tmp_path / "tradovate-device-id"
@@ -219,6 +222,29 @@ async def test_login_sync_and_partial_quotes_merge(fake, connected, tmp_path):
     assert events.of(Quote, mark) == []
 
 
+async def test_an_absent_side_is_no_data_never_the_last_value(fake, connected):
+    """example-api-js EX-08: "Any of entries may absent if no data available for them", and price
+    or size may be missing inside an entry. An absent side is no bid (or offer), not the old one."""
+    broker, events = connected
+    await broker.subscribe_quotes(["MESZ6"])
+    await events.wait_for(Quote, lambda q: q.ask == Decimal("6650.25"))
+    mark = events.mark()
+    fake.clear_side("MESZ6", "Offer")  # the offer side of the book is empty
+    one_sided = await events.wait_for(Quote, lambda q: q.ask is None, since=mark)
+    assert one_sided.bid == Decimal("6650.00") and one_sided.ask_size == 0
+    assert broker.last_quote("MESZ6").ask is None
+    # A bracket in ticks from a market entry cannot be priced from a side that is not there.
+    bracket = Bracket(take_profit_ticks=8, stop_loss_ticks=4)
+    refused = await market(broker, Side.BUY, 1, bracket=bracket)
+    assert refused.status is OrderStatus.REJECTED and "no offer" in refused.reject_reason
+    assert not any(b.get("clOrdId") == refused.client_order_id for b in fake.order_bodies)
+    # An entry without its price is no price either (its size alone says nothing).
+    mark = events.mark()
+    fake.push_entries("MESZ6", {"Bid": {"size": 4}, "Offer": {"price": 6650.5, "size": 2}})
+    q = await events.wait_for(Quote, lambda q: q.ask == Decimal("6650.50"), since=mark)
+    assert q.bid is None and q.bid_size == 0 and q.last is None
+
+
 async def test_unknown_symbol_for_quotes_is_a_clear_error(connected):
     broker, _ = connected
     with pytest.raises(BrokerError, match="Tradovate has no contract named ESZ6"):
@@ -228,7 +254,8 @@ async def test_unknown_symbol_for_quotes_is_a_clear_error(connected):
 
 
 async def test_search_and_lookup_learn_contracts_the_master_does_not_list(instruments, tmp_path):
-    server = FakeTradovate(clock=FakeClock(), contracts=(("MESZ6", "MES"), ("ZNZ6", "ZN"), ("ZNH7", "ZN")))
+    contracts = (("MESZ6", "MES"), ("ZNZ6", "ZN"), ("ZNH7", "ZN"))
+    server = FakeTradovate(clock=FakeClock(), contracts=contracts, **FAST_FAKE)
     await server.start()
     broker = make(server, instruments, tmp_path)
     events = Collector(broker)
@@ -415,7 +442,8 @@ async def test_modify_then_cancel(fake, connected):
     modified = await broker.modify(ACCT, order.order_id, quantity=3, limit_price=Decimal("6641.25"))
     assert (modified.quantity, modified.limit_price, modified.status) == (3, Decimal("6641.25"), OrderStatus.WORKING)
     body = fake.order_bodies[-1]
-    assert body == {"orderId": int(order.order_id), "orderQty": 3, "orderType": "Limit", "isAutomated": True,
+    # A change by a person is not automated: isAutomated is left out (it defaults to false).
+    assert body == {"orderId": int(order.order_id), "orderQty": 3, "orderType": "Limit",
                     "price": 6641.25, "timeInForce": "Day"}  # fmt: skip
     off_tick = await broker.modify(ACCT, order.order_id, limit_price=Decimal("6641.30"))
     assert "off the tick grid" in off_tick.reject_reason and off_tick.limit_price == Decimal("6641.25")
@@ -454,6 +482,57 @@ async def test_rejects_come_back_with_their_reason(fake, connected):
     assert over.reject_reason.startswith("the order would go over the account's position limit")
 
 
+async def test_is_automated_only_for_orders_no_person_placed(fake, connected):
+    """Partner best-practices page: isAutomated marks orders not placed directly by a person."""
+    broker, _ = connected
+    by_hand = await market(broker, Side.BUY, 1, source=OrderSource.TICKET)
+    assert by_hand.order_id.isdigit()
+    assert fake.order_bodies[-1]["isAutomated"] is False
+    bracket = Bracket(take_profit_ticks=8, stop_loss_ticks=4)
+    limit = {"order_type": OrderType.LIMIT, "limit_price": Decimal("6640.00")}
+    hotkey = await market(broker, Side.BUY, 1, source=OrderSource.HOTKEY, bracket=bracket, **limit)
+    assert hotkey.order_id.isdigit(), hotkey.reject_reason
+    assert fake.order_bodies[-1]["isAutomated"] is False
+    webhook = await market(broker, Side.SELL, 1, source=OrderSource.WEBHOOK)
+    assert webhook.order_id.isdigit()
+    assert fake.order_bodies[-1]["isAutomated"] is True
+    risk = await market(broker, Side.SELL, 1, source=OrderSource.RISK)
+    assert risk.order_id.isdigit()
+    assert fake.order_bodies[-1]["isAutomated"] is True
+
+
+async def test_an_async_reject_arrives_on_command_report_with_its_reason(fake, connected):
+    """C# sample Trading.cs: a command accepted at once can be rejected later, on commandReport
+    (RiskRejected / ExecutionRejected with rejectReason and text), not only on executionReport."""
+    broker, events = connected
+    fake.reject_after_accept("RiskRejected", "MaxPosLimitReached", "Max position 5 reached for MES")
+    order = await market(broker, Side.BUY, 1, order_type=OrderType.LIMIT, limit_price=Decimal("6640.00"))
+    assert order.order_id.isdigit()  # accepted first
+    reason = "the order would go over the account's position limit (Tradovate: Max position 5 reached for MES)"
+    # U8: the order's Rejected status and the report with the reason come in either order; the
+    # order ends rejected with the report's reason.
+    await events.wait_for(Order, lambda o: o.order_id == order.order_id and o.reject_reason == reason)
+    (final,) = [o for o in await broker.orders(ACCT) if o.order_id == order.order_id]
+    assert final.status is OrderStatus.REJECTED and final.reject_reason == reason
+    working = await market(broker, Side.BUY, 1, order_type=OrderType.LIMIT, limit_price=Decimal("6641.00"))
+    fake.reject_after_accept("ExecutionRejected", "SessionClosed", "")
+    mark = events.mark()
+    await broker.modify(ACCT, working.order_id, limit_price=Decimal("6642.00"))
+    notice = await events.wait_for(Notice, lambda n: "modify" in n.text and "rejected" in n.text, since=mark)
+    assert working.order_id in notice.text and "the market is closed" in notice.text
+
+
+async def test_props_with_an_array_of_entities(fake, connected):
+    """WebSocketClient.cs in example-api-csharp-trading reads ``entity`` as an object or an array."""
+    broker, events = connected
+    fake.props_as_arrays = True
+    buy = await market(broker, Side.BUY, 2)
+    await events.wait_for(Order, order_is(buy.order_id, OrderStatus.FILLED))
+    fill = await events.wait_for(Fill, lambda f: f.order_id == buy.order_id)
+    assert fill.quantity == 2
+    await events.wait_for(Position, lambda p: p.quantity == 2)
+
+
 async def test_flatten_cancels_working_orders_and_liquidates(fake, connected):
     broker, events = connected
     buy = await market(broker, Side.BUY, 2)
@@ -468,7 +547,8 @@ async def test_flatten_cancels_working_orders_and_liquidates(fake, connected):
     liquidation = next(o for o in results if o.order_id != resting.order_id)
     assert liquidation.side is Side.SELL and liquidation.quantity == 2
     liquidate = fake.order_bodies[-1]
-    assert set(liquidate) == {"accountId", "contractId", "admin", "isAutomated"} and liquidate["admin"] is False
+    # The documented fields only (C# services-api LiquidatePosition model): no isAutomated.
+    assert set(liquidate) == {"accountId", "contractId", "admin"} and liquidate["admin"] is False
     await events.wait_for(Order, order_is(liquidation.order_id, OrderStatus.FILLED))
     await events.wait_for(Position, lambda p: p.symbol == "MESZ6" and p.quantity == 0)
     assert {p.symbol: p.quantity for p in await broker.positions(ACCT)} == {"MNQZ6": -1}
@@ -566,13 +646,13 @@ async def test_token_is_renewed_before_expiry_with_no_failed_request(fake, conne
     broker, events = connected
     first_expiry = broker.session_expires_at
     assert first_expiry is not None
-    fake.clock.advance(timedelta(minutes=66))  # inside the 15-minute renewal window
+    fake.clock.advance(timedelta(minutes=76))  # inside the 15-minute renewal window
     await fake.until(lambda: fake.renewals == 1)
     renewed = await events.wait_for(ConnectionStatus, lambda s: s.auth_expires_at != first_expiry, since=1)
-    assert broker.session_expires_at == first_expiry + timedelta(minutes=66) == renewed.auth_expires_at
+    assert broker.session_expires_at == first_expiry + timedelta(minutes=76) == renewed.auth_expires_at
     assert renewed.state is ConnectionState.CONNECTED and renewed.auth_needs_person is False
     fake.clock.advance(timedelta(minutes=20))  # the first token has now expired
-    assert broker.token_expires_in() == timedelta(minutes=60)
+    assert broker.token_expires_in() == timedelta(minutes=70)
     order = await market(broker, Side.BUY, 1)
     assert order.status is not OrderStatus.REJECTED
     assert fake.unauthorized == 0 and fake.logins == 1
@@ -583,7 +663,7 @@ async def test_a_renewed_session_is_stored_and_a_restart_reuses_it(fake, instrum
     events = Collector(first)
     await first.connect()
     initial = first.session_expires_at
-    fake.clock.advance(timedelta(minutes=66))
+    fake.clock.advance(timedelta(minutes=76))
     await events.wait_for(ConnectionStatus, lambda s: s.auth_expires_at not in (None, initial))
     path = tmp_path / "tokens" / "tv.json"
     assert oct(path.stat().st_mode & 0o777) == "0o600"
@@ -609,8 +689,50 @@ async def test_an_expired_token_gets_a_new_session_and_the_request_succeeds(fake
     fake.expire_tokens()
     order = await market(broker, Side.BUY, 1)
     assert order.order_id.isdigit()
-    assert fake.unauthorized == 1 and fake.logins == 2
+    # The 401 is checked by a renewal first; only its refusal (the token is really gone) logs in.
+    assert fake.unauthorized == 2 and fake.logins == 2 and fake.renewals == 0
     await events.wait_for(Order, order_is(order.order_id, OrderStatus.FILLED))
+
+
+async def test_a_401_on_a_live_session_is_not_a_new_login(fake, connected):
+    broker, _ = connected
+    await market(broker, Side.BUY, 1)  # looks the contract up once
+    fake.deny_401("order/placeorder", times=2)  # e.g. a live device not approved yet
+    request = OrderRequest(account=ACCT, symbol="MESZ6", side=Side.BUY, quantity=1)
+    order = await broker.place(request)
+    assert order.status is OrderStatus.REJECTED and "HTTP 401" in order.reject_reason
+    assert "session is valid" in order.reject_reason
+    # The session was checked by renewing it (it is alive), the order tried once more, no login.
+    assert fake.logins == 1 and fake.renewals == 1 and fake.most_sessions == 1
+    assert fake.clord_ids[request.client_order_id] == 0
+    fake.deny_401("order/placeorder")
+    again = await market(broker, Side.BUY, 1)  # the session was confirmed a moment ago: no renewal
+    assert again.status is OrderStatus.REJECTED and "HTTP 401" in again.reject_reason
+    assert fake.renewals == 1 and fake.logins == 1
+
+
+async def test_a_refused_authorize_renews_and_does_not_open_a_session(fake, connected):
+    _, events = connected
+    fake.refuse_authorize()
+    mark = events.mark()
+    await fake.drop_sockets("trading")
+    await events.wait_for(ConnectionStatus, lambda s: s.state is ConnectionState.CONNECTED, since=mark)
+    assert fake.logins == 1 and fake.renewals == 1 and fake.most_sessions == 1
+
+
+async def test_a_session_closed_by_two_logins_elsewhere_logs_in_once_more(fake, connected):
+    broker, events = connected
+    mark = events.mark()
+    fake.login_elsewhere()
+    fake.login_elsewhere()  # a third session: Tradovate closes tterm's, the oldest
+    assert fake.sessions_closed == 1 and len(fake.sessions) == 2
+    await events.wait_for(ConnectionStatus, lambda s: s.state is ConnectionState.RECONNECTING, since=mark)
+    await events.wait_for(ConnectionStatus, lambda s: s.state is ConnectionState.CONNECTED, since=mark)
+    await fake.until(lambda: fake.sockets("md") == 1 and fake.sockets("trading") == 1)
+    order = await market(broker, Side.BUY, 1)
+    assert order.order_id.isdigit(), order.reject_reason
+    # Exactly one new login for tterm (its token was really gone), never a login per 401.
+    assert fake.logins == 2 and fake.most_sessions == 2
 
 
 async def test_an_order_whose_session_cannot_be_renewed_raises_unsent(fake, connected):
@@ -648,6 +770,66 @@ async def test_captcha_penalty_is_a_clear_error(fake, instruments, tmp_path):
     await broker.close()
 
 
+async def _run_clock(fake: FakeTradovate, minutes: int, step: float = 30) -> None:
+    """Move the shared clock ``minutes`` forward in steps, letting every waiting task run."""
+    for _ in range(int(minutes * 60 / step)):
+        fake.clock.advance(step)
+        await asyncio.sleep(0.01)
+
+
+async def test_a_revoked_password_stops_the_logins_and_asks_for_a_person(fake, connected):
+    broker, events = connected
+    fake.expire_tokens()  # the session is gone at Tradovate...
+    fake.password = "changed-on-the-website"  # ...and the stored password no longer works
+    await _run_clock(fake, 85)  # past the renewal time, then ten more minutes of retries
+    # One refused login, then no more: the vendor allows about 5 failed logins an hour.
+    assert fake.failed_logins == 1 and fake.logins == 1
+    status = await events.wait_for(ConnectionStatus, lambda s: s.state is ConnectionState.NEEDS_LOGIN)
+    assert "Incorrect username or password" in status.detail and "secrets.toml" in status.detail
+    assert broker.connection_state is ConnectionState.NEEDS_LOGIN
+    notices = [n for n in events.of(Notice) if "Incorrect username" in n.text]
+    assert len(notices) == 1 and notices[0].level == "error"
+    renewals = fake.renewals
+    await _run_clock(fake, 30)
+    assert fake.failed_logins == 1 and fake.renewals == renewals  # nothing more is tried alone
+    sent = len(fake.requests)
+    held = await market(broker, Side.BUY, 1, reduce_only=True)
+    assert held.status is OrderStatus.REJECTED and "login is stopped" in held.reject_reason
+    assert len(fake.requests) == sent
+
+
+async def test_a_captcha_on_a_background_login_waits_the_hour_then_tries_once(fake, connected):
+    broker, events = connected
+    fake.expire_tokens()
+    fake.penalize("auth/accesstokenrequest", p_time=3600, captcha=True, times=5)
+    await _run_clock(fake, 80)
+    assert fake.penalties_issued == 1  # one login met the captcha; none was sent after it
+    status = await events.wait_for(ConnectionStatus, lambda s: s.state is ConnectionState.NEEDS_LOGIN)
+    assert "captcha" in status.detail and "hour" in status.detail
+    fake._penalties.clear()
+    await _run_clock(fake, 61)  # the vendor's hour is over: one login, and it works
+    await events.wait_for(ConnectionStatus, lambda s: s.state is ConnectionState.CONNECTED and s.detail != "")
+    assert fake.penalties_issued == 1 and fake.logins == 2
+    order = await market(broker, Side.BUY, 1)
+    assert order.order_id.isdigit(), order.reject_reason
+
+
+async def test_failed_logins_are_budgeted_per_hour(fake, instruments, tmp_path):
+    """Logins that fail for a reason tterm cannot see (no errorText: a broken answer) are
+    retried, but never more than the budget an hour (the vendor counts failed logins only)."""
+    from tterm.brokers.tradovate.auth import LoginGuard
+
+    guard = LoginGuard(fake.clock, failures_per_hour=3)
+    for _ in range(3):
+        guard.before()
+        guard.failed("no answer")
+    with pytest.raises(AuthError, match="3 failed Tradovate logins in the last hour") as err:
+        guard.before()
+    assert err.value.sent is False
+    fake.clock.advance(3601)
+    guard.before()  # the oldest failure aged out of the hour
+
+
 async def test_order_penalty_is_obeyed_and_the_order_sent_once(fake, connected):
     broker, _ = connected
     fake.penalize("order/placeorder", p_time=5)
@@ -677,32 +859,86 @@ async def test_going_over_the_rate_earns_a_penalty_that_is_obeyed(fake, connecte
     await events.wait_for(Position, lambda p: p.quantity == 0)
 
 
-async def test_a_429_is_not_resent_and_holds_the_next_request(fake, connected):
-    broker, _ = connected
-    fake.fail_429("contract/find")
-    with pytest.raises(RateLimited, match="429") as err:
+async def test_a_429_locks_the_login_out_for_an_hour_and_nothing_is_sent(fake, connected):
+    broker, events = connected
+    await market(broker, Side.BUY, 1)  # looks the contract up once
+    fake.fail_429("order/placeorder")  # the vendor's lockout starts here and extends on every request
+    request = OrderRequest(account=ACCT, symbol="MESZ6", side=Side.BUY, quantity=1)
+    held = await broker.place(request)
+    # A 429 was not processed: the order is refused with the reason, never resent, never looked up.
+    assert held.status is OrderStatus.REJECTED and "locked this login out" in held.reject_reason
+    assert fake.clord_ids[request.client_order_id] == 0
+    until = fake.clock.now() + timedelta(hours=1)
+    status = await events.wait_for(ConnectionStatus, lambda s: s.blocked_until is not None)
+    assert status.blocked_until == until and broker.status().blocked_until == until
+    notice = await events.wait_for(Notice, lambda n: "429" in n.text)
+    assert notice.level == "error" and "sends nothing" in notice.text
+    sent = len(fake.requests)
+    # During the lockout nothing goes: orders are held, reads and subscriptions refused locally.
+    again = await market(broker, Side.SELL, 1)
+    assert again.status is OrderStatus.REJECTED and again.reject_reason.startswith("held: Tradovate will not accept")
+    with pytest.raises(RateLimited, match="locked out") as err:
         await broker.subscribe_quotes(["MNQZ6"])
-    assert err.value.sent is False and err.value.retry_after is not None and 0.5 < err.value.retry_after <= 1.0
+    assert err.value.sent is False
+    with pytest.raises(BrokerError, match="will not accept the flatten yet") as err:
+        await broker.flatten(ACCT)
+    assert err.value.sent is False
+    fake.clock.advance(1800)
+    await fake.drop_sockets("md")  # a socket that drops during the lockout waits, it does not reconnect
+    await asyncio.sleep(0.3)
+    assert len(fake.requests) == sent and fake.requests_in_lockout == 0 and fake.sockets("md") == 0
+    # Once the hour is over the status bar clears and requests go again.
+    fake.clock.advance(1800)
+    await events.wait_for(ConnectionStatus, lambda s: s.blocked_until is None and s.state is ConnectionState.CONNECTED)
+    order = await market(broker, Side.SELL, 1)
+    assert order.order_id.isdigit(), order.reject_reason
+    await fake.until(lambda: fake.sockets("md") == 1)
+    assert fake.requests_in_lockout == 0
+
+
+async def test_a_lockout_that_outlasts_the_renewal_time_does_not_flood_notices(fake, connected):
+    broker, events = connected
+    fake.clock.advance(timedelta(minutes=20))
+    fake.fail_429("contract/find")
+    with pytest.raises(RateLimited):
+        await broker.subscribe_quotes(["MNQZ6"])
+    await _run_clock(fake, 58, step=60)  # the session's renewal (at 75 minutes) falls inside it
+    assert fake.requests_in_lockout == 0 and fake.renewals == 0
+    assert [n for n in events.of(Notice) if "renewal failed" in n.text] == []
+    await _run_clock(fake, 4, step=60)  # over: the renewal goes through
+    await fake.until(lambda: fake.renewals == 1)
+    assert fake.logins == 1
+
+
+async def test_a_socket_429_locks_out_rest_too(fake, connected):
+    broker, events = connected
+    fake.fail_429("md/subscribequote")
+    with pytest.raises(RateLimited, match="locked this login out") as err:
+        await broker.subscribe_quotes(["MESZ6"])
+    assert err.value.sent is False
+    await events.wait_for(ConnectionStatus, lambda s: s.blocked_until is not None)
+    held = await market(broker, Side.BUY, 1)
+    assert held.status is OrderStatus.REJECTED and "locked out" in held.reject_reason
+    assert fake.requests_in_lockout == 0 and "order/placeorder" not in [p for _, p in fake.requests]
+
+
+async def test_a_423_slows_down_and_is_not_resent(fake, connected):
+    broker, events = connected
+    fake.warn_423("contract/find")
+    with pytest.raises(RateLimited, match="423") as err:
+        await broker.subscribe_quotes(["MNQZ6"])
+    assert err.value.sent is False and err.value.retry_after is not None and err.value.retry_after >= 15
     assert [p for _, p in fake.requests].count("contract/find") == 1  # the adapter never resends
-    # The next request waits out the hold on the shared limiter, then goes.
+    notice = await events.wait_for(Notice, lambda n: "423" in n.text)
+    assert notice.level == "warning"
+    # The next request waits out the pause on the shared limiter, then goes; no lockout.
     subscribing = asyncio.create_task(broker.subscribe_quotes(["MNQZ6"]))
-    wait = await fake.clock.wait_for_sleeper(longer_than=0.4, shorter_than=1.01)
-    assert not subscribing.done()
+    wait = await fake.clock.wait_for_sleeper(longer_than=10)
+    assert not subscribing.done() and [p for _, p in fake.requests].count("contract/find") == 1
     fake.clock.advance(wait)
     await asyncio.wait_for(subscribing, 5)
     assert [p for _, p in fake.requests].count("contract/find") == 2
-
-
-async def test_an_order_that_meets_a_429_raises_unsent_for_the_router(fake, connected):
-    broker, _ = connected
-    await market(broker, Side.BUY, 1)  # looks the contract up once
-    fake.fail_429("order/placeorder")
-    request = OrderRequest(account=ACCT, symbol="MESZ6", side=Side.BUY, quantity=1)
-    with pytest.raises(RateLimited) as err:
-        await broker.place(request)
-    assert err.value.sent is False  # Tradovate did not process it: the router may send it again
-    assert [p for _, p in fake.requests].count("order/placeorder") == 2  # the first order, then this one once
-    assert fake.clord_ids[request.client_order_id] == 0
+    assert broker.status().blocked_until is None
 
 
 # =========================================================================== sockets: drops, silence
@@ -854,6 +1090,39 @@ async def test_find_order_by_client_order_id_after_a_restart(fake, connected, in
         await fresh.close()
 
 
+async def test_find_order_goes_by_the_orders_own_ids_when_lists_are_capped(fake, connected):
+    """example-api-faq (data size limits): a list answer is capped at a variable number of
+    entities, so ``command/list`` can miss the order; its own commands (``command/deps``) do not."""
+    broker, _ = connected
+    orders = [
+        await market(broker, Side.BUY, 1, order_type=OrderType.LIMIT, limit_price=Decimal(f"66{30 + i}.00"))
+        for i in range(3)
+    ]
+    fake.list_cap = 2  # the oldest two entities of any list
+    broker._replica.order_by_clord.clear()  # as if the stream had not said which client id is which
+    broker._replica.clord_by_order.clear()
+    last = orders[-1]
+    found = await broker.find_order(ACCT, last.client_order_id)
+    assert found is not None and found.order_id == last.order_id
+    assert ("GET", "command/list") not in fake.requests
+
+
+async def test_a_miss_that_may_be_truncation_is_not_proof_of_absence(fake, connected):
+    broker, events = connected
+    await market(broker, Side.BUY, 1, order_type=OrderType.LIMIT, limit_price=Decimal("6630.00"))
+    fake.list_cap = 1
+    fake.refuse_sockets = True
+    mark = events.mark()
+    await fake.drop_sockets("trading")  # no stream to say every command of the account
+    await events.wait_for(ConnectionStatus, lambda s: s.state is ConnectionState.RECONNECTING, since=mark)
+    with pytest.raises(BrokerError, match="cannot tell") as err:
+        await broker.find_order(ACCT, "tt-lost-reply")
+    assert err.value.sent is None
+    fake.refuse_sockets = False
+    await events.wait_for(ConnectionStatus, lambda s: s.state is ConnectionState.CONNECTED, since=mark)
+    assert await broker.find_order(ACCT, "tt-lost-reply") is None  # the stream is whole again
+
+
 # =========================================================================== the fake is strict
 
 
@@ -906,7 +1175,8 @@ async def test_fake_socket_rejects_bad_frames_and_unauthorised_requests(fake):
         await ws.send("authorize\n2\n\nnot-a-token")
         assert parse_frame(await _next_data(ws))[1][0]["s"] == 401
         await ws.send("this is not a request")
-        assert parse_frame(await _next_data(ws)) == ("c", (1008, "Malformed message"))
+        kind, items = parse_frame(await _next_data(ws))
+        assert kind == "a" and items[0]["s"] == 400  # answered, and the socket stays open
     assert fake.bad_frames == 1
 
 
@@ -927,7 +1197,7 @@ async def test_no_secret_in_any_log_line(fake, instruments, tmp_path, caplog):
     await broker.connect()
     await broker.subscribe_quotes(["MESZ6"])
     await market(broker, Side.BUY, 1)
-    fake.clock.advance(timedelta(minutes=70))
+    fake.clock.advance(timedelta(minutes=80))
     await fake.until(lambda: fake.renewals == 1)
     fake.expire_tokens()
     await market(broker, Side.SELL, 1)

@@ -167,3 +167,48 @@ async def test_the_status_bar_shows_the_countdown_from_the_structured_field(engi
         assert "sw ● connected 0.0s 🔑 20h00m" in text and "tv ● connected 0.0s 🔑 1h12m" in text
         styles = {text[s.start : s.end].strip(): s.style for s in line.spans}
         assert styles["🔑 20h00m"] == bar._s("warn") and styles["🔑 1h12m"] == bar._s("muted")
+
+
+async def test_a_lockout_shows_its_end_in_the_status_bar_and_the_kill_switch_says_it_is_not_accepted(
+    engine, settings
+) -> None:
+    """A broker lockout (a Tradovate 429): the status bar shows when it ends (CT), and the kill
+    switch says plainly, before and after, that this broker will not accept it yet."""
+    from tterm.tui.modals.confirm import ConfirmDialog
+
+    app = make_app(engine, settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(app.ready.is_set, pilot)
+        until = FROZEN + timedelta(minutes=47)
+        locked = ConnectionStatus(broker="paper", state=ConnectionState.CONNECTED, last_message_at=FROZEN,
+                                  blocked_until=until, detail="Tradovate locked this login out")  # fmt: skip
+        app.bridge.state.connections["paper"] = locked
+        app._update_status()
+        line = app.status.render()
+        text = str(line)
+        assert "paper ● connected 0.0s ⛔ locked out until 10:17 CT" in text, text
+        styles = {text[s.start : s.end].strip(): s.style for s in line.spans}
+        assert any(k.startswith("⛔ locked out") and v == app.status._s("down") for k, v in styles.items())
+        app.orders_table.focus()
+        await pilot.press("ctrl+k")
+        await wait_for(lambda: isinstance(app.screen, ConfirmDialog), pilot)
+        dialog = app.screen
+        assert any("paper will not accept it yet: locked out by the broker until" in d for d in dialog.details)
+        await pilot.press("n")
+        # Lifted: gone from the bar and from the dialog.
+        app.bridge.state.connections["paper"] = replace(locked, blocked_until=None)
+        app._update_status()
+        assert "locked out" not in str(app.status.render())
+
+
+async def test_at_80_columns_a_lockout_keeps_its_end_time(engine, settings) -> None:
+    app = make_app(engine, settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(app.ready.is_set, pilot)
+        locked = ConnectionStatus(broker="tv", state=ConnectionState.CONNECTED, last_message_at=FROZEN,
+                                  auth_expires_at=FROZEN + timedelta(hours=1), auth_label="session",
+                                  blocked_until=FROZEN + timedelta(minutes=47))  # fmt: skip
+        app.bridge.state.connections["tv"] = locked
+        app._update_status()
+        text = str(app.status.render())
+        assert "tv ● connected ⛔ locked out until 10:17 CT" in text, text

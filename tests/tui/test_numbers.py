@@ -115,3 +115,9 @@ async def test_day_pnl_and_positions_total_agree_or_say_why(engine, settings) ->
                    {acct.id: (D("-45.88"), FROZEN)})  # fmt: skip
         assert panel.meters[acct.id].positions_total == D("-45.88")
         assert isinstance(acct, Account)
+
+
+def test_an_absent_side_of_the_book_is_a_dash_without_a_size() -> None:
+    assert fmt.touch(Decimal("6650.25"), 12, None) == "6,650.25×12"
+    assert fmt.touch(None, 0, None) == "—"  # no offer: not "—×0"
+    assert fmt.touch(Decimal("6650.25"), 12, None, sep=" × ") == "6,650.25 × 12"

@@ -126,3 +126,22 @@ async def test_narrow_grid_drops_low_priority_columns() -> None:
         assert grid.visible_columns[:2] == ("symbol", "last")
         assert "change_pct" in grid.visible_columns
         assert "bid_size" not in grid.visible_columns and "ask_size" not in grid.visible_columns
+
+
+async def test_an_absent_side_shows_as_absent_not_as_a_stale_price() -> None:
+    """A quote without a bid (the vendor had no data for it) shows a dash for the bid and its
+    size, never a number."""
+    app = GridApp()
+    async with app.run_test(size=(100, 10)) as pilot:
+        grid = app.query_one(QuoteGrid)
+        grid.show_list("one", [Resolved("AAAA", instrument("AAAA"))], {}, now=0.0)
+        grid.apply_quotes({"AAAA": quote("AAAA", "100.00")}, now=1.0)
+        await pilot.pause()
+        (row,) = grid.rows
+        assert row.cells["bid"] == "99.99" and row.cells["bid_size"] == "100"
+        one_sided = Quote("AAAA", bid=None, ask=Decimal("100.01"), last=Decimal("100.00"), ask_size=200)
+        grid.apply_quotes({"AAAA": one_sided}, now=2.0)
+        await pilot.pause()
+        (row,) = grid.rows
+        assert row.cells["bid"] == "—" and row.cells["bid_size"] == "—"
+        assert row.cells["ask"] == "100.01" and row.cells["ask_size"] == "200"

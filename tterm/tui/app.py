@@ -34,7 +34,7 @@ from textual.worker import Worker
 from tterm.config import IfMissing, Settings, data_dir
 from tterm.core.broker import LoginResult
 from tterm.core.client import EngineClient, EngineError
-from tterm.core.clock import ClockError, CmeClock
+from tterm.core.clock import CT, ClockError, CmeClock
 from tterm.core.instruments import UnknownSymbol
 from tterm.core.models import (
     Account,
@@ -855,8 +855,8 @@ class TtermApp(OrderedKeys, App[None]):
         if inst is not None:
             if quote is not None:
                 market = (
-                    f"Market: bid {fmt.price(quote.bid, inst)} × {fmt.size(quote.bid_size)}   "
-                    f"ask {fmt.price(quote.ask, inst)} × {fmt.size(quote.ask_size)}   "
+                    f"Market: bid {fmt.touch(quote.bid, quote.bid_size, inst, sep=' × ')}   "
+                    f"ask {fmt.touch(quote.ask, quote.ask_size, inst, sep=' × ')}   "
                     f"last {fmt.price(quote.last, inst)}"
                 )
                 if self.freshness.quote_stale(quote):
@@ -1063,6 +1063,7 @@ class TtermApp(OrderedKeys, App[None]):
         state = self.bridge.state
         open_pos = sum(1 for p in state.positions.values() if p.quantity)
         working = len(state.working_orders())
+        refusing = self._locked_out_brokers()
         ok = await self.push_screen_wait(
             ConfirmDialog(
                 "KILL SWITCH",
@@ -1071,6 +1072,7 @@ class TtermApp(OrderedKeys, App[None]):
                     f"{open_pos} open position{'s close' if open_pos != 1 else ' closes'} at market; "
                     f"{working} working order{'s are' if working != 1 else ' is'} cancelled.",
                     f"Accounts: {', '.join(self._account_name(a) for a in state.accounts) or 'none'}",
+                    *refusing,
                 ],
                 yes="KILL",
                 danger=True,
@@ -1087,6 +1089,21 @@ class TtermApp(OrderedKeys, App[None]):
             return
         self.notify(f"kill switch: {len(orders)} flatten order{'s' if len(orders) != 1 else ''} sent",
                     severity="warning", timeout=10)  # fmt: skip
+        for line in self._locked_out_brokers():
+            self.notify(f"KILL SWITCH NOT ACCEPTED: {line}", severity="error", timeout=30)
+
+    def _locked_out_brokers(self) -> list[str]:
+        """A line for each broker that refuses every request right now (a vendor lockout)."""
+        now = self.wall()
+        lines = []
+        for c in sorted(self.bridge.state.connections.values(), key=lambda c: c.broker):
+            if c.blocked_until is not None and c.blocked_until > now:
+                until = c.blocked_until.astimezone(CT).strftime("%H:%M")
+                lines.append(
+                    f"{c.broker} will not accept it yet: locked out by the broker until {until} CT; "
+                    "flatten those accounts at the broker itself if it cannot wait."
+                )
+        return lines
 
     @work(group="lock", exit_on_error=False)
     async def lock_account(self, account: str, reason: str) -> None:

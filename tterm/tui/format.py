@@ -58,6 +58,13 @@ def money(value: Decimal | None, *, signed: bool = False) -> str:
     return f"{sign}${abs(value):,.2f}"
 
 
+def touch(px: Decimal | None, qty: int | None, inst: Instrument | None = None, *, sep: str = "×") -> str:
+    """One side of the book, ``6,650.25×12``; a side without a price is absent (``—``), size and all."""
+    if px is None:
+        return DASH
+    return f"{price(px, inst)}{sep}{size(qty)}"
+
+
 def size(value: int | None) -> str:
     if value is None:
         return DASH

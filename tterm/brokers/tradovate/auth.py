@@ -1,10 +1,17 @@
-"""Tradovate authentication (A2): the access-token request, renewal, and the device id.
+"""Tradovate authentication (A2): the access-token request, renewal, the login budget and the
+device id.
 
 A login answers HTTP 200 in every case: a token, an ``errorText`` (wrong password...), or a
-penalty ticket (handled by :meth:`TradovateRest.call`: wait ``p-time``, resend with the ticket;
-``p-captcha`` becomes a clear :class:`AuthError`). Renewal (``GET /auth/renewaccesstoken``)
-extends the session without a new login. Tokens go straight into the redactor so they can never
-be logged.
+penalty ticket (handled by :meth:`TradovateRest.call`: wait ``p-time``, resend with the ticket).
+Renewal (``GET /auth/renewaccesstoken``) extends the session without a new login. Tokens go
+straight into the redactor so they can never be logged.
+
+Logins are budgeted (:class:`LoginGuard`): Tradovate allows about 5 failed access-token requests
+an hour (partner rate-limits page), and after a captcha the FAQ says to try again in an hour.
+So a refused password or API key stops logins until a person fixes ``secrets.toml`` and starts
+tterm again; a captcha (``p-captcha``) or a 423 on the login stops them for the hour; any other
+failure counts against ``failures_per_hour``. A stopped login raises :class:`LoginRequired`
+without sending anything, and the broker shows ``needs_login`` with the reason.
 """
 
 from __future__ import annotations
@@ -12,16 +19,18 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from datetime import timedelta
+from collections import deque
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from tterm.brokers.common.clock import Clock
 from tterm.brokers.common.tokens import Token
 from tterm.brokers.tradovate.config import TradovateCredentials, TradovateSettings
+from tterm.brokers.tradovate.lockout import SlowDown
 from tterm.brokers.tradovate.mapping import parse_time
-from tterm.brokers.tradovate.rest import LOGIN_PATH, RENEW_PATH, TradovateRest
-from tterm.core.broker import AuthError, BrokerError
+from tterm.brokers.tradovate.rest import LOGIN_PATH, RENEW_PATH, CaptchaRequired, TradovateRest
+from tterm.core.broker import AuthError, BrokerError, LoginRequired
 from tterm.core.redact import Redactor
 
 log = logging.getLogger(__name__)
@@ -59,6 +68,58 @@ def load_device_id(path: Path) -> str:
     return device_id
 
 
+#: How long a captcha (or a 423 on the login) stops logins (example-api-faq: "try again in an hour").
+CAPTCHA_WAIT = timedelta(hours=1)
+
+
+class LoginGuard:
+    """When a login may be sent: at most ``failures_per_hour`` failures in a rolling hour, none
+    after a refused credential, none for an hour after a captcha."""
+
+    def __init__(self, clock: Clock, *, failures_per_hour: int = 3) -> None:
+        self._clock = clock
+        self.failures_per_hour = failures_per_hour
+        self._failures: deque[datetime] = deque()
+        self.stopped = ""  # a refused credential: no login until tterm is started again
+        self.paused_until: datetime | None = None
+        self.pause_reason = ""
+
+    def before(self) -> None:
+        """Raise :class:`LoginRequired` (``sent=False``) if a login must not be sent now."""
+        if self.stopped:
+            raise LoginRequired(self.stopped, sent=False)
+        now = self._clock.now()
+        if self.paused_until is not None:
+            if now < self.paused_until:
+                raise LoginRequired(self.pause_reason, sent=False)
+            self.paused_until = None
+        while self._failures and now - self._failures[0] >= timedelta(hours=1):
+            self._failures.popleft()
+        if len(self._failures) >= self.failures_per_hour:
+            retry = self._failures[0] + timedelta(hours=1)
+            raise LoginRequired(
+                f"{len(self._failures)} failed Tradovate logins in the last hour (Tradovate allows about 5); "
+                f"tterm tries again after {retry:%H:%M} UTC",
+                sent=False,
+            )
+
+    def failed(self, reason: str) -> None:
+        self._failures.append(self._clock.now())
+        log.warning("Tradovate login failed (%s)", reason)
+
+    def stop(self, reason: str) -> LoginRequired:
+        self.stopped = reason
+        return LoginRequired(reason, sent=False)
+
+    def pause(self, reason: str) -> LoginRequired:
+        self.paused_until = self._clock.now() + CAPTCHA_WAIT
+        self.pause_reason = f"{reason} (until {self.paused_until:%H:%M} UTC)"
+        return LoginRequired(self.pause_reason, sent=False)
+
+    def succeeded(self) -> None:
+        self._failures.clear()
+
+
 class TradovateAuth:
     """Logs in and renews for one Tradovate user; produces :class:`Token` s for the TokenManager."""
 
@@ -71,8 +132,10 @@ class TradovateAuth:
         device_id: str,
         clock: Clock,
         redactor: Redactor,
+        guard: LoginGuard | None = None,
     ) -> None:
         self._rest = rest
+        self.guard = guard or LoginGuard(clock, failures_per_hour=settings.login_failures_per_hour)
         self._creds = credentials
         self._settings = settings
         self._device_id = device_id
@@ -94,14 +157,45 @@ class TradovateAuth:
         }
 
     async def login(self) -> Token:
-        """A new session (``POST /auth/accesstokenrequest``)."""
-        data = await self._rest.call("POST", LOGIN_PATH, body=self._request_body(), authed=False, repeatable=True)
-        token = self._grant(data, what="login")
+        """A new session (``POST /auth/accesstokenrequest``), if the budget allows one."""
+        guard = self.guard
+        guard.before()
+        try:
+            data = await self._rest.call("POST", LOGIN_PATH, body=self._request_body(), authed=False, repeatable=True)
+        except (CaptchaRequired, SlowDown) as exc:
+            # A captcha, or a 423 on the login (one partner page: a reCAPTCHA lockout after failed
+            # logins, "stop all API calls for 1 hour"): no login for the hour.
+            guard.failed(type(exc).__name__)
+            raise guard.pause(
+                "Tradovate asks for a captcha before it takes another API login for this user (too many "
+                "attempts). Log in once in a web browser at trader.tradovate.com, or wait: tterm tries again "
+                "after an hour"
+            ) from None
+        if isinstance(data, dict) and data.get("errorText"):
+            reason = self._redactor.scrub(str(data["errorText"]))
+            guard.failed(reason)
+            raise guard.stop(
+                f"Tradovate refused the login: {reason}. tterm will not try again by itself (Tradovate allows "
+                "about 5 failed logins an hour): fix the username, password or API key in secrets.toml, then "
+                "start tterm again"
+            )
+        try:
+            token = self._grant(data, what="login")
+        except AuthError as exc:
+            guard.failed(str(exc))
+            if isinstance(data, dict) and data.get("userStatus") in _BAD_STATUS:
+                raise guard.stop(f"{exc}; tterm will not try again by itself") from None
+            raise
+        guard.succeeded()
         log.info("logged in to Tradovate (%s); session expires %s", self._settings.environment, token.expires_at)
         return token
 
     async def renew(self, token: Token) -> Token:
         """The same session with a later expiry (``GET /auth/renewaccesstoken``)."""
+        if self.guard.stopped or self.guard.paused_until is not None:
+            # The login is gone until a person (or the captcha hour) lets it back: renewing the dead
+            # token again would only spend the renewal budget.
+            self.guard.before()
         data = await self._rest.call("GET", RENEW_PATH, bearer=token.value)
         renewed = self._grant(data, what="renewal", previous=token)
         log.info("renewed the Tradovate session; it now expires %s", renewed.expires_at)

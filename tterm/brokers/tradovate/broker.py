@@ -8,9 +8,9 @@ up to), ``sync`` (keeping the replica current, emitting what changed) and ``inst
 stream: every (re)connection replaces the replica with a fresh snapshot and emits what changed,
 so a fill that happened while a socket was down still arrives.
 
-Orders are sent once. A request that got no answer raises (``ConnectionFailed`` with ``sent``
-saying whether it may have arrived) and the router, the one owner of retry, looks the client
-order id up (``find_order``: the ``command`` entity carries ``clOrdId``) before anything else.
+The order verbs live in the ``trading`` room (:mod:`~tterm.brokers.tradovate.trading`); a 429
+lockout and a 423 slow-down are kept in :mod:`~tterm.brokers.tradovate.lockout`, shared by REST
+and both sockets.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -36,37 +36,40 @@ from tterm.brokers.tradovate import mapping as m
 from tterm.brokers.tradovate.auth import DEVICE_ID_FILE, TradovateAuth, load_device_id
 from tterm.brokers.tradovate.config import TradovateCredentials, TradovateSettings
 from tterm.brokers.tradovate.instruments import TradovateInstruments
+from tterm.brokers.tradovate.lockout import LockedOut, Lockout
 from tterm.brokers.tradovate.mapping import Refused
 from tterm.brokers.tradovate.replica import Replica, View
-from tterm.brokers.tradovate.rest import ENDPOINT_LIMITS, GLOBAL_LIMITS, NotFound, TradovateRest
+from tterm.brokers.tradovate.rest import ENDPOINT_LIMITS, GLOBAL_LIMITS, TradovateRest
 from tterm.brokers.tradovate.stream import SocketError, TradovateSocket
 from tterm.brokers.tradovate.sync import ReplicaSync
-from tterm.core.broker import AuthError, Broker, BrokerError, Capabilities, UnknownOrder
+from tterm.brokers.tradovate.trading import TradovateTrading
+from tterm.core.broker import (
+    AuthError,
+    Broker,
+    BrokerError,
+    Capabilities,
+    LoginRequired,
+)
 from tterm.core.instruments import InstrumentMaster, UnknownSymbol
 from tterm.core.models import (
     Account,
     AccountSnapshot,
     ConnectionState,
     Fill,
-    GroupKind,
     Instrument,
     ModelError,
     Notice,
     Order,
     OrderGroup,
     OrderRequest,
-    OrderRole,
-    OrderSource,
-    OrderType,
     Position,
     Quote,
-    Side,
 )
 from tterm.core.redact import REDACTOR, Redactor
 
 log = logging.getLogger(__name__)
 
-TRADING, MARKET_DATA = "trading", "market data"
+TRADING, MARKET_DATA, LOGIN = "trading", "market data", "login"
 
 
 class TradovateBroker(Broker):
@@ -117,12 +120,16 @@ class TradovateBroker(Broker):
             user_agent=f"tterm/{__version__}",
             redactor=self._redactor,
         )
+        # After a 429 nothing is sent for the hour (REST and sockets share it); a 423 slows down.
+        self._lockout = Lockout(self._clock, on_change=self._on_lockout)
         self._rest = TradovateRest(
             self._http,
             clock=self._clock,
             redactor=self._redactor,
             penalty_retries=settings.penalty_retries,
             backoff=self._backoff(settings.backoff_base, settings.backoff_cap),
+            lockout=self._lockout,
+            on_slow_down=self._on_slow_down,
         )
         self._tokens: TokenManager | None = None
         self._replica = Replica()
@@ -142,12 +149,15 @@ class TradovateBroker(Broker):
             timeout=settings.socket_request_timeout,
         )
         self._quote_subs: dict[str, int] = {}
-        self._streams = StreamStates([TRADING, MARKET_DATA] if settings.market_data else [TRADING])
+        # The login is a "stream" of its own: NEEDS_LOGIN (with the reason) when it is stopped.
+        self._streams = StreamStates([LOGIN, TRADING, MARKET_DATA] if settings.market_data else [LOGIN, TRADING])
+        self._login_notice = ""
         self._last_status: tuple[ConnectionState, str] | None = None
         self._trading = self._supervisor(TRADING, self._trading_ready)
         self._md = self._supervisor(MARKET_DATA, self._md_ready)
         self._connected = False
         self.device_id: str | None = None
+        self.trading = TradovateTrading(self)
 
     @staticmethod
     def _backoff(base: float, cap: float) -> Backoff:
@@ -196,6 +206,7 @@ class TradovateBroker(Broker):
         self._rest.tokens = self._tokens
         try:
             await self._tokens.get()
+            self._streams.set(LOGIN, ConnectionState.CONNECTED)
             self._sync.start()
             await self._trading.start(background_retry=True)
             if not self._trading.ready.is_set():
@@ -224,6 +235,7 @@ class TradovateBroker(Broker):
         self.mark_closed()
 
     async def _shutdown(self) -> None:
+        await self._lockout.stop()
         if self._tokens is not None:
             await self._tokens.stop()
         await self._md.stop()
@@ -244,8 +256,24 @@ class TradovateBroker(Broker):
     def _on_token(self, token: Token) -> None:
         # Structured, for the status bar's countdown: tterm renews it itself, no person needed.
         self.set_auth_expiry(token.expires_at, "session", needs_person=False)
+        if self._streams.state(LOGIN) is ConnectionState.NEEDS_LOGIN:
+            self._login_notice = ""
+            self._streams.set(LOGIN, ConnectionState.CONNECTED)
+            self.emit(Notice(level="info", text="logged in to Tradovate again", source=self.name))
+            self._publish_state()
 
     def _on_token_error(self, exc: Exception) -> None:
+        if isinstance(exc, LockedOut):
+            return  # nothing was sent; the lockout has been said once and shows in the status bar
+        if isinstance(exc, LoginRequired):
+            # Logins are stopped (refused credential, captcha, budget): say it once, show it.
+            text = self._redactor.scrub(str(exc))
+            self._streams.set(LOGIN, ConnectionState.NEEDS_LOGIN, text)
+            self._publish_state()
+            if text != self._login_notice:
+                self._login_notice = text
+                self.emit(Notice(level="error", text=text, source=self.name))
+            return
         left = self.token_expires_in()
         minutes = int(left.total_seconds() // 60) if left is not None else 0
         text = self._redactor.scrub(str(exc))
@@ -256,6 +284,20 @@ class TradovateBroker(Broker):
                 source=self.name,
             )
         )
+
+    # ================================================================== lockouts (429) and slow-downs (423)
+
+    def _on_lockout(self, until: datetime | None, text: str) -> None:
+        """Shown in the status bar (``blocked_until``), said once, journaled by the engine."""
+        self.set_blocked(until, text)
+        self.emit(Notice(level="error" if until is not None else "info", text=text, source=self.name))
+
+    def _on_slow_down(self, delay: float, where: str) -> None:
+        text = (
+            f"Tradovate warned that this login is close to being locked out of its API (HTTP 423 on {where}); "
+            f"tterm holds every request for {delay:.0f}s and sends less"
+        )
+        self.emit(Notice(level="warning", text=text, source=self.name))
 
     # ================================================================== connection state
 
@@ -276,12 +318,25 @@ class TradovateBroker(Broker):
     def trading_state(self) -> ConnectionState:
         return self._streams.state(TRADING)
 
+    @property
+    def login_stopped(self) -> str:
+        """Why logins are stopped (a refused password, a captcha...), "" while the login works."""
+        state, detail = self._streams.get(LOGIN)
+        return detail if state is ConnectionState.NEEDS_LOGIN else ""
+
+    @property
+    def trading_stream(self) -> tuple[ConnectionState, str]:
+        """The trading socket's state and its detail."""
+        return self._streams.get(TRADING)
+
     # ================================================================== sockets
 
     async def _open_socket(self, which: str) -> TradovateSocket:
         assert self._tokens is not None
         md = which == MARKET_DATA
         s = self.settings
+        # A connection attempt during a lockout would restart it: wait until it is over.
+        await self._lockout.wait()
         for attempt in (1, 2):
             token = await self._tokens.get()
             value = str(token.extra.get("md_token") or token.value) if md else token.value
@@ -298,6 +353,8 @@ class TradovateBroker(Broker):
                 close_timeout=s.close_timeout,
                 penalty_retries=s.penalty_retries,
                 backoff=self._backoff(s.backoff_base, max(s.backoff_cap, 1.0)),
+                lockout=self._lockout,
+                slow_down=self._rest.slow_down,
             )
             sock.add_frame_listener(self.touch)
             try:
@@ -306,8 +363,12 @@ class TradovateBroker(Broker):
             except AuthError:
                 if attempt == 2:
                     raise
-                log.info("Tradovate %s socket refused the session; starting a new session", which)
-                await self._tokens.invalidate(token)
+                # Check the session by renewing it; a new login (a new session: at most two live)
+                # only if the renewal is refused too.
+                log.info("Tradovate %s socket refused the session; checking it by renewing", which)
+                current = self._tokens.token
+                if current is None or current.value == token.value:
+                    await self._tokens.refresh()
         raise AuthError(f"Tradovate {which} socket refused every session")  # pragma: no cover
 
     async def _trading_ready(self, sock: TradovateSocket) -> None:
@@ -405,25 +466,6 @@ class TradovateBroker(Broker):
                 out.append(fill)
         return out
 
-    async def find_order(self, account: str, client_order_id: str) -> Order | None:
-        """The order sent with ``client_order_id``: from the stream's ``command`` entities if they
-        arrived, else from Tradovate's command list (A4: ``command.clOrdId``)."""
-        replica = self._replica
-        oid = replica.order_by_clord.get(client_order_id)
-        if oid is None:
-            for command in await self._rest.entity_list("command"):
-                replica.put_command(command)
-            oid = replica.order_by_clord.get(client_order_id)
-        if oid is None:
-            return None
-        if oid not in replica.orders:
-            try:
-                await self._sync.load_order(oid)
-            except NotFound:
-                return None
-        order = self._view.order(oid)
-        return order if order is not None and order.account == account else None
-
     # ================================================================== instruments and quotes
 
     async def lookup_instrument(self, symbol: str) -> Instrument | None:
@@ -466,130 +508,14 @@ class TradovateBroker(Broker):
                 with contextlib.suppress(SocketError):
                     await sock.request("md/unsubscribeQuote", {"symbol": name})
 
-    # ================================================================== orders
-
-    def _held_reason(self) -> str | None:
-        state, detail = self._streams.get(TRADING)
-        if not self.settings.hold_orders_when_stale or state is ConnectionState.CONNECTED:
-            return None
-        return (
-            f"held: the Tradovate trading stream is {state.value} ({detail or 'no details'}); tterm cannot see "
-            "fills or positions right now, so the order was not sent"
-        )
-
-    def _net_position(self, account_id: int, contract_id: int) -> int:
-        return sum(
-            int(p.get("netPos") or 0)
-            for p in self._replica.positions.values()
-            if p.get("accountId") == account_id and p.get("contractId") == contract_id
-        )
+    # ================================================================== orders (the trading room)
 
     async def place(self, request: OrderRequest) -> Order:
         """Send ``request`` (with its bracket as an OSO), once. Refusals come back as REJECTED orders."""
-        try:
-            if request.legs:
-                raise Refused("Tradovate in tterm does not take multi-leg orders")
-            if request.quantity <= 0:
-                raise Refused(f"quantity must be a positive number of contracts, got {request.quantity}")
-            acct = self._view.vendor_account(request.account)
-            if not request.reduce_only and (held := self._held_reason()):
-                raise Refused(held)
-            contract, inst = await self.provider.contract_for_symbol(request.symbol)
-            await self.provider.ensure_instrument(contract)
-            limit, stop = m.checked_prices(request, inst)
-            if request.reduce_only:
-                net = self._net_position(acct["id"], contract["id"])
-                if net == 0 or (net > 0) == (request.side is Side.BUY):
-                    raise Refused("reduce-only: the order would open or add to a position")
-                if request.quantity > abs(net):
-                    raise Refused(f"reduce-only: {request.quantity} contracts would reverse the {net:+d} position")
-            body = m.order_body(request, acct, contract, limit, stop, is_automated=self.settings.is_automated)
-            children = []
-            if request.bracket is not None:
-                children = m.bracket_children(request, inst, limit, stop, self._quotes.last(inst.symbol))
-        except Refused as exc:
-            return m.local_reject(request, str(exc), self.name)
-        for key, (_, child, _) in zip(("bracket1", "bracket2"), children, strict=False):
-            body[key] = child
-        result = await (self._rest.place_oso(body) if children else self._rest.place_order(body))
-        oid = result.get("orderId")
-        if not isinstance(oid, int):
-            return m.vendor_reject(request, result, self.name, inst.symbol)
-        self._view.remember(oid, m.placed(request, acct["id"], contract["id"], limit, stop))
-        for key, (role, child, price) in zip(("oso1Id", "oso2Id"), children, strict=False):
-            child_id = result.get(key)
-            if isinstance(child_id, int):
-                tp = role is OrderRole.TAKE_PROFIT
-                sent = m.Placed(
-                    client_order_id=str(child["clOrdId"]),
-                    account_id=acct["id"],
-                    contract_id=contract["id"],
-                    side=request.side.opposite,
-                    quantity=request.quantity,
-                    order_type=OrderType.LIMIT if tp else OrderType.STOP,
-                    limit_price=price if tp else None,
-                    stop_price=None if tp else price,
-                    tif=request.tif,
-                    role=role,
-                    parent_id=oid,
-                    source=request.source,
-                )
-                self._view.remember(child_id, sent)
-                self._sync.publish_order(child_id)
-        return self._view.order_now(oid)
+        return await self.trading.place(request)
 
     async def place_group(self, group: OrderGroup) -> list[Order]:
-        """OCO natively (``placeoco``) and OTOCO as an OSO (``placeoso``): the entry, then its exits as
-        ``bracket1``/``bracket2``, which Tradovate works as an OCO pair once the entry fills (A5.4)."""
-        orders = list(group.orders)
-        try:
-            m.check_group(group)
-            acct = self._view.vendor_account(group.account)
-            if not all(r.reduce_only for r in orders) and (held := self._held_reason()):
-                raise Refused(held)
-            contract, inst = await self.provider.contract_for_symbol(orders[0].symbol)
-            await self.provider.ensure_instrument(contract)
-            prices = [m.checked_prices(r, inst) for r in orders]
-        except Refused as exc:
-            return [m.local_reject(r, str(exc), self.name) for r in orders]
-        first = orders[0]
-        body = m.order_body(first, acct, contract, *prices[0], is_automated=self.settings.is_automated)
-        if group.kind is GroupKind.OCO:
-            # A5.5: the second order is a RestrainedOrderVersion; it has no quantity of its own.
-            body["other"] = m.restrained(orders[1], *prices[1])
-            result = await self._rest.place_oco(body)
-            ids = [result.get("orderId"), result.get("ocoId")]
-        else:
-            for key, r, (limit, stop) in zip(("bracket1", "bracket2"), orders[1:], prices[1:], strict=False):
-                body[key] = m.restrained(r, limit, stop)
-            result = await self._rest.place_oso(body)
-            ids = [result.get("orderId"), result.get("oso1Id"), result.get("oso2Id")][: len(orders)]
-        if not all(isinstance(i, int) for i in ids):
-            return [m.vendor_reject(r, result, self.name, inst.symbol) for r in orders]
-        out = []
-        for i, (oid, r, (limit, stop)) in enumerate(zip(ids, orders, prices, strict=True)):
-            if group.kind is GroupKind.OTOCO and i > 0:
-                sent = m.placed(r, acct["id"], contract["id"], limit, stop, role=m.exit_role(r), parent_id=ids[0])
-            else:
-                sent = m.placed(r, acct["id"], contract["id"], limit, stop, quantity=first.quantity)
-            self._view.remember(oid, sent)
-            out.append(self._view.order_now(oid))
-        return out
-
-    async def _known_order(self, account: str, order_id: str) -> tuple[int, Order]:
-        try:
-            oid = int(order_id)
-        except ValueError:
-            raise UnknownOrder(f"{order_id!r} is not a Tradovate order id", sent=False) from None
-        if oid not in self._replica.orders:
-            try:
-                await self._sync.load_order(oid)
-            except NotFound:
-                raise UnknownOrder(f"Tradovate has no order {order_id}", sent=False) from None
-        order = self._view.order(oid)
-        if order is None or order.account != account:
-            raise UnknownOrder(f"order {order_id} is not in account {account}", sent=False)
-        return oid, order
+        return await self.trading.place_group(group)
 
     async def modify(
         self,
@@ -600,117 +526,15 @@ class TradovateBroker(Broker):
         limit_price: Decimal | None = None,
         stop_price: Decimal | None = None,
     ) -> Order:
-        """Change a working order. A refusal returns the order unchanged with ``reject_reason`` set."""
-        oid, order = await self._known_order(account, order_id)
-        if not order.is_open:
-            return order.evolve(reject_reason=f"cannot modify: the order is already {order.status.value}")
-        inst = self._instruments.resolve(order.symbol)
-        try:
-            if quantity is not None and quantity <= 0:
-                raise Refused(f"quantity must be positive, got {quantity}")
-            if limit_price is not None and not order.order_type.needs_limit:
-                raise Refused(f"a {order.order_type.value} order has no limit price")
-            if stop_price is not None and not order.order_type.needs_stop:
-                raise Refused(f"a {order.order_type.value} order has no stop price")
-            limit = m.check_price(inst, limit_price, "limit price")
-            stop = m.check_price(inst, stop_price, "stop price")
-        except Refused as exc:
-            return order.evolve(reject_reason=str(exc))
-        new_qty = quantity if quantity is not None else order.quantity
-        new_limit = limit if limit is not None else order.limit_price
-        new_stop = stop if stop is not None else order.stop_price
-        version = self._replica.versions.get(oid, {})
-        body = m.modify_body(oid, order, version, new_qty, new_limit, new_stop, is_automated=self.settings.is_automated)
-        result = await self._rest.modify_order(body)
-        if not isinstance(result.get("commandId"), int):
-            reason = f"modify refused: {m.failure_words(result.get('failureReason'), result.get('failureText'))}"
-            self.emit(Notice(level="warning", text=f"order {order_id}: {reason}", account=account, source=self.name))
-            return order.evolve(reject_reason=reason)
-        if oid in self._view.placed:
-            p = self._view.placed[oid]
-            p.quantity, p.limit_price, p.stop_price = new_qty, new_limit, new_stop
-
-        def applied() -> bool:
-            now = self._view.order(oid)
-            return now is not None and (
-                not now.is_open
-                or (now.quantity == new_qty and now.limit_price == new_limit and now.stop_price == new_stop)
-            )
-
-        if await self._sync.wait_until(applied, self.settings.ack_wait):
-            return self._view.order(oid) or order
-        return order.evolve(quantity=new_qty, limit_price=new_limit, stop_price=new_stop)
+        return await self.trading.modify(
+            account, order_id, quantity=quantity, limit_price=limit_price, stop_price=stop_price
+        )
 
     async def cancel(self, account: str, order_id: str) -> Order:
-        """Cancel a working order; waits briefly for Tradovate to confirm it."""
-        oid, order = await self._known_order(account, order_id)
-        if not order.is_open:
-            return order
-        result = await self._rest.cancel_order({"orderId": oid, "isAutomated": self.settings.is_automated})
-        if not isinstance(result.get("commandId"), int):
-            reason = f"cancel refused: {m.failure_words(result.get('failureReason'), result.get('failureText'))}"
-            current = self._view.order(oid) or order
-            if current.is_open:
-                text = f"order {order_id}: {reason}"
-                self.emit(Notice(level="warning", text=text, account=account, source=self.name))
-                return current.evolve(reject_reason=reason)
-            return current
-
-        def gone() -> bool:
-            now = self._view.order(oid)
-            return now is not None and not now.is_open
-
-        await self._sync.wait_until(gone, self.settings.ack_wait)
-        return self._view.order(oid) or order
+        return await self.trading.cancel(account, order_id)
 
     async def flatten(self, account: str, symbol: str | None = None) -> list[Order]:
-        """Cancel working orders, then liquidate positions (``order/liquidateposition``), for one
-        symbol or all of them."""
-        try:
-            acct = self._view.vendor_account(account)
-            contract_id = None
-            if symbol is not None:
-                contract, _ = await self.provider.contract_for_symbol(symbol)
-                contract_id = contract["id"]
-        except Refused as exc:
-            raise BrokerError(str(exc), sent=False) from None
-        results: list[Order] = []
-        for oid, o in sorted(self._replica.orders.items()):
-            if o.get("accountId") != acct["id"] or (contract_id is not None and o.get("contractId") != contract_id):
-                continue
-            mapped = self._view.order(oid)
-            if mapped is not None and mapped.is_open:
-                with contextlib.suppress(UnknownOrder):
-                    results.append(await self.cancel(account, str(oid)))
-        for p in list(self._replica.positions.values()):
-            net = int(p.get("netPos") or 0)
-            if p.get("accountId") != acct["id"] or not net:
-                continue
-            if contract_id is not None and p.get("contractId") != contract_id:
-                continue
-            results.append(await self._liquidate(acct, p, net))
-        return results
+        return await self.trading.flatten(account, symbol)
 
-    async def _liquidate(self, acct: Mapping[str, Any], p: Mapping[str, Any], net: int) -> Order:
-        contract = self._replica.contracts[p["contractId"]]
-        inst = self._view.instrument_of(contract)
-        symbol = inst.symbol if inst is not None else str(contract.get("name"))
-        request = OrderRequest(
-            account=self._view.account_id(acct),
-            symbol=symbol,
-            side=Side.SELL if net > 0 else Side.BUY,
-            quantity=abs(net),
-            reduce_only=True,
-            source=OrderSource.RISK,
-        )
-        body = {"accountId": acct["id"], "contractId": p["contractId"], "admin": False,
-                "isAutomated": self.settings.is_automated}  # fmt: skip
-        result = await self._rest.liquidate_position(body)
-        oid = result.get("orderId")
-        if not isinstance(oid, int):
-            order = m.vendor_reject(request, result, self.name, symbol)
-            text = f"Tradovate refused to liquidate {symbol} in {order.account}: {order.reject_reason}"
-            self.emit(Notice(level="error", text=text, account=order.account, source=self.name))
-            return order
-        self._view.remember(oid, m.placed(request, acct["id"], p["contractId"], None, None))
-        return self._view.order_now(oid)
+    async def find_order(self, account: str, client_order_id: str) -> Order | None:
+        return await self.trading.find_order(account, client_order_id)

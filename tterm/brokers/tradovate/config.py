@@ -64,6 +64,8 @@ class TradovateSettings(BaseModel):
     # Tokens. U1: renew about 15 minutes before expirationTime, whatever the lifetime.
     renew_ahead: float = Field(900.0, gt=0)
     token_check_interval: float = Field(30.0, gt=0)
+    # Partner rate-limits page: about 5 failed accesstokenrequests an hour; stay under it.
+    login_failures_per_hour: int = Field(3, ge=1, le=5)
 
     # REST and orders.
     request_timeout: float = Field(10.0, gt=0)
@@ -71,7 +73,10 @@ class TradovateSettings(BaseModel):
     backoff_base: float = Field(1.0, gt=0)
     backoff_cap: float = Field(60.0, gt=0)
     ack_wait: float = Field(2.0, ge=0)
-    is_automated: bool = True
+    # Partner best-practices page: isAutomated marks orders not placed directly by a person. Unset,
+    # it follows the order's source (webhooks, risk flattening and API clients); true or false
+    # forces it for every order.
+    is_automated: bool | None = None
     hold_orders_when_stale: bool = True
 
     @field_validator("rest_url", "ws_url", "md_url")
@@ -163,7 +168,9 @@ ADAPTER = AdapterSpec(
     interactive_login=False,
     login_note=(
         "Tradovate needs no browser login: tterm logs in with the username, password and API key "
-        "(cid, sec) from secrets.toml and renews the session itself. If Tradovate asks for a captcha, "
-        "log in once at trader.tradovate.com, then start tterm again."
+        "(cid, sec) from secrets.toml and renews the session itself. When Tradovate refuses them, tterm "
+        "stops logging in (Tradovate allows about 5 failed logins an hour) and shows NEEDS LOGIN with the "
+        "reason: fix secrets.toml, then start tterm again. If Tradovate asks for a captcha, log in once at "
+        "trader.tradovate.com (or wait an hour: tterm then tries once more by itself)."
     ),
 )

@@ -280,6 +280,15 @@ def checked_prices(request: OrderRequest, inst: Instrument) -> tuple[Decimal | N
     return limit, stop
 
 
+#: Sources of orders no person placed directly (partner best-practices page: set isAutomated).
+AUTOMATED_SOURCES = frozenset({OrderSource.WEBHOOK, OrderSource.RISK, OrderSource.API})
+
+
+def is_automated(source: OrderSource, forced: bool | None) -> bool:
+    """``isAutomated`` for an order from ``source`` (``forced``: the user's setting, if any)."""
+    return forced if forced is not None else source in AUTOMATED_SOURCES
+
+
 def order_body(
     request: OrderRequest,
     account: Mapping[str, Any],
@@ -327,15 +336,22 @@ def bracket_children(
     bracket = request.bracket
     assert bracket is not None
     if request.order_type is OrderType.MARKET:
+        # Priced from the side the entry fills against; an absent side is no price (not the last
+        # trade, not an old quote).
+        touch = "offer" if request.side is Side.BUY else "bid"
         ref = None
         if quote is not None:
             ref = quote.ask if request.side is Side.BUY else quote.bid
-            ref = ref if ref is not None else quote.last
         needs_ref = bracket.take_profit_ticks is not None or bracket.stop_loss_ticks is not None
         if ref is None and needs_ref:
+            why = (
+                f"Tradovate shows no {touch} for {inst.symbol} right now"
+                if quote is not None
+                else (f"no {inst.symbol} quote")
+            )
             raise Refused(
-                f"no {inst.symbol} quote to place a bracket in ticks from a market entry; subscribe to its "
-                "quotes or give the bracket as prices"
+                f"{why}, so a bracket in ticks from a market entry cannot be priced; give the bracket as "
+                "prices, or use a limit entry"
             )
     else:
         ref = limit if request.order_type is OrderType.LIMIT else (limit or stop)
@@ -375,8 +391,9 @@ def modify_body(
         "orderId": oid,
         "orderQty": quantity,
         "orderType": version.get("orderType") or ORDER_TYPES[order.order_type],
-        "isAutomated": is_automated,
     }
+    if is_automated:
+        body["isAutomated"] = True  # optional, false when left out
     _prices(body, order.order_type, limit, stop)
     if version.get("timeInForce"):
         body["timeInForce"] = version["timeInForce"]
@@ -447,28 +464,29 @@ def placed(
 
 @dataclass(slots=True)
 class _QuoteState:
-    """The last known value of every quote field of one contract (updates are partial)."""
+    """One contract's latest quote."""
 
     symbol: str
     instrument: Instrument
-    bid: Decimal | None = None
-    ask: Decimal | None = None
-    last: Decimal | None = None
-    bid_size: int = 0
-    ask_size: int = 0
-    volume: int = 0
-    settlement: Decimal | None = None
     quote: Quote | None = None
 
 
 class QuoteBook:
-    """Merges ``md`` quote updates (partial: any entry may be missing) into full Quotes."""
+    """Turns ``md`` quote updates into Quotes.
+
+    example-api-js (WebSockets EX-08): "Any of entries may absent if no data available for
+    them", and either ``price`` or ``size`` may be missing inside an entry. So each update is the
+    whole quote: an absent ``Bid`` or ``Offer`` is no bid or offer (an empty side), never the
+    last one seen, and an entry without a price gives no price. The reference (A6.2) reads the
+    same sentence without "if no data available" as "partial updates"; keeping old values would
+    show a stale price and price brackets from it, so tterm takes the vendor's sentence.
+    """
 
     def __init__(self) -> None:
         self._states: dict[int, _QuoteState] = {}
 
     def merge(self, q: Mapping[str, Any], instrument_of: Callable[[int], Instrument | None]) -> Quote | None:
-        """The full quote after update ``q`` (None: a contract tterm did not subscribe to)."""
+        """The quote after update ``q`` (None: a contract tterm did not subscribe to)."""
         cid = q.get("contractId")
         if not isinstance(cid, int):
             return None
@@ -483,52 +501,30 @@ class QuoteBook:
             return None
         inst = state.instrument
 
-        def price(key: str) -> tuple[bool, Decimal | None]:
+        def price(key: str) -> Decimal | None:
             entry = entries.get(key)
-            if not isinstance(entry, dict) or "price" not in entry:
-                return False, None
-            d = dec(entry.get("price"))
-            return True, (inst.round_price(d) if d is not None else None)
+            d = dec(entry.get("price")) if isinstance(entry, dict) else None
+            return inst.round_price(d) if d is not None and d > 0 else None
 
-        def size(key: str) -> int | None:
+        def size(key: str) -> int:
             entry = entries.get(key)
-            if not isinstance(entry, dict):
-                return None
             try:
-                return int(entry.get("size") or 0)
+                return max(0, int(entry.get("size") or 0)) if isinstance(entry, dict) else 0
             except (TypeError, ValueError):
-                return None
+                return 0
 
-        # U13 / A6.2: any key may be missing from an update; keep the last known value.
+        bid, ask = price("Bid"), price("Offer")
         if "EmptyBook" in entries:
-            state.bid = state.ask = None
-            state.bid_size = state.ask_size = 0
-        has, value = price("Bid")
-        if has:
-            state.bid = value
-            state.bid_size = size("Bid") or 0
-        has, value = price("Offer")
-        if has:
-            state.ask = value
-            state.ask_size = size("Offer") or 0
-        has, value = price("Trade")
-        if has and value is not None:
-            state.last = value
-        volume = size("TotalTradeVolume")
-        if volume is not None:
-            state.volume = volume
-        has, value = price("SettlementPrice")
-        if has and value is not None:
-            state.settlement = value
+            bid = ask = None
         state.quote = Quote(
             symbol=state.symbol,
-            bid=state.bid,
-            ask=state.ask,
-            last=state.last,
-            bid_size=state.bid_size,
-            ask_size=state.ask_size,
-            volume=state.volume,
-            prev_close=state.settlement,
+            bid=bid,
+            ask=ask,
+            last=price("Trade"),
+            bid_size=size("Bid") if bid is not None else 0,
+            ask_size=size("Offer") if ask is not None else 0,
+            volume=size("TotalTradeVolume"),
+            prev_close=price("SettlementPrice"),
             ts=time_or_none(q.get("timestamp")) or utcnow(),
         )
         return state.quote

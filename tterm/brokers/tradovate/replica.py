@@ -15,6 +15,7 @@ Neither class does I/O.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -52,6 +53,19 @@ from tterm.core.models import (
     utcnow,
 )
 
+#: commandStatus values of a command refused after it was accepted (C# services-api model).
+REJECTED_COMMANDS = frozenset({"RiskRejected", "ExecutionRejected"})
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRejected:
+    """A command Tradovate rejected on ``commandReport``: which order, which kind, why."""
+
+    order_id: int
+    command: str  # New, Modify, Cancel
+    status: str
+    reason: str
+
 
 class Replica:
     """Tradovate entities by id, as the snapshot and the props events describe them."""
@@ -74,6 +88,9 @@ class Replica:
         self.clord_by_order: dict[int, str] = {}
         self.rejects: dict[int, str] = {}
         self.executions: dict[int, dict[str, Any]] = {}
+        self.commands: dict[int, dict[str, Any]] = {}
+        #: Command reports that arrived before their command (U8: no order is guaranteed).
+        self.pending_reports: dict[int, dict[str, Any]] = {}
 
     # ------------------------------------------------------------------ loading
 
@@ -107,10 +124,14 @@ class Replica:
             self.put_cash(c)
         self.rejects = {}
         self.executions = {}
+        self.commands = {}
+        self.pending_reports = {}
         for r in rows("executionReports"):
             self.put_report(r)
         for c in rows("commands"):
             self.put_command(c)
+        for r in rows("commandReports"):
+            self.put_command_report(r)
 
     def add_contract(self, contract: Mapping[str, Any]) -> None:
         c = dict(contract)
@@ -150,26 +171,54 @@ class Replica:
         oid = r.get("orderId")
         if oid is None:
             return
-        if r.get("execType") == "Rejected" or r.get("ordStatus") == "Rejected":
+        # The reason may be here or only on the commandReport (either may come first): a report
+        # without one never replaces a reason already known.
+        rejected = r.get("execType") == "Rejected" or r.get("ordStatus") == "Rejected"
+        if rejected and (r.get("rejectReason") or r.get("text") or oid not in self.rejects):
             self.rejects[oid] = failure_words(r.get("rejectReason"), r.get("text"))
         if r.get("cumQty") is not None:
             current = self.executions.get(oid)
             if current is None or int(r.get("id") or 0) >= int(current.get("id") or 0):
                 self.executions[oid] = dict(r)
 
-    def put_command(self, c: Mapping[str, Any]) -> None:
+    def put_command(self, c: Mapping[str, Any]) -> CommandRejected | None:
+        """Record a command; returns the rejection of a report that was waiting for it, if any."""
+        if isinstance(c.get("id"), int):
+            self.commands[c["id"]] = {**self.commands.get(c["id"], {}), **c}
         clord = c.get("clOrdId")
         oid = c.get("orderId")
         # Only the command that created the order carries the client order id we sent with it.
         if clord and oid is not None and c.get("commandType", "New") == "New":
             self.order_by_clord[str(clord)] = oid
             self.clord_by_order.setdefault(oid, str(clord))
+        waiting = self.pending_reports.pop(c["id"], None) if isinstance(c.get("id"), int) else None
+        return self.put_command_report(waiting) if waiting is not None else None
 
-    def apply(self, entity_type: str, event_type: str, entity: dict[str, Any]) -> None:
-        """One props event. Deleted entities leave the replica."""
+    def put_command_report(self, r: Mapping[str, Any]) -> CommandRejected | None:
+        """A ``commandReport``: a rejection after the command was accepted (C# sample Trading.cs:
+        ``commandStatus`` RiskRejected or ExecutionRejected, with ``rejectReason`` and ``text``).
+        A rejected new order keeps the reason; the rejection is returned for the caller to tell."""
+        cid = r.get("commandId")
+        if r.get("commandStatus") not in REJECTED_COMMANDS or not isinstance(cid, int):
+            return None
+        command = self.commands.get(cid)
+        if command is None:
+            self.pending_reports[cid] = dict(r)
+            return None
+        oid = command.get("orderId")
+        if not isinstance(oid, int):
+            return None
+        reason = failure_words(r.get("rejectReason"), r.get("text"))
+        kind = str(command.get("commandType") or "New")
+        if kind == "New":
+            self.rejects[oid] = reason
+        return CommandRejected(order_id=oid, command=kind, status=str(r["commandStatus"]), reason=reason)
+
+    def apply(self, entity_type: str, event_type: str, entity: dict[str, Any]) -> CommandRejected | None:
+        """One props event. Deleted entities leave the replica; a rejected command is returned."""
         eid = entity.get("id")
         if eid is None:
-            return
+            return None
         deleted = event_type == "Deleted"
         if entity_type == "order":
             if deleted:
@@ -201,7 +250,9 @@ class Replica:
         elif entity_type == "executionReport":
             self.put_report(entity)
         elif entity_type == "command":
-            self.put_command(entity)
+            return self.put_command(entity)
+        elif entity_type == "commandReport":
+            return self.put_command_report(entity)
         elif entity_type == "account":
             if deleted:
                 self.accounts.pop(eid, None)
@@ -213,6 +264,7 @@ class Replica:
             self.add_product(entity)
         elif entity_type == "contractMaturity":
             self.maturities[eid] = entity
+        return None
 
     # ------------------------------------------------------------------ lookups
 

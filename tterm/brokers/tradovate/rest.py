@@ -2,14 +2,17 @@
 
 What ``call`` handles (A2, A7):
 
-- a bearer token from the token manager; a 401 (the vendor refused the session, so the request
-  was not processed) gets one fresh session and one more try;
+- a bearer token from the token manager; a 401 (not processed) is checked by renewing the
+  session, which logs in again only if the renewal is refused (the token is really gone: each
+  login opens a session, at most two live at once), and the request gets one more try;
 - a penalty ticket in an HTTP 200 body: wait ``p-time`` on the clock and send the same body with
   ``p-ticket`` added. That is the vendor's protocol for a request it did not process, not a
   blind resend; ``p-captcha`` stops (a person must log in on the web);
-- HTTP 429: the shared limiter holds every later request for the backoff, and the call raises
-  :class:`RateLimited` with ``sent=False`` (a 429 was not processed). It is never sent again
-  here: the router owns retry, and Tradovate counts every request made during a lockout;
+- HTTP 429: the user is locked out for a rolling hour that every request restarts
+  (:mod:`~tterm.brokers.tradovate.lockout`): the call raises :class:`RateLimited` with
+  ``sent=False`` (a 429 was not processed) and from then on every call is refused locally,
+  before it is sent, until the hour is over. HTTP 423 (the warning before it) holds every
+  request on the shared limiter for a growing pause. Neither request is ever sent again here;
 - transport errors: a request marked ``repeatable`` (reads, the login) is tried again; anything
   else (orders, modify, cancel, liquidate) raises ``ConnectionFailed`` whose ``sent`` says
   whether it may have arrived, for the router to look the order up.
@@ -21,8 +24,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from tterm.brokers.common.backoff import Backoff
@@ -30,6 +34,7 @@ from tterm.brokers.common.clock import Clock
 from tterm.brokers.common.http import ConnectionFailed, HttpClient
 from tterm.brokers.common.ratelimit import Window
 from tterm.brokers.common.tokens import Token, TokenManager
+from tterm.brokers.tradovate.lockout import LockedOut, Lockout, SlowDown, clock_text
 from tterm.core.broker import AuthError, BrokerError, RateLimited
 from tterm.core.redact import Redactor
 
@@ -47,18 +52,17 @@ ENDPOINT_LIMITS: Mapping[str, Sequence[Window]] = {
     "auth/me": (Window(10, 3600.0),),
     "user/syncrequest": (Window(300, 3600.0),),
 }
-# A7: the documented backoff after going over an endpoint's limit, seconds.
-ENDPOINT_BACKOFF: Mapping[str, float] = {
-    "auth/accesstokenrequest": 15.0,
-    "auth/renewaccesstoken": 15.0,
-    "auth/me": 30.0,
-    "user/syncrequest": 3.0,
-}
+#: A session a renewal confirmed alive this recently is not renewed again on the next 401.
+SESSION_CHECK_GAP = timedelta(minutes=1)
 
 CAPTCHA_MESSAGE = (
     "Tradovate has locked API logins for this user behind a captcha (too many attempts). Log in once "
     "in a web browser at trader.tradovate.com (or wait about an hour), then start tterm again."
 )
+
+
+class CaptchaRequired(AuthError):
+    """A login penalty with ``p-captcha``: the API takes no login for this user for now."""
 
 
 class NotFound(BrokerError):
@@ -106,14 +110,19 @@ class TradovateRest:
         redactor: Redactor,
         penalty_retries: int = 3,
         backoff: Backoff | None = None,
+        lockout: Lockout | None = None,
+        on_slow_down: Callable[[float, str], None] | None = None,
     ) -> None:
         self.http = http
+        self.lockout = lockout or Lockout(clock)
+        self.on_slow_down = on_slow_down
         self.clock = clock
         self.redactor = redactor
         self.tokens: TokenManager | None = None
         self.penalty_retries = penalty_retries
         self._backoff = backoff or Backoff(base=1.0, cap=60.0)
         self.penalties_obeyed = 0
+        self._session_checked: tuple[str, datetime] | None = None
         self.unauthorized = 0
         self.rate_limited = 0
 
@@ -141,6 +150,7 @@ class TradovateRest:
         penalties = resent = 0
         auth_retried = False
         while True:
+            self.lockout.check(f"{method} {path}")
             token = None
             auth = bearer
             if auth is None and authed:
@@ -159,21 +169,41 @@ class TradovateRest:
             if resp.status == 401:
                 self.unauthorized += 1
                 if token is not None and self.tokens is not None and not auth_retried:
+                    # A 401 is not proof the session is gone (the vendor also answers 401 for "no
+                    # permission", e.g. a live device not approved). Each login opens a session and
+                    # at most two live at once, so check it by renewing (a login follows only if the
+                    # renewal is refused: the token is really gone), then try once more.
                     auth_retried = True
-                    log.info("Tradovate refused the session on %s (401); starting a new session", path)
-                    await _unsent(self.tokens.invalidate(token))
+                    current = self.tokens.token
+                    if current is None or current.value == token.value:
+                        now = self.clock.now()
+                        checked = self._session_checked
+                        if checked is not None and checked[0] == token.value and now - checked[1] < SESSION_CHECK_GAP:
+                            # This session was confirmed alive a moment ago: the 401 is about the
+                            # request (renewals are budgeted, 15 an hour).
+                            raise AuthError(self._refused_401(method, path), sent=False)
+                        log.info("Tradovate answered 401 on %s; checking the session by renewing it", path)
+                        fresh = await _unsent(self.tokens.refresh())
+                        self._session_checked = (fresh.value, self.clock.now())
                     continue
+                if auth_retried:
+                    raise AuthError(self._refused_401(method, path), sent=False)
                 raise AuthError(f"Tradovate refused the session for {method} {path} (HTTP 401)", sent=False)
             if resp.status == 429:
                 self.rate_limited += 1
-                delay = max(resp.retry_after() or 0.0, ENDPOINT_BACKOFF.get(key, 0.0), self._backoff.next_delay())
-                log.warning("Tradovate rate limit (429) on %s: holding requests for %.1fs", path, delay)
-                if self.http.limiter is not None:
-                    # A user-level 429 holds every request; an endpoint limit holds that endpoint.
-                    self.http.limiter.penalize(delay, key if key in ENDPOINT_BACKOFF else None)
-                raise RateLimited(
-                    f"Tradovate rate limit on {method} {path} (HTTP 429): not processed; requests are held for "
-                    f"{delay:.0f}s",
+                until = self.lockout.start(f"{method} {path}")
+                raise LockedOut(
+                    f"Tradovate locked this login out of its API until {clock_text(until)} (HTTP 429 on "
+                    f"{method} {path}): not processed, and nothing more is sent before then",
+                    retry_after=self.lockout.left(),
+                    sent=False,
+                )
+            if resp.status == 423:
+                self.rate_limited += 1
+                delay = self.slow_down(f"{method} {path}")
+                raise SlowDown(
+                    f"Tradovate warned that this login is about to be locked out (HTTP 423 on {method} {path}): "
+                    f"not processed; tterm holds every request for {delay:.0f}s",
                     retry_after=delay,
                     sent=False,
                 )
@@ -188,10 +218,11 @@ class TradovateRest:
             penalty = penalty_of(data)
             if penalty is None:
                 self._backoff.reset()
+                self.lockout.calm()
                 return data
             if penalty.captcha:
                 if key == endpoint_key(LOGIN_PATH):
-                    raise AuthError(CAPTCHA_MESSAGE, sent=False)
+                    raise CaptchaRequired(CAPTCHA_MESSAGE, sent=False)
                 raise RateLimited(f"Tradovate penalty with captcha on {path}; {CAPTCHA_MESSAGE}", sent=False)
             penalties += 1
             if penalties > self.penalty_retries:
@@ -207,6 +238,23 @@ class TradovateRest:
                 payload["p-ticket"] = penalty.ticket
             # A GET has no body to carry the ticket (the reference documents it in bodies only): it is
             # simply resent after the wait.
+
+    @staticmethod
+    def _refused_401(method: str, path: str) -> str:
+        return (
+            f"Tradovate refused {method} {path} (HTTP 401) although the session is valid: this login may not "
+            "do it (for a live account, the device may need approving at Tradovate)"
+        )
+
+    def slow_down(self, where: str) -> float:
+        """A 423 on ``where``: hold every request (REST and sockets) for a growing pause."""
+        delay = self.lockout.slow_down()
+        log.warning("Tradovate warned of a lockout (423) on %s: holding every request for %.0fs", where, delay)
+        if self.http.limiter is not None:
+            self.http.limiter.penalize(delay, None)
+        if self.on_slow_down is not None:
+            self.on_slow_down(delay, where)
+        return delay
 
     def _short(self, text: str) -> str:
         text = self.redactor.scrub(text.strip())

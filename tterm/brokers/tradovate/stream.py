@@ -8,8 +8,9 @@ Server frames are text whose first character is the type: ``o`` (open), ``h`` (h
 The same class serves the trading socket (``authorize``, ``user/syncrequest``, ``props`` events)
 and the market-data socket (``md/subscribeQuote``, ``md`` events). It has the shape
 :class:`~tterm.brokers.common.streams.SocketSupervisor` keeps connected (``closed``,
-``close_reason``, frame listeners, ``close``). A ``s:429`` reply is not resent: the request
-raises :class:`RateLimited` (``sent=False``) and the shared limiter holds the next one.
+``close_reason``, frame listeners, ``close``). A ``s:429`` reply starts the user's hour-long
+lockout (:mod:`~tterm.brokers.tradovate.lockout`) and a ``s:423`` the slow-down; neither request
+is resent, and during a lockout nothing is sent on the socket but heartbeats.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from tterm.brokers.common.backoff import Backoff
 from tterm.brokers.common.clock import Clock
 from tterm.brokers.common.ratelimit import RateLimiter
-from tterm.brokers.tradovate.rest import CAPTCHA_MESSAGE, ENDPOINT_BACKOFF, penalty_of
+from tterm.brokers.tradovate.lockout import LockedOut, Lockout, SlowDown, clock_text
+from tterm.brokers.tradovate.rest import CAPTCHA_MESSAGE, penalty_of
 from tterm.core.broker import AuthError, BrokerError, RateLimited
 from tterm.core.redact import RedactingLogger, Redactor
 
@@ -114,8 +116,12 @@ class TradovateSocket:
         close_timeout: float = 2.0,
         penalty_retries: int = 3,
         backoff: Backoff | None = None,
+        lockout: Lockout | None = None,
+        slow_down: Callable[[str], float] | None = None,
     ) -> None:
         self.url = url
+        self._lockout = lockout or Lockout(clock)
+        self._slow_down = slow_down
         self.name = name
         self._clock = clock
         self._redactor = redactor
@@ -244,6 +250,7 @@ class TradovateSocket:
                 penalty = penalty_of(data)
                 if penalty is None:
                     self._backoff.reset()
+                    self._lockout.calm()
                     return data
                 if penalty.captcha:
                     raise RateLimited(f"Tradovate penalty with captcha on {endpoint}; {CAPTCHA_MESSAGE}")
@@ -257,12 +264,21 @@ class TradovateSocket:
                 # A raw-text body (the authorize token) cannot carry the ticket; it is resent as is.
                 continue
             if status == 429:
-                delay = max(ENDPOINT_BACKOFF.get(endpoint.lower(), 0.0), self._backoff.next_delay())
-                log.warning("Tradovate rate limit (429) on %s (socket): holding requests for %.1fs", endpoint, delay)
-                if self._limiter is not None:
-                    self._limiter.penalize(delay, endpoint.lower() if endpoint.lower() in ENDPOINT_BACKOFF else None)
-                raise RateLimited(
-                    f"Tradovate rate limit on {endpoint} (socket, 429): not processed", retry_after=delay, sent=False
+                until = self._lockout.start(f"{endpoint} ({self.name} socket)")
+                raise LockedOut(
+                    f"Tradovate locked this login out of its API until {clock_text(until)} (429 on {endpoint}, "
+                    f"{self.name} socket): not processed, and nothing more is sent before then",
+                    retry_after=self._lockout.left(),
+                    sent=False,
+                )
+            if status == 423:
+                where = f"{endpoint} ({self.name} socket)"
+                delay = self._slow_down(where) if self._slow_down is not None else self._lockout.slow_down()
+                raise SlowDown(
+                    f"Tradovate warned that this login is about to be locked out (423 on {where}): not "
+                    f"processed; tterm holds every request for {delay:.0f}s",
+                    retry_after=delay,
+                    sent=False,
                 )
             # U6: the error text is not pinned down; any non-200 status is an error.
             detail = self._redactor.scrub(str(data)) if data is not None else "no details"
@@ -274,6 +290,7 @@ class TradovateSocket:
         ws = self._ws
         if ws is None or self.closed.is_set():
             raise SocketClosed(f"{self.name} socket is not open")
+        self._lockout.check(f"{endpoint} on the {self.name} socket")
         if self._limiter is not None and endpoint != "authorize":
             await self._limiter.acquire(endpoint.lower())
         request_id = next(self._ids)

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from tterm.brokers.tradovate.instruments import TradovateInstruments
-from tterm.brokers.tradovate.replica import Replica, View
+from tterm.brokers.tradovate.replica import CommandRejected, Replica, View
 from tterm.brokers.tradovate.rest import NotFound, TradovateRest
 from tterm.core.broker import BrokerError
 from tterm.core.models import ZERO, BrokerEvent, Notice, Order, Position
@@ -143,10 +143,13 @@ class ReplicaSync:
     async def _apply_props(self, data: Any) -> None:
         if not isinstance(data, dict):
             return
-        etype = str(data.get("entityType") or "")
         entity = data.get("entity")
-        if not isinstance(entity, dict):
-            return
+        # WebSocketClient.cs (example-api-csharp-trading): ``entity`` is an object or an array.
+        for one in entity if isinstance(entity, list) else [entity]:
+            if isinstance(one, dict):
+                await self._apply_entity(str(data.get("entityType") or ""), str(data.get("eventType") or ""), one)
+
+    async def _apply_entity(self, etype: str, event: str, entity: dict[str, Any]) -> None:
         replica = self._replica
         cid = entity.get("contractId")
         if isinstance(cid, int) and cid not in replica.contracts:
@@ -155,7 +158,9 @@ class ReplicaSync:
         if etype in ("fill", "orderVersion", "executionReport") and isinstance(oid, int) and oid not in replica.orders:
             with contextlib.suppress(NotFound):
                 await self.load_order(oid)
-        replica.apply(etype, str(data.get("eventType") or ""), entity)
+        rejected = replica.apply(etype, event, entity)
+        if rejected is not None:
+            self._rejected(rejected)
         if etype == "order":
             self.publish_order(entity["id"])
         elif etype in ("orderVersion", "executionReport", "command") and isinstance(oid, int):
@@ -174,6 +179,19 @@ class ReplicaSync:
                 self.publish_snapshot(pos.get("accountId"))
         elif etype == "cashBalance":
             self.publish_snapshot(entity.get("accountId"))
+
+    def _rejected(self, rejected: CommandRejected) -> None:
+        """A rejection on commandReport: a new order shows it as its reason; a modify or cancel
+        that was accepted and then refused is said in a notice."""
+        self.publish_order(rejected.order_id)
+        if rejected.command != "New":
+            order = self._view.order(rejected.order_id)
+            what = rejected.command.lower()
+            text = (
+                f"the {what} of order {rejected.order_id} was rejected by Tradovate ({rejected.status}): "
+                f"{rejected.reason}"
+            )
+            self._emit(Notice(level="warning", text=text, account=order.account if order else "", source=self.name))
 
     async def load_order(self, order_id: int) -> dict[str, Any]:
         """One order with its versions and fills, read over REST (one the stream has not described)."""

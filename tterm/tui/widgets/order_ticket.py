@@ -242,8 +242,8 @@ class OrderTicket(Vertical):
                 text = f"{inst.symbol}: waiting for a quote"
             else:
                 text = (
-                    f"bid {fmt.price(quote.bid, inst)}×{fmt.size(quote.bid_size)}  "
-                    f"ask {fmt.price(quote.ask, inst)}×{fmt.size(quote.ask_size)}"
+                    f"bid {fmt.touch(quote.bid, quote.bid_size, inst)}  "
+                    f"ask {fmt.touch(quote.ask, quote.ask_size, inst)}"
                 )
                 if self.stale and fresh is not None:
                     text = f"STALE {fmt.age(fresh.quote_age(quote))} · {text}"

@@ -385,8 +385,9 @@ class QuoteGrid(ScrollView, can_focus=True):
             "change_pct": fmt.pct(q.change_pct),
             "bid": fmt.price(q.bid, inst),
             "ask": fmt.price(q.ask, inst),
-            "bid_size": fmt.size(q.bid_size),
-            "ask_size": fmt.size(q.ask_size),
+            # A side without a price is absent (no data), and so is its size.
+            "bid_size": fmt.size(q.bid_size) if q.bid is not None else fmt.DASH,
+            "ask_size": fmt.size(q.ask_size) if q.ask is not None else fmt.DASH,
             "volume": fmt.volume(q.volume),
             "trend": fmt.sparkline(tuple(row.trend), self._trend_width),
         }

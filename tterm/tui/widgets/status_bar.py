@@ -1,6 +1,7 @@
 """The status bar: PAPER or LIVE badge, a STALE badge while prices are not current, the current
-account, each broker connection with the age of its last message and the time left on its login
-(``tv 🔑 1h12m``), exchange (CT) and local time, and the time left to the account's cutoff.
+account, each broker connection with the age of its last message, the time left on its login
+(``tv 🔑 1h12m``) and a vendor lockout's end (``⛔ locked out until 10:17 CT``: a Tradovate 429,
+nothing is sent before then), exchange (CT) and local time, and the time left to the account's cutoff.
 
 A connection's age is amber from 5 s and red from the staleness limit (see
 :mod:`tterm.tui.freshness`). When the terminal is attached and the link to the hub is down, the
@@ -48,6 +49,14 @@ _STATE_DOT = {
 PERSON_WARN = timedelta(days=1)
 PERSON_URGENT = timedelta(hours=1)
 RENEWED_WARN = timedelta(minutes=10)
+
+
+def lockout_text(status: ConnectionStatus, now: datetime) -> str | None:
+    """``⛔ locked out until 10:17 CT`` while the broker refuses every request, else None."""
+    until = status.blocked_until
+    if until is None or until <= now:
+        return None
+    return f"⛔ locked out until {until.astimezone(CT).strftime('%H:%M')} CT"
 
 
 def auth_countdown(status: ConnectionStatus, now: datetime) -> tuple[str, str] | None:
@@ -166,33 +175,10 @@ class StatusBar(Widget):
             parts.append((2, Text(" CONFIRM OFF ", style=self._s("confirm-off"))))
         if self.stale:
             badge.append(" STALE ", style=self._s("stale"))
-        conns = Text()
-        fresh = self.freshness
-        link_down = fresh is not None and fresh.link_down
-        for c in self.connections:
-            state = c.state
-            cls = "ok" if state is ConnectionState.CONNECTED else "down" if state is ConnectionState.DOWN else "warn"
-            dot, word = _STATE_DOT[state], _STATE_WORD[state]
-            if link_down and c.broker != HUB_LINK:
-                dot, word, cls = "◍", "unknown", "warn"  # the hub's view of it is out of reach
-            elif c.broker == HUB_LINK and state is not ConnectionState.CONNECTED:
-                cls = "down"
-            conns.append(f"  {c.broker} {dot} ", style=self._s("muted"))
-            conns.append(word, style=self._s(cls))
-            if state is ConnectionState.NEEDS_LOGIN and not link_down:
-                conns.append(f": tterm login {c.broker}", style=self._s("warn"))
-                continue
-            age = fresh.connection_age(c) if fresh is not None else _age(c, self.wall)
-            if age is not None:
-                level = fresh.age_level(age) if fresh is not None else "ok"
-                if c.broker == HUB_LINK:
-                    level = "down"
-                conns.append(f" {fmt.age(age)}", style=self._s("muted" if level == "ok" else level))
-            key = auth_countdown(c, self.wall) if self.wall is not None else None
-            if key is not None:
-                conns.append(f" {key[0]}", style=self._s(key[1]))
-        if not self.connections:
-            conns.append("  connecting…", style=self._s("muted"))
+        conns = self._connections(compact=False)
+        if badge.cell_len + conns.cell_len + 1 > width:
+            # Too narrow: a locked-out broker keeps its lockout and drops its age and countdown.
+            conns = self._connections(compact=True)
         parts.append((0, conns))
         right: list[tuple[int, Text]] = []  # in display order
         if self.note:
@@ -231,6 +217,43 @@ class StatusBar(Widget):
         line.append(" ")
         line.truncate(width)
         return line
+
+    def _connections(self, *, compact: bool) -> Text:
+        """Each broker's state, message age, login countdown and any lockout."""
+        conns = Text()
+        fresh = self.freshness
+        link_down = fresh is not None and fresh.link_down
+        for c in self.connections:
+            state = c.state
+            cls = "ok" if state is ConnectionState.CONNECTED else "down" if state is ConnectionState.DOWN else "warn"
+            dot, word = _STATE_DOT[state], _STATE_WORD[state]
+            if link_down and c.broker != HUB_LINK:
+                dot, word, cls = "◍", "unknown", "warn"  # the hub's view of it is out of reach
+            elif c.broker == HUB_LINK and state is not ConnectionState.CONNECTED:
+                cls = "down"
+            conns.append(f"  {c.broker} {dot} ", style=self._s("muted"))
+            conns.append(word, style=self._s(cls))
+            if state is ConnectionState.NEEDS_LOGIN and not link_down:
+                conns.append(f": tterm login {c.broker}", style=self._s("warn"))
+                continue
+            blocked = lockout_text(c, self.wall) if self.wall is not None else None
+            if compact and blocked is not None:
+                conns.append(f" {blocked}", style=self._s("down"))
+                continue
+            age = fresh.connection_age(c) if fresh is not None else _age(c, self.wall)
+            if age is not None:
+                level = fresh.age_level(age) if fresh is not None else "ok"
+                if c.broker == HUB_LINK:
+                    level = "down"
+                conns.append(f" {fmt.age(age)}", style=self._s("muted" if level == "ok" else level))
+            key = auth_countdown(c, self.wall) if self.wall is not None else None
+            if key is not None:
+                conns.append(f" {key[0]}", style=self._s(key[1]))
+            if blocked is not None:
+                conns.append(f" {blocked}", style=self._s("down"))
+        if not self.connections:
+            conns.append("  connecting…", style=self._s("muted"))
+        return conns
 
 
 def _age(status: ConnectionStatus, wall: datetime | None) -> float | None:
