@@ -29,6 +29,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from tterm.core.alerts.model import Alert, AlertError, AlertSpec
+from tterm.core.alerts.monitor import AlertMonitor
 from tterm.core.book import Book
 from tterm.core.broker import Broker, BrokerError, LoginPrompt, LoginResult, NotSupported
 from tterm.core.bus import Bus, Subscription
@@ -192,6 +194,8 @@ class Engine:
         )
         self.emulator = OrderEmulator(self)
         self.processors.append(self.emulator.on_event)
+        self.alerts = AlertMonitor(self)
+        self.processors.append(self.alerts.on_event)
         self._by_client_id: dict[tuple[str, str], tuple[str, str]] = {}
         self._awaiting_login: set[str] = set()
         self._dispatch: dict[type, Callable[[Any], bool]] = {
@@ -219,8 +223,10 @@ class Engine:
         self._started = True
         self._load_locks()
         self.emulator.load()
+        self.alerts.load()
         for broker in self.brokers.values():
             await self._connect(broker)
+        await self.alerts.start()
         await self.watch(
             {p.symbol for p in self.book.open_positions()} | {o.symbol for o in self.open_orders() if not o.legs}
         )
@@ -300,6 +306,7 @@ class Engine:
 
     async def stop(self) -> None:
         await self.emulator.close()
+        await self.alerts.close()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -510,6 +517,7 @@ class Engine:
             risk=tuple(self._risk.values()),
             is_live=any(b.is_live for b in self.brokers.values()),
             instruments=tuple(self.instruments.learned),
+            alerts=tuple(self.alerts.list()),
         )
 
     def events(self, name: str = "client") -> Subscription:
@@ -735,6 +743,23 @@ class Engine:
                     found[inst.symbol] = inst
                     self.ingest(InstrumentAdded(instrument=inst, broker=broker.name))
         return list(found.values())[:limit]
+
+    # ------------------------------------------------------------------ price alerts
+
+    async def add_alert(self, spec: AlertSpec, replaces: int | None = None, *, source: str = "") -> Alert:
+        try:
+            return await self.alerts.add(spec, source=source, replaces=replaces)
+        except AlertError as exc:
+            raise EngineError(str(exc)) from None
+
+    async def list_alerts(self) -> list[Alert]:
+        return self.alerts.list()
+
+    async def remove_alert(self, alert_id: int) -> Alert:
+        try:
+            return await self.alerts.remove(alert_id)
+        except AlertError as exc:
+            raise EngineError(str(exc)) from None
 
     # ------------------------------------------------------------------ interactive login
 

@@ -29,6 +29,7 @@ from typing import Any
 
 import aiohttp
 
+from tterm.core.alerts.model import Alert, AlertSpec
 from tterm.core.broker import LoginPrompt, LoginResult
 from tterm.core.bus import Bus, Subscription
 from tterm.core.client import EngineError, EngineSnapshot
@@ -279,6 +280,8 @@ class RemoteEngineClient:
             self._publish(lock)
         for status in snap.risk:
             self._publish(status)
+        for alert in snap.alerts:  # what changed while the link was down (fired ones included)
+            self._publish(alert)
         now_held = {(p.account, p.symbol) for p in snap.positions}
         for account, symbol in sorted(before - now_held):
             self._publish(Position(account=account, symbol=symbol, quantity=0))
@@ -469,6 +472,17 @@ class RemoteEngineClient:
         for inst in found:
             self._instruments.add(inst)
         return found
+
+    # -- price alerts (held and fired by the hub)
+
+    async def add_alert(self, spec: AlertSpec, replaces: int | None = None) -> Alert:
+        return await self._call("add_alert", spec=spec, replaces=replaces)
+
+    async def list_alerts(self) -> list[Alert]:
+        return await self._call("list_alerts")
+
+    async def remove_alert(self, alert_id: int) -> Alert:
+        return await self._call("remove_alert", alert_id=alert_id)
 
     # -- interactive login (runs on the hub: the tokens live where the broker connection does)
 

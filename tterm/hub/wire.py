@@ -24,6 +24,7 @@ from enum import Enum
 from typing import Any, Literal, Union
 
 from tterm.core import models
+from tterm.core.alerts import model as alerts
 from tterm.core.broker import LoginPrompt, LoginResult
 from tterm.core.client import EngineSnapshot
 
@@ -65,6 +66,9 @@ WIRE_TYPES: dict[str, type] = {
         models.RiskStatus,
         models.SignalOutcome,
         models.PositionDrift,
+        alerts.AlertSpec,
+        alerts.Alert,
+        alerts.AlertFired,
         EngineSnapshot,
         LoginPrompt,
         LoginResult,
