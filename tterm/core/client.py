@@ -51,6 +51,7 @@ from tterm.core.models import (
 
 if TYPE_CHECKING:
     from tterm.core.broker import LoginPrompt, LoginResult
+    from tterm.core.pnl import PnlReport
 
 
 class EngineError(Exception):
@@ -222,6 +223,13 @@ class EngineClient(Protocol):
 
     async def remove_alert(self, alert_id: int) -> Alert:
         """Remove an alert (armed or fired); EngineError if there is no alert with that number."""
+        ...
+
+    # -- P&L history (from the engine's journal)
+
+    async def pnl_history(self, days: int = 30, account: str | None = None) -> PnlReport:
+        """Per-day results, FIFO round trips and the equity curve of the last ``days`` trade dates
+        (one account, or all); EngineError for a bad ``days`` or an unknown account."""
         ...
 
     # -- interactive login

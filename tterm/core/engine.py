@@ -29,6 +29,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from tterm.core import pnl
 from tterm.core.alerts.model import Alert, AlertError, AlertSpec
 from tterm.core.alerts.monitor import AlertMonitor
 from tterm.core.book import Book
@@ -73,6 +74,7 @@ if TYPE_CHECKING:
 
     from tterm.core.clock import CmeClock
     from tterm.core.journal import Journal
+    from tterm.core.pnl import PnlReport
 
 log = logging.getLogger(__name__)
 
@@ -760,6 +762,23 @@ class Engine:
             return await self.alerts.remove(alert_id)
         except AlertError as exc:
             raise EngineError(str(exc)) from None
+
+    # ------------------------------------------------------------------ P&L history
+
+    async def pnl_history(self, days: int = 30, account: str | None = None) -> PnlReport:
+        if (
+            account is not None
+            and account not in self._accounts
+            and not self.journal.entries(kind="fill", account=account, limit=1)
+        ):
+            known = ", ".join(self._accounts) or "none"
+            raise EngineError(f"pnl: unknown account {account!r} (accounts: {known})")
+        today = self.clock.trade_date() if self.clock is not None else utcnow().date()
+        trade_date = self.clock.trade_date if self.clock is not None else (lambda ts: ts.date())
+        try:
+            return pnl.history(self.journal, self.instruments.resolve, trade_date, today, days=days, account=account)
+        except ValueError as exc:
+            raise EngineError(f"pnl: {exc}") from None
 
     # ------------------------------------------------------------------ interactive login
 

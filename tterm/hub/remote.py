@@ -51,6 +51,7 @@ from tterm.core.models import (
     RiskDecision,
     Timeframe,
 )
+from tterm.core.pnl import PnlReport
 from tterm.hub import wire
 from tterm.hub.server import PROTOCOL
 
@@ -483,6 +484,11 @@ class RemoteEngineClient:
 
     async def remove_alert(self, alert_id: int) -> Alert:
         return await self._call("remove_alert", alert_id=alert_id)
+
+    # -- P&L history (from the hub's journal)
+
+    async def pnl_history(self, days: int = 30, account: str | None = None) -> PnlReport:
+        return await self._call("pnl_history", days=days, account=account)
 
     # -- interactive login (runs on the hub: the tokens live where the broker connection does)
 

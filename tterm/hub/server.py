@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 
 #: Version of the /ws protocol; the remote client refuses a hub that speaks another.
 #: 3: price alerts (the add_alert, list_alerts and remove_alert calls; Alert and AlertFired events;
-#: the snapshot's alerts), which a protocol-2 client could not decode.
+#: the snapshot's alerts) and pnl_history (a PnlReport), which a protocol-2 client could not decode.
 PROTOCOL = 3
 
 #: TradingView's published webhook source addresses (support article 43000529348).
@@ -580,6 +580,11 @@ class _RemoteSession:
             if isinstance(alert_id, bool) or not isinstance(alert_id, int):
                 raise wire.WireError("alert_id: expected a whole number")
             return await e.remove_alert(alert_id)
+        if op == "pnl_history":
+            days = args.get("days", 30)
+            if isinstance(days, bool) or not isinstance(days, int):
+                raise wire.WireError("days: expected a whole number")
+            return await e.pnl_history(days, _opt_str(args, "account"))
         if op == "login_start":
             return await e.login_start(str(args["broker"]))
         if op == "login_complete":
