@@ -14,7 +14,7 @@ from typing import TextIO
 
 from tterm.config import display_path, journal_path
 from tterm.core.journal import Journal, to_jsonable
-from tterm.core.pnl import MAX_DAYS, PnlReport, history
+from tterm.core.pnl import MAX_DAYS, PnlReport, held, history, money
 
 SPARK = "▁▂▃▄▅▆▇█"
 TRIPS_SHOWN = 50
@@ -85,22 +85,6 @@ def report_json(report: PnlReport) -> dict[str, object]:
         raw["duration_seconds"] = trip.duration.total_seconds()
     data["wins"], data["losses"], data["max_drawdown"] = report.wins, report.losses, str(report.max_drawdown)
     return data
-
-
-def money(value: Decimal, *, sign: bool = True) -> str:
-    text = f"{value:,.2f}"
-    return f"+{text}" if sign and value > 0 else text
-
-
-def held(seconds: float) -> str:
-    s = int(seconds)
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    if s < 86400:
-        return f"{s // 3600}h{s % 3600 // 60:02d}m"
-    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
 
 
 def sparkline(values: list[Decimal], width: int = 60) -> str:

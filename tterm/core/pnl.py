@@ -301,6 +301,24 @@ def fills_from_journal(rows: Iterable[dict[str, object]]) -> tuple[list[Fill], i
     return out, bad
 
 
+def money(value: Decimal, *, sign: bool = True) -> str:
+    """``+1,234.50`` (the sign only when asked and positive); money as a report shows it."""
+    text = f"{value:,.2f}"
+    return f"+{text}" if sign and value > 0 else text
+
+
+def held(seconds: float) -> str:
+    """How long a round trip was held: ``45s``, ``12m30s``, ``4h40m``, ``2d03h``."""
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+
+
 def window(today: date, days: int) -> tuple[date, date]:
     """The trade dates of the last ``days`` calendar days, today included."""
     if days < 1:
