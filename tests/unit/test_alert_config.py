@@ -52,6 +52,17 @@ def test_bad_alerts_config(tmp_path: Path, alerts: dict, message: str) -> None:
         validate_settings({"alerts": alerts}, tmp_path / "config.toml")
 
 
+def test_the_engine_tterm_and_tterm_hub_build_runs_the_configured_actions(tmp_path: Path) -> None:
+    from tterm.runtime import build_engine
+
+    settings = Settings.model_validate({"alerts": {"webhooks": {"phone": "https://ntfy.example/x"}}})
+    engine = build_engine(settings, root=tmp_path, scripted=True)
+    try:
+        assert engine.alerts.actions.webhooks == {"phone": "https://ntfy.example/x"}
+    finally:
+        engine.journal.close()
+
+
 def test_a_broker_may_not_be_named_alerts(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="reserved"):
         validate_settings({"brokers": {"alerts": {"type": "tradovate"}}}, tmp_path / "config.toml")

@@ -209,5 +209,5 @@ def watch_from_search(app: TtermApp, symbol: str) -> None:
 
 def announce(app: TtermApp, fired: AlertFired) -> None:
     """A fired alert: a toast that stays a while, and the terminal bell."""
-    app.notify(fired.text, title="price alert", severity="warning", timeout=20)
+    app.notify(fired.text, title="price alert", severity="warning", timeout=10)
     app.bell()

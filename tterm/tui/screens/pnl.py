@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
@@ -28,25 +28,25 @@ DAY_STEPS = (1, 7, 30, 90, 365)
 class DaysTable(SyncedTable):
     COLUMNS_SPEC = (
         ("day", "Day", 10),
-        ("net", "Net", 11),
-        ("gross", "Gross", 11),
+        ("net", "Net", 10),
+        ("gross", "Gross", 10),
         ("fees", "Fees", 8),
         ("trips", "Trips", 5),
-        ("wl", "W/L", 7),
+        ("wl", "W/L", 5),
     )
 
 
 class TripsTable(SyncedTable):
     COLUMNS_SPEC = (
         ("exit", "Exit (CT)", 14),
-        ("account", "Account", 12),
         ("symbol", "Symbol", 8),
         ("side", "Side", 5),
         ("qty", "Qty", 4),
-        ("entry_px", "Entry", 10),
-        ("exit_px", "Exit", 10),
         ("net", "Net", 10),
         ("held", "Held", 7),
+        ("entry_px", "Entry", 10),
+        ("exit_px", "Exit", 10),
+        ("account", "Account", 12),
     )
 
 
@@ -58,9 +58,15 @@ class PnlScreen(Screen[None]):
     PnlScreen #pnl-summary { height: auto; padding: 0 1; }
     PnlScreen #pnl-curve { height: 1fr; min-height: 4; max-height: 16; border: round $primary; padding: 0 1; }
     PnlScreen #pnl-tables { height: 2fr; }
-    PnlScreen DaysTable { width: 60; border: round $primary; }
+    PnlScreen DaysTable { width: 58; border: round $primary; }
     PnlScreen TripsTable { width: 1fr; border: round $primary; }
+    PnlScreen.-narrow #pnl-tables { layout: vertical; }
+    PnlScreen.-narrow DaysTable { width: 1fr; height: 1fr; }
+    PnlScreen.-narrow TripsTable { height: 2fr; }
     """
+
+    #: Below this width the two tables stack (at 80 columns the round trips need the whole width).
+    NARROW = 130
 
     def __init__(self, *, days: int = 30, account: str | None = None) -> None:
         super().__init__()
@@ -81,7 +87,11 @@ class PnlScreen(Screen[None]):
                 yield TripsTable(id="pnl-trips")
         yield Footer(compact=True)
 
+    def on_resize(self, event: events.Resize) -> None:
+        self.set_class(event.size.width < self.NARROW, "-narrow")
+
     def on_mount(self) -> None:
+        self.set_class(self.app.size.width < self.NARROW, "-narrow")
         self.query_one("#pnl-curve").border_title = "Equity curve (cumulative P&L net of fees)"
         self.query_one("#pnl-days").border_title = "Per day"
         self.query_one("#pnl-trips").border_title = "Round trips (FIFO), newest first"
@@ -129,14 +139,14 @@ class PnlScreen(Screen[None]):
             acct = names.get(t.account)
             trips.add_row(
                 trips.text(f"{t.exit_at.astimezone(tz):%m-%d %H:%M:%S}"),
-                trips.text(acct.name if acct is not None and acct.name else t.account),
                 trips.text(t.symbol),
                 trips.text("long" if t.side.sign > 0 else "short"),
                 trips.text(str(t.quantity), right=True),
-                trips.text(str(t.entry_price), right=True),
-                trips.text(str(t.exit_price), right=True),
                 trips.text(money(t.net), right=True),
                 trips.text(held(t.duration.total_seconds()), right=True),
+                trips.text(str(t.entry_price), right=True),
+                trips.text(str(t.exit_price), right=True),
+                trips.text(acct.name if acct is not None and acct.name else t.account),
                 key=str(i),
             )
 

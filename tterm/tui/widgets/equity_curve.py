@@ -70,15 +70,16 @@ class EquityCurve(Widget):
         width, height = self.size.width, self.size.height
         if not self.values:
             return Text("no fills in this window", style="dim")
-        label_w = max(len(f"{v:,.0f}") for v in (min(self.values), max(self.values), Decimal(0))) + 1
+        lo, hi = min(min(self.values), Decimal(0)), max(max(self.values), Decimal(0))
+        fmt = ",.0f" if hi - lo >= 1000 else ",.2f"  # cents while the swings are small
+        label_w = max(len(f"{v:{fmt}}") for v in (lo, hi)) + 1
         bits, signs, zero_row = plot(self.values, max(1, width - label_w), height)
         variables = self.app.theme_variables if hasattr(self.app, "theme_variables") else {}
         up = variables.get("text-success", "green")
         down = variables.get("text-error", "red")
-        lo, hi = min(min(self.values), Decimal(0)), max(max(self.values), Decimal(0))
         out = Text(no_wrap=True, overflow="crop")
         for r in range(height):
-            label = f"{hi:,.0f}" if r == 0 else f"{lo:,.0f}" if r == height - 1 else "0" if r == zero_row else ""
+            label = f"{hi:{fmt}}" if r == 0 else f"{lo:{fmt}}" if r == height - 1 else "0" if r == zero_row else ""
             out.append(label.rjust(label_w - 1) + " ", style="dim")
             for c, b in enumerate(bits[r]):
                 if b:
