@@ -156,13 +156,15 @@ class AlertsScreen(ModalScreen[None]):
         self._ask(f"Edit alert #{alert.alert_id} (a new alert takes its place)", alert_text(alert), alert.alert_id)
 
     def _ask(self, label: str, value: str, replaces: int | None) -> None:
-        def done(text: str | None) -> None:
-            if text:
-                self._save(text, replaces)
+        # The keys typed after a/e wait until the prompt is up, so they are its text (ordered_keys).
+        self.tterm._keys_wait_for(self._prompt(label, value, replaces))
 
-        self.app.push_screen(Prompt(label, placeholder="MES > 6800", hint=HINT, value=value), done)
+    @work(group="alerts-prompt", exit_on_error=False)
+    async def _prompt(self, label: str, value: str, replaces: int | None) -> None:
+        text = await self.app.push_screen_wait(Prompt(label, placeholder="MES > 6800", hint=HINT, value=value))
+        if text:
+            await self._save(text, replaces)
 
-    @work(group="alerts", exit_on_error=False)
     async def _save(self, text: str, replaces: int | None) -> None:
         words = text.split()
         if words and words[0].lower() == "alert":
