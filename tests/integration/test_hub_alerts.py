@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -112,3 +113,26 @@ async def test_raw_wire_protocol_and_malformed_calls(tmp_path: Path) -> None:
         assert good["ok"] and good["result"]["$"] == "Alert" and good["result"]["price"] == "5001.00"
         await ws.close()
         assert len(await rig.engine.list_alerts()) == 1
+
+
+async def test_a_resync_drops_alerts_removed_while_the_link_was_down(tmp_path: Path) -> None:
+    async with hub_rig(tmp_path) as rig:
+        client = RemoteEngineClient(rig.url.replace("http://", "ws://"), TOKEN)
+        await client.connect()
+        try:
+            kept = await client.add_alert(AlertSpec("MES1!", AlertOp.GT, D("5010")))
+            gone = await client.add_alert(AlertSpec("MES1!", AlertOp.GT, D("5020")))
+            stream = client.events()
+            # As if the link had dropped before this client heard of the removal:
+            removed = await rig.engine.remove_alert(gone.alert_id)
+            await next_of(stream, Alert, lambda a: a.alert_id == gone.alert_id)
+            client._publish(replace(removed, state=AlertState.ARMED))  # the stale view
+            stream.drain()
+            await client._resync(reconnected=False)
+            events = [e for e in stream.drain() if isinstance(e, Alert)]
+            assert [(a.alert_id, a.state) for a in events] == [
+                (kept.alert_id, AlertState.ARMED),
+                (gone.alert_id, AlertState.REMOVED),
+            ]
+        finally:
+            await client.close()

@@ -29,7 +29,7 @@ from typing import Any
 
 import aiohttp
 
-from tterm.core.alerts.model import Alert, AlertSpec
+from tterm.core.alerts.model import Alert, AlertSpec, AlertState
 from tterm.core.broker import LoginPrompt, LoginResult
 from tterm.core.bus import Bus, Subscription
 from tterm.core.client import EngineError, EngineSnapshot
@@ -88,6 +88,7 @@ class RemoteEngineClient:
         # Depth and trade feeds this client asked for: re-asked after a reconnect, like quotes.
         self._feeds: dict[str, list[str]] = {"depth": [], "trades": []}
         self._positions: set[tuple[str, str]] = set()
+        self._alerts: dict[int, Alert] = {}  # the alerts this client has heard of (for a resync)
         self._fill_ids: set[tuple[str, str]] = set()
         self._task: asyncio.Task[None] | None = None
         self._side_tasks: set[asyncio.Task[None]] = set()
@@ -239,6 +240,11 @@ class RemoteEngineClient:
             self._instruments.add(event.instrument)
         elif isinstance(event, Position):
             self._positions.add((event.account, event.symbol))
+        elif isinstance(event, Alert):
+            if event.state is AlertState.REMOVED:
+                self._alerts.pop(event.alert_id, None)
+            else:
+                self._alerts[event.alert_id] = event
         elif isinstance(event, Fill):
             key = (event.broker, event.fill_id)
             if key in self._fill_ids:
@@ -281,8 +287,11 @@ class RemoteEngineClient:
             self._publish(lock)
         for status in snap.risk:
             self._publish(status)
+        gone = set(self._alerts) - {a.alert_id for a in snap.alerts}
         for alert in snap.alerts:  # what changed while the link was down (fired ones included)
             self._publish(alert)
+        for alert_id in sorted(gone):  # removed meanwhile (from another terminal)
+            self._publish(replace(self._alerts[alert_id], state=AlertState.REMOVED))
         now_held = {(p.account, p.symbol) for p in snap.positions}
         for account, symbol in sorted(before - now_held):
             self._publish(Position(account=account, symbol=symbol, quantity=0))
@@ -340,6 +349,8 @@ class RemoteEngineClient:
             self._fill_ids.add((f.broker, f.fill_id))
         for inst in snap.instruments:
             self._instruments.add(inst)
+        for alert in snap.alerts:
+            self._alerts[alert.alert_id] = alert
         return snap
 
     def events(self, name: str = "remote-client") -> Subscription:
