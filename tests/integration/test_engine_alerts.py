@@ -300,3 +300,28 @@ async def test_command_gets_the_alert_and_a_failing_one_is_journaled(tmp_path: P
     assert failed["broken"] == "command broken: exit status 3: no such device"
     assert failed["missing"].startswith("command missing: cannot start")
     await r.stop()
+
+
+async def test_an_alert_whose_symbol_no_broker_knows_yet_waits_for_one(tmp_path: Path) -> None:
+    from tterm.core.models import AssetClass, ConnectionState, ConnectionStatus, Instrument
+
+    first = await Rig(tmp_path).start()
+    first.engine.instruments.add(Instrument("ZZTOP", AssetClass.EQUITY, D("0.01"), D("0.01")))
+    await first.engine.add_alert(AlertSpec("ZZTOP", AlertOp.GT, D("10")))
+    await first.stop()
+
+    second = await Rig(tmp_path).start()  # a new master: ZZTOP is unknown until a broker teaches it
+    await second.engine.settle()
+    await second.engine.alerts.settle()
+    notices = [e for e in second.sub.drain() if isinstance(e, Notice)]
+    assert any("alerts on ZZTOP wait for a broker" in n.text for n in notices)
+    assert "ZZTOP" not in second.engine.subscriptions()
+    second.engine.instruments.add(Instrument("ZZTOP", AssetClass.EQUITY, D("0.01"), D("0.01")))
+    second.engine.ingest(ConnectionStatus(broker="paper", state=ConnectionState.CONNECTED, detail="back"))
+    await second.engine.alerts.settle()
+    assert second.engine.subscriptions().get("ZZTOP") == 1
+    await second.broker.push_quote(Quote("ZZTOP", bid=D("10.00"), ask=D("10.02"), last=D("10.01")))
+    await second.engine.settle()
+    await second.engine.alerts.settle()
+    assert [f.alert.symbol for f in second.fired()] == ["ZZTOP"]
+    await second.stop()

@@ -34,7 +34,7 @@ from tterm.core.alerts.model import (
     AlertState,
     side_of,
 )
-from tterm.core.models import ModelError, Notice, Quote
+from tterm.core.models import ConnectionState, ConnectionStatus, ModelError, Notice, Quote
 
 if TYPE_CHECKING:
     from tterm.core.engine import Engine
@@ -98,6 +98,8 @@ class AlertMonitor:
         self._by_symbol: dict[str, set[int]] = {}
         self._next_id = 1
         self._subscribed: set[str] = set()
+        #: Contracts of armed alerts no broker could resolve yet (tried again when one connects).
+        self._waiting: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._loaded = False
 
@@ -128,12 +130,18 @@ class AlertMonitor:
     async def start(self) -> None:
         """Stream quotes for the armed alerts (the brokers are connected by now)."""
         self.load()
-        for symbol in sorted(self._by_symbol):
+        await self._resolve_and_watch(sorted(self._by_symbol), notice=True)
+
+    async def _resolve_and_watch(self, symbols: list[str], *, notice: bool) -> None:
+        for symbol in symbols:
             try:
                 await self.engine.find_instrument(symbol)
             except ModelError as exc:
-                self._notice("warning", f"alerts on {symbol} wait for a broker that knows it: {exc}")
+                if notice:
+                    self._notice("warning", f"alerts on {symbol} wait for a broker that knows it: {exc}")
+                self._waiting.add(symbol)
                 continue
+            self._waiting.discard(symbol)
             await self._watch(symbol)
 
     async def close(self) -> None:
@@ -249,6 +257,11 @@ class AlertMonitor:
 
     def on_event(self, event: Any) -> None:
         """Check the armed alerts of a quote's contract; a fault is journaled, never raised."""
+        if type(event) is ConnectionStatus and event.state is ConnectionState.CONNECTED and self._waiting:
+            waiting = sorted(s for s in self._waiting if s in self._by_symbol)
+            self._waiting.clear()
+            self._spawn(self._resolve_and_watch(waiting, notice=False))
+            return
         if type(event) is not Quote or event.symbol not in self._by_symbol:
             return
         try:
