@@ -55,6 +55,7 @@ from tterm.datalock import (
 )
 from tterm.login import add_login
 from tterm.logs import setup_logging
+from tterm.pnl_cli import add_pnl
 from tterm.risk.commands import add_flatten, add_lock, add_profiles, add_replay
 
 if TYPE_CHECKING:
@@ -675,6 +676,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 #: One function per subcommand; add a new subcommand by appending its ``add_<name>``.
 SUBCOMMANDS: list[AddSubcommand] = [add_run, add_doctor, add_journal, add_hub, add_attach, add_serve, add_login]
 SUBCOMMANDS += [add_replay, add_flatten, add_lock, add_profiles]  # tterm.risk.commands
+SUBCOMMANDS += [add_pnl]  # tterm.pnl_cli
 
 
 def build_parser() -> argparse.ArgumentParser:

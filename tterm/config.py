@@ -60,7 +60,7 @@ ENV_PREFIX = "TTERM_"
 #: Broker instance names that cannot be used: ``paper`` is the embedded broker; ``config`` and
 #: ``data`` would collide with the ``TTERM_CONFIG_DIR`` / ``TTERM_DATA_DIR`` variables; ``hub``
 #: holds the webhook hub's secrets (``[hub]`` in secrets.toml, ``TTERM_HUB_*``).
-RESERVED_BROKER_NAMES = frozenset({"paper", "config", "data", "hub"})
+RESERVED_BROKER_NAMES = frozenset({"paper", "config", "data", "hub", "alerts"})
 
 DEFAULT_PAPER_SYMBOLS: tuple[str, ...] = (
     "ES", "MES", "NQ", "MNQ", "RTY", "M2K", "YM", "MYM", "CL", "MCL", "GC", "MGC",
@@ -423,6 +423,36 @@ class HubSettings(_Section):
         return v
 
 
+_ACTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+
+
+def _action_names(v: dict[str, Any]) -> dict[str, Any]:
+    for name in v:
+        if not _ACTION_NAME.match(name):
+            raise ValueError(f"name {name!r} may use only A-Z, a-z, 0-9, '-' and '_' (at most 40)")
+    return v
+
+
+def _webhook_url(v: str) -> str:
+    if not re.match(r"^https?://[^\s/]+", v):
+        raise ValueError("must be an http:// or https:// URL")
+    return v
+
+
+class AlertsSettings(_Section):
+    """``[alerts]``: the webhook-outs and commands a price alert may name (``webhook NAME``,
+    ``run NAME``). A webhook URL that carries a token belongs in ``secrets.toml`` under
+    ``[alerts]`` as ``webhook_<name>`` (or ``TTERM_ALERTS_WEBHOOK_<NAME>``) instead."""
+
+    timeout_seconds: float = Field(5.0, gt=0, le=120)
+    webhooks: Annotated[dict[str, Annotated[str, AfterValidator(_webhook_url)]], AfterValidator(_action_names)] = Field(
+        default_factory=dict
+    )
+    commands: Annotated[dict[str, Annotated[list[NonEmptyStr], Field(min_length=1)]], AfterValidator(_action_names)] = (
+        Field(default_factory=dict)
+    )
+
+
 class Settings(_Section):
     """The whole ``config.toml``. One line per section."""
 
@@ -438,6 +468,7 @@ class Settings(_Section):
     instruments: InstrumentsSettings = Field(default_factory=InstrumentsSettings)
     hub: HubSettings = Field(default_factory=HubSettings)
     risk: RiskSettings = Field(default_factory=RiskSettings)
+    alerts: AlertsSettings = Field(default_factory=AlertsSettings)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Settings:

@@ -20,6 +20,7 @@ from tterm.core.journal import Journal
 from tterm.core.models import AccountKind
 
 if TYPE_CHECKING:
+    from tterm.core.alerts import AlertActions
     from tterm.core.broker import Broker
     from tterm.risk.monitor import RiskMonitor
 
@@ -129,9 +130,26 @@ def build_engine(
         clock=clock,
         account_options=options,
     )
+    engine.alerts.configure(alert_actions(settings))
     if settings.risk.enabled:
         attach_risk(engine, settings)
     return engine
+
+
+def alert_actions(settings: Settings) -> AlertActions:
+    """The webhook-outs and commands ``[alerts]`` names; a webhook's URL may instead come from
+    ``secrets.toml`` ``[alerts] webhook_<name>`` or ``TTERM_ALERTS_WEBHOOK_<NAME>`` (it wins)."""
+    from tterm.core.alerts import AlertActions
+
+    webhooks = dict(settings.alerts.webhooks)
+    for key, value in load_secrets("alerts", known_brokers=settings.brokers).items():
+        if key.startswith("webhook_") and len(key) > len("webhook_"):
+            webhooks[key.removeprefix("webhook_")] = value
+    return AlertActions(
+        webhooks=webhooks,
+        commands={k: list(v) for k, v in settings.alerts.commands.items()},
+        timeout=settings.alerts.timeout_seconds,
+    )
 
 
 def attach_risk(engine: Engine, settings: Settings) -> RiskMonitor:

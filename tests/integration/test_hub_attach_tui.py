@@ -40,3 +40,29 @@ async def test_terminal_attaches_trades_and_detaches(tmp_path: Path) -> None:
         assert status == 202
         await rig.settle()
         assert rig.position("paper:A") == 0
+
+
+async def test_an_alert_from_the_attached_terminal_fires_on_the_hub_with_a_toast(tmp_path: Path) -> None:
+    from tests.tui.conftest import wait_for
+    from tterm.tui.app import TtermApp
+
+    async with hub_rig(tmp_path) as rig:
+        client = RemoteEngineClient(rig.url.replace("http://", "ws://"), TOKEN)
+        app = TtermApp(client, settings=Settings(), owns_engine=True)
+        async with app.run_test(size=(160, 48), notifications=True) as pilot:
+            await asyncio.wait_for(app.ready.wait(), 10)
+            rung: list[int] = []
+            app.bell = lambda: rung.append(1)  # type: ignore[method-assign]
+            await pilot.press("colon", *"alert MES1! > 5001", "enter")
+            await wait_for(lambda: len(app.bridge.state.alerts) == 1, pilot)
+            [held] = await rig.engine.list_alerts()  # held by the hub, not the terminal
+            assert held.armed and held.source == "remote"
+            await rig.quote("MES1!", bid="5001.25", ask="5001.50")
+            await wait_for(lambda: any("ALERT #1" in n.message for n in app._notifications), pilot)
+            assert rung == [1]
+            await pilot.press("colon", *"pnl 1", "enter")  # the hub's journal, over the wire
+            await wait_for(lambda: getattr(app.screen, "report", None) is not None, pilot)
+            assert app.screen.report.trips == ()  # type: ignore[attr-defined]
+        await rig.wait_clients(0)
+        [fired] = await rig.engine.list_alerts()
+        assert not fired.armed

@@ -48,6 +48,14 @@ class StateApp(TtermApp):
         super().__init__(*args, **kwargs)
         self.state_file = state_file
 
+    stalled_keys: list[str] = []
+
+    def _key_stalled(self, seq: int) -> None:
+        f = self._key_flight
+        if f is not None and f.seq == seq:
+            self.stalled_keys.append(_flight(self) + f" screen={type(f.screen).__name__}")
+        super()._key_stalled(seq)
+
     def on_mount(self) -> None:
         super().on_mount()
         self.set_interval(0.05, self._dump)
@@ -73,9 +81,13 @@ class StateApp(TtermApp):
             "ticket": ticket,
             "watchlist": self.watchlists.get(self.list_name, []),
             "orders": len(self.bridge.state.orders),
+            "alerts": sorted(
+                a.describe() + (f" ({a.note})" if a.note else "") for a in self.bridge.state.alerts.values()
+            ),
             "dropped": list(getattr(self.screen, "dropped", [])),
             "keys": self.keys_dispatched,
             "stalled": self.keys_stalled,
+            "stalled_keys": self.stalled_keys,
             "flight": _flight(self),
             "backlog": len(getattr(self, "_key_backlog", ())),
         }

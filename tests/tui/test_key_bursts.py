@@ -199,3 +199,19 @@ def test_keys_wait_for_the_confirmation_and_the_kill_switch_does_not(app: PtyApp
     app.burst(b"\x0b")  # ctrl+k
     state = app.wait(lambda s: s["dialog"] == "KILL SWITCH", limit=1.0)
     assert state["screens"] == ["Screen", "ConfirmDialog"]  # before the order's confirmation
+
+
+def test_an_alert_typed_in_one_burst_on_the_alerts_screen(app: PtyApp) -> None:
+    """a opens the new-alert prompt; every key after it is text there (x would remove, e edit,
+    q close on the alerts screen), and the command bar's alert verb keeps its keys too."""
+    app.burst(b":alert MES > 5001\r")
+    app.wait(lambda s: s["alerts"] == ["MES (MESZ6) last > 5001.00"], limit=10)
+    app.wait(lambda s: not s["bar_open"], limit=10)
+    app.burst(b":alerts\r")
+    app.wait(lambda s: s["screens"][-1] == "AlertsScreen", limit=10)
+    app.burst(b"aMES bid < 4990 note axe quote\r")
+    state = app.wait(lambda s: len(s["alerts"]) == 2, limit=10)
+    assert state["alerts"] == ["MES (MESZ6) bid < 4990.00 (axe quote)", "MES (MESZ6) last > 5001.00"]
+    state = app.settle()
+    assert state["screens"] == ["Screen", "AlertsScreen"] and len(state["alerts"]) == 2
+    assert state["orders"] == 0 and state["stalled"] == 0, state["stalled_keys"]

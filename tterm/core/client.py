@@ -12,6 +12,8 @@ The contract:
 - Commands never raise for a refused order: ``place`` returns an Order whose status is
   REJECTED with the reason (pre-trade, validation or broker). They raise ``EngineError`` only
   when the command itself is malformed or the engine cannot be reached.
+- Price alerts (``add_alert``, ``list_alerts``, ``remove_alert``) live in the engine, so they
+  fire in ``tterm hub`` with no terminal attached; an ``AlertFired`` event announces each one.
 - Market-data verbs (bars, depth, trades, option chains, search) go to a broker that has them;
   where none has, they raise ``EngineError("not supported by <broker>: <verb>")`` and change
   nothing.
@@ -25,6 +27,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from tterm.core.alerts.model import Alert, AlertSpec
 from tterm.core.models import (
     Account,
     AccountLock,
@@ -48,6 +51,7 @@ from tterm.core.models import (
 
 if TYPE_CHECKING:
     from tterm.core.broker import LoginPrompt, LoginResult
+    from tterm.core.pnl import PnlReport
 
 
 class EngineError(Exception):
@@ -73,6 +77,8 @@ class EngineSnapshot:
     ts: datetime = field(default_factory=utcnow)
     #: Instruments brokers taught the engine (outside the master lists), so a client resolves them.
     instruments: tuple[Instrument, ...] = ()
+    #: The price alerts: armed ones, then fired ones (newest first).
+    alerts: tuple[Alert, ...] = ()
 
 
 @runtime_checkable
@@ -201,6 +207,29 @@ class EngineClient(Protocol):
 
     async def search_instruments(self, text: str, limit: int = 20) -> list[Instrument]:
         """Instruments matching ``text`` from the master lists and every broker that searches."""
+        ...
+
+    # -- price alerts (held by the engine: they fire with no terminal attached)
+
+    async def add_alert(self, spec: AlertSpec, replaces: int | None = None) -> Alert:
+        """Create a price alert; EngineError (nothing created) for an unknown symbol, a price that
+        is not positive or off the tick grid, or a webhook/command name that is not configured.
+        ``replaces`` removes that alert once the new one exists (an edit)."""
+        ...
+
+    async def list_alerts(self) -> list[Alert]:
+        """Every alert: armed ones by number, then fired ones, newest first."""
+        ...
+
+    async def remove_alert(self, alert_id: int) -> Alert:
+        """Remove an alert (armed or fired); EngineError if there is no alert with that number."""
+        ...
+
+    # -- P&L history (from the engine's journal)
+
+    async def pnl_history(self, days: int = 30, account: str | None = None) -> PnlReport:
+        """Per-day results, FIFO round trips and the equity curve of the last ``days`` trade dates
+        (one account, or all); EngineError for a bad ``days`` or an unknown account."""
         ...
 
     # -- interactive login

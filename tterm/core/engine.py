@@ -29,6 +29,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from tterm.core import pnl
+from tterm.core.alerts.model import Alert, AlertError, AlertSpec
+from tterm.core.alerts.monitor import AlertMonitor
 from tterm.core.book import Book
 from tterm.core.broker import Broker, BrokerError, LoginPrompt, LoginResult, NotSupported
 from tterm.core.bus import Bus, Subscription
@@ -71,6 +74,7 @@ if TYPE_CHECKING:
 
     from tterm.core.clock import CmeClock
     from tterm.core.journal import Journal
+    from tterm.core.pnl import PnlReport
 
 log = logging.getLogger(__name__)
 
@@ -192,6 +196,8 @@ class Engine:
         )
         self.emulator = OrderEmulator(self)
         self.processors.append(self.emulator.on_event)
+        self.alerts = AlertMonitor(self)
+        self.processors.append(self.alerts.on_event)
         self._by_client_id: dict[tuple[str, str], tuple[str, str]] = {}
         self._awaiting_login: set[str] = set()
         self._dispatch: dict[type, Callable[[Any], bool]] = {
@@ -219,8 +225,10 @@ class Engine:
         self._started = True
         self._load_locks()
         self.emulator.load()
+        self.alerts.load()
         for broker in self.brokers.values():
             await self._connect(broker)
+        await self.alerts.start()
         await self.watch(
             {p.symbol for p in self.book.open_positions()} | {o.symbol for o in self.open_orders() if not o.legs}
         )
@@ -300,6 +308,7 @@ class Engine:
 
     async def stop(self) -> None:
         await self.emulator.close()
+        await self.alerts.close()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -510,6 +519,7 @@ class Engine:
             risk=tuple(self._risk.values()),
             is_live=any(b.is_live for b in self.brokers.values()),
             instruments=tuple(self.instruments.learned),
+            alerts=tuple(self.alerts.list()),
         )
 
     def events(self, name: str = "client") -> Subscription:
@@ -735,6 +745,40 @@ class Engine:
                     found[inst.symbol] = inst
                     self.ingest(InstrumentAdded(instrument=inst, broker=broker.name))
         return list(found.values())[:limit]
+
+    # ------------------------------------------------------------------ price alerts
+
+    async def add_alert(self, spec: AlertSpec, replaces: int | None = None, *, source: str = "") -> Alert:
+        try:
+            return await self.alerts.add(spec, source=source, replaces=replaces)
+        except AlertError as exc:
+            raise EngineError(str(exc)) from None
+
+    async def list_alerts(self) -> list[Alert]:
+        return self.alerts.list()
+
+    async def remove_alert(self, alert_id: int) -> Alert:
+        try:
+            return await self.alerts.remove(alert_id)
+        except AlertError as exc:
+            raise EngineError(str(exc)) from None
+
+    # ------------------------------------------------------------------ P&L history
+
+    async def pnl_history(self, days: int = 30, account: str | None = None) -> PnlReport:
+        if (
+            account is not None
+            and account not in self._accounts
+            and not self.journal.entries(kind="fill", account=account, limit=1)
+        ):
+            known = ", ".join(self._accounts) or "none"
+            raise EngineError(f"pnl: unknown account {account!r} (accounts: {known})")
+        today = self.clock.trade_date() if self.clock is not None else utcnow().date()
+        trade_date = self.clock.trade_date if self.clock is not None else (lambda ts: ts.date())
+        try:
+            return pnl.history(self.journal, self.instruments.resolve, trade_date, today, days=days, account=account)
+        except ValueError as exc:
+            raise EngineError(f"pnl: {exc}") from None
 
     # ------------------------------------------------------------------ interactive login
 

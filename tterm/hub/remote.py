@@ -29,6 +29,7 @@ from typing import Any
 
 import aiohttp
 
+from tterm.core.alerts.model import Alert, AlertSpec, AlertState
 from tterm.core.broker import LoginPrompt, LoginResult
 from tterm.core.bus import Bus, Subscription
 from tterm.core.client import EngineError, EngineSnapshot
@@ -50,6 +51,7 @@ from tterm.core.models import (
     RiskDecision,
     Timeframe,
 )
+from tterm.core.pnl import PnlReport
 from tterm.hub import wire
 from tterm.hub.server import PROTOCOL
 
@@ -86,6 +88,7 @@ class RemoteEngineClient:
         # Depth and trade feeds this client asked for: re-asked after a reconnect, like quotes.
         self._feeds: dict[str, list[str]] = {"depth": [], "trades": []}
         self._positions: set[tuple[str, str]] = set()
+        self._alerts: dict[int, Alert] = {}  # the alerts this client has heard of (for a resync)
         self._fill_ids: set[tuple[str, str]] = set()
         self._task: asyncio.Task[None] | None = None
         self._side_tasks: set[asyncio.Task[None]] = set()
@@ -237,6 +240,11 @@ class RemoteEngineClient:
             self._instruments.add(event.instrument)
         elif isinstance(event, Position):
             self._positions.add((event.account, event.symbol))
+        elif isinstance(event, Alert):
+            if event.state is AlertState.REMOVED:
+                self._alerts.pop(event.alert_id, None)
+            else:
+                self._alerts[event.alert_id] = event
         elif isinstance(event, Fill):
             key = (event.broker, event.fill_id)
             if key in self._fill_ids:
@@ -279,6 +287,11 @@ class RemoteEngineClient:
             self._publish(lock)
         for status in snap.risk:
             self._publish(status)
+        gone = set(self._alerts) - {a.alert_id for a in snap.alerts}
+        for alert in snap.alerts:  # what changed while the link was down (fired ones included)
+            self._publish(alert)
+        for alert_id in sorted(gone):  # removed meanwhile (from another terminal)
+            self._publish(replace(self._alerts[alert_id], state=AlertState.REMOVED))
         now_held = {(p.account, p.symbol) for p in snap.positions}
         for account, symbol in sorted(before - now_held):
             self._publish(Position(account=account, symbol=symbol, quantity=0))
@@ -336,6 +349,8 @@ class RemoteEngineClient:
             self._fill_ids.add((f.broker, f.fill_id))
         for inst in snap.instruments:
             self._instruments.add(inst)
+        for alert in snap.alerts:
+            self._alerts[alert.alert_id] = alert
         return snap
 
     def events(self, name: str = "remote-client") -> Subscription:
@@ -469,6 +484,22 @@ class RemoteEngineClient:
         for inst in found:
             self._instruments.add(inst)
         return found
+
+    # -- price alerts (held and fired by the hub)
+
+    async def add_alert(self, spec: AlertSpec, replaces: int | None = None) -> Alert:
+        return await self._call("add_alert", spec=spec, replaces=replaces)
+
+    async def list_alerts(self) -> list[Alert]:
+        return await self._call("list_alerts")
+
+    async def remove_alert(self, alert_id: int) -> Alert:
+        return await self._call("remove_alert", alert_id=alert_id)
+
+    # -- P&L history (from the hub's journal)
+
+    async def pnl_history(self, days: int = 30, account: str | None = None) -> PnlReport:
+        return await self._call("pnl_history", days=days, account=account)
 
     # -- interactive login (runs on the hub: the tokens live where the broker connection does)
 

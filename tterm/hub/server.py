@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import WSMsgType, web
 
 from tterm import __version__
+from tterm.core.alerts.model import AlertSpec
 from tterm.core.broker import LoginPrompt
 from tterm.core.client import EngineError
 from tterm.core.instruments import UnknownSymbol
@@ -47,7 +48,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: Version of the /ws protocol; the remote client refuses a hub that speaks another.
-PROTOCOL = 2
+#: 3: price alerts (the add_alert, list_alerts and remove_alert calls; Alert and AlertFired events;
+#: the snapshot's alerts) and pnl_history (a PnlReport), which a protocol-2 client could not decode.
+PROTOCOL = 3
 
 #: TradingView's published webhook source addresses (support article 43000529348).
 TRADINGVIEW_IPS: tuple[str, ...] = ("52.89.214.238", "34.212.75.30", "54.218.53.128", "52.32.178.7")
@@ -565,6 +568,23 @@ class _RemoteSession:
             if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 200:
                 raise wire.WireError("limit: expected a whole number from 1 to 200")
             return await e.search_instruments(str(args.get("text", "")), limit)
+        if op == "add_alert":
+            replaces = args.get("replaces")
+            if replaces is not None and (isinstance(replaces, bool) or not isinstance(replaces, int)):
+                raise wire.WireError("replaces: expected a whole number")
+            return await e.add_alert(wire.decode(args.get("spec"), AlertSpec), replaces, source="remote")
+        if op == "list_alerts":
+            return await e.list_alerts()
+        if op == "remove_alert":
+            alert_id = args.get("alert_id")
+            if isinstance(alert_id, bool) or not isinstance(alert_id, int):
+                raise wire.WireError("alert_id: expected a whole number")
+            return await e.remove_alert(alert_id)
+        if op == "pnl_history":
+            days = args.get("days", 30)
+            if isinstance(days, bool) or not isinstance(days, int):
+                raise wire.WireError("days: expected a whole number")
+            return await e.pnl_history(days, _opt_str(args, "account"))
         if op == "login_start":
             return await e.login_start(str(args["broker"]))
         if op == "login_complete":

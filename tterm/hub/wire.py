@@ -23,7 +23,8 @@ from decimal import Decimal, InvalidOperation
 from enum import Enum
 from typing import Any, Literal, Union
 
-from tterm.core import models
+from tterm.core import models, pnl
+from tterm.core.alerts import model as alerts
 from tterm.core.broker import LoginPrompt, LoginResult
 from tterm.core.client import EngineSnapshot
 
@@ -65,6 +66,14 @@ WIRE_TYPES: dict[str, type] = {
         models.RiskStatus,
         models.SignalOutcome,
         models.PositionDrift,
+        alerts.AlertSpec,
+        alerts.Alert,
+        alerts.AlertFired,
+        pnl.RoundTrip,
+        pnl.DayResult,
+        pnl.EquityPoint,
+        pnl.OpenLot,
+        pnl.PnlReport,
         EngineSnapshot,
         LoginPrompt,
         LoginResult,

@@ -50,6 +50,7 @@ from tterm.core.models import (
     new_client_order_id,
     utcnow,
 )
+from tterm.tui import engine_verbs
 from tterm.tui import format as fmt
 from tterm.tui import parse as p
 from tterm.tui.bridge import Bridge, Changes
@@ -415,6 +416,8 @@ class TtermApp(OrderedKeys, App[None]):
                     self.notify(f"{name} is LOCKED: {lock.reason}", severity="warning", timeout=15)
                 else:
                     self.notify(f"{name} is unlocked ({lock.reason})")
+            for fired in ch.alerts_fired:
+                engine_verbs.announce(self, fired)
             for notice in ch.notices:
                 severity = {"info": "information", "warning": "warning", "error": "error"}[notice.level]
                 self.notify(notice.text, severity=severity, timeout=15 if notice.level == "error" else 6)  # type: ignore[arg-type]
@@ -1207,6 +1210,8 @@ class TtermApp(OrderedKeys, App[None]):
 
     async def execute(self, cmd: p.Command, source: OrderSource) -> str:
         """Carry out one parsed command; CommandError says why it cannot be done."""
+        if isinstance(cmd, p.ENGINE_COMMANDS):  # alerts, P&L history, search
+            return await engine_verbs.run(self, cmd)
         match cmd:
             case p.OrderCommand():
                 request = self.build_request(cmd, source)
@@ -1427,7 +1432,7 @@ def _fields(status: RiskStatus) -> dict[str, Any]:
 _VERBS = (
     p.BUY_WORDS | p.SELL_WORDS | p.FLATTEN_WORDS | p.CANCEL_WORDS | p.WATCH_WORDS | p.UNWATCH_WORDS | p.THEME_WORDS
     | p.SWITCH_ACCOUNT_WORDS | p.LIST_WORDS | p.SORT_WORDS | p.LOCK_WORDS | p.LOGIN_WORDS | p.KILL_WORDS | p.GO_WORDS
-    | frozenset(p.PANES)
+    | frozenset(p.PANES) | engine_verbs.VERB_WORDS
 )  # fmt: skip
 
 

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tterm.core.alerts.model import Alert, AlertFired, AlertState
 from tterm.core.client import EngineClient, EngineSnapshot, EventStream
 from tterm.core.instruments import UnknownSymbol
 from tterm.core.models import (
@@ -48,6 +49,9 @@ class Changes:
     accounts: bool = False
     notices: list[Notice] = field(default_factory=list)
     decisions: list[RiskDecision] = field(default_factory=list)
+    #: Price alerts: the list changed; the ones that fired (each once: a toast and the bell).
+    alerts: bool = False
+    alerts_fired: list[AlertFired] = field(default_factory=list)
     events: int = 0
 
     def __bool__(self) -> bool:
@@ -67,6 +71,9 @@ class ScreenState:
         self.connections: dict[str, ConnectionStatus] = {}
         self.locks: dict[str, AccountLock] = {}
         self.risk: dict[str, RiskStatus] = {}
+        self.alerts: dict[int, Alert] = {}
+        #: Bumped on every change of ``alerts`` (the alerts screen redraws when it moves).
+        self.alerts_version = 0
         self.is_live = False
         self.loaded = False
 
@@ -81,6 +88,8 @@ class ScreenState:
         self.connections = {c.broker: c for c in snap.connections}
         self.locks = {lk.account: lk for lk in snap.locks}
         self.risk = {r.account: r for r in snap.risk}
+        self.alerts = {a.alert_id: a for a in snap.alerts}
+        self.alerts_version += 1
         self.is_live = snap.is_live or any(a.is_live for a in snap.accounts)
         self.loaded = True
         return Changes(
@@ -133,6 +142,15 @@ class ScreenState:
                 self.accounts[ev.id] = ev
                 self.is_live = self.is_live or ev.is_live
                 ch.accounts = True
+            elif t is Alert:
+                if ev.state is AlertState.REMOVED:
+                    self.alerts.pop(ev.alert_id, None)
+                else:
+                    self.alerts[ev.alert_id] = ev
+                self.alerts_version += 1
+                ch.alerts = True
+            elif t is AlertFired:
+                ch.alerts_fired.append(ev)
         return ch
 
     # ------------------------------------------------------------------ queries

@@ -42,6 +42,10 @@ SCOPES: dict[str, str] = {
     "positions": "positions focused",
     "confirm": "a confirmation dialog",
     "command_bar": "the : command bar",
+    # issue 16: price alerts, P&L history, symbol search
+    "alerts": "the alerts screen",
+    "pnl": "the P&L history screen",
+    "search": "the symbol search results",
 }
 
 _B = BindingSpec
@@ -116,6 +120,24 @@ SPECS: tuple[BindingSpec, ...] = (
     _B("command_bar.close", "escape", "close", "Close", "Close the command bar", "command_bar"),
     _B("command_bar.history_back", "up", "history(-1)", "Back", "Previous command", "command_bar", show=False),
     _B("command_bar.history_forward", "down", "history(1)", "Forward", "Next command", "command_bar", show=False),
+    # ---- alerts screen (issue 16)
+    _B("alerts.add", "a,n", "add", "New", "New price alert (as typed after 'alert': MES > 6800)", "alerts"),
+    _B("alerts.edit", "e,enter", "edit", "Edit",
+        "Edit the selected alert (a new alert takes its place; a fired one is armed again)", "alerts"),
+    _B("alerts.remove", "x,delete", "remove", "Remove", "Remove the selected alert", "alerts"),
+    _B("alerts.close", "escape,q", "close", "Close", "Close the alerts screen", "alerts"),
+    # ---- P&L history screen (issue 16)
+    _B("pnl.refresh", "r", "refresh", "Refresh", "Read the P&L history again", "pnl"),
+    _B("pnl.account", "a", "next_account", "Account", "Next account (every account, then each one)", "pnl"),
+    _B("pnl.more_days", "right_square_bracket", "days(1)", "More days",
+        "A longer history (7, 30, 90, 365 days)", "pnl", key_display="]"),
+    _B("pnl.fewer_days", "left_square_bracket", "days(-1)", "Fewer days", "A shorter history", "pnl",
+        key_display="["),
+    _B("pnl.close", "escape,q", "close", "Close", "Close the P&L history", "pnl"),
+    # ---- symbol search results (issue 16)
+    _B("search.watch", "enter", "watch", "Watch", "Add the selected instrument to the shown watchlist", "search",
+        key_display="⏎"),
+    _B("search.close", "escape", "close", "Close", "Close the search results", "search"),
 )  # fmt: skip
 
 BY_ID: dict[str, BindingSpec] = {spec.id: spec for spec in SPECS}

@@ -36,7 +36,6 @@ from tterm.core.verbs import (
     WATCH_WORDS,
     AccountCommand,
     CancelCommand,
-    Command,
     FlattenCommand,
     FocusCommand,
     HelpCommand,
@@ -52,15 +51,45 @@ from tterm.core.verbs import (
     UnwatchCommand,
     WatchCommand,
     build_order,
-    describe,
     format_order,
-    parse,
 )
+from tterm.core.verbs import Command as TradeCommand
+from tterm.core.verbs import describe as _describe_trade
+from tterm.core.verbs import parse as _parse_trade
+
+# ---- engine-held tools: price alerts, P&L history, symbol search (tterm.tui.engine_verbs).
+# The palette and the command bar only (webhook alerts keep the trade grammar alone).
+from tterm.tui import engine_verbs
+from tterm.tui.engine_verbs import (
+    ENGINE_COMMANDS,
+    AlertCommand,
+    AlertRemoveCommand,
+    AlertsCommand,
+    EngineCommand,
+    PnlCommand,
+    SearchCommand,
+)
+
+Command = TradeCommand | EngineCommand
+
+
+def parse(text: str) -> Command:
+    """A trade or navigation verb (:mod:`tterm.core.verbs`), or an alert/pnl/search verb."""
+    cmd = engine_verbs.parse(text)
+    return cmd if cmd is not None else _parse_trade(text)
+
+
+def describe(cmd: Command) -> str:
+    if isinstance(cmd, ENGINE_COMMANDS):
+        return engine_verbs.describe(cmd)
+    return _describe_trade(cmd)
+
 
 __all__ = [
     "ACCOUNT_WORDS",
     "BUY_WORDS",
     "CANCEL_WORDS",
+    "ENGINE_COMMANDS",
     "FLATTEN_WORDS",
     "GO_WORDS",
     "HELP_WORDS",
@@ -87,8 +116,12 @@ __all__ = [
     "UNWATCH_WORDS",
     "WATCH_WORDS",
     "AccountCommand",
+    "AlertCommand",
+    "AlertRemoveCommand",
+    "AlertsCommand",
     "CancelCommand",
     "Command",
+    "EngineCommand",
     "FlattenCommand",
     "FocusCommand",
     "HelpCommand",
@@ -98,7 +131,9 @@ __all__ = [
     "LoginCommand",
     "OrderCommand",
     "ParseError",
+    "PnlCommand",
     "QuitCommand",
+    "SearchCommand",
     "SortCommand",
     "ThemeCommand",
     "UnwatchCommand",

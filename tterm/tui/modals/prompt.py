@@ -1,4 +1,4 @@
-"""A one-line prompt (add a symbol to the watchlist); returns the text, or None on escape."""
+"""A one-line prompt (add a symbol to the watchlist, write an alert); returns the text, or None on escape."""
 
 from __future__ import annotations
 
@@ -21,18 +21,23 @@ class Prompt(ModalScreen[str | None]):
     Prompt #hint { color: $text-muted; }
     """
 
-    def __init__(self, label: str, *, placeholder: str = "", hint: str = "") -> None:
+    def __init__(self, label: str, *, placeholder: str = "", hint: str = "", value: str = "") -> None:
         super().__init__()
         self.label = label
         self.placeholder = placeholder
         self.hint = hint
+        self.value = value
 
     def compose(self) -> ComposeResult:
         with Vertical(id="box"):
             yield Static(self.label, id="label", markup=False)
-            yield Input(placeholder=self.placeholder, id="prompt-input")
+            yield Input(self.value, placeholder=self.placeholder, id="prompt-input")
             if self.hint:
                 yield Static(self.hint, id="hint", markup=False)
+
+    def on_mount(self) -> None:
+        field = self.query_one("#prompt-input", Input)
+        field.cursor_position = len(field.value)  # an edit starts at the end of the text
 
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:

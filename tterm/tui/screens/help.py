@@ -12,6 +12,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from tterm.tui.engine_verbs import EXAMPLES as ENGINE_VERBS
 from tterm.tui.keymap import SCOPES, SPECS, effective_keys, key_label
 
 VERBS: tuple[tuple[str, str], ...] = (
@@ -64,7 +65,7 @@ class HelpScreen(ModalScreen[None]):
         verbs = Table(box=None, expand=True, show_header=True, header_style="bold", pad_edge=False)
         verbs.add_column("Command (Ctrl+P or :)", no_wrap=True)
         verbs.add_column("What it does")
-        for verb, what in VERBS:
+        for verb, what in (*VERBS, *ENGINE_VERBS):  # then alerts, P&L history, search
             verbs.add_row(verb, what)
         with VerticalScroll(id="help"):
             yield Static(Text("Keys  ·  escape closes  ·  remap any binding by id under [keymap] in config.toml",
