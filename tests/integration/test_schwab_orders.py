@@ -24,8 +24,10 @@ from tterm.core.journal import Journal
 from tterm.core.models import (
     Bracket,
     Fill,
+    GroupKind,
     OptionChain,
     Order,
+    OrderGroup,
     OrderLeg,
     OrderRequest,
     OrderRole,
@@ -35,6 +37,7 @@ from tterm.core.models import (
     PositionEffect,
     PriceEffect,
     Side,
+    TimeInForce,
 )
 
 D = Decimal
@@ -184,6 +187,36 @@ async def test_a_vertical_is_one_net_debit_order_and_closes_as_a_net_credit(run:
     assert [leg["instruction"] for leg in body["orderLegCollection"]] == ["SELL_TO_CLOSE", "BUY_TO_CLOSE"]
     pnl = run.engine.position(CASH, low.symbol).realized_pnl + run.engine.position(CASH, high.symbol).realized_pnl
     assert pnl < 0  # bought at the natural debit, sold back at the natural credit, less 2.60 in commissions
+
+
+async def test_an_otoco_group_is_one_trigger_request_with_the_exits_known_by_role(run: Run) -> None:
+    # place_group(OTOCO) named m.OrderRole, which the mapping module does not have: it raised
+    # AttributeError after the request had gone out (found by mypy, issue 17).
+    run.fake.set_price("AAPL", "190.00", bid="189.99", ask="190.01")
+    entry = req(quantity=3, order_type=OrderType.LIMIT, limit_price=D("190.01"))
+    exit_side = {"side": Side.SELL, "quantity": 3, "tif": TimeInForce.GTC}
+    tp = req(order_type=OrderType.LIMIT, limit_price=D("191.00"), **exit_side)
+    sl = req(order_type=OrderType.STOP, stop_price=D("189.00"), **exit_side)
+    orders = await run.engine.place_group(OrderGroup(kind=GroupKind.OTOCO, orders=(entry, tp, sl)))
+    assert [o.status is OrderStatus.REJECTED for o in orders] == [False, False, False], [
+        o.reject_reason for o in orders
+    ]
+    body = run.fake.order_bodies[-1]
+    assert body["orderStrategyType"] == "TRIGGER"
+    (oco,) = body["childOrderStrategies"]
+    assert [c["orderType"] for c in oco["childOrderStrategies"]] == ["LIMIT", "STOP"]
+    await run.until(lambda: run.held(MARGIN, "AAPL") == 3, "the entry fill")
+
+    def exits() -> list[Order]:
+        return [
+            o for o in run.engine.open_orders(MARGIN) if o.client_order_id in (tp.client_order_id, sl.client_order_id)
+        ]
+
+    await run.until(lambda: len(exits()) == 2, "both exits working")
+    assert {o.client_order_id: o.role for o in exits()} == {
+        tp.client_order_id: OrderRole.TAKE_PROFIT,
+        sl.client_order_id: OrderRole.STOP_LOSS,
+    }
 
 
 async def test_a_bracket_is_one_trigger_request_and_the_take_profit_ends_it(run: Run) -> None:

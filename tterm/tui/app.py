@@ -1381,8 +1381,10 @@ class TtermApp(OrderedKeys, App[None]):
         else:
             self.notify(f"screenshot saved to {saved}", title="Screenshot", timeout=8)
 
+    # Replaces Textual's own handler of the same name on purpose; Textual annotates that one's
+    # argument as DeliveryComplete (its typo: it handles DeliveryFailed), hence the ignore.
     @on(events.DeliveryFailed)
-    def _on_delivery_failed(self, event: events.DeliveryFailed) -> None:
+    def _on_delivery_failed(self, event: events.DeliveryFailed) -> None:  # type: ignore[override]
         """A browser download that failed: say why (Textual's own message gives no reason)."""
         if event.name == "screenshot":
             event.prevent_default()

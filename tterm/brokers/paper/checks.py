@@ -80,7 +80,7 @@ class OrderChecks:
             inst = self._instruments.resolve(r.symbol)
         except (UnknownSymbol, ModelError) as exc:
             return None, (), str(exc)
-        err = self._tradable(r.account, inst)
+        err: str | None = self._tradable(r.account, inst)
         if err:
             return inst, (), err
         if r.price_effect is not None:
@@ -235,7 +235,7 @@ class OrderChecks:
             if inst.symbol in seen:
                 return None, (), f"leg {n}: {inst.symbol.strip()} appears twice; give each instrument one leg"
             seen.add(inst.symbol)
-            err = self._tradable(r.account, inst)
+            err: str | None = self._tradable(r.account, inst)
             if err:
                 return None, (), f"leg {n}: {err}"
             legs.append((leg, inst))

@@ -276,7 +276,7 @@ def _executions(
 def _average(execs: list[Execution], parts: list[Any], units: int, side: Side) -> Decimal | None:
     if len(parts) == 1:
         qty = sum(e.quantity for e in execs)
-        return (sum(e.price * e.quantity for e in execs) / qty) if qty else None
+        return (sum((e.price * e.quantity for e in execs), ZERO) / qty) if qty else None
     # A spread: the net per unit, in the order's own direction (a credit is positive for a credit order).
     debit = sum((e.side.sign * e.price * e.quantity for e in execs), ZERO)
     first_ratio = max(1, parts[0][3] // max(units, 1))

@@ -558,13 +558,14 @@ class TradovateBroker(Broker):
             # A5.5: the second order is a RestrainedOrderVersion; it has no quantity of its own.
             body["other"] = m.restrained(orders[1], *prices[1])
             result = await self._rest.place_oco(body)
-            ids = [result.get("orderId"), result.get("ocoId")]
+            raw_ids = [result.get("orderId"), result.get("ocoId")]
         else:
             for key, r, (limit, stop) in zip(("bracket1", "bracket2"), orders[1:], prices[1:], strict=False):
                 body[key] = m.restrained(r, limit, stop)
             result = await self._rest.place_oso(body)
-            ids = [result.get("orderId"), result.get("oso1Id"), result.get("oso2Id")][: len(orders)]
-        if not all(isinstance(i, int) for i in ids):
+            raw_ids = [result.get("orderId"), result.get("oso1Id"), result.get("oso2Id")][: len(orders)]
+        ids = [i for i in raw_ids if isinstance(i, int)]
+        if len(ids) != len(raw_ids):
             return [m.vendor_reject(r, result, self.name, inst.symbol) for r in orders]
         out = []
         for i, (oid, r, (limit, stop)) in enumerate(zip(ids, orders, prices, strict=True)):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from tterm.brokers.tradovate.mapping import (
     JSON,
@@ -51,6 +51,13 @@ from tterm.core.models import (
     TimeInForce,
     utcnow,
 )
+
+_T = TypeVar("_T")
+
+
+def by_id(table: Mapping[int, _T], key: object) -> _T | None:
+    """``table[key]`` for a vendor id field; None when the field is missing or not an id."""
+    return table.get(key) if isinstance(key, int) else None
 
 
 class Replica:
@@ -182,7 +189,7 @@ class Replica:
         elif entity_type == "fill":
             if deleted:
                 self.fills.pop(eid, None)
-                self.fills_by_order.get(entity.get("orderId"), set()).discard(eid)
+                (by_id(self.fills_by_order, entity.get("orderId")) or set()).discard(eid)
             else:
                 self.put_fill(entity)
         elif entity_type == "position":
@@ -338,8 +345,8 @@ class View:
         sent = self.placed.get(oid)
         if o is None:
             return None
-        acct = replica.accounts.get(o.get("accountId"))
-        inst = self.instrument_of(replica.contracts.get(o.get("contractId")))
+        acct = by_id(replica.accounts, o.get("accountId"))
+        inst = self.instrument_of(by_id(replica.contracts, o.get("contractId")))
         if acct is None or inst is None:
             return None
         version = replica.versions.get(oid)
@@ -350,7 +357,7 @@ class View:
         filled = sum(int(f.get("qty") or 0) for f in fills)
         avg = None
         if filled:
-            total = sum((dec(f.get("price")) or ZERO) * int(f.get("qty") or 0) for f in fills)
+            total = sum(((dec(f.get("price")) or ZERO) * int(f.get("qty") or 0) for f in fills), ZERO)
             avg = total / filled
         # U8: the order's new status or its execution report may arrive before the fill entity.
         report = replica.executions.get(oid)
@@ -442,12 +449,12 @@ class View:
         f = replica.fills.get(fid)
         if f is None or f.get("active", True) is False:
             return None
-        o = replica.orders.get(f.get("orderId"))
+        o = by_id(replica.orders, f.get("orderId"))
         cid = f.get("contractId")
-        contract = replica.contracts.get(cid if cid is not None else (o or {}).get("contractId"))
+        contract = by_id(replica.contracts, cid if cid is not None else (o or {}).get("contractId"))
         if o is None or contract is None:
             return None
-        acct = replica.accounts.get(o.get("accountId"))
+        acct = by_id(replica.accounts, o.get("accountId"))
         inst = self.instrument_of(contract)
         price = self._price(inst, f.get("price")) if inst is not None else None
         if acct is None or inst is None or price is None:
@@ -472,8 +479,8 @@ class View:
 
     def position(self, p: Mapping[str, Any]) -> Position | None:
         replica = self.replica
-        acct = replica.accounts.get(p.get("accountId"))
-        inst = self.instrument_of(replica.contracts.get(p.get("contractId")))
+        acct = by_id(replica.accounts, p.get("accountId"))
+        inst = self.instrument_of(by_id(replica.contracts, p.get("contractId")))
         if acct is None or inst is None:
             return None
         qty = int(p.get("netPos") or 0)
