@@ -229,6 +229,7 @@ class FakeTradovate:
         self._slow: dict[str, list[float]] = {}
         self._penalties: dict[str, list[tuple[float, bool]]] = {}
         self._fail_429: Counter[str] = Counter()
+        self._lost_answers: Counter[str] = Counter()  # fault harness switch (tests/faults)
         self._reject_next: list[tuple[str, str]] = []
 
         # What happened, for assertions.
@@ -340,12 +341,12 @@ class FakeTradovate:
 
     # ================================================================== lifecycle
 
-    async def start(self) -> None:
+    async def start(self, port: int = 0) -> None:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._route)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
         await site.start()
         server = site._server
         assert server is not None
@@ -436,6 +437,32 @@ class FakeTradovate:
     def sockets(self, kind: str) -> int:
         return sum(1 for c in self._conns if c.kind == kind and c.authorized)
 
+    # ------------------------------------------------------------------ fault harness switches
+    # (issue 17, tests/faults: kept in this block, apart from the vendor behaviour above)
+
+    def lose_answer(self, path: str, times: int = 1) -> None:
+        """Process the next ``times`` requests to ``path``, then cut the TCP connection instead of
+        answering: the order (or cancel) happened, the client never hears so."""
+        self._lost_answers[path.lower()] += times
+
+    def _lose_answer(self, endpoint: str, request: web.Request) -> bool:
+        if not self._lost_answers.get(endpoint):
+            return False
+        self._lost_answers[endpoint] -= 1
+        if request.transport is not None:
+            request.transport.abort()
+        return True
+
+    async def restart(self, down_for: float = 0.2) -> None:
+        """The server goes away (every socket and HTTP connection cut, new ones refused) for
+        ``down_for`` seconds, then listens again on the same port with its state kept (accounts,
+        orders, positions, sessions), as a vendor gateway restart looks to a client."""
+        port = self.port
+        await self.drop_sockets()
+        await self.stop()
+        await asyncio.sleep(down_for)
+        await self.start(port)
+
     # ================================================================== tokens
 
     def _issue(self, kind: str = "access") -> tuple[str, datetime]:
@@ -513,6 +540,8 @@ class FakeTradovate:
             status, payload = await self._handle(request.method, endpoint, dict(request.query), body, token)
         finally:
             self._notify()
+        if self._lose_answer(endpoint, request):
+            return web.Response(status=500)  # never sent: the connection is already cut
         delays = self._slow.get(endpoint)
         if delays:
             await asyncio.sleep(delays.pop(0))
