@@ -25,6 +25,7 @@ from tterm.core.models import (
     Bracket,
     Fill,
     GroupKind,
+    Notice,
     OptionChain,
     Order,
     OrderGroup,
@@ -489,3 +490,30 @@ async def test_straddles_and_iron_condors_go_as_one_order_schwab_accepts(run: Ru
     assert (body["orderType"], body["complexOrderStrategyType"], body["price"]) == ("NET_CREDIT", "IRON_CONDOR", "0.50")
     await run.until(lambda: all(run.held(MARGIN, leg.symbol) for leg in condor_legs), "the condor's legs")
     assert [run.held(MARGIN, leg.symbol) for leg in condor_legs] == [1, -1, -1, 1]
+
+
+async def test_an_order_row_tterm_cannot_read_is_told_once_and_other_orders_keep_moving(
+    run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found by tests/fuzz: one damaged order tree (here a quantity far too large to be real) used
+    # to fail every order poll, so no order or fill moved again; now that row alone is skipped.
+    run.fake.set_price("AAPL", "190.00", bid="189.99", ask="190.01")
+    resting = await run.engine.place(req(order_type=OrderType.LIMIT, limit_price=D("180.00")))
+    assert resting.status is OrderStatus.WORKING
+    real = run.fake.book.order_json
+
+    def damaged(o: Any) -> Any:
+        out = real(o)
+        if str(o.id) == resting.order_id:
+            out["quantity"] = "1E+999999"
+        return out
+
+    monkeypatch.setattr(run.fake.book, "order_json", damaged)
+    other = await run.engine.place(req(quantity=2, order_type=OrderType.LIMIT, limit_price=D("190.01")))
+    await run.until(lambda: run.held(MARGIN, "AAPL") == 2, "the other order's fill")
+    assert run.order(MARGIN, other.client_order_id).status is OrderStatus.FILLED
+    await run.until(lambda: any(isinstance(e, Notice) and "cannot read" in e.text for e in run.seen), "the notice")
+    told = [e for e in run.seen if isinstance(e, Notice) and "cannot read" in e.text]
+    assert len(told) == 1 and f"order {resting.order_id}" in told[0].text and "too large" in told[0].text
+    # Its last good state is kept, not dropped or invented.
+    assert run.order(MARGIN, resting.client_order_id).status is OrderStatus.WORKING
