@@ -316,3 +316,9 @@ class RedactingFilter(logging.Filter):
 
 #: The process-wide registry every broker adds its secrets to, so one filter covers them all.
 REDACTOR = Redactor(keep_rotating=64)
+
+
+def scrub_shown(text: str) -> str:
+    """``text`` with every registered secret masked, for what reaches a screen or a client (an
+    order's reject reason, a notice): a vendor that echoes a password back must not show it."""
+    return REDACTOR.scrub(text) if text and REDACTOR.active else text

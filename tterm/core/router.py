@@ -59,6 +59,7 @@ from tterm.core.models import (
     Side,
     TickRounding,
 )
+from tterm.core.redact import scrub_shown
 
 if TYPE_CHECKING:
     from tterm.core.journal import Journal
@@ -353,6 +354,10 @@ class Router:
         broker = self._broker_for(request.account)
         await self._journal.durable()  # write-ahead: the request is on disk before the broker hears of it
         order = await self._send(broker, request)
+        if order.reject_reason:
+            # A vendor reject may echo what it was sent (a password, a token): never shown raw.
+            reason = scrub_shown(order.reject_reason)
+            order = order if reason == order.reject_reason else replace(order, reject_reason=reason)
         self._sent[request.client_order_id] = order
         kind = "order_reject" if order.status is OrderStatus.REJECTED else "order_ack"
         self._journal.record(kind, order, account=order.account, ref=order.client_order_id)
