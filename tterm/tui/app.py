@@ -26,6 +26,7 @@ from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.containers import Container, Horizontal, Vertical
 from textual.keys import key_to_character
+from textual.notifications import SeverityLevel
 from textual.theme import BUILTIN_THEMES
 from textual.timer import Timer
 from textual.widgets import Footer, Input, TabbedContent, TabPane, TextArea
@@ -93,6 +94,10 @@ THEME_SAVE_DELAY = 0.8
 
 class CommandError(Exception):
     """A command that parsed but cannot be carried out (unknown account, symbol, theme...)."""
+
+
+#: A notice's level as Textual's toast severity.
+_SEVERITY: dict[str, SeverityLevel] = {"info": "information", "warning": "warning", "error": "error"}
 
 
 class TtermApp(OrderedKeys, App[None]):
@@ -416,8 +421,8 @@ class TtermApp(OrderedKeys, App[None]):
                 else:
                     self.notify(f"{name} is unlocked ({lock.reason})")
             for notice in ch.notices:
-                severity = {"info": "information", "warning": "warning", "error": "error"}[notice.level]
-                self.notify(notice.text, severity=severity, timeout=15 if notice.level == "error" else 6)  # type: ignore[arg-type]
+                severity = _SEVERITY[notice.level]
+                self.notify(notice.text, severity=severity, timeout=15 if notice.level == "error" else 6)
             if ch.connections:
                 self._update_freshness()
             if ch.connections or ch.locks or ch.accounts:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from rich.text import Text
 from textual.command import DiscoveryHit, Hit, Hits, Provider
@@ -50,7 +50,7 @@ class TradeCommands(Provider):
 
     @property
     def tterm(self) -> TtermApp:
-        return self.app  # type: ignore[return-value]
+        return cast("TtermApp", self.app)  # the palette runs only in TtermApp
 
     async def search(self, query: str) -> Hits:
         plan = self.tterm.plan_command(query, palette=True)

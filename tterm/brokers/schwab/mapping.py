@@ -295,7 +295,7 @@ def complex_strategy(legs: Sequence[tuple[OrderLeg, Instrument]]) -> str:
             if (
                 len(puts) == 2
                 and len(calls) == 2
-                and puts[1][0] < calls[0][0]  # type: ignore[operator]
+                and puts[1][0] < calls[0][0]  # type: ignore[operator]  # options always have a strike
                 and puts[0][1] is not puts[1][1]
                 and calls[0][1] is not calls[1][1]
                 and puts[0][1] is calls[1][1]

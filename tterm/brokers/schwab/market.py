@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from tterm.brokers.schwab.mapping import dec, error_text, whole
+from tterm.brokers.schwab.mapping import dec, error_text, objects, whole
 from tterm.core.models import (
     Bar,
     ChainRow,
@@ -338,7 +338,7 @@ def history_windows(timeframe: Timeframe, start: datetime, end: datetime) -> lis
 def instruments_of(body: Any) -> list[JSON]:
     """``/instruments`` rows: symbol, description, assetType (EQUITY, ETF, ...)."""
     rows = body.get("instruments") if isinstance(body, Mapping) else body
-    return [r for r in rows or () if isinstance(r, Mapping) and r.get("symbol")]  # type: ignore[misc]
+    return [dict(r) for r in objects(rows) if r.get("symbol")]
 
 
 def preview_of(body: Any, broker: str) -> OrderPreview:

@@ -49,6 +49,7 @@ from tterm.core.models import (
     Fill,
     Instrument,
     Notice,
+    NoticeLevel,
     Order,
     OrderLeg,
     OrderRequest,
@@ -481,8 +482,8 @@ class OrderSync:
         again = next((x for row in rows for x in self.map_root(row) if x.order.order_id == oid), None)
         return again.order if again is not None else None
 
-    def notice(self, level: str, text: str, account: str = "") -> None:
-        self._emit(Notice(level=level, text=text, account=account, source=self.broker))  # type: ignore[arg-type]
+    def notice(self, level: NoticeLevel, text: str, account: str = "") -> None:
+        self._emit(Notice(level=level, text=text, account=account, source=self.broker))
 
 
 def _state(o: Order) -> tuple[object, ...]:

@@ -412,6 +412,8 @@ class QuoteGrid(ScrollView, can_focus=True):
         before = [id(r) for r in self._rows] if not force else None
         present = [r for r in self._rows if _sort_value(r, key) is not None]
         missing = [r for r in self._rows if _sort_value(r, key) is None]
+        # One column's values are all of one comparable type (numbers, or text for symbol);
+        # _sort_value returns object because the column varies.
         present.sort(key=lambda r: _sort_value(r, key), reverse=self.sort_descending)  # type: ignore[arg-type,return-value]
         keep = self.cursor_symbol
         self._rows = present + missing
