@@ -229,7 +229,8 @@ class FakeTradovate:
         self._slow: dict[str, list[float]] = {}
         self._penalties: dict[str, list[tuple[float, bool]]] = {}
         self._fail_429: Counter[str] = Counter()
-        self._lost_answers: Counter[str] = Counter()  # fault harness switch (tests/faults)
+        self._lost_answers: Counter[str] = Counter()  # fault harness switches (tests/faults)
+        self._cut_requests: Counter[str] = Counter()
         self._reject_next: list[tuple[str, str]] = []
 
         # What happened, for assertions.
@@ -445,6 +446,19 @@ class FakeTradovate:
         answering: the order (or cancel) happened, the client never hears so."""
         self._lost_answers[path.lower()] += times
 
+    def drop_next(self, path: str, times: int = 1) -> None:
+        """Cut the TCP connection instead of answering the next ``times`` requests to ``path``,
+        before processing them: nothing happens on the server (compare ``lose_answer``)."""
+        self._cut_requests[path.lower()] += times
+
+    def _cut_request(self, endpoint: str, request: web.Request) -> bool:
+        if not self._cut_requests.get(endpoint):
+            return False
+        self._cut_requests[endpoint] -= 1
+        if request.transport is not None:
+            request.transport.abort()
+        return True
+
     def _lose_answer(self, endpoint: str, request: web.Request) -> bool:
         if not self._lost_answers.get(endpoint):
             return False
@@ -526,6 +540,8 @@ class FakeTradovate:
             return web.Response(status=404, text="Not found")
         endpoint = path[len("/v1/") :]
         self.requests.append((request.method, endpoint))
+        if self._cut_request(endpoint, request):
+            return web.Response(status=500)  # never sent: the connection is already cut
         try:
             body: Any = None
             if request.method == "POST" and request.can_read_body:

@@ -74,7 +74,7 @@ class _Base:
 class TradovateFaults(_Base):
     """Tradovate: REST orders, a trading and a market-data WebSocket, p-ticket penalties."""
 
-    faults = ("drop", "silent", "429", "penalty", "token", "slow", "lost_answer", "restart")
+    faults = ("drop", "silent", "429", "penalty", "token", "slow", "lost_answer", "drop_request", "restart")
     silence = 1.0  # stale_after is 0.6 s in the test options (tests/integration/test_tradovate.py FAST)
     path = "order/placeorder"
 
@@ -94,6 +94,8 @@ class TradovateFaults(_Base):
             self.fake.slow(self.path, 0.3)
         elif fault == "lost_answer":
             self.fake.lose_answer(self.path)
+        elif fault == "drop_request":
+            self.fake.drop_next(self.path)
         elif fault == "token":
             self.fake.expire_tokens()
         else:
