@@ -729,6 +729,23 @@ def main(argv: list[str] | None = None) -> int:
         # The reader went away (``tterm journal export ... | head``); not an error worth a trace.
         _silence_stdout()
         return 0
+    except Exception as exc:
+        _crashed(exc)
+        return 1
+
+
+def _crashed(exc: BaseException) -> None:
+    """An unexpected error: its traceback, scrubbed of every secret and token the process knows
+    (and of anything that looks like one), on stderr and in the log. A raw Python traceback could
+    carry a token an exception message quoted."""
+    import logging
+    import traceback
+
+    from tterm.core.redact import REDACTOR, redact_text
+
+    text = redact_text(REDACTOR.scrub("".join(traceback.format_exception(exc))))
+    logging.getLogger("tterm").error("unexpected error:\n%s", text)
+    print(f"tterm: unexpected error (a bug; please report it with this text):\n{text}", file=sys.stderr, end="")
 
 
 def _silence_stdout() -> None:

@@ -540,11 +540,13 @@ class Settings(_Section):
                 )
         for sid, strat in self.hub.strategies.items():
             for i, entry in enumerate(strat.accounts):
-                broker, _, vendor = entry.account.partition(":")
+                broker_name, _, vendor = entry.account.partition(":")
                 key = f"hub.strategies.{_key(sid)}.accounts[{i}]"
-                if broker not in known_brokers:
-                    out.append((key, f"no broker named {broker!r} (configured: {', '.join(sorted(known_brokers))})"))
-                elif broker == "paper" and self.paper.enabled and vendor not in seen:
+                if broker_name not in known_brokers:
+                    out.append(
+                        (key, f"no broker named {broker_name!r} (configured: {', '.join(sorted(known_brokers))})")
+                    )
+                elif broker_name == "paper" and self.paper.enabled and vendor not in seen:
                     out.append((key, f"no paper account {vendor!r} (paper accounts: {', '.join(seen) or 'none'})"))
         default = self.general.default_account
         broker_name, _, vendor_id = default.partition(":")
@@ -840,7 +842,7 @@ def edit_config(edits: Mapping[tuple[str, ...], Any], path: Path | None = None) 
         if missing_only and old is not None:
             continue
         new = _plain(value)
-        if old is not None and _unwrap(old) == new:
+        if old is not None and _plain_item(old) == new:
             continue  # unchanged: keep it exactly as the user wrote it
         if isinstance(new, list) and isinstance(old, Array):
             arr = tomlkit.array()
@@ -855,7 +857,7 @@ def edit_config(edits: Mapping[tuple[str, ...], Any], path: Path | None = None) 
     return path
 
 
-def _unwrap(item: Any) -> Any:
+def _plain_item(item: Any) -> Any:
     """A tomlkit item as plain Python (for comparing with an edit)."""
     return item.unwrap() if hasattr(item, "unwrap") else item
 

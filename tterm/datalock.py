@@ -36,6 +36,7 @@ from tterm.core.models import utcnow
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows
+    # POSIX only: None marks its absence (every use checks), which the module type cannot say.
     fcntl = None  # type: ignore[assignment]
 
 LOCK_FILENAME = "tterm.lock"

@@ -9,6 +9,7 @@ library puts in a message is masked before it is written anywhere.
 
 from __future__ import annotations
 
+import io
 import logging
 import logging.handlers
 import sys
@@ -25,7 +26,7 @@ _MARK = "_tterm_handler"
 class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
     """A rotating log whose files are mode 0600 whatever the umask (they quote accounts and orders)."""
 
-    def _open(self):  # type: ignore[no-untyped-def]
+    def _open(self) -> io.TextIOWrapper:
         tighten_file(self.baseFilename)  # a log an older tterm created 0644
         return open(self.baseFilename, self.mode, encoding=self.encoding, errors=self.errors, opener=open_private)
 

@@ -165,6 +165,7 @@ class FakeSchwab:
         self._fail_429: list[tuple[str, int]] = []
         self._slow: list[tuple[str, float, int]] = []
         self._drop: list[tuple[str, int]] = []
+        self._lost_answers: list[tuple[str, int]] = []  # fault harness switch (tests/faults)
         self._omit_location = 0
         self._changed = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -178,13 +179,13 @@ class FakeSchwab:
 
     # ================================================================== lifecycle
 
-    async def start(self) -> None:
+    async def start(self, port: int = 0) -> None:
         app = web.Application()
         app.router.add_get("/ws", self.streamer.handle)
         app.router.add_route("*", "/{tail:.*}", self._route)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
         await site.start()
         server = site._server
         assert server is not None
@@ -318,6 +319,24 @@ class FakeSchwab:
     async def drop_streams(self) -> None:
         await self.streamer.drop()
 
+    # ------------------------------------------------------------------ fault harness switches
+    # (issue 17, tests/faults: kept in this block, apart from the vendor behaviour above)
+
+    def lose_answer(self, prefix: str, times: int = 1) -> None:
+        """Process the next ``times`` requests under ``prefix``, then cut the TCP connection instead
+        of answering: the order happened, the client never hears so (compare ``drop_next``)."""
+        self._lost_answers.append((prefix, times))
+
+    async def restart(self, down_for: float = 0.2) -> None:
+        """The server goes away (streamer sockets and HTTP connections cut, new ones refused) for
+        ``down_for`` seconds, then listens again on the same port with its state kept (accounts,
+        orders, tokens), as a vendor restart looks to a client."""
+        port = self.port
+        await self.streamer.drop()
+        await self.stop()
+        await asyncio.sleep(down_for)
+        await self.start(port)
+
     def _take(self, queue: list[Any], path: str) -> Any:
         for i, item in enumerate(queue):
             if path.startswith(item[0]):
@@ -353,6 +372,10 @@ class FakeSchwab:
                 response = web.Response(status=404, text="Not Found")
         finally:
             self.notify()
+        if self._take(self._lost_answers, path) is not None:
+            if request.transport is not None:
+                request.transport.abort()
+            return web.Response(status=500)  # never sent: the connection is already cut
         slow = self._take(self._slow, path)
         if slow is not None:
             await asyncio.sleep(slow[1])

@@ -177,6 +177,8 @@ class FakeTradovate(TradovateBook):
         #: The user's 429 lockout: every request before this time is answered 429 and restarts the
         #: hour (partner error-handling page: "requests made during the window will reset the lockout").
         self.locked_until: datetime | None = None
+        self._lost_answers: Counter[str] = Counter()  # fault harness switches (tests/faults)
+        self._cut_requests: Counter[str] = Counter()
         self._reject_next: list[tuple[str, str]] = []
         self._reject_after: list[tuple[str, str, str]] = []
         #: WebSocketClient.cs reads a props ``entity`` as an object or an array: send arrays.
@@ -293,12 +295,12 @@ class FakeTradovate(TradovateBook):
 
     # ================================================================== lifecycle
 
-    async def start(self) -> None:
+    async def start(self, port: int = 0) -> None:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._route)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
         await site.start()
         server = site._server
         assert server is not None
@@ -418,6 +420,45 @@ class FakeTradovate(TradovateBook):
     def sockets(self, kind: str) -> int:
         return sum(1 for c in self._conns if c.kind == kind and c.authorized)
 
+    # ------------------------------------------------------------------ fault harness switches
+    # (issue 17, tests/faults: kept in this block, apart from the vendor behaviour above)
+
+    def lose_answer(self, path: str, times: int = 1) -> None:
+        """Process the next ``times`` requests to ``path``, then cut the TCP connection instead of
+        answering: the order (or cancel) happened, the client never hears so."""
+        self._lost_answers[path.lower()] += times
+
+    def drop_next(self, path: str, times: int = 1) -> None:
+        """Cut the TCP connection instead of answering the next ``times`` requests to ``path``,
+        before processing them: nothing happens on the server (compare ``lose_answer``)."""
+        self._cut_requests[path.lower()] += times
+
+    def _cut_request(self, endpoint: str, request: web.Request) -> bool:
+        if not self._cut_requests.get(endpoint):
+            return False
+        self._cut_requests[endpoint] -= 1
+        if request.transport is not None:
+            request.transport.abort()
+        return True
+
+    def _lose_answer(self, endpoint: str, request: web.Request) -> bool:
+        if not self._lost_answers.get(endpoint):
+            return False
+        self._lost_answers[endpoint] -= 1
+        if request.transport is not None:
+            request.transport.abort()
+        return True
+
+    async def restart(self, down_for: float = 0.2) -> None:
+        """The server goes away (every socket and HTTP connection cut, new ones refused) for
+        ``down_for`` seconds, then listens again on the same port with its state kept (accounts,
+        orders, positions, sessions), as a vendor gateway restart looks to a client."""
+        port = self.port
+        await self.drop_sockets()
+        await self.stop()
+        await asyncio.sleep(down_for)
+        await self.start(port)
+
     # ================================================================== tokens
 
     def _issue(self, kind: str, session: int) -> tuple[str, datetime]:
@@ -520,6 +561,8 @@ class FakeTradovate(TradovateBook):
             return web.Response(status=404, text="Not found")
         endpoint = path[len("/v1/") :]
         self.requests.append((request.method, endpoint))
+        if self._cut_request(endpoint, request):
+            return web.Response(status=500)  # never sent: the connection is already cut
         try:
             body: Any = None
             if request.method == "POST" and request.can_read_body:
@@ -534,6 +577,8 @@ class FakeTradovate(TradovateBook):
             status, payload = await self._handle(request.method, endpoint, dict(request.query), body, token)
         finally:
             self._notify()
+        if self._lose_answer(endpoint, request):
+            return web.Response(status=500)  # never sent: the connection is already cut
         delays = self._slow.get(endpoint)
         if delays:
             await asyncio.sleep(delays.pop(0))

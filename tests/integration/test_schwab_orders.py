@@ -24,8 +24,11 @@ from tterm.core.journal import Journal
 from tterm.core.models import (
     Bracket,
     Fill,
+    GroupKind,
+    Notice,
     OptionChain,
     Order,
+    OrderGroup,
     OrderLeg,
     OrderRequest,
     OrderRole,
@@ -35,6 +38,7 @@ from tterm.core.models import (
     PositionEffect,
     PriceEffect,
     Side,
+    TimeInForce,
 )
 
 D = Decimal
@@ -184,6 +188,36 @@ async def test_a_vertical_is_one_net_debit_order_and_closes_as_a_net_credit(run:
     assert [leg["instruction"] for leg in body["orderLegCollection"]] == ["SELL_TO_CLOSE", "BUY_TO_CLOSE"]
     pnl = run.engine.position(CASH, low.symbol).realized_pnl + run.engine.position(CASH, high.symbol).realized_pnl
     assert pnl < 0  # bought at the natural debit, sold back at the natural credit, less 2.60 in commissions
+
+
+async def test_an_otoco_group_is_one_trigger_request_with_the_exits_known_by_role(run: Run) -> None:
+    # place_group(OTOCO) named m.OrderRole, which the mapping module does not have: it raised
+    # AttributeError after the request had gone out (found by mypy, issue 17).
+    run.fake.set_price("AAPL", "190.00", bid="189.99", ask="190.01")
+    entry = req(quantity=3, order_type=OrderType.LIMIT, limit_price=D("190.01"))
+    exit_side = {"side": Side.SELL, "quantity": 3, "tif": TimeInForce.GTC}
+    tp = req(order_type=OrderType.LIMIT, limit_price=D("191.00"), **exit_side)
+    sl = req(order_type=OrderType.STOP, stop_price=D("189.00"), **exit_side)
+    orders = await run.engine.place_group(OrderGroup(kind=GroupKind.OTOCO, orders=(entry, tp, sl)))
+    assert [o.status is OrderStatus.REJECTED for o in orders] == [False, False, False], [
+        o.reject_reason for o in orders
+    ]
+    body = run.fake.order_bodies[-1]
+    assert body["orderStrategyType"] == "TRIGGER"
+    (oco,) = body["childOrderStrategies"]
+    assert [c["orderType"] for c in oco["childOrderStrategies"]] == ["LIMIT", "STOP"]
+    await run.until(lambda: run.held(MARGIN, "AAPL") == 3, "the entry fill")
+
+    def exits() -> list[Order]:
+        return [
+            o for o in run.engine.open_orders(MARGIN) if o.client_order_id in (tp.client_order_id, sl.client_order_id)
+        ]
+
+    await run.until(lambda: len(exits()) == 2, "both exits working")
+    assert {o.client_order_id: o.role for o in exits()} == {
+        tp.client_order_id: OrderRole.TAKE_PROFIT,
+        sl.client_order_id: OrderRole.STOP_LOSS,
+    }
 
 
 async def test_a_bracket_is_one_trigger_request_and_the_take_profit_ends_it(run: Run) -> None:
@@ -456,3 +490,30 @@ async def test_straddles_and_iron_condors_go_as_one_order_schwab_accepts(run: Ru
     assert (body["orderType"], body["complexOrderStrategyType"], body["price"]) == ("NET_CREDIT", "IRON_CONDOR", "0.50")
     await run.until(lambda: all(run.held(MARGIN, leg.symbol) for leg in condor_legs), "the condor's legs")
     assert [run.held(MARGIN, leg.symbol) for leg in condor_legs] == [1, -1, -1, 1]
+
+
+async def test_an_order_row_tterm_cannot_read_is_told_once_and_other_orders_keep_moving(
+    run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found by tests/fuzz: one damaged order tree (here a quantity far too large to be real) used
+    # to fail every order poll, so no order or fill moved again; now that row alone is skipped.
+    run.fake.set_price("AAPL", "190.00", bid="189.99", ask="190.01")
+    resting = await run.engine.place(req(order_type=OrderType.LIMIT, limit_price=D("180.00")))
+    assert resting.status is OrderStatus.WORKING
+    real = run.fake.book.order_json
+
+    def damaged(o: Any) -> Any:
+        out = real(o)
+        if str(o.id) == resting.order_id:
+            out["quantity"] = "1E+999999"
+        return out
+
+    monkeypatch.setattr(run.fake.book, "order_json", damaged)
+    other = await run.engine.place(req(quantity=2, order_type=OrderType.LIMIT, limit_price=D("190.01")))
+    await run.until(lambda: run.held(MARGIN, "AAPL") == 2, "the other order's fill")
+    assert run.order(MARGIN, other.client_order_id).status is OrderStatus.FILLED
+    await run.until(lambda: any(isinstance(e, Notice) and "cannot read" in e.text for e in run.seen), "the notice")
+    told = [e for e in run.seen if isinstance(e, Notice) and "cannot read" in e.text]
+    assert len(told) == 1 and f"order {resting.order_id}" in told[0].text and "too large" in told[0].text
+    # Its last good state is kept, not dropped or invented.
+    assert run.order(MARGIN, resting.client_order_id).status is OrderStatus.WORKING

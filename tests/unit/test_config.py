@@ -200,6 +200,11 @@ def test_error_message_names_file_key_and_reason(monkeypatch: pytest.MonkeyPatch
     [
         ("[general]\nrefresh_rate = 5\n", "general.refresh_rate: unknown key (did you mean 'refresh_hz'?)"),
         ("[genral]\n", "genral: unknown key (did you mean 'general'?)"),
+        # A typo inside an optional table (NewsRule | None): the hint looks through the Optional.
+        (
+            '[risk.accounts."paper:FUT50K".news]\nbefor_minutes = 5\n',
+            "news.befor_minutes: unknown key (did you mean 'before_minutes'?)",
+        ),
         ("[general]\nrefresh_hz = 61\n", "general.refresh_hz: must be at most 60 (got 61)"),
         ("[general]\nrefresh_hz = 0\n", "general.refresh_hz: must be at least 1 (got 0)"),
         ('[general]\nrefresh_hz = "fast"\n', 'general.refresh_hz: must be a whole number (got "fast")'),

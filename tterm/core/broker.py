@@ -27,7 +27,8 @@ from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Protocol
+from enum import Enum
+from typing import Any, Protocol
 
 from tterm.core.models import (
     Account,
@@ -53,7 +54,14 @@ from tterm.core.models import (
     utcnow,
 )
 
-_END = object()
+
+class _End(Enum):
+    """The end-of-stream marker on a broker's event queue (a type of its own, so the queue is typed)."""
+
+    END = "end"
+
+
+_END = _End.END
 
 
 class BrokerError(Exception):
@@ -146,8 +154,8 @@ class Capabilities:
     search: bool = False
     interactive_login: bool = False
 
-    def with_changes(self, **changes: object) -> Capabilities:
-        return replace(self, **changes)  # type: ignore[arg-type]
+    def with_changes(self, **changes: Any) -> Capabilities:
+        return replace(self, **changes)
 
     def describe(self) -> str:
         """What the broker has natively, in a line (``tterm doctor``): the rest is emulated or refused."""
@@ -238,7 +246,7 @@ class Broker(ABC):
     def __init__(self, name: str, *, is_live: bool = False) -> None:
         self.name = name
         self.is_live = is_live
-        self._events: asyncio.Queue[BrokerEvent] = asyncio.Queue()
+        self._events: asyncio.Queue[BrokerEvent | _End] = asyncio.Queue()
         self._state = ConnectionState.DOWN
         self._last_message_at: datetime | None = None
         self._auth_expires_at: datetime | None = None
@@ -414,7 +422,7 @@ class Broker(ABC):
         """Every event this broker produces, in order, until :meth:`close` (one consumer: the engine)."""
         while True:
             event = await self._events.get()
-            if event is _END:
+            if isinstance(event, _End):
                 return
             yield event
 
@@ -481,4 +489,4 @@ class Broker(ABC):
 
     def mark_closed(self) -> None:
         """End the event stream once it is drained (adapters call this from close())."""
-        self._events.put_nowait(_END)  # type: ignore[arg-type]
+        self._events.put_nowait(_END)

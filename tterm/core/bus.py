@@ -121,7 +121,7 @@ class Subscription:
 
     def drain(self, limit: int | None = None) -> list[Any]:
         """Everything pending now (up to ``limit``), without waiting."""
-        out = []
+        out: list[Any] = []
         pending = self._pending
         while pending and (limit is None or len(out) < limit):
             out.append(self._pop())

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from tterm.core.models import (
     GroupKind,
     Notice,
+    NoticeLevel,
     Order,
     OrderGroup,
     OrderRequest,
@@ -351,10 +352,15 @@ class OrderEmulator:
                 tp = inst.round_price(ref + side.sign * b["take_profit_ticks"] * inst.tick_size)
             if b["stop_loss_ticks"]:
                 sl = inst.round_price(ref - side.sign * b["stop_loss_ticks"] * inst.tick_size)
-        common = {"account": entry.account, "symbol": entry.symbol, "side": exit_side, "quantity": entry.quantity}
+        common: dict[str, Any] = {
+            "account": entry.account,
+            "symbol": entry.symbol,
+            "side": exit_side,
+            "quantity": entry.quantity,
+        }
         if b["tp_id"]:
             out[b["tp_id"]] = OrderRequest(
-                **common,  # type: ignore[arg-type]
+                **common,
                 order_type=OrderType.LIMIT,
                 limit_price=tp,
                 tif=TimeInForce.GTC,
@@ -364,7 +370,7 @@ class OrderEmulator:
             )
         if b["sl_id"]:
             out[b["sl_id"]] = OrderRequest(
-                **common,  # type: ignore[arg-type]
+                **common,
                 order_type=OrderType.STOP,
                 stop_price=sl,
                 tif=TimeInForce.GTC,
@@ -399,7 +405,7 @@ class OrderEmulator:
                 del self._by_member[cid]
         self._save()
 
-    def _record(self, link: _Link, text: str, *, level: str = "info") -> None:
+    def _record(self, link: _Link, text: str, *, level: NoticeLevel = "info") -> None:
         self._host.journal.record(
             "emulation",
             {"group": link.group_id, "kind": link.kind.value, "text": text},
@@ -407,7 +413,7 @@ class OrderEmulator:
             ref=link.group_id,
         )
         if level != "info":
-            self._host.ingest(Notice(level=level, text=f"emulated {link.kind.value}: {text}", account=link.account))  # type: ignore[arg-type]
+            self._host.ingest(Notice(level=level, text=f"emulated {link.kind.value}: {text}", account=link.account))
 
     def _save(self) -> None:
         self._host.journal.set_state(

@@ -67,6 +67,7 @@ from tterm.core.models import (
     Trade,
     utcnow,
 )
+from tterm.core.redact import scrub_shown
 from tterm.core.router import LockCheck, PreTradeCheck, Router
 
 if TYPE_CHECKING:
@@ -348,6 +349,8 @@ class Engine:
         handler = self._dispatch.get(type(event))
         if handler is None:
             raise EngineError(f"engine cannot ingest {type(event).__name__}")
+        if type(event) is Notice or (type(event) is Order and event.reject_reason):
+            event = _scrubbed(event)
         if not handler(event):
             return
         for processor in self.processors:
@@ -1188,3 +1191,12 @@ class Engine:
                 del self._locks[account]
                 self.ingest(AccountLock(account=account, locked=False, reason="new session", by="engine"))
         self.ingest(Notice(level="info", text="new trading day", source="engine"))
+
+
+def _scrubbed(event: Notice | Order) -> Notice | Order:
+    """A notice or a rejected order with registered secrets masked in its text (any adapter's)."""
+    if isinstance(event, Notice):
+        text = scrub_shown(event.text)
+        return event if text == event.text else replace(event, text=text)
+    reason = scrub_shown(event.reject_reason)
+    return event if reason == event.reject_reason else replace(event, reject_reason=reason)

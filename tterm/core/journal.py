@@ -42,6 +42,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from enum import Enum
+
+# c_make_encoder is the stdlib's C encoder, public in json.encoder but absent from typeshed's stub:
+# the ignore covers only that missing stub name (the code checks it for None, see _fast_encoder).
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from pathlib import Path, PurePath
 from typing import Any, Literal, Protocol, TextIO

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 ZERO = Decimal(0)
 
@@ -205,6 +205,7 @@ class AccountKind(StrEnum):
 # --------------------------------------------------------------------------- instruments
 
 
+NoticeLevel = Literal["info", "warning", "error"]
 TickRounding = Literal["nearest", "down", "up", "reject"]
 
 
@@ -597,8 +598,8 @@ class OrderRequest:
     def is_multi_leg(self) -> bool:
         return bool(self.legs)
 
-    def with_changes(self, **changes: object) -> OrderRequest:
-        return replace(self, **changes)  # type: ignore[arg-type]
+    def with_changes(self, **changes: Any) -> OrderRequest:
+        return replace(self, **changes)
 
     @property
     def signed_quantity(self) -> int:
@@ -741,10 +742,10 @@ class Order:
     def is_open(self) -> bool:
         return self.status.is_open
 
-    def evolve(self, **changes: object) -> Order:
+    def evolve(self, **changes: Any) -> Order:
         """A copy with ``changes`` and a fresh ``updated_at``."""
         changes.setdefault("updated_at", utcnow())
-        return replace(self, **changes)  # type: ignore[arg-type]
+        return replace(self, **changes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -883,7 +884,7 @@ class ConnectionStatus:
 class Notice:
     """A message for the user (an alert, a warning, an engine error): journaled and shown."""
 
-    level: Literal["info", "warning", "error"]
+    level: NoticeLevel
     text: str
     account: str = ""
     source: str = ""

@@ -288,8 +288,8 @@ def fills_from_journal(rows: Iterable[dict[str, object]]) -> tuple[list[Fill], i
                     client_order_id=str(d.get("client_order_id", "")),
                     account=str(d["account"]),
                     symbol=str(d["symbol"]),
-                    side=Side(d["side"]),
-                    quantity=int(d["quantity"]),  # type: ignore[call-overload]
+                    side=Side(str(d["side"])),
+                    quantity=int(str(d["quantity"])),
                     price=Decimal(str(d["price"])),
                     fee=Decimal(str(d.get("fee", "0"))),
                     broker=str(d.get("broker", "")),

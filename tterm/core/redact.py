@@ -112,7 +112,7 @@ def _is_secret_name(key: str) -> bool:
     return parts[-1] == "key" and norm not in _NOT_SECRET_KEYS
 
 
-def mask(value: str) -> str:
+def mask(value: str | int | float) -> str:
     """``****`` plus at most the last 2 characters (only for values long enough to spare them)."""
     value = str(value)
     if len(value) < 8:
@@ -270,7 +270,7 @@ def _mask_fragments(text: str, secrets: Iterable[str]) -> str:
     return "".join(out)
 
 
-class RedactingLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+class RedactingLogger(logging.LoggerAdapter[logging.Logger]):
     """A logger whose records are formatted and scrubbed before they leave."""
 
     def __init__(self, logger: logging.Logger, redactor: Redactor) -> None:
@@ -316,3 +316,9 @@ class RedactingFilter(logging.Filter):
 
 #: The process-wide registry every broker adds its secrets to, so one filter covers them all.
 REDACTOR = Redactor(keep_rotating=64)
+
+
+def scrub_shown(text: str) -> str:
+    """``text`` with every registered secret masked, for what reaches a screen or a client (an
+    order's reject reason, a notice): a vendor that echoes a password back must not show it."""
+    return REDACTOR.scrub(text) if text and REDACTOR.active else text

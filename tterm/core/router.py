@@ -33,7 +33,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tterm.core.broker import Broker, BrokerError, NotSupported, RateLimited
 from tterm.core.instruments import InstrumentMaster, UnknownSymbol
@@ -57,7 +57,9 @@ from tterm.core.models import (
     RiskAction,
     RiskDecision,
     Side,
+    TickRounding,
 )
+from tterm.core.redact import scrub_shown
 
 if TYPE_CHECKING:
     from tterm.core.journal import Journal
@@ -352,6 +354,10 @@ class Router:
         broker = self._broker_for(request.account)
         await self._journal.durable()  # write-ahead: the request is on disk before the broker hears of it
         order = await self._send(broker, request)
+        if order.reject_reason:
+            # A vendor reject may echo what it was sent (a password, a token): never shown raw.
+            reason = scrub_shown(order.reject_reason)
+            order = order if reason == order.reject_reason else replace(order, reject_reason=reason)
         self._sent[request.client_order_id] = order
         kind = "order_reject" if order.status is OrderStatus.REJECTED else "order_ack"
         self._journal.record(kind, order, account=order.account, ref=order.client_order_id)
@@ -438,10 +444,10 @@ class Router:
                             o, f"broker {broker.name} {what}; the group was not confirmed{why}; not re-sent"
                         )
                     )
-        for o in orders:
-            self._sent[o.client_order_id] = o
-            kind = "order_reject" if o.status is OrderStatus.REJECTED else "order_ack"
-            self._journal.record(kind, o, account=o.account, ref=o.client_order_id)
+        for order in orders:
+            self._sent[order.client_order_id] = order
+            kind = "order_reject" if order.status is OrderStatus.REJECTED else "order_ack"
+            self._journal.record(kind, order, account=order.account, ref=order.client_order_id)
         return orders
 
     # ------------------------------------------------------------------ helpers
@@ -475,8 +481,8 @@ class Router:
 
     def _normalise(self, request: OrderRequest, inst: Instrument) -> OrderRequest:
         """Contract symbol, and prices on the tick grid (rounded for machines, else rejected)."""
-        mode = "nearest" if request.source in ROUNDING_SOURCES else "reject"
-        changes: dict[str, object] = {}
+        mode: TickRounding = "nearest" if request.source in ROUNDING_SOURCES else "reject"
+        changes: dict[str, Any] = {}
         if request.symbol != inst.symbol:
             changes["symbol"] = inst.symbol
         for name in ("limit_price", "stop_price"):
@@ -485,20 +491,20 @@ class Router:
                 continue
             if price <= 0 and inst.asset_class is not AssetClass.FUTURE:
                 raise ValidationError(f"{name.replace('_', ' ')} must be positive, got {price}")
-            rounded = inst.round_price(price, mode)  # type: ignore[arg-type]
+            rounded = inst.round_price(price, mode)
             if rounded.as_tuple() != price.as_tuple():  # 6790 -> 6790.00: the tick's own format
                 changes[name] = rounded
         if request.bracket is not None:
             b = request.bracket
-            bchanges: dict[str, object] = {}
+            bchanges: dict[str, Any] = {}
             for name in ("take_profit_price", "stop_loss_price"):
                 price = getattr(b, name)
                 if price is not None:
-                    rounded = inst.round_price(price, mode)  # type: ignore[arg-type]
+                    rounded = inst.round_price(price, mode)
                     if rounded.as_tuple() != price.as_tuple():
                         bchanges[name] = rounded
             if bchanges:
-                changes["bracket"] = replace(b, **bchanges)  # type: ignore[arg-type]
+                changes["bracket"] = replace(b, **bchanges)
         return request.with_changes(**changes) if changes else request
 
     def _validate(

@@ -256,8 +256,9 @@ def _bracket_leg(v: Any, which: str) -> dict[str, Any]:
     if len(given) > 1:
         raise WebhookError(ErrorCode.MALFORMED, f"{which}: give one of a price, an amount or a percent, not {given}")
     for k in ("amount", "percent"):
-        if out[k] is not None and out[k] <= 0:
-            raise WebhookError(ErrorCode.MALFORMED, f"{which}.{k} must be positive, got {out[k]}")
+        value = out[k]
+        if value is not None and value <= 0:
+            raise WebhookError(ErrorCode.MALFORMED, f"{which}.{k} must be positive, got {value}")
     return out
 
 
@@ -463,11 +464,16 @@ def _parse_pickmytrade(f: Fields) -> Signal:
     reverse_close = read_bool(f.get("reverse_order_close"), "reverse_order_close")
     allow_add = read_bool(f.get("duplicate_position_allow"), "duplicate_position_allow")
     f.get("platform", "token")
+    if action is Action.EXIT:
+        _closed(f)
+        quantity = None
+    else:
+        quantity = read_whole(f.get("quantity", "qty"), "quantity")
     return Signal(
         form="pickmytrade",
         action=action,
         side=side,
-        quantity=read_whole(f.get("quantity", "qty"), "quantity") if action is not Action.EXIT else _closed(f),
+        quantity=quantity,
         order_type=order_type,
         limit_price=limit,
         stop_price=stop,
@@ -505,8 +511,9 @@ def _parse_target(f: Fields) -> Signal:
                 size = abs(size_signed)
             target = size if pos == "long" else -size
     else:
-        target = read_whole(signed, "position_size", signed=True)
-        assert target is not None
+        given = read_whole(signed, "position_size", signed=True)
+        assert given is not None
+        target = given
     f.get("action", "prev_market_position", "prev_market_position_size", "quantity", "contracts")
     order_type = _order_type(f.get("orderType", "order_type"))
     limit = read_decimal(f.get("limitPrice", "limit_price"), "limitPrice")
@@ -545,7 +552,7 @@ def _parse_text(body: str) -> Signal:
             ErrorCode.MALFORMED,
             f"not JSON, and not a text command: {exc}",
         ) from None
-    picks = ()
+    picks: tuple[AccountPick, ...] = ()
     if isinstance(cmd, OrderCommand):
         if cmd.account:
             picks = (AccountPick(cmd.account),)

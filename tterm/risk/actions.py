@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from tterm.core.models import Notice
+from tterm.core.models import Notice, NoticeLevel
 
 if TYPE_CHECKING:
     from tterm.core.engine import Engine
@@ -45,7 +45,7 @@ class Flattener:
         exposed: bool = True,
         symbol: str | None = None,
         lock: bool = True,
-        then: Callable[[], None] | None = None,
+        then: Callable[[], object] | None = None,
     ) -> asyncio.Task[None] | None:
         """Start flattening ``account`` (or one ``symbol`` in it); None without an event loop."""
         try:
@@ -68,7 +68,7 @@ class Flattener:
         exposed: bool,
         symbol: str | None,
         lock: bool,
-        then: Callable[[], None] | None,
+        then: Callable[[], object] | None,
     ) -> None:
         engine = self.engine
         if exposed:
@@ -99,7 +99,7 @@ class Flattener:
             then()
 
     def _step(self, account: str, step: str, **data: object) -> None:
-        payload = {"source": "risk", "event": "auto_flatten_step", "step": step}
+        payload: dict[str, object] = {"source": "risk", "event": "auto_flatten_step", "step": step}
         payload.update({k: v for k, v in data.items() if v is not None})
         self.engine.journal.record("notice", payload, account=account, ref="risk")
 
@@ -117,7 +117,7 @@ class GuardActor:
         flattener: Flattener,
         guards: Guards,
         *,
-        notice: Callable[[str, str, str], None],
+        notice: Callable[[NoticeLevel, str, str], None],
         reevaluate: Callable[[str], None],
         retry_seconds: float,
     ) -> None:

@@ -33,12 +33,20 @@ if TYPE_CHECKING:
 ZERO = Decimal(0)
 STATE_KEY = "risk.guard.{account}"
 
+GuardKind = Literal["flatten_lock", "flatten", "flatten_symbol", "warn"]
+#: What a personal-limit breach makes tterm do, by PersonalTracker.action_for's answer.
+_BREACH_KIND: dict[str, GuardKind] = {
+    "position": "flatten_symbol",
+    "liquidate": "flatten",
+    "liquidate_block": "flatten_lock",
+}
+
 
 @dataclass(frozen=True, slots=True)
 class GuardAction:
     """Something the monitor must do for an account now."""
 
-    kind: Literal["flatten_lock", "flatten", "flatten_symbol", "warn"]
+    kind: GuardKind
     rule: str  # yours_dll, yours_profit_lock, yours_trade_loss, news
     key: str  # de-duplicates: the same key acts once (per trade date)
     text: str
@@ -204,10 +212,9 @@ class Guards:
         actions: list[GuardAction] = []
         for b in pa.breaches:
             how = g.tracker.action_for(b)
-            kind = {"position": "flatten_symbol", "liquidate": "flatten", "liquidate_block": "flatten_lock"}[how]
-            actions.append(GuardAction(kind, b.rule, f"{b.rule}:{b.symbol}", b.text, b.symbol))  # type: ignore[arg-type]
-        for w in pa.warnings:
-            actions.append(GuardAction("warn", "yours_dll", "yours_dll_warn", w))
+            actions.append(GuardAction(_BREACH_KIND[how], b.rule, f"{b.rule}:{b.symbol}", b.text, b.symbol))
+        for warning in pa.warnings:
+            actions.append(GuardAction("warn", "yours_dll", "yours_dll_warn", warning))
         if g.window_until is None or now >= g.window_until:
             g.window = self._window(account, now)
             # The next window stays the next one until it ends; with none, look again in an hour.

@@ -47,6 +47,7 @@ from tterm.core.models import (
     AccountSnapshot,
     Fill,
     Notice,
+    NoticeLevel,
     Order,
     Quote,
     RiskStatus,
@@ -738,8 +739,8 @@ class RiskMonitor:
         self._pending[account] = status
         self._schedule_flush()
 
-    def _notice(self, level: str, text: str, account: str = "") -> None:
-        notice = Notice(level=level, text=text, account=account, source="risk", ts=self.clock.now())  # type: ignore[arg-type]
+    def _notice(self, level: NoticeLevel, text: str, account: str = "") -> None:
+        notice = Notice(level=level, text=text, account=account, source="risk", ts=self.clock.now())
         self._pending_notices.append(notice)
         self._schedule_flush()
 

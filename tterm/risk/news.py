@@ -286,8 +286,8 @@ def parse_calendar(
             continue
         where = f"release[{i}] ({kind} {day})"
         unknown = _unknown(where, row, _RELEASE_KEYS)
-        for key, reason in unknown:
-            bad(key, reason)
+        for field_name, reason in unknown:
+            bad(field_name, reason)
         if unknown:
             continue
         defaults = kinds.get(kind, {})
@@ -315,11 +315,11 @@ def parse_calendar(
         except ValueError as exc:
             bad(where, str(exc))
             continue
-        key = (kind, day)
-        if key in seen:
-            bad(where, f"{kind} on {day} is listed twice (also release[{seen[key]}])")
+        release_key = (kind, day)
+        if release_key in seen:
+            bad(where, f"{kind} on {day} is listed twice (also release[{seen[release_key]}])")
             continue
-        seen[key] = i
+        seen[release_key] = i
         local = datetime.combine(day, at_time or time(0), tzinfo=zone)
         release = Release(kind, local.astimezone(UTC), title, uncertain, source, origin)
         (cancels if cancelled else releases).append(release)

@@ -78,7 +78,7 @@ class PersonalLimits:
             daily_loss=low(self.daily_loss, other.daily_loss),
             trailing=bool(trailing),
             trails_realized=bool(trailing) and all(x.trails_realized for x in trailing),
-            action=action,  # type: ignore[arg-type]
+            action=action,
             profit_lock_at=low(self.profit_lock_at, other.profit_lock_at),
             profit_lock_keep=high(self.profit_lock_keep, other.profit_lock_keep),
             max_trades=low(self.max_trades, other.max_trades),

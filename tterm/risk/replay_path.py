@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import cast
 
 from tterm.core.book import Book
 from tterm.core.clock import CT, ClockError, CmeClock
@@ -45,7 +46,7 @@ from tterm.core.models import (
     Side,
 )
 from tterm.core.router import CheckContext, LockCheck, PreTradeCheck
-from tterm.risk.news import NewsCalendar
+from tterm.risk.news import NewsCalendar, Window
 from tterm.risk.personal import PersonalLimits, PersonalTracker
 from tterm.risk.pretrade import GuardView, RiskView, risk_checks
 from tterm.risk.profiles import CutoffAction, DllAction, NewsAction, NewsRule, Profile
@@ -361,7 +362,7 @@ class Path:
                 text = f"still holding {held} at the {p.firm} flat-by time: the firm liquidates"
                 r.soft.append(Event(at, "cutoff", text, self._since_start()))
         elif kind in ("news_flatten", "news_start", "news_warn"):
-            w, who = data  # type: ignore[misc]
+            w, who = cast("tuple[Window, str]", data)  # pushed as (window, who) just above
             release = w.release
             what = f"{release.label} at {release.at.astimezone(CT):%H:%M} CT"
             if kind == "news_flatten" and open_pos:
@@ -422,7 +423,8 @@ class Path:
             self.personal.count(f"r{row.line}", opened=bool(entry_qty), reduced=bool(exit_qty))
 
     def _book(self, row: ReplayRow, qty: int, fee: Decimal, *, price: Decimal | None = None, tag: str = "r") -> None:
-        assert row.side is not None or price is not None
+        if row.side is None:  # only fill rows are booked, and the reader gives every fill a side
+            raise ValueError(f"line {row.line}: a fill without a side")
         self.book.apply_fill(
             Fill(
                 fill_id=f"{tag}{row.line}-{qty}",
@@ -430,7 +432,7 @@ class Path:
                 client_order_id=f"{tag}{row.line}",
                 account=ACCOUNT,
                 symbol=row.instrument.symbol,
-                side=row.side,  # type: ignore[arg-type]
+                side=row.side,
                 quantity=qty,
                 price=row.price if price is None else price,
                 fee=money(fee),
@@ -462,7 +464,7 @@ class Path:
         ctx = CheckContext(
             request=request,
             account=self.account,
-            instrument=inst,  # type: ignore[arg-type]
+            instrument=inst,
             quote=Quote(symbol=sym, bid=row.price, ask=row.price, last=row.price, ts=row.at),
             position=self.book.position(ACCOUNT, sym),
             positions=tuple(self.book.open_positions(ACCOUNT)),

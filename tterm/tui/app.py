@@ -26,6 +26,7 @@ from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.containers import Container, Horizontal, Vertical
 from textual.keys import key_to_character
+from textual.notifications import SeverityLevel
 from textual.theme import BUILTIN_THEMES
 from textual.timer import Timer
 from textual.widgets import Footer, Input, TabbedContent, TabPane, TextArea
@@ -94,6 +95,10 @@ THEME_SAVE_DELAY = 0.8
 
 class CommandError(Exception):
     """A command that parsed but cannot be carried out (unknown account, symbol, theme...)."""
+
+
+#: A notice's level as Textual's toast severity.
+_SEVERITY: dict[str, SeverityLevel] = {"info": "information", "warning": "warning", "error": "error"}
 
 
 class TtermApp(OrderedKeys, App[None]):
@@ -419,8 +424,8 @@ class TtermApp(OrderedKeys, App[None]):
             for fired in ch.alerts_fired:
                 engine_verbs.announce(self, fired)
             for notice in ch.notices:
-                severity = {"info": "information", "warning": "warning", "error": "error"}[notice.level]
-                self.notify(notice.text, severity=severity, timeout=15 if notice.level == "error" else 6)  # type: ignore[arg-type]
+                severity = _SEVERITY[notice.level]
+                self.notify(notice.text, severity=severity, timeout=15 if notice.level == "error" else 6)
             if ch.connections:
                 self._update_freshness()
             if ch.connections or ch.locks or ch.accounts:
@@ -1403,8 +1408,10 @@ class TtermApp(OrderedKeys, App[None]):
         else:
             self.notify(f"screenshot saved to {saved}", title="Screenshot", timeout=8)
 
+    # Replaces Textual's own handler of the same name on purpose; Textual annotates that one's
+    # argument as DeliveryComplete (its typo: it handles DeliveryFailed), hence the ignore.
     @on(events.DeliveryFailed)
-    def _on_delivery_failed(self, event: events.DeliveryFailed) -> None:
+    def _on_delivery_failed(self, event: events.DeliveryFailed) -> None:  # type: ignore[override]
         """A browser download that failed: say why (Textual's own message gives no reason)."""
         if event.name == "screenshot":
             event.prevent_default()

@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from rich.text import Text
 from textual.command import DiscoveryHit, Hit, Hits, Provider
@@ -62,7 +62,7 @@ class TradeCommands(Provider):
 
     @property
     def tterm(self) -> TtermApp:
-        return self.app  # type: ignore[return-value]
+        return cast("TtermApp", self.app)  # the palette runs only in TtermApp
 
     async def search(self, query: str) -> Hits:
         try:

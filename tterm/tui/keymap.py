@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +143,7 @@ SPECS: tuple[BindingSpec, ...] = (
 BY_ID: dict[str, BindingSpec] = {spec.id: spec for spec in SPECS}
 
 
-def bindings(scope: str) -> list[Binding]:
+def bindings(scope: str) -> list[BindingType]:
     """The Textual bindings of one scope, with their ids (so a keymap can remap them)."""
     return [
         Binding(

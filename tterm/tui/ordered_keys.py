@@ -101,6 +101,7 @@ class OrderedKeys:
             if self._key_flight is None:
                 await self._dispatch_next_key()
             return
+        # A mixin for App: super() is Textual's App, which mypy cannot see from the mixin.
         await super().on_event(event)  # type: ignore[misc]
 
     def _is_urgent(self, event: events.Event) -> bool:
@@ -129,7 +130,7 @@ class OrderedKeys:
                 self._key_subscribed = True
                 app.screen_change_signal.subscribe(app, self._key_screen_changed)
             # Textual's own handling: priority bindings, else forward to the focused widget.
-            await super().on_event(event)  # type: ignore[misc]
+            await super().on_event(event)  # type: ignore[misc]  # mixin, as above
             self.keys_dispatched += 1
             if self._key_flight is not flight:
                 continue  # finished already (the app is closing)

@@ -78,11 +78,12 @@ def resolve_references(variables: dict[str, str]) -> dict[str, str]:
 class ThemeVariablesMixin:
     """For any App showing tterm widgets: tterm's variables with their defaults, resolved."""
 
+    # A mixin: super() is the App (or Widget) it is mixed into, which mypy cannot see from here.
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return {**super().get_theme_variable_defaults(), **APP_VARIABLES}  # type: ignore[misc]
 
     def get_css_variables(self) -> dict[str, str]:
-        variables = resolve_references(super().get_css_variables())  # type: ignore[misc]
+        variables = resolve_references(super().get_css_variables())  # type: ignore[misc]  # mixin, as above
         self.theme_variables = variables
         return variables
 
@@ -151,12 +152,14 @@ def parse_theme(text: str, path: Path) -> Theme:
     for key, value in variables.items():
         # tterm's own tokens must be colours; other Textual variables pass through as written.
         checked[key] = _color(path, f"variables.{key}", value) if key in APP_VARIABLES else str(value)
-    extra = {}
+    extra: dict[str, float] = {}
     for key in ("luminosity_spread", "text_alpha"):
         if key in data:
             if not isinstance(data[key], int | float):
                 raise ThemeFileError(f"{path}: {key}: must be a number")
             extra[key] = float(data[key])
+    # colors holds only COLOR_KEYS (str fields of Theme) and extra only its two float fields; mypy
+    # cannot match ** of a dict to named parameters of different types.
     return Theme(name=name.strip(), dark=dark, variables=checked, **colors, **extra)  # type: ignore[arg-type]
 
 

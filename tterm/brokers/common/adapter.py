@@ -9,6 +9,7 @@ options and credentials are declared exactly once.
 
 from __future__ import annotations
 
+import builtins
 import difflib
 import importlib
 from collections.abc import Callable, Mapping
@@ -75,7 +76,7 @@ class AdapterSpec:
     type: str
     title: str
     build: str
-    options: type[BaseModel]
+    options: builtins.type[BaseModel]  # builtins: the field ``type`` above shadows the name here
     credentials: Credentials = field(default_factory=Credentials)
     interactive_login: bool = False
     login_note: str = ""
@@ -87,11 +88,11 @@ class AdapterSpec:
         if not self.broker_class:
             return None
         module, _, cls = self.broker_class.partition(":")
-        return getattr(importlib.import_module(module), cls).capabilities  # type: ignore[no-any-return]
+        return getattr(importlib.import_module(module), cls).capabilities
 
     def factory(self) -> Callable[..., Broker]:
         module, _, func = self.build.partition(":")
-        return getattr(importlib.import_module(module), func)  # type: ignore[no-any-return]
+        return getattr(importlib.import_module(module), func)
 
     def option_problems(self, options: Mapping[str, Any]) -> list[tuple[str, str]]:
         """``(option, reason)`` for every option the adapter would refuse (values never echoed)."""

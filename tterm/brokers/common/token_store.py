@@ -26,6 +26,7 @@ import contextlib
 import json
 import logging
 import os
+import sys
 import tempfile
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -57,7 +58,7 @@ def _acquire(path: Path) -> int:
     """Open ``path`` (created 0600) and wait for an exclusive lock on it; returns the descriptor."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        if os.name == "nt":  # pragma: no cover - exercised on Windows only
+        if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
             import msvcrt
 
             while True:
@@ -77,7 +78,7 @@ def _acquire(path: Path) -> int:
 
 def _release(fd: int) -> None:
     try:
-        if os.name == "nt":  # pragma: no cover
+        if sys.platform == "win32":  # pragma: no cover
             import msvcrt
 
             os.lseek(fd, 0, os.SEEK_SET)

@@ -80,7 +80,7 @@ class OrderChecks:
             inst = self._instruments.resolve(r.symbol)
         except (UnknownSymbol, ModelError) as exc:
             return None, (), str(exc)
-        err = self._tradable(r.account, inst)
+        err: str | None = self._tradable(r.account, inst)
         if err:
             return inst, (), err
         if r.price_effect is not None:
@@ -154,8 +154,11 @@ class OrderChecks:
             if inst.asset_class is AssetClass.OPTION:
                 return f"{inst.symbol.strip()} expired on {inst.expiry}; that series no longer trades"
             return f"{inst.symbol} expired on {inst.expiry}; trade the current contract"
-        opt = inst.asset_class is AssetClass.OPTION and inst.expiry is not None
-        if opt and years_to_expiry(inst.expiry, self._now()) <= 0:  # type: ignore[arg-type]
+        if (
+            inst.asset_class is AssetClass.OPTION
+            and inst.expiry is not None
+            and years_to_expiry(inst.expiry, self._now()) <= 0
+        ):
             return f"{inst.symbol.strip()} expired at 16:00 New York time on {inst.expiry}"
         if not acct.spec.trades(inst.asset_class):
             if acct.spec.kind is AccountKind.CASH:
@@ -235,7 +238,7 @@ class OrderChecks:
             if inst.symbol in seen:
                 return None, (), f"leg {n}: {inst.symbol.strip()} appears twice; give each instrument one leg"
             seen.add(inst.symbol)
-            err = self._tradable(r.account, inst)
+            err: str | None = self._tradable(r.account, inst)
             if err:
                 return None, (), f"leg {n}: {err}"
             legs.append((leg, inst))

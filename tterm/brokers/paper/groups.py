@@ -165,7 +165,7 @@ class GroupLogic:
         for role, kind, limit, stop, trail, coid in plans:
             self._seq += 1
             now = self._now()
-            child = Order(
+            child_order = Order(
                 order_id=self._new_id("order"),
                 client_order_id=f"{coid}{suffix}",
                 account=o.account,
@@ -186,7 +186,7 @@ class GroupLogic:
                 updated_at=now,
                 trail_amount=trail,
             )
-            children.append(self._child(child, entry))
+            children.append(self._child(child_order, entry))
         g = BracketGroup(
             group_id=gid,
             entry_id=o.order_id,

@@ -341,9 +341,9 @@ class MatchingEngine(GroupLogic):
         combos = self._combos.get(sym)
         if combos:
             for oid in sorted(combos, key=lambda i: self.working[i].seq if i in self.working else 0):
-                w = self.working.get(oid)
-                if w is not None:
-                    self._combo_match(w, arriving=False)
+                combo = self.working.get(oid)
+                if combo is not None:
+                    self._combo_match(combo, arriving=False)
 
     def cancel(self, order_id: str, reason: str = "") -> Order:
         """Cancel a working order; raises UnknownOrder if it is not working."""

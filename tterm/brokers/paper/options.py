@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from tterm.brokers.paper.book import Book, Grid
@@ -222,7 +223,7 @@ class OptionMarket:
         assert inst.strike is not None and inst.expiry is not None
         t = years_to_expiry(inst.expiry, now)
         s, k = float(spot), float(inst.strike)
-        right = "call" if inst.right is OptionRight.CALL else "put"
+        right: Literal["call", "put"] = "call" if inst.right is OptionRight.CALL else "put"
         sigma = implied_vol(_vol_key(inst), k, s, t)
         q = RATE if _on_future(inst) else 0.0
         return bs.price(right, s, k, t, RATE, sigma, q)
@@ -314,7 +315,7 @@ class OptionMarket:
         assert inst.strike is not None
         s, k = float(spot), float(inst.strike)
         sigma = implied_vol(_vol_key(inst), k, s, t)
-        right = "call" if inst.right is OptionRight.CALL else "put"
+        right: Literal["call", "put"] = "call" if inst.right is OptionRight.CALL else "put"
         g = bs.greeks(right, s, k, t, RATE, sigma, RATE if _on_future(inst) else 0.0)
         q = b.quote(now, None)
         return OptionQuote(

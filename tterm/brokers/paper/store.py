@@ -71,6 +71,12 @@ class StoreError(RuntimeError):
     """The paper state file cannot be opened or is from an incompatible version."""
 
 
+#: What reading a damaged state file raises; load() turns each into a StoreError naming the file.
+#: ArithmeticError: decimal.InvalidOperation (Decimal("abc")) is not a ValueError; AttributeError:
+#: a row that is not the object it should be (both found by tests/fuzz).
+DAMAGE = (sqlite3.Error, KeyError, ValueError, TypeError, ArithmeticError, AttributeError, IndexError)
+
+
 # --------------------------------------------------------------------------- encoding
 
 
@@ -133,19 +139,19 @@ def instrument_from_json(d: dict[str, Any]) -> Instrument:
     return Instrument(
         symbol=d["symbol"],
         asset_class=AssetClass(d["asset_class"]),
-        tick_size=Decimal(d["tick_size"]),
-        tick_value=Decimal(d["tick_value"]),
+        tick_size=_finite(d["tick_size"]),
+        tick_value=_finite(d["tick_value"]),
         currency=d["currency"],
         description=d["description"],
         exchange=d["exchange"],
         root=d["root"],
         expiry=date.fromisoformat(d["expiry"]) if d["expiry"] else None,
         micro_ratio=int(d["micro_ratio"]),
-        fee_per_side=Decimal(d["fee_per_side"]),
+        fee_per_side=_finite(d["fee_per_side"]),
         underlying=d["underlying"],
-        strike=Decimal(d["strike"]) if d["strike"] is not None else None,
+        strike=_finite(d["strike"]) if d["strike"] is not None else None,
         right=OptionRight(d["right"]) if d["right"] else None,
-        tick_table=tuple((Decimal(a), Decimal(b)) for a, b in d.get("tick_table", ())),
+        tick_table=tuple((_finite(a), _finite(b)) for a, b in d.get("tick_table", ())),
         vendor_id=d.get("vendor_id", ""),
     )
 
@@ -163,8 +169,27 @@ def _leg_from_json(row: list[Any]) -> OrderLeg:
     return OrderLeg(sym, Side(side), int(ratio), effect, rest[1] if len(rest) > 1 else "")
 
 
+def _finite(v: Any) -> Decimal:
+    """A saved number (text), refused (ValueError -> StoreError) unless finite: a NaN price loaded
+    from a damaged file would raise deep in the matching engine instead (found by tests/fuzz)."""
+    if not isinstance(v, str | int):
+        raise ValueError(f"{v!r} is not a saved number")
+    d = Decimal(v)
+    if not d.is_finite():
+        raise ValueError(f"{v!r} is not a finite number")
+    return d
+
+
+def _count(v: Any) -> int:
+    """A saved quantity: a whole number, not negative."""
+    n = int(v)
+    if n < 0:
+        raise ValueError(f"a saved quantity of {n}")
+    return n
+
+
 def _dec(v: str | None) -> Decimal | None:
-    return Decimal(v) if v is not None else None
+    return _finite(v) if v is not None else None
 
 
 def order_from_json(d: dict[str, Any]) -> Order:
@@ -174,13 +199,13 @@ def order_from_json(d: dict[str, Any]) -> Order:
         account=d["account"],
         symbol=d["symbol"],
         side=Side(d["side"]),
-        quantity=int(d["quantity"]),
+        quantity=_count(d["quantity"]),
         order_type=OrderType(d["order_type"]),
         status=OrderStatus(d["status"]),
         limit_price=_dec(d["limit_price"]),
         stop_price=_dec(d["stop_price"]),
         tif=TimeInForce(d["tif"]),
-        filled_quantity=int(d["filled_quantity"]),
+        filled_quantity=_count(d["filled_quantity"]),
         avg_fill_price=_dec(d["avg_fill_price"]),
         role=OrderRole(d["role"]),
         parent_id=d["parent_id"],
@@ -209,9 +234,9 @@ def fill_from_json(d: dict[str, Any]) -> Fill:
         account=d["account"],
         symbol=d["symbol"],
         side=Side(d["side"]),
-        quantity=int(d["quantity"]),
-        price=Decimal(d["price"]),
-        fee=Decimal(d["fee"]),
+        quantity=_count(d["quantity"]),
+        price=_finite(d["price"]),
+        fee=_finite(d["fee"]),
         broker=d["broker"],
         ts=datetime.fromisoformat(d["ts"]),
     )
@@ -290,7 +315,7 @@ def working_from_json(d: dict[str, Any]) -> Working:
         reduce_only=bool(d["reduce_only"]),
         group=d["group"],
         groups_made=int(d["groups_made"]),
-        notional=Decimal(d["notional"]),
+        notional=_finite(d["notional"]),
         legs=tuple(zip(order.legs, leg_insts, strict=True)) if leg_insts else (),
         trail_ref=_dec(d.get("trail_ref")),
         held=bool(d.get("held", False)),
@@ -375,7 +400,7 @@ class PaperStore:
         try:
             st.meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
             for row in db.execute("SELECT id, balance, start_of_day, day_realized, fees_today FROM accounts"):
-                st.accounts.append(AccountRow(row[0], *(Decimal(v) for v in row[1:])))
+                st.accounts.append(AccountRow(row[0], *(_finite(v) for v in row[1:])))
             self._meta = dict(st.meta)
             self._accounts = {a.id: a for a in st.accounts}
             for (data,) in db.execute("SELECT data FROM positions"):
@@ -385,9 +410,9 @@ class PaperStore:
                         account=d["account"],
                         instrument=instrument_from_json(d["instrument"]),
                         quantity=int(d["quantity"]),
-                        lots=tuple((int(q), Decimal(px)) for q, px in d["lots"]),
-                        realized=Decimal(d["realized"]),
-                        fees=Decimal(d["fees"]),
+                        lots=tuple((int(q), _finite(px)) for q, px in d["lots"]),
+                        realized=_finite(d["realized"]),
+                        fees=_finite(d["fees"]),
                     )
                 )
             for is_open, data in db.execute("SELECT is_open, data FROM orders ORDER BY rowid"):
@@ -412,14 +437,14 @@ class PaperStore:
                 st.marks.append(
                     WalkState(
                         symbol=d["symbol"],
-                        bid=Decimal(d["bid"]),
-                        ask=Decimal(d["ask"]),
+                        bid=_finite(d["bid"]),
+                        ask=_finite(d["ask"]),
                         last=_dec(d["last"]),
                         prev_close=_dec(d["prev_close"]),
                         volume=int(d["volume"]),
                     )
                 )
-        except (sqlite3.Error, KeyError, ValueError, TypeError) as exc:
+        except DAMAGE as exc:
             raise StoreError(f"{self.path}: paper state file is damaged ({type(exc).__name__}: {exc})") from None
         return st
 

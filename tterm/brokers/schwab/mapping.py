@@ -52,6 +52,28 @@ class Refused(Exception):
     """An order tterm will not send as asked; the message says why (nothing was sent)."""
 
 
+class VendorDataError(ValueError):
+    """Schwab sent a value tterm cannot use (a number far too large to be real): the row it came
+    in is refused whole, the previous picture kept, and the user told (tests/fuzz found these)."""
+
+
+#: Digits before the point beyond any real quantity or amount: a JSON number past it is damaged
+#: data, refused before int() or arithmetic spends time and memory on a million-digit value.
+MAX_DIGITS = 15
+
+
+def obj(value: Any) -> Mapping[str, Any]:
+    """A JSON object, or {} where the vendor sent none (or something else in its place)."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def objects(value: Any) -> list[Mapping[str, Any]]:
+    """The objects of a JSON array ([] for a missing or non-array value; non-objects skipped)."""
+    if not isinstance(value, list | tuple):
+        return []
+    return [v for v in value if isinstance(v, Mapping)]
+
+
 # --------------------------------------------------------------------------- numbers and times
 
 
@@ -59,16 +81,30 @@ def dec(value: Any) -> Decimal | None:
     """A JSON number or decimal string as Decimal (None for null, NaN, or not a number)."""
     if value is None or isinstance(value, bool):
         return None
+    if not isinstance(value, int | float | str | Decimal):
+        return None
     try:
         d = Decimal(str(value))
     except InvalidOperation:
         return None
-    return d if d.is_finite() else None
+    if not d.is_finite():
+        return None
+    if d.adjusted() >= MAX_DIGITS:  # adjusted(): no arithmetic, so no Overflow on 1E+999999999
+        raise VendorDataError(f"Schwab sent the number {str(value)[:24]!r}, too large to be real")
+    return d
 
 
 def whole(value: Any) -> int:
     d = dec(value)
     return int(d) if d is not None else 0
+
+
+def count(value: Any, what: str) -> int:
+    """A quantity (0 when missing); a negative one is damaged data (VendorDataError)."""
+    n = whole(value)
+    if n < 0:
+        raise VendorDataError(f"Schwab sent a negative {what} ({n})")
+    return n
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -259,7 +295,7 @@ def complex_strategy(legs: Sequence[tuple[OrderLeg, Instrument]]) -> str:
             if (
                 len(puts) == 2
                 and len(calls) == 2
-                and puts[1][0] < calls[0][0]  # type: ignore[operator]
+                and puts[1][0] < calls[0][0]  # type: ignore[operator]  # options always have a strike
                 and puts[0][1] is not puts[1][1]
                 and calls[0][1] is not calls[1][1]
                 and puts[0][1] is calls[1][1]
@@ -356,7 +392,7 @@ def replace_body(node: Mapping[str, Any], *, quantity: int | None, limit: Decima
     complex_type = node.get("complexOrderStrategyType")
     if complex_type and complex_type != "NONE":
         body["complexOrderStrategyType"] = complex_type
-    legs = [leg for leg in node.get("orderLegCollection") or () if isinstance(leg, Mapping)]
+    legs = objects(node.get("orderLegCollection"))
     multi = len(legs) > 1
     old_qty = whole(node.get("quantity")) or (whole(legs[0].get("quantity")) if legs else 0)
     new_qty = quantity if quantity is not None else old_qty
@@ -379,7 +415,7 @@ def replace_body(node: Mapping[str, Any], *, quantity: int | None, limit: Decima
         qty = whole(leg.get("quantity"))
         if quantity is not None:
             qty = new_qty * (qty // old_qty if multi and old_qty else 1)
-        inst = leg.get("instrument") or {}
+        inst = obj(leg.get("instrument"))
         asset = "OPTION" if inst.get("assetType") == "OPTION" else "EQUITY"
         out_legs.append(
             {
@@ -444,11 +480,9 @@ TRADABLE_ASSETS = frozenset({"EQUITY", "COLLECTIVE_INVESTMENT", "OPTION"})
 def positions_of(account: str, sec: Mapping[str, Any], resolve: Resolver) -> list[Position]:
     """Positions in shares, ETFs and options (cash equivalents and funds are not tradable here)."""
     out = []
-    for p in sec.get("positions") or ():
-        if not isinstance(p, Mapping):
-            continue
-        inst_json = p.get("instrument") or {}
-        if inst_json.get("assetType") not in TRADABLE_ASSETS:
+    for p in objects(sec.get("positions")):
+        inst_json = obj(p.get("instrument"))
+        if str(inst_json.get("assetType")) not in TRADABLE_ASSETS:
             continue
         inst = resolve(str(inst_json.get("symbol") or ""))
         if inst is None:
@@ -475,8 +509,8 @@ def positions_of(account: str, sec: Mapping[str, Any], resolve: Resolver) -> lis
 
 def snapshot_of(account: str, sec: Mapping[str, Any], positions: Sequence[Position]) -> AccountSnapshot:
     """Balances: equity is the liquidation value; balance that less the open P&L of the positions."""
-    current = sec.get("currentBalances") or {}
-    initial = sec.get("initialBalances") or {}
+    current = obj(sec.get("currentBalances"))
+    initial = obj(sec.get("initialBalances"))
     equity = dec(current.get("liquidationValue")) or dec(current.get("equity")) or ZERO
     open_pnl = sum((p.unrealized_pnl for p in positions), ZERO)
     if str(sec.get("type") or "").upper() == "MARGIN":
@@ -500,10 +534,10 @@ def trade_fees(transactions: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str
     for t in transactions:
         if not isinstance(t, Mapping) or t.get("type") != "TRADE":
             continue
-        items = [i for i in t.get("transferItems") or () if isinstance(i, Mapping)]
+        items = objects(t.get("transferItems"))
         fee = -sum((dec(i.get("cost")) or ZERO for i in items if i.get("feeType")), ZERO)
         for i in items:
-            inst = i.get("instrument") or {}
+            inst = obj(i.get("instrument"))
             if i.get("feeType") or inst.get("assetType") in ("CURRENCY", None):
                 continue
             price = dec(i.get("price"))

@@ -23,7 +23,10 @@ from tterm.brokers.schwab.mapping import (
     VENDOR_TIFS,
     VENDOR_TYPES,
     Resolver,
+    count,
     dec,
+    obj,
+    objects,
     parse_time,
     whole,
 )
@@ -84,10 +87,8 @@ def _leg_parts(
     node: Mapping[str, Any], resolve: Resolver
 ) -> list[tuple[int, str, Side, int, PositionEffect, Instrument | None]]:
     out = []
-    for leg in node.get("orderLegCollection") or ():
-        if not isinstance(leg, Mapping):
-            continue
-        inst_json = leg.get("instrument") or {}
+    for leg in objects(node.get("orderLegCollection")):
+        inst_json = obj(leg.get("instrument"))
         raw = str(inst_json.get("symbol") or "")
         inst = resolve(raw) if raw else None
         text = str(leg.get("instruction") or "")
@@ -96,7 +97,7 @@ def _leg_parts(
         if leg.get("positionEffect") == "AUTOMATIC":
             effect = PositionEffect.AUTO
         symbol = inst.symbol if inst is not None else raw
-        out.append((whole(leg.get("legId")), symbol, side, whole(leg.get("quantity")), effect, inst))
+        out.append((whole(leg.get("legId")), symbol, side, count(leg.get("quantity"), "leg quantity"), effect, inst))
     return out
 
 
@@ -118,7 +119,7 @@ def walk_orders(
     def visit(node: Mapping[str, Any], parent: str | None, oco: str | None) -> Iterator[Mapped]:
         oid = str(node.get("orderId") or "")
         strategy = node.get("orderStrategyType")
-        children = [c for c in node.get("childOrderStrategies") or () if isinstance(c, Mapping)]
+        children = objects(node.get("childOrderStrategies"))
         if strategy == "OCO":
             for child in children:
                 yield from visit(child, parent, oid or oco)
@@ -160,7 +161,7 @@ def map_order(
     vendor_type = str(node.get("orderType") or "MARKET")
     order_type = VENDOR_TYPES.get(vendor_type, OrderType.MARKET)
     multi = len(parts) > 1
-    total = whole(node.get("quantity"))
+    total = count(node.get("quantity"), "order quantity")
     if multi:
         units = total or min(q for _, _, _, q, _, _ in parts)
         legs = tuple(
@@ -191,7 +192,7 @@ def map_order(
     status_text = str(node.get("status") or "UNKNOWN")
     status = STATUSES.get(status_text, OrderStatus.PENDING)
     executions = _executions(node, oid, parts)
-    filled = whole(node.get("filledQuantity"))
+    filled = count(node.get("filledQuantity"), "filled quantity")
     if multi and total:
         filled = min(filled, quantity)
     if status is OrderStatus.WORKING and 0 < filled < quantity:
@@ -247,13 +248,11 @@ def _executions(
     by_leg = {leg_id: (symbol, side) for leg_id, symbol, side, _, _, _ in parts}
     first = parts[0]
     out = []
-    for act in node.get("orderActivityCollection") or ():
-        if not isinstance(act, Mapping) or act.get("activityType") != "EXECUTION":
+    for act in objects(node.get("orderActivityCollection")):
+        if act.get("activityType") != "EXECUTION":
             continue
         act_id = str(act.get("activityId") or "")
-        for i, leg in enumerate(act.get("executionLegs") or ()):
-            if not isinstance(leg, Mapping):
-                continue
+        for i, leg in enumerate(objects(act.get("executionLegs"))):
             leg_id = whole(leg.get("legId"))
             symbol, side = by_leg.get(leg_id, (first[1], first[2]))
             qty, price = whole(leg.get("quantity")), dec(leg.get("price"))
@@ -276,7 +275,7 @@ def _executions(
 def _average(execs: list[Execution], parts: list[Any], units: int, side: Side) -> Decimal | None:
     if len(parts) == 1:
         qty = sum(e.quantity for e in execs)
-        return (sum(e.price * e.quantity for e in execs) / qty) if qty else None
+        return (sum((e.price * e.quantity for e in execs), ZERO) / qty) if qty else None
     # A spread: the net per unit, in the order's own direction (a credit is positive for a credit order).
     debit = sum((e.side.sign * e.price * e.quantity for e in execs), ZERO)
     first_ratio = max(1, parts[0][3] // max(units, 1))

@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from tterm.brokers.schwab.mapping import dec, error_text, whole
+from tterm.brokers.schwab.mapping import dec, error_text, objects, whole
 from tterm.core.models import (
     Bar,
     ChainRow,
@@ -209,7 +209,8 @@ def chain_of(
                     if (inst.right is OptionRight.CALL) != (side == "call"):
                         continue
                     rows.setdefault(inst.strike, {})[side] = _contract(c, inst)
-    under = body.get("underlying") if isinstance(body.get("underlying"), Mapping) else {}
+    raw_under = body.get("underlying")
+    under: Mapping[str, Any] = raw_under if isinstance(raw_under, Mapping) else {}
     spot = _price(body.get("underlyingPrice")) or _price(under.get("last")) or _price(under.get("mark"))
     return OptionChain(
         underlying=underlying,
@@ -265,7 +266,7 @@ def bars_of(body: Any, symbol: str, timeframe: Timeframe, start: datetime, end: 
             continue
         ts = _ms(c.get("datetime"))
         o, h, lo, cl = (dec(c.get(k)) for k in ("open", "high", "low", "close"))
-        if ts is None or None in (o, h, lo, cl):
+        if ts is None or o is None or h is None or lo is None or cl is None:
             continue
         raw.append(
             Bar(
@@ -274,7 +275,7 @@ def bars_of(body: Any, symbol: str, timeframe: Timeframe, start: datetime, end: 
                 open=o,
                 high=h,
                 low=lo,
-                close=cl,  # type: ignore[arg-type]
+                close=cl,
                 volume=whole(c.get("volume")),
                 seconds=timeframe.seconds,
             )
@@ -337,7 +338,7 @@ def history_windows(timeframe: Timeframe, start: datetime, end: datetime) -> lis
 def instruments_of(body: Any) -> list[JSON]:
     """``/instruments`` rows: symbol, description, assetType (EQUITY, ETF, ...)."""
     rows = body.get("instruments") if isinstance(body, Mapping) else body
-    return [r for r in rows or () if isinstance(r, Mapping) and r.get("symbol")]  # type: ignore[misc]
+    return [dict(r) for r in objects(rows) if r.get("symbol")]
 
 
 def preview_of(body: Any, broker: str) -> OrderPreview:

@@ -49,6 +49,7 @@ from tterm.core.models import (
     Fill,
     Instrument,
     Notice,
+    NoticeLevel,
     Order,
     OrderLeg,
     OrderRequest,
@@ -174,6 +175,8 @@ class OrderSync:
         self.id_of_number: dict[str, str] = {}  # account number -> engine account id
         # orders
         self.orders: dict[str, mo.Mapped] = {}
+        #: Rows Schwab sent that tterm cannot read (told once each; the previous picture is kept).
+        self.unreadable: set[str] = set()
         self._known_store = KnownStore(known_path, clock)
         self.known: dict[str, mo.Known] = self._known_store.load()
         self.placing: dict[str, Sent] = {}
@@ -198,7 +201,7 @@ class OrderSync:
         shown = {str(a.get("accountNumber")): a for a in prefs.get("accounts") or () if isinstance(a, Mapping)}
         hashes = {str(r.get("accountNumber")): str(r.get("hashValue")) for r in numbers if r.get("hashValue")}
         for row in raw:
-            sec = row.get("securitiesAccount") or {}
+            sec = m.obj(row.get("securitiesAccount"))
             number = str(sec.get("accountNumber") or "")
             if number not in hashes:
                 continue
@@ -333,16 +336,28 @@ class OrderSync:
         account = self.id_of_number.get(str(row.get("accountNumber") or ""))
         if account is None:
             return []
-        return list(
-            mo.walk_orders(
-                row,
-                broker=self.broker,
-                account=account,
-                resolve=self._resolve,
-                known=self.known.get,
-                strategy_name=self._strategy_name,
+        try:
+            return list(
+                mo.walk_orders(
+                    row,
+                    broker=self.broker,
+                    account=account,
+                    resolve=self._resolve,
+                    known=self.known.get,
+                    strategy_name=self._strategy_name,
+                )
             )
-        )
+        except m.VendorDataError as exc:
+            self._unreadable_row(f"order {str(row.get('orderId'))[:24]}", account, exc)
+            return []
+
+    def _unreadable_row(self, what: str, account: str, exc: Exception) -> None:
+        """One damaged row is skipped (its last good state kept), not every poll failed for it."""
+        if what in self.unreadable:
+            return
+        self.unreadable.add(what)
+        log.warning("%s: cannot read %s from Schwab: %s", self.broker, what, exc)
+        self.notice("warning", f"Schwab sent {what} tterm cannot read ({exc}); it is shown as it was", account)
 
     def apply_orders(self, rows: Iterable[Mapping[str, Any]], *, emit: bool) -> list[Fill]:
         """Replace the order picture with ``rows`` (GET order trees); returns the new fills."""
@@ -395,11 +410,16 @@ class OrderSync:
 
     def apply_accounts(self, raw: Iterable[Mapping[str, Any]], *, emit: bool) -> None:
         for row in raw:
-            sec = row.get("securitiesAccount") or {}
+            sec = m.obj(row.get("securitiesAccount"))
             account = self.id_of_number.get(str(sec.get("accountNumber") or ""))
             if account is None:
                 continue
-            positions = m.positions_of(account, sec, self._resolve)
+            try:
+                positions = m.positions_of(account, sec, self._resolve)
+                snap = m.snapshot_of(account, sec, positions)
+            except m.VendorDataError as exc:
+                self._unreadable_row(f"the positions and balances of {account}", account, exc)
+                continue
             now_keys = {(p.account, p.symbol) for p in positions}
             for key in [k for k in self.positions if k[0] == account and k not in now_keys]:
                 gone = self.positions.pop(key)
@@ -410,7 +430,6 @@ class OrderSync:
                 self.positions[(p.account, p.symbol)] = p
                 if emit and (before is None or (before.quantity, before.avg_price) != (p.quantity, p.avg_price)):
                     self._emit(p)
-            snap = m.snapshot_of(account, sec, positions)
             before_snap = self.snapshots.get(account)
             self.snapshots[account] = snap
             if emit and (
@@ -463,8 +482,8 @@ class OrderSync:
         again = next((x for row in rows for x in self.map_root(row) if x.order.order_id == oid), None)
         return again.order if again is not None else None
 
-    def notice(self, level: str, text: str, account: str = "") -> None:
-        self._emit(Notice(level=level, text=text, account=account, source=self.broker))  # type: ignore[arg-type]
+    def notice(self, level: NoticeLevel, text: str, account: str = "") -> None:
+        self._emit(Notice(level=level, text=text, account=account, source=self.broker))
 
 
 def _state(o: Order) -> tuple[object, ...]:

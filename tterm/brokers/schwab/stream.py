@@ -32,6 +32,14 @@ from tterm.core.broker import AuthError, BrokerError
 from tterm.core.redact import RedactingLogger, Redactor
 
 log = logging.getLogger(__name__)
+
+
+def _content(entry: Mapping[str, Any]) -> Mapping[str, Any]:
+    """An answer's or notice's ``content`` object ({} when it is missing or not an object)."""
+    content = entry.get("content")
+    return content if isinstance(content, Mapping) else {}
+
+
 _wire_log = logging.getLogger("tterm.brokers.schwab.wire")
 
 SUCCESS_CODES = frozenset({0, 26, 27, 28, 29})
@@ -253,7 +261,7 @@ class SchwabStreamSocket:
             if not isinstance(entry, Mapping):
                 continue
             fut = self._pending.pop(str(entry.get("requestid")), None)
-            content = entry.get("content") if isinstance(entry.get("content"), Mapping) else {}
+            content = _content(entry)
             if fut is not None and not fut.done():
                 fut.set_result(dict(content))
             elif fut is None:
@@ -265,7 +273,7 @@ class SchwabStreamSocket:
             if "heartbeat" in entry:
                 self.heartbeats += 1
                 continue
-            content = entry.get("content") if isinstance(entry.get("content"), Mapping) else {}
+            content = _content(entry)
             code = content.get("code")
             text = self._redactor.scrub(str(content.get("msg") or ""))
             if isinstance(code, int):

@@ -29,6 +29,7 @@ from tterm.core.models import (
     OrderGroup,
     OrderPreview,
     OrderRequest,
+    OrderRole,
     OrderType,
 )
 
@@ -146,7 +147,7 @@ class SchwabTrading:
             role = (
                 None
                 if group.kind is GroupKind.OCO
-                else (m.OrderRole.TAKE_PROFIT if o.order_type is OrderType.LIMIT else m.OrderRole.STOP_LOSS)
+                else (OrderRole.TAKE_PROFIT if o.order_type is OrderType.LIMIT else OrderRole.STOP_LOSS)
             )
             self.b.sync.remember(
                 str(node.get("orderId")), mo.Known(o.client_order_id, side=o.side, source=o.source, role=role)

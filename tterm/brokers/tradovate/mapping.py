@@ -141,15 +141,38 @@ def failure_words(reason: Any, text: Any) -> str:
 # --------------------------------------------------------------------------- scalars
 
 
+class VendorDataError(BrokerError):
+    """Tradovate sent a value tterm cannot use (a count that is not a whole number, a number far
+    too large to be real); the update carrying it is refused and reported (tests/fuzz)."""
+
+
+#: Digits before the point beyond any real quantity, id or price: past it a number is damaged.
+MAX_DIGITS = 15
+
+
 def dec(value: Any) -> Decimal | None:
     """A JSON number as a Decimal (via its shortest text, so 6650.25 stays 6650.25)."""
-    if value is None or isinstance(value, bool):
+    if value is None or isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
         return None
     try:
         d = Decimal(str(value))
     except (InvalidOperation, ValueError):
         return None
-    return d if d.is_finite() else None
+    if not d.is_finite():
+        return None
+    if d.adjusted() >= MAX_DIGITS:  # adjusted(): no arithmetic, so no Overflow on 1E+999999999
+        raise VendorDataError(f"Tradovate sent the number {str(value)[:24]!r}, too large to be real")
+    return d
+
+
+def count(value: Any, what: str) -> int:
+    """A whole number (a quantity or position, signed; 0 when missing), or VendorDataError."""
+    if value is None:
+        return 0
+    d = dec(value)
+    if d is None or d != d.to_integral_value():
+        raise VendorDataError(f"Tradovate sent {what} {str(value)[:24]!r}, not a whole number")
+    return int(d)
 
 
 def num(price: Decimal) -> float | int:

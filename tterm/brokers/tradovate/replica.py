@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from tterm.brokers.tradovate.mapping import (
     JSON,
@@ -27,7 +27,9 @@ from tterm.brokers.tradovate.mapping import (
     VENDOR_TYPES,
     Placed,
     Refused,
+    VendorDataError,
     account_usable,
+    count,
     dec,
     failure_words,
     time_or_none,
@@ -52,6 +54,27 @@ from tterm.core.models import (
     TimeInForce,
     utcnow,
 )
+
+_T = TypeVar("_T")
+
+
+def by_id(table: Mapping[int, _T], key: object) -> _T | None:
+    """``table[key]`` for a vendor id field; None when the field is missing or not an id."""
+    return table.get(key) if isinstance(key, int) else None
+
+
+#: Fields that refer to entities by id: Tradovate ids are whole numbers (A6).
+_REFS = ("id", "orderId", "accountId", "contractId", "positionId", "orderVersionId")
+
+
+def _check_refs(entity_type: str, entity: Mapping[str, Any]) -> None:
+    """Refuse (VendorDataError) an entity whose ids are not ids, before it reaches the tables
+    (found by tests/fuzz: a list as accountId raised TypeError deep in the replica)."""
+    for key in _REFS:
+        value = entity.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise VendorDataError(f"Tradovate sent a {entity_type} whose {key} is {str(value)[:24]!r}, not an id")
+
 
 #: commandStatus values of a command refused after it was accepted (C# services-api model).
 REJECTED_COMMANDS = frozenset({"RiskRejected", "ExecutionRejected"})
@@ -151,7 +174,9 @@ class Replica:
             return
         current = self.versions.get(oid)
         # A4: a modify creates a new version; the one with the highest id is current.
-        if current is None or int(v["id"]) >= int(current["id"]):
+        if current is None or count(v.get("id"), "an order version id") >= count(
+            current.get("id"), "an order version id"
+        ):
             self.versions[oid] = dict(v)
 
     def put_fill(self, f: Mapping[str, Any]) -> None:
@@ -178,7 +203,9 @@ class Replica:
             self.rejects[oid] = failure_words(r.get("rejectReason"), r.get("text"))
         if r.get("cumQty") is not None:
             current = self.executions.get(oid)
-            if current is None or int(r.get("id") or 0) >= int(current.get("id") or 0):
+            if current is None or count(r.get("id"), "an execution report id") >= count(
+                current.get("id"), "an execution report id"
+            ):
                 self.executions[oid] = dict(r)
 
     def put_command(self, c: Mapping[str, Any]) -> CommandRejected | None:
@@ -216,6 +243,7 @@ class Replica:
 
     def apply(self, entity_type: str, event_type: str, entity: dict[str, Any]) -> CommandRejected | None:
         """One props event. Deleted entities leave the replica; a rejected command is returned."""
+        _check_refs(entity_type, entity)
         eid = entity.get("id")
         if eid is None:
             return None
@@ -231,7 +259,7 @@ class Replica:
         elif entity_type == "fill":
             if deleted:
                 self.fills.pop(eid, None)
-                self.fills_by_order.get(entity.get("orderId"), set()).discard(eid)
+                (by_id(self.fills_by_order, entity.get("orderId")) or set()).discard(eid)
             else:
                 self.put_fill(entity)
         elif entity_type == "position":
@@ -390,8 +418,8 @@ class View:
         sent = self.placed.get(oid)
         if o is None:
             return None
-        acct = replica.accounts.get(o.get("accountId"))
-        inst = self.instrument_of(replica.contracts.get(o.get("contractId")))
+        acct = by_id(replica.accounts, o.get("accountId"))
+        inst = self.instrument_of(by_id(replica.contracts, o.get("contractId")))
         if acct is None or inst is None:
             return None
         version = replica.versions.get(oid)
@@ -399,19 +427,19 @@ class View:
             return None  # no quantity or prices known yet; the version event will complete it
         fills = [replica.fills[f] for f in sorted(replica.fills_by_order.get(oid, ())) if f in replica.fills]
         fills = [f for f in fills if f.get("active", True) is not False]
-        filled = sum(int(f.get("qty") or 0) for f in fills)
+        filled = sum(count(f.get("qty"), "a fill quantity") for f in fills)
         avg = None
         if filled:
-            total = sum((dec(f.get("price")) or ZERO) * int(f.get("qty") or 0) for f in fills)
+            total = sum(((dec(f.get("price")) or ZERO) * count(f.get("qty"), "a fill quantity") for f in fills), ZERO)
             avg = total / filled
         # U8: the order's new status or its execution report may arrive before the fill entity.
         report = replica.executions.get(oid)
-        reported = int(report.get("cumQty") or 0) if report else 0
+        reported = count(report.get("cumQty"), "a filled quantity") if report else 0
         if reported > filled:
             filled = reported
             avg = dec(report.get("avgPx")) if report else None
         if version is not None:
-            quantity = int(version.get("orderQty") or 0)
+            quantity = count(version.get("orderQty"), "an order quantity")
             order_type = VENDOR_TYPES.get(str(version.get("orderType")), OrderType.MARKET)
             limit = self._price(inst, version.get("price")) if order_type.needs_limit else None
             stop = self._price(inst, version.get("stopPrice")) if order_type.needs_stop else None
@@ -494,17 +522,17 @@ class View:
         f = replica.fills.get(fid)
         if f is None or f.get("active", True) is False:
             return None
-        o = replica.orders.get(f.get("orderId"))
+        o = by_id(replica.orders, f.get("orderId"))
         cid = f.get("contractId")
-        contract = replica.contracts.get(cid if cid is not None else (o or {}).get("contractId"))
+        contract = by_id(replica.contracts, cid if cid is not None else (o or {}).get("contractId"))
         if o is None or contract is None:
             return None
-        acct = replica.accounts.get(o.get("accountId"))
+        acct = by_id(replica.accounts, o.get("accountId"))
         inst = self.instrument_of(contract)
         price = self._price(inst, f.get("price")) if inst is not None else None
         if acct is None or inst is None or price is None:
             return None
-        qty = int(f.get("qty") or 0)
+        qty = count(f.get("qty"), "a fill quantity")
         oid = f.get("orderId")
         return Fill(
             fill_id=str(fid),
@@ -524,11 +552,11 @@ class View:
 
     def position(self, p: Mapping[str, Any]) -> Position | None:
         replica = self.replica
-        acct = replica.accounts.get(p.get("accountId"))
-        inst = self.instrument_of(replica.contracts.get(p.get("contractId")))
+        acct = by_id(replica.accounts, p.get("accountId"))
+        inst = self.instrument_of(by_id(replica.contracts, p.get("contractId")))
         if acct is None or inst is None:
             return None
-        qty = int(p.get("netPos") or 0)
+        qty = count(p.get("netPos"), "a position")
         avg = dec(p.get("netPrice")) if qty else None
         avg = avg if avg is not None else ZERO
         mark = self.mark(inst.symbol)
@@ -538,8 +566,8 @@ class View:
             if pair.get("positionId") == p.get("id") and pair.get("active", True) is not False:
                 buy, sell = dec(pair.get("buyPrice")), dec(pair.get("sellPrice"))
                 if buy is not None and sell is not None:
-                    gross += inst.money(sell - buy, int(pair.get("qty") or 0))
-        traded = int(p.get("bought") or 0) + int(p.get("sold") or 0)
+                    gross += inst.money(sell - buy, count(pair.get("qty"), "a fill pair quantity"))
+        traded = count(p.get("bought"), "a bought quantity") + count(p.get("sold"), "a sold quantity")
         fees = inst.fee_per_side * traded
         return Position(
             account=self.account_id(acct),

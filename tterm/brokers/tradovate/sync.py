@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from tterm.brokers.tradovate.instruments import TradovateInstruments
-from tterm.brokers.tradovate.replica import CommandRejected, Replica, View
+from tterm.brokers.tradovate.replica import CommandRejected, Replica, View, by_id
 from tterm.brokers.tradovate.rest import NotFound, TradovateRest
 from tterm.core.broker import BrokerError
 from tterm.core.models import ZERO, BrokerEvent, Notice, Order, Position
@@ -173,7 +173,7 @@ class ReplicaSync:
             self.publish_position(entity)
             self.publish_snapshot(entity.get("accountId"))
         elif etype == "fillPair":
-            pos = replica.positions.get(entity.get("positionId"))
+            pos = by_id(replica.positions, entity.get("positionId"))
             if pos is not None:
                 self.publish_position(pos)
                 self.publish_snapshot(pos.get("accountId"))

@@ -166,10 +166,11 @@ class TradovateTrading:
                 raise
             return [m.local_reject(r, f"not sent: {exc}", self._b.name) for r in orders]
         if oco:
-            ids = [result.get("orderId"), result.get("ocoId")]
+            raw_ids = [result.get("orderId"), result.get("ocoId")]
         else:
-            ids = [result.get("orderId"), result.get("oso1Id"), result.get("oso2Id")][: len(orders)]
-        if not all(isinstance(i, int) for i in ids):
+            raw_ids = [result.get("orderId"), result.get("oso1Id"), result.get("oso2Id")][: len(orders)]
+        ids = [i for i in raw_ids if isinstance(i, int)]
+        if len(ids) != len(raw_ids):
             return [m.vendor_reject(r, result, self._b.name, inst.symbol) for r in orders]
         out = []
         for i, (oid, r, (limit, stop)) in enumerate(zip(ids, orders, prices, strict=True)):

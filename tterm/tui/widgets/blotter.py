@@ -196,7 +196,7 @@ class FillsTable(SyncedTable):
                 self.text(f"REJECTED: {o.reject_reason or 'no reason given'}", "reject"),
                 self.text(o.order_id, "muted"),
             )
-        ranked = sorted(rows, key=lambda k: when[k])  # type: ignore[arg-type,return-value]
+        ranked = sorted(rows, key=lambda k: when[k])
         rank = {(str(rows[k][1]), str(rows[k][-1])): i for i, k in enumerate(ranked)}
         # Follow the newest unless the user is reading an older row (focused, cursor moved down).
         follow = not self.has_focus or self.cursor_row <= 0

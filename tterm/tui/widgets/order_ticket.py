@@ -402,6 +402,7 @@ class OrderTicket(Vertical):
         if values["t-tp"] is None and values["t-sl"] is None:
             return None, "", None
         try:
+            # values holds ints in tick mode and Decimals in price mode (parsed just above by unit).
             if unit == "ticks":
                 bracket = Bracket(take_profit_ticks=values["t-tp"], stop_loss_ticks=values["t-sl"])  # type: ignore[arg-type]
             else:

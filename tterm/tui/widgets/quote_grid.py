@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from rich.segment import Segment
 from rich.style import Style
@@ -412,6 +413,8 @@ class QuoteGrid(ScrollView, can_focus=True):
         before = [id(r) for r in self._rows] if not force else None
         present = [r for r in self._rows if _sort_value(r, key) is not None]
         missing = [r for r in self._rows if _sort_value(r, key) is None]
+        # One column's values are all of one comparable type (numbers, or text for symbol);
+        # _sort_value returns object because the column varies.
         present.sort(key=lambda r: _sort_value(r, key), reverse=self.sort_descending)  # type: ignore[arg-type,return-value]
         keep = self.cursor_symbol
         self._rows = present + missing
@@ -598,7 +601,7 @@ class QuoteGrid(ScrollView, can_focus=True):
             direction = (q.change > 0) - (q.change < 0)
         tone = up if direction > 0 else down if direction < 0 else None
         over = self._style("cursor" if cursor == 1 else "cursor-blurred") if cursor else None
-        parts: list[list[object]] = []  # [text, style], merged as they come
+        parts: list[list[Any]] = []  # [text, style], merged as they come
         for n, col in enumerate(self._layout):
             text = fmt.fit(cells.get(col.key, ""), col.width, col.align)
             if n:
@@ -622,17 +625,17 @@ class QuoteGrid(ScrollView, can_focus=True):
             if over is not None:
                 style = style + over
             if parts and parts[-1][1] == style:
-                parts[-1][0] += text  # type: ignore[operator]
+                parts[-1][0] += text
             else:
                 parts.append([text, style])
         fill = base + over if over is not None else base
-        used = sum(len(t) for t, _ in parts)  # type: ignore[misc]
+        used = sum(len(t) for t, _ in parts)
         if used < width:
             if parts and parts[-1][1] == fill:
-                parts[-1][0] += " " * (width - used)  # type: ignore[operator]
+                parts[-1][0] += " " * (width - used)
             else:
                 parts.append([" " * (width - used), fill])
-        return Strip([Segment(t, st) for t, st in parts], width).crop(0, width)  # type: ignore[arg-type]
+        return Strip([Segment(t, st) for t, st in parts], width).crop(0, width)
 
     # ------------------------------------------------------------------ cursor and keys
 

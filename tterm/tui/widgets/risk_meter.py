@@ -82,7 +82,7 @@ def status_from_profile(
     floor_distance = equity - floor if floor is not None else None
     dll_distance = dll + day_pnl if dll is not None else None
     bands = [band_for(floor_distance, allowance), band_for(dll_distance, dll)]
-    order = ["ok", "warn", "danger", "breached"]
+    order: list[Band] = ["ok", "warn", "danger", "breached"]
     band = max(bands, key=order.index)
     return RiskStatus(
         account=account.id,
@@ -98,7 +98,7 @@ def status_from_profile(
         contracts_used=contracts_used,
         contracts_max=cmax,
         cutoff=cutoff,
-        band=band,  # type: ignore[arg-type]
+        band=band,
         detail=f"{PROFILE_DETAIL} (risk monitor not running)",
     )
 

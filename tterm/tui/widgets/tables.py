@@ -82,7 +82,7 @@ class SyncedTable(DataTable[Any]):
     ) -> bool:
         """Make the table show exactly ``rows`` (row key -> cells); True if anything changed."""
         keep = self.cursor_key
-        existing = {k.value for k in self.rows}
+        existing = {k.value for k in self.rows if k.value is not None}  # every row here is added with a key
         wanted = set(rows)
         stale = existing - wanted
         added = [k for k in rows if k not in existing]
