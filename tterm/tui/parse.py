@@ -52,10 +52,32 @@ from tterm.core.verbs import (
     UnwatchCommand,
     WatchCommand,
     build_order,
-    describe,
     format_order,
-    parse,
 )
+from tterm.core.verbs import describe as _describe_core
+from tterm.core.verbs import parse as _parse_core
+
+# ---- screen verbs (chart, tape, chain): tterm.tui.market_verbs, parsed before the trade verbs
+from tterm.tui.market_verbs import (
+    SCREEN_WORDS,
+    ChainCommand,
+    ChartCommand,
+    ScreenCommand,
+    TapeCommand,
+    describe_screen,
+    parse_screen,
+)
+
+
+def parse(text: str) -> Command | ScreenCommand:
+    """A trade verb or a screen verb (chart, tape, chain); ParseError says what is wrong."""
+    screen = parse_screen(text)
+    return screen if screen is not None else _parse_core(text)
+
+
+def describe(cmd: Command | ScreenCommand) -> str:
+    return describe_screen(cmd) or _describe_core(cmd)  # type: ignore[arg-type]
+
 
 __all__ = [
     "ACCOUNT_WORDS",
@@ -73,6 +95,7 @@ __all__ = [
     "ORDER_EXAMPLE",
     "PANES",
     "QUIT_WORDS",
+    "SCREEN_WORDS",
     "SELL_WORDS",
     "SL_WORDS",
     "SORT_COLUMNS",
@@ -88,6 +111,8 @@ __all__ = [
     "WATCH_WORDS",
     "AccountCommand",
     "CancelCommand",
+    "ChainCommand",
+    "ChartCommand",
     "Command",
     "FlattenCommand",
     "FocusCommand",
@@ -99,7 +124,9 @@ __all__ = [
     "OrderCommand",
     "ParseError",
     "QuitCommand",
+    "ScreenCommand",
     "SortCommand",
+    "TapeCommand",
     "ThemeCommand",
     "UnwatchCommand",
     "WatchCommand",
