@@ -195,3 +195,17 @@ def test_option_symbols_parse_with_or_without_padding() -> None:
     want = ("AAPL", EXP, OptionRight.PUT, D("187.5"))
     assert parse_option_symbol("AAPL  261218P00187500") == want
     assert parse_option_symbol("aapl261218p00187500") == want
+
+
+def test_a_spread_quotes_as_its_legs_natural_market_for_the_pre_trade_checks() -> None:
+    from tterm.core.models import OrderLeg, Quote
+    from tterm.core.strategy import combo_quote
+
+    t0, t1 = datetime(2026, 11, 17, 15, 0, tzinfo=UTC), datetime(2026, 11, 17, 15, 1, tzinfo=UTC)
+    c190 = Quote("C190", bid=D("2.00"), ask=D("2.10"), ts=t1)
+    c195 = Quote("C195", bid=D("0.80"), ask=D("0.90"), ts=t0)
+    debit = combo_quote("v", [(OrderLeg("C190", Side.BUY), c190), (OrderLeg("C195", Side.SELL), c195)])
+    assert debit is not None and (debit.bid, debit.ask, debit.ts) == (D("1.10"), D("1.30"), t0)
+    credit = combo_quote("v", [(OrderLeg("C190", Side.SELL), c190), (OrderLeg("C195", Side.BUY), c195)])
+    assert credit is not None and (credit.bid, credit.ask) == (D("1.10"), D("1.30"))  # positive credits
+    assert combo_quote("v", [(OrderLeg("C190", Side.BUY), c190), (OrderLeg("C195", Side.SELL), None)]) is None

@@ -36,6 +36,7 @@ from tterm.core.models import (
     OrderSource,
     OrderType,
     PriceEffect,
+    Quote,
     Side,
 )
 
@@ -358,6 +359,34 @@ def check_live(legs: Iterable[Leg], today: date) -> None:
             raise StrategyError(f"leg {leg.symbol} is on a series that expired on {expiry:%Y-%m-%d}")
 
 
+# --------------------------------------------------------------------------- the strategy's own quote
+
+
+def combo_quote(symbol: str, legs: Iterable[tuple[OrderLeg, Quote | None]]) -> Quote | None:
+    """A multi-leg order's market as one quote, in the orders' convention (a positive net with
+    the side saying debit or credit), so pre-trade checks read it like any instrument's: the ask
+    is what putting the legs on costs crossing every spread, the bid what taking them off brings.
+    A credit structure is shown as positive credits (bid: the credit received now). None when a
+    leg has no two-sided quote; the time is the oldest leg's (one stale leg makes it stale)."""
+    ask = bid = ZERO
+    oldest = None
+    for leg, q in legs:
+        if q is None or q.bid is None or q.ask is None:
+            return None
+        if leg.side is Side.BUY:
+            ask += leg.ratio * q.ask
+            bid += leg.ratio * q.bid
+        else:
+            ask -= leg.ratio * q.bid
+            bid -= leg.ratio * q.ask
+        oldest = q.ts if oldest is None or q.ts < oldest else oldest
+    if oldest is None:
+        return None
+    if ask < 0:  # a credit: receive -ask to open, pay -bid to close
+        bid, ask = -ask, -bid
+    return Quote(symbol=symbol, bid=bid, ask=ask, ts=oldest)
+
+
 # --------------------------------------------------------------------------- the order
 
 
@@ -394,6 +423,11 @@ def kind_of(legs: Sequence[Leg]) -> str:
     return f"{len(legs)}-leg"
 
 
+def check_legs(legs: Sequence[Leg]) -> None:
+    if len(legs) < 2:
+        raise StrategyError("a multi-leg order needs at least two legs (b/s on the chain adds one)")
+
+
 def build_request(
     account: str,
     legs: Sequence[Leg],
@@ -404,8 +438,7 @@ def build_request(
     source: OrderSource = OrderSource.TICKET,
 ) -> OrderRequest:
     """One multi-leg order: ``net`` None is a market order, else a limit at that net (debit > 0)."""
-    if len(legs) < 2:
-        raise StrategyError("a multi-leg order needs at least two legs (b/s on the chain adds one)")
+    check_legs(legs)
     if quantity < 1:
         raise StrategyError(f"quantity must be at least 1, got {quantity}")
     check_live(legs, today)
@@ -440,8 +473,10 @@ __all__ = [
     "add_leg",
     "analyse",
     "build_request",
+    "check_legs",
     "check_live",
     "check_net_price",
+    "combo_quote",
     "iron_condor",
     "kind_of",
     "leg_of",
