@@ -147,3 +147,39 @@ async def test_tape_shows_prints_with_aggressor_and_marks_large_ones(engine, set
         await wait_for(lambda: not isinstance(app.screen, TapeScreen), pilot)
         await wait_for(lambda: engine.subscriptions("trades") == {}, pilot)  # the feed is given back
     assert MARKET["MES"][0] == "5000.00"
+
+
+async def test_the_users_working_orders_and_fills_are_drawn_at_their_prices(engine, settings) -> None:
+    from tterm.core.models import OrderRequest, OrderType, Side
+
+    contract = engine.instrument("MES").symbol
+    await engine.place(OrderRequest("paper:FUT50K", contract, Side.BUY, 1, OrderType.MARKET))
+    app = make_app(engine, settings)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _ready(app, pilot)
+        await wait_for(lambda: bool(app.bridge.state.fills), pilot)
+        # One-second bars: today's prints only (the paper session has no earlier seconds, which
+        # the chart says), so the orders below sit inside the drawn range.
+        await _type(pilot, "chart MES 1s")
+        await wait_for(lambda: isinstance(app.screen, ChartScreen) and app.screen.series is not None, pilot)
+        chart = app.screen.chart
+        assert "reach back" in chart.message
+        for bid, ask, last in (("5003.75", "5004.00", "5004.00"), ("4996.00", "4996.25", "4996.00"),
+                               ("5000.00", "5000.25", "5000.25")):  # fmt: skip
+            await push(engine, "MES", bid=bid, ask=ask, last=last, volume=_volume(engine, "MES") + 1)
+        await wait_for(lambda: len(app.screen.series) > 0 and app.screen.series.bars[-1].low == D("4996.00"), pilot)
+        sell = OrderRequest("paper:FUT50K", contract, Side.SELL, 2, OrderType.LIMIT, limit_price=D("5003.00"))
+        assert (await engine.place(sell)).is_open
+        await wait_for(lambda: bool(chart.orders) and bool(chart.fills), pilot)
+        assert [(m.side, m.quantity, m.price, m.kind) for m in chart.orders] == [(Side.SELL, 2, D("5003.00"), "LMT")]
+        [fill] = chart.fills
+        assert (fill.side, fill.price) == (Side.BUY, D("5000.25"))
+        text = "\n".join(chart.text_lines())
+        assert "◀S2 5,003.00" in text and "▲" in text  # the order on the axis, the fill on its bar
+        row = next(line for line in chart.text_lines() if "S2 5,003.00" in line)
+        assert row.count("┄") > 10  # the order's dotted line across the plot
+        # A new working order appears without reopening the chart.
+        stop = OrderRequest("paper:FUT50K", contract, Side.BUY, 1, OrderType.STOP, stop_price=D("5002.00"))
+        assert (await engine.place(stop)).is_open
+        await wait_for(lambda: len(chart.orders) == 2, pilot)
+        assert "B1 5,002.00" in "\n".join(chart.text_lines())

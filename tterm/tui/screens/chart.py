@@ -92,6 +92,7 @@ class ChartScreen(MarketScreen):
                 self.series = BarSeries(contract, timeframe)
                 self.timeframe = timeframe
                 self.chart.show(self.series, self.instrument, message)
+                self._update_marks(force=True)
             else:
                 self.chart.say(f"{message}; still {self.timeframe.value}")
             return False
