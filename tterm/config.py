@@ -429,7 +429,7 @@ class ScreensSettings(_Section):
     chart_timeframe: Literal["1s", "1m", "5m", "15m", "1h", "1d"] = "1m"
     #: Large prints (highlighted on the tape) per instrument: contract, root or underlying -> size.
     large_print: dict[str, Annotated[int, Field(gt=0)]] = Field(default_factory=dict)
-    large_print_future: int = Field(20, gt=0)
+    large_print_future: int = Field(50, gt=0)
     large_print_equity: int = Field(5000, gt=0)
     large_print_option: int = Field(100, gt=0)
     #: Strikes shown either side of the money on the chain screen.

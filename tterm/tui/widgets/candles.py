@@ -566,6 +566,10 @@ class CandleChart(Widget, can_focus=True):
             self._styles[kind] = style
         return style
 
+    def _plain_bg(self, kind: str) -> bool:
+        """Whether ``kind`` draws on the chart's own background (a blank looks the same in it)."""
+        return self._style(kind).bgcolor == self._style("base").bgcolor and "cursor" not in kind
+
     def render_line(self, y: int) -> Strip:
         width = self.size.width
         if y >= len(self._strips):
@@ -574,11 +578,21 @@ class CandleChart(Widget, can_focus=True):
         if strip is None:
             chars, kinds = self._chars[y], self._kinds[y]
             segments: list[Segment] = []
-            start = 0
-            for x in range(1, len(chars) + 1):
-                if x == len(chars) or kinds[x] != kinds[start]:
-                    segments.append(Segment("".join(chars[start:x]), self._style(kinds[start])))
-                    start = x
+            # Blank cells take the style of the run they sit in when the background is the same:
+            # fewer segments, fewer escape sequences on the wire (a chart row alternates candle and gap).
+            run_kind, run, blank = kinds[0] if kinds else "base", [], True
+            for ch, kind in zip(chars, kinds, strict=True):
+                if kind == run_kind or (ch == " " and kind == "base" and self._plain_bg(run_kind)):
+                    run.append(ch)
+                    blank = blank and ch == " "
+                elif blank and run_kind == "base" and self._plain_bg(kind):
+                    run.append(ch)
+                    run_kind, blank = kind, False
+                else:
+                    segments.append(Segment("".join(run), self._style(run_kind)))
+                    run_kind, run, blank = kind, [ch], ch == " "
+            if run:
+                segments.append(Segment("".join(run), self._style(run_kind)))
             strip = Strip(segments, len(chars)).crop(0, width)
             self._strips[y] = strip
             self.strips_built += 1
