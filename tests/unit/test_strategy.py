@@ -10,6 +10,7 @@ import pytest
 from tterm.core.models import (
     AssetClass,
     ChainRow,
+    Greeks,
     Instrument,
     OptionChain,
     OptionQuote,
@@ -209,3 +210,26 @@ def test_a_spread_quotes_as_its_legs_natural_market_for_the_pre_trade_checks() -
     credit = combo_quote("v", [(OrderLeg("C190", Side.SELL), c190), (OrderLeg("C195", Side.BUY), c195)])
     assert credit is not None and (credit.bid, credit.ask) == (D("1.10"), D("1.30"))  # positive credits
     assert combo_quote("v", [(OrderLeg("C190", Side.BUY), c190), (OrderLeg("C195", Side.SELL), None)]) is None
+
+
+def test_greeks_a_broker_did_not_send_are_computed_and_labelled() -> None:
+    from dataclasses import replace as _replace
+
+    from tterm.core.strategy import with_computed_greeks
+
+    c = chain()
+    bare = _replace(c, rows=tuple(_replace(r, call=_replace(r.call, iv=None)) for r in c.rows))
+    bare = _replace(bare, rows=(*bare.rows[:-1], _replace(bare.rows[-1], call=_replace(bare.rows[-1].call, iv=0.30))))
+    out = with_computed_greeks(bare, datetime(2026, 11, 17, 15, 0, tzinfo=UTC))
+    atm = next(r for r in out.rows if r.strike == D("190")).call
+    assert atm.greeks is not None and atm.greeks.source == "computed" and 0.4 < atm.greeks.delta < 0.65
+    assert atm.iv is not None and 0.05 < atm.iv < 1.0  # implied from the mid (2.05)
+    top = out.rows[-1].call
+    assert top.iv == 0.30 and top.greeks is not None and top.greeks.delta < 0.35  # from the IV it had
+    put = out.rows[0].put
+    assert put.greeks is not None and put.greeks.delta < 0
+    broker = _replace(c.rows[0].call, greeks=Greeks(0.9))
+    kept = with_computed_greeks(
+        _replace(c, rows=(_replace(c.rows[0], call=broker),)), datetime(2026, 11, 17, tzinfo=UTC)
+    )
+    assert kept.rows[0].call.greeks.source == "broker" and kept.rows[0].call.greeks.delta == 0.9

@@ -18,14 +18,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from datetime import time as dtime
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from zoneinfo import ZoneInfo
 
+from tterm.core import blackscholes as bs
 from tterm.core.models import (
     ZERO,
     AssetClass,
     ChainRow,
+    Greeks,
     Instrument,
     ModelError,
     OptionChain,
@@ -359,6 +363,47 @@ def check_live(legs: Iterable[Leg], today: date) -> None:
             raise StrategyError(f"leg {leg.symbol} is on a series that expired on {expiry:%Y-%m-%d}")
 
 
+# --------------------------------------------------------------------------- Greeks a broker did not send
+
+#: The rate computed Greeks assume (continuously compounded): an assumption, shown as "computed".
+COMPUTED_RATE = 0.04
+
+
+def with_computed_greeks(chain: OptionChain, now: datetime, rate: float = COMPUTED_RATE) -> OptionChain:
+    """``chain`` with Black-Scholes Greeks wherever the broker sent none: from the implied
+    volatility it sent, else one implied from the mid; labelled ``computed``. Options with no
+    underlying price, no market and no IV keep none. Expiry is taken at 16:00 New York."""
+    spot = chain.underlying_price
+    if spot is None or spot <= 0:
+        return chain
+    close = datetime.combine(chain.expiry, dtime(16, 0), tzinfo=ZoneInfo("America/New_York"))
+    t = max(0.0, (close - now).total_seconds() / (365.0 * 86400))
+    rows = []
+    changed = False
+    for row in chain.rows:
+        quotes = []
+        for q in (row.call, row.put):
+            if q is None or q.greeks is not None:
+                quotes.append(q)
+                continue
+            right = "call" if q.instrument.right is OptionRight.CALL else "put"
+            iv = q.iv
+            if iv is None and q.mid is not None and q.mid > 0 and t > 0:
+                try:
+                    iv = bs.implied_vol(right, float(q.mid), float(spot), float(row.strike), t, rate)
+                except (bs.ImpliedVolError, ValueError):
+                    iv = None
+            if iv is None:
+                quotes.append(q)
+                continue
+            g = bs.greeks(right, float(spot), float(row.strike), t, rate, iv)
+            greeks = Greeks(g.delta, g.gamma, g.theta, g.vega, g.rho, source="computed")
+            quotes.append(replace(q, iv=iv, greeks=greeks))
+            changed = True
+        rows.append(ChainRow(row.strike, quotes[0], quotes[1]))
+    return replace(chain, rows=tuple(rows)) if changed else chain
+
+
 # --------------------------------------------------------------------------- the strategy's own quote
 
 
@@ -489,4 +534,5 @@ __all__ = [
     "straddle",
     "strangle",
     "vertical",
+    "with_computed_greeks",
 ]

@@ -111,6 +111,7 @@ class ChainScreen(MarketScreen):
             self.table.say(message)
             self.notify(message, severity="error", timeout=10)
             return False
+        chain = st.with_computed_greeks(chain, self.now())  # where the broker sent none, labelled
         first = self.chain is None or chain.expiry != self.chain.expiry
         self.chain = chain
         self.expiry = chain.expiry
