@@ -130,7 +130,7 @@ SCOPES.update(
 SPECS = (
     *SPECS,
     _B("watchlist.chart", "c", "open_view('chart')", "Chart",
-        "Chart the symbol under the cursor (candles and volume, live)", "watchlist"),
+        "Chart the symbol under the cursor (candles and volume, live)", "watchlist", show=False),
     _B("watchlist.tape", "t", "open_view('tape')", "Tape",
         "Time and sales of the symbol under the cursor", "watchlist", show=False),
     _B("watchlist.chain", "n", "open_view('chain')", "Chain",
