@@ -31,3 +31,16 @@ def test_a_screen_verb_typed_in_one_burst_opens_the_tape(app: PtyApp) -> None:  
     assert state["focused"] == "tape" and state["orders"] == 0 and not state["bar_open"]
     app.burst(b"\x1b")
     app.wait(lambda s: s["screens"] == ["Screen"], limit=10)
+
+
+def test_a_command_typed_over_the_chain_is_a_command_not_chain_keys(app: PtyApp) -> None:  # noqa: F811
+    # On the chain b, s, v, c and enter are leg and send keys: after ':' they must be text.
+    app.burst(b":chain AAPL\r")
+    app.wait(lambda s: s["screens"][-1] == "ChainScreen" and s["focused"] == "chain", limit=15)
+    app.settle(1.0)
+    app.burst(b":buy 1 MES mkt\r")
+    state = app.wait(lambda s: s["screens"][-1] == "ConfirmDialog", limit=15)
+    assert state["screens"] == ["Screen", "ChainScreen", "ConfirmDialog"] and state["orders"] == 0
+    app.burst(b"n")
+    state = app.wait(lambda s: s["screens"] == ["Screen", "ChainScreen"], limit=10)
+    assert state["orders"] == 0 and state["legs"] == 0

@@ -19,9 +19,10 @@ from textual.screen import Screen
 from textual.timer import Timer
 
 from tterm.core.client import EngineClient, EventStream
-from tterm.core.models import Fill, Instrument, Order, utcnow
+from tterm.core.models import Fill, Instrument, Order, OrderSource, utcnow
 from tterm.tui.bridge import ScreenState
 from tterm.tui.keymap import bindings
+from tterm.tui.modals.prompt import Prompt
 
 if TYPE_CHECKING:
     from tterm.config import ScreensSettings
@@ -103,6 +104,31 @@ class MarketScreen(Screen[None]):
 
     def action_close(self) -> None:
         self.app.pop_screen()
+
+    def action_command(self) -> None:
+        """``:`` over a market screen: the main command bar is under it, so a prompt takes the
+        line (pushed at once, so the rest of a typed burst lands in it, never in this screen's keys)."""
+        self.app.push_screen(
+            Prompt(":", placeholder="buy 1 MES 5000 lmt · chart ES 5m · tape NQ · chain SPY",
+                   hint="the command bar's verbs; enter runs, escape cancels"),
+            self._run_command,
+        )  # fmt: skip
+
+    def _run_command(self, text: str | None) -> None:
+        from tterm.tui import parse as p
+
+        if not text:
+            return
+        try:
+            cmd = p.parse(text)
+        except p.ParseError as exc:
+            self.notify(str(exc), title="command", severity="error", timeout=10)
+            return
+        run = getattr(self.app, "run_command", None)
+        if run is None:
+            self.notify("commands need the terminal app", severity="error")
+            return
+        run(cmd, OrderSource.COMMAND_BAR)
 
     # ------------------------------------------------------------------ the user's orders and fills
 
