@@ -477,7 +477,9 @@ class CandleChart(Widget, can_focus=True):
             else:
                 labels[frame.row_of(p)] = ("◀" + text, kind)
         last = series.bars[-1].close
-        labels[frame.row_of(float(last))] = ("◀" + fmt.price(last, inst), "last")
+        at = float(last)
+        arrow = "◀" if frame.lo <= at <= frame.hi else "↑" if at > frame.hi else "↓"  # a paused view
+        labels[frame.row_of(at)] = (arrow + fmt.price(last, inst), "last")
         x0 = frame.plot_width
         for y in range(frame.price_top, frame.volume_top):
             text, kind = labels.get(y, ("", "base"))
