@@ -363,6 +363,9 @@ async def measure(kind: str, seconds: float, rate: int) -> dict[str, float]:
 
 def child(kind: str, seconds: float, rate: int) -> None:
     """Run one watchlist in this (pty) process with the real Linux driver, then exit."""
+    if kind == "chart":  # the chart figure (measure_chart)
+        chart_child(seconds, CHART_RATE)
+        return
     if kind == "tterm-ssh":
         from tterm.runtime import apply_ssh_environment
 
@@ -444,6 +447,178 @@ def pty_bytes(kind: str, seconds: float, rate: int, truecolor: bool) -> float:
     return counted / 1024 / window
 
 
+# ------------------------------------------------------------------ the chart: 100 prints a second
+
+
+CHART_RATE = 100
+CHART_HZ = 30
+
+
+class ChartBenchClient(BenchClient):
+    """The bench client with one future's bars and a trades feed: prints come from :meth:`prints`."""
+
+    def __init__(self) -> None:
+        super().__init__(["AAPL"])
+        self.contract = self.master.resolve("MES").symbol
+        self.price = Decimal("5000.00")
+        self.printed = 0
+        self.published: list[float] = []  # perf time of each print, for tick-to-screen
+
+    async def find_instrument(self, symbol: str) -> Instrument:
+        return self.master.resolve(symbol)
+
+    async def bars(self, symbol: str, timeframe: Any, start: datetime, end: datetime | None = None) -> list[Any]:
+        from tterm.core.models import Bar
+
+        rng = random.Random(3)
+        now = int(time.time()) // timeframe.seconds * timeframe.seconds
+        out, p = [], Decimal("5000.00")
+        for i in range(600, 0, -1):
+            o = p
+            p += Decimal(rng.randrange(-8, 9)) / 4
+            hi, lo = max(o, p) + Decimal(rng.randrange(0, 5)) / 4, min(o, p) - Decimal(rng.randrange(0, 5)) / 4
+            at = datetime.fromtimestamp(now - i * timeframe.seconds, UTC)
+            out.append(Bar(self.contract, at, o, hi, lo, p, rng.randrange(100, 3000), timeframe.seconds))
+        self.price = p
+        return out
+
+    async def subscribe_trades(self, symbols: Iterable[str]) -> list[str]:
+        return [self.contract]
+
+    async def unsubscribe_trades(self, symbols: Iterable[str]) -> None:
+        return None
+
+    async def prints(self, rate: int, stop: asyncio.Event) -> None:
+        """Publish ``rate`` prints a second (a one-tick random walk) in 5 ms batches."""
+        from tterm.core.models import Side, Trade
+
+        rng = random.Random(11)
+        start = time.perf_counter()
+        while not stop.is_set():
+            due = int((time.perf_counter() - start) * rate)
+            while self.printed < due:
+                self.price += Decimal(rng.choice((-1, 0, 0, 1))) / 4
+                side = Side.BUY if rng.random() < 0.5 else Side.SELL
+                self.published.append(time.perf_counter())
+                self.bus.publish(Trade(self.contract, self.price, rng.randrange(1, 20), side, datetime.now(UTC)))
+                self.printed += 1
+            await asyncio.sleep(0.005)
+
+
+def make_chart_app(client: ChartBenchClient) -> Any:
+    """A bare app showing the real ChartScreen (its own stream, series and candle widget)."""
+    from textual.app import App
+
+    from tterm.config import ScreensSettings
+    from tterm.core.models import Timeframe
+    from tterm.tui.bridge import ScreenState
+    from tterm.tui.screens.chart import ChartScreen
+    from tterm.tui.themes import ThemeVariablesMixin, load_themes, theme_dirs
+
+    class ChartApp(ThemeVariablesMixin, App[None]):
+        def on_mount(self) -> None:
+            for theme in load_themes(theme_dirs()).themes.values():
+                self.register_theme(theme)
+            self.theme = "tterm-amber"
+            inst = client.master.resolve(client.contract)
+            self.chart_screen = ChartScreen(client, ScreenState(), inst, settings=ScreensSettings(), hz=CHART_HZ,
+                                            timeframe=Timeframe.M1)  # fmt: skip
+            self.push_screen(self.chart_screen)
+
+    return ChartApp()
+
+
+async def measure_chart(seconds: float, rate: int = CHART_RATE) -> dict[str, float]:
+    """A 1m chart at 200x50 taking ``rate`` prints a second: print-to-screen, frame cost, repaints."""
+    from textual.screen import Screen
+
+    client = ChartBenchClient()
+    app = make_chart_app(client)
+    frames: list[tuple[float, float]] = []
+    original = Screen._compositor_refresh
+
+    def timed(screen: Screen) -> None:
+        t0 = time.perf_counter()
+        original(screen)
+        t1 = time.perf_counter()
+        frames.append((t1, t1 - t0))
+
+    Screen._compositor_refresh = timed  # type: ignore[method-assign]
+    latencies: list[float] = []
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            screen = None
+            for _ in range(500):
+                await pilot.pause(0.01)
+                screen = getattr(app, "chart_screen", None)
+                if screen is not None and screen.series is not None and len(screen.series):
+                    break
+            assert screen is not None and screen.series is not None, "the chart did not load"
+            chart = screen.chart
+            layouts0, repaints0, strips0 = chart.layouts, chart.column_repaints, chart.strips_built
+            stop = asyncio.Event()
+            feeder = asyncio.create_task(client.prints(rate, stop))
+            t0 = time.perf_counter()
+            seen = 0
+            while time.perf_counter() - t0 < seconds:
+                await asyncio.sleep(0.002)
+                applied = screen.events_seen
+                if frames and applied > seen:
+                    last_frame = frames[-1][0]
+                    pending = client.published[seen:applied]
+                    if pending and last_frame >= pending[-1]:
+                        latencies.extend(last_frame - t for t in pending)
+                        seen = applied
+            elapsed = time.perf_counter() - t0
+            stop.set()
+            await feeder
+            layouts, repaints, strips = (chart.layouts - layouts0, chart.column_repaints - repaints0,
+                                         chart.strips_built - strips0)  # fmt: skip
+    finally:
+        Screen._compositor_refresh = original  # type: ignore[method-assign]
+    window = [d for t, d in frames if t >= t0]
+    return {
+        "rate": client.printed / elapsed,
+        "tick_p50": pct(latencies, 0.5) * 1000,
+        "tick_p99": pct(latencies, 0.99) * 1000,
+        "frame_p50": pct(window, 0.5) * 1000,
+        "frame_p99": pct(window, 0.99) * 1000,
+        "fps": len(window) / elapsed,
+        "layouts_s": layouts / elapsed,
+        "repaints_s": repaints / elapsed,
+        "strips_s": strips / elapsed,
+    }
+
+
+def chart_child(seconds: float, rate: int) -> None:
+    """The chart app in this (pty) process with the real driver, for the terminal-bytes figure."""
+    client = ChartBenchClient()
+    app = make_chart_app(client)
+
+    async def run() -> None:
+        task = asyncio.create_task(app.run_async(mouse=False))
+        await asyncio.sleep(2.0)
+        stop = asyncio.Event()
+        feeder = asyncio.create_task(client.prints(rate, stop))
+        await asyncio.sleep(seconds + 1.5)
+        stop.set()
+        await feeder
+        app.exit()
+        await task
+
+    asyncio.run(run())
+
+
+def print_chart(r: dict[str, float]) -> None:
+    print(
+        f"\nchart (1m, 600 bars of history, {CHART_HZ} Hz): {r['rate']:,.0f} prints/s, print-to-screen p50 "
+        f"{r['tick_p50']:.1f} ms p99 {r['tick_p99']:.1f} ms, frame p50 {r['frame_p50']:.2f} ms p99 "
+        f"{r['frame_p99']:.2f} ms, {r['fps']:.1f} fps; per second {r['repaints_s']:.1f} column repaints, "
+        f"{r['layouts_s']:.2f} full layouts, {r['strips_s']:.0f} row strips built"
+        + (f"; KiB/s truecolor {r['kib_true']:.1f}, 256 colours {r['kib_256']:.1f}" if "kib_true" in r else "")
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=6.0)
@@ -485,6 +660,12 @@ def main() -> None:
             f"tick p99 x{d['tick_p99'] / g['tick_p99']:.1f}, key p99 x{d['key_p99'] / g['key_p99']:.1f}"
             + (f", bytes x{d['kib_true'] / g['kib_true']:.1f}" if "kib_true" in g else "")
         )
+    # ---- the chart at 100 prints/s (measure_chart)
+    results["chart"] = asyncio.run(measure_chart(args.seconds))
+    if not args.no_pty:
+        results["chart"]["kib_true"] = pty_bytes("chart", args.seconds, CHART_RATE, truecolor=True)
+        results["chart"]["kib_256"] = pty_bytes("chart", args.seconds, CHART_RATE, truecolor=False)
+    print_chart(results["chart"])
     if args.json:
         print(json.dumps(results, indent=2))
 

@@ -453,6 +453,29 @@ class AlertsSettings(_Section):
     )
 
 
+class ScreensSettings(_Section):
+    """``[screens]``: charts, time and sales and option chains (``chart``, ``tape``, ``chain``)."""
+
+    chart_timeframe: Literal["1s", "1m", "5m", "15m", "1h", "1d"] = "1m"
+    #: Large prints (highlighted on the tape) per instrument: contract, root or underlying -> size.
+    large_print: dict[str, Annotated[int, Field(gt=0)]] = Field(default_factory=dict)
+    large_print_future: int = Field(50, gt=0)
+    large_print_equity: int = Field(5000, gt=0)
+    large_print_option: int = Field(100, gt=0)
+    #: Strikes shown either side of the money on the chain screen.
+    chain_strikes: int = Field(12, ge=2, le=100)
+
+    def large_for(self, symbol: str, root: str, underlying: str, asset_class: str) -> int:
+        """The large-print size for one instrument: its own entry, its root's, else the class default."""
+        table = {k.upper(): v for k, v in self.large_print.items()}
+        for key in (symbol, root, underlying):
+            if key and key.upper() in table:
+                return table[key.upper()]
+        return {"future": self.large_print_future, "option": self.large_print_option}.get(
+            asset_class, self.large_print_equity
+        )
+
+
 class Settings(_Section):
     """The whole ``config.toml``. One line per section."""
 
@@ -469,6 +492,7 @@ class Settings(_Section):
     hub: HubSettings = Field(default_factory=HubSettings)
     risk: RiskSettings = Field(default_factory=RiskSettings)
     alerts: AlertsSettings = Field(default_factory=AlertsSettings)
+    screens: ScreensSettings = Field(default_factory=ScreensSettings)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Settings:

@@ -90,6 +90,7 @@ class StateApp(TtermApp):
             "stalled_keys": self.stalled_keys,
             "flight": _flight(self),
             "backlog": len(getattr(self, "_key_backlog", ())),
+            "legs": len(getattr(next((sc for sc in self.screen_stack if hasattr(sc, "legs")), None), "legs", ())),
         }
         tmp = self.state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(state))

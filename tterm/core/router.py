@@ -60,6 +60,7 @@ from tterm.core.models import (
     TickRounding,
 )
 from tterm.core.redact import scrub_shown
+from tterm.core.strategy import combo_quote
 
 if TYPE_CHECKING:
     from tterm.core.journal import Journal
@@ -183,6 +184,8 @@ class Router:
                 instrument = self._instrument(request.symbol)
             request = self._normalise(request, instrument)
             quote = self._state.quote(request.symbol)
+            if legs and quote is None:  # a spread has no quote of its own: its legs' natural market
+                quote = combo_quote(request.symbol, [(leg, self._state.quote(inst.symbol)) for leg, inst in legs])
             position = self._state.position(request.account, request.symbol)
             self._validate(request, account, instrument, quote, position)
             if legs:

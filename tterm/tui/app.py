@@ -66,6 +66,7 @@ from tterm.tui.modals.modify import ModifyOrderScreen
 from tterm.tui.modals.prompt import Prompt
 from tterm.tui.ordered_keys import OrderedKeys
 from tterm.tui.screens.help import HelpScreen
+from tterm.tui.screens.launch import ScreenError, command_for, open_screen
 from tterm.tui.screenshot import SCREENSHOT_DIR, save_svg
 from tterm.tui.terminal import terminal_gone
 from tterm.tui.themes import APP_VARIABLES, load_themes, resolve_references, theme_dirs
@@ -811,7 +812,8 @@ class TtermApp(OrderedKeys, App[None]):
     @work(group="orders", exit_on_error=False)
     async def submit_order(self, request: OrderRequest) -> Order | None:
         """The one path every order takes: preview, confirm (unless off), place, report."""
-        await self._ensure_quote(request.symbol)
+        for symbol in [leg.symbol for leg in request.legs] or [request.symbol]:  # a spread: its legs' quotes
+            await self._ensure_quote(symbol)
         try:
             decision = await self.engine.preview(request)
         except (EngineError, UnknownSymbol, ModelError) as exc:
@@ -905,6 +907,19 @@ class TtermApp(OrderedKeys, App[None]):
         event.stop()
         self.ticket.load(event.listed)
         self.action_focus_pane("ticket")
+
+    # ---- market screens (chart, tape, chain): tterm.tui.screens.launch
+    @on(QuoteGrid.OpenView)
+    def _open_view(self, event: QuoteGrid.OpenView) -> None:
+        event.stop()
+        self._keys_wait_for(self.run_worker(self._open_screen(command_for(event.kind, event.contract)),
+                                            group="screens", exit_on_error=False))  # fmt: skip
+
+    async def _open_screen(self, cmd: p.ScreenCommand) -> None:
+        try:
+            await open_screen(self, cmd)
+        except ScreenError as exc:
+            self._command_error(str(exc))
 
     @on(QuoteGrid.Problem)
     def _grid_problem(self, event: QuoteGrid.Problem) -> None:
@@ -1288,6 +1303,11 @@ class TtermApp(OrderedKeys, App[None]):
             case p.QuitCommand():
                 self.exit()
                 return ""
+            case p.ChartCommand() | p.TapeCommand() | p.ChainCommand():  # market screens
+                try:
+                    return await open_screen(self, cmd)
+                except ScreenError as exc:
+                    raise CommandError(str(exc)) from None
         raise CommandError(f"cannot run {cmd!r}")  # pragma: no cover
 
     def open_login(self, broker: str) -> None:
@@ -1439,7 +1459,7 @@ def _fields(status: RiskStatus) -> dict[str, Any]:
 _VERBS = (
     p.BUY_WORDS | p.SELL_WORDS | p.FLATTEN_WORDS | p.CANCEL_WORDS | p.WATCH_WORDS | p.UNWATCH_WORDS | p.THEME_WORDS
     | p.SWITCH_ACCOUNT_WORDS | p.LIST_WORDS | p.SORT_WORDS | p.LOCK_WORDS | p.LOGIN_WORDS | p.KILL_WORDS | p.GO_WORDS
-    | frozenset(p.PANES) | engine_verbs.VERB_WORDS
+    | frozenset(p.PANES) | engine_verbs.VERB_WORDS | p.SCREEN_WORDS
 )  # fmt: skip
 
 

@@ -5,6 +5,8 @@ TUI keeps one import path.
 
 from __future__ import annotations
 
+from typing import cast
+
 from tterm.core.verbs import (
     ACCOUNT_WORDS,
     BUY_WORDS,
@@ -70,19 +72,36 @@ from tterm.tui.engine_verbs import (
     SearchCommand,
 )
 
-Command = TradeCommand | EngineCommand
+# ---- screen verbs (chart, tape, chain): tterm.tui.market_verbs, parsed before the trade verbs
+from tterm.tui.market_verbs import (
+    SCREEN_WORDS,
+    ChainCommand,
+    ChartCommand,
+    ScreenCommand,
+    TapeCommand,
+    describe_screen,
+    parse_screen,
+)
+
+Command = TradeCommand | EngineCommand | ScreenCommand
 
 
 def parse(text: str) -> Command:
-    """A trade or navigation verb (:mod:`tterm.core.verbs`), or an alert/pnl/search verb."""
+    """A trade or navigation verb (:mod:`tterm.core.verbs`), an alert/pnl/search verb, or a
+    screen verb (chart, tape, chain); ParseError says what is wrong."""
     cmd = engine_verbs.parse(text)
-    return cmd if cmd is not None else _parse_trade(text)
+    if cmd is not None:
+        return cmd
+    screen = parse_screen(text)
+    return screen if screen is not None else _parse_trade(text)
 
 
 def describe(cmd: Command) -> str:
     if isinstance(cmd, ENGINE_COMMANDS):
         return engine_verbs.describe(cmd)
-    return _describe_trade(cmd)
+    shown = describe_screen(cmd)
+    # Not an engine or screen verb, so a trade verb: the union cannot narrow itself here.
+    return shown if shown is not None else _describe_trade(cast(TradeCommand, cmd))
 
 
 __all__ = [
@@ -102,6 +121,7 @@ __all__ = [
     "ORDER_EXAMPLE",
     "PANES",
     "QUIT_WORDS",
+    "SCREEN_WORDS",
     "SELL_WORDS",
     "SL_WORDS",
     "SORT_COLUMNS",
@@ -120,6 +140,8 @@ __all__ = [
     "AlertRemoveCommand",
     "AlertsCommand",
     "CancelCommand",
+    "ChainCommand",
+    "ChartCommand",
     "Command",
     "EngineCommand",
     "FlattenCommand",
@@ -133,8 +155,10 @@ __all__ = [
     "ParseError",
     "PnlCommand",
     "QuitCommand",
+    "ScreenCommand",
     "SearchCommand",
     "SortCommand",
+    "TapeCommand",
     "ThemeCommand",
     "UnwatchCommand",
     "WatchCommand",

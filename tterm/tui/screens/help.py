@@ -32,6 +32,7 @@ VERBS: tuple[tuple[str, str], ...] = (
     ("lock [reason]", "lock the account for the rest of the session"),
     ("kill", "kill switch: flatten and cancel everything, every account"),
     ("watchlist | ticket | blotter | fills | positions | risk", "go to a pane"),
+    ("chart MES 1m | tape MES [50] | chain AAPL [2026-12-18]", "candles, time and sales, option chain (c, t, n)"),
     ("help | quit", "this screen | leave"),
 )
 

@@ -193,6 +193,15 @@ class QuoteGrid(ScrollView, can_focus=True):
             super().__init__()
             self.text = text
 
+    class OpenView(Message):
+        """Open a chart, tape or option chain (``kind``) of the row's symbol (i16: market screens)."""
+
+        def __init__(self, listed: str, contract: str, kind: str) -> None:
+            super().__init__()
+            self.listed = listed
+            self.contract = contract
+            self.kind = kind
+
     cursor: reactive[int] = reactive(0, repaint=False, init=False)
 
     def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
@@ -688,6 +697,15 @@ class QuoteGrid(ScrollView, can_focus=True):
         row = self.cursor_row
         if row is not None:
             self.post_message(self.OpenTicket(row.listed))
+
+    def action_open_view(self, kind: str) -> None:
+        row = self.cursor_row
+        if row is None:
+            self.post_message(self.Problem(f"the watchlist is empty: no symbol to open a {kind} for"))
+        elif row.contract is None:
+            self.post_message(self.Problem(f"{row.listed}: {row.error or 'unknown symbol'}"))
+        else:
+            self.post_message(self.OpenView(row.listed, row.contract, kind))
 
     def action_add_symbol(self) -> None:
         self.post_message(self.AddRequested())
