@@ -112,7 +112,7 @@ def test_commands_typed_in_one_burst_land_in_the_command_bar(app: PtyApp) -> Non
     state = app.wait(lambda s: s["bar_value"] == "buy 2 MES mkt", limit=10)
     assert state["focused"] == "cmd-input"
     state = app.settle()
-    assert state["screens"] == ["Screen"], "a key of the command fired a hotkey"
+    assert state["screens"] == ["TradeScreen"], "a key of the command fired a hotkey"
     assert state["orders"] == 0
     assert state["bar_value"] == "buy 2 MES mkt"
     close_bar(app)
@@ -122,7 +122,7 @@ def test_commands_typed_in_one_burst_land_in_the_command_bar(app: PtyApp) -> Non
     app.wait(lambda s: s["bar_value"] == "xk", limit=10)
     state = app.settle()
     assert state["watchlist"] == watchlist
-    assert state["screens"] == ["Screen"]
+    assert state["screens"] == ["TradeScreen"]
     close_bar(app)
 
     # Every letter here is a watchlist hotkey when the watchlist has focus (b, s, x, a, o, j, k, g).
@@ -130,7 +130,7 @@ def test_commands_typed_in_one_burst_land_in_the_command_bar(app: PtyApp) -> Non
     app.burst(b":" + text)
     app.wait(lambda s: s["bar_value"] == text.decode(), limit=10)
     state = app.settle()
-    assert state["screens"] == ["Screen"]
+    assert state["screens"] == ["TradeScreen"]
     assert state["orders"] == 0
     assert state["watchlist"] == watchlist
     # Every key's handling finished on its own: none waited for the stall watchdog.
@@ -142,7 +142,7 @@ def test_a_burst_through_focus_changes_keeps_every_key(app: PtyApp) -> None:
     # the side), and the 5 must land there.
     app.burst(b"\x1bOR\t\t5")
     state = app.wait(lambda s: s["focused"] == "t-qty" and s["ticket"].get("t-qty") == "5", limit=10)
-    assert state["screens"] == ["Screen"]
+    assert state["screens"] == ["TradeScreen"]
     assert state["orders"] == 0
 
 
@@ -152,11 +152,11 @@ def test_keys_typed_ahead_never_answer_the_confirmation(app: PtyApp) -> None:
     app.burst(b":buy 1 MES mkt\r\r\ry\r")
     state = app.wait(lambda s: s["screens"][-1] == "ConfirmDialog", limit=10)
     state = app.settle(1.0)
-    assert state["screens"] == ["Screen", "ConfirmDialog"], str(state)
+    assert state["screens"] == ["TradeScreen", "ConfirmDialog"], str(state)
     assert state["orders"] == 0
     # A key pressed now, with the dialog on screen, is an answer.
     app.burst(b"n")
-    state = app.wait(lambda s: s["screens"] == ["Screen"] and s["focused"] == "watchlist", limit=10)
+    state = app.wait(lambda s: s["screens"] == ["TradeScreen"] and s["focused"] == "watchlist", limit=10)
     assert state["orders"] == 0
 
     # A hotkey and a typed-ahead y: the y came before the question, so it is not the answer.
@@ -166,7 +166,7 @@ def test_keys_typed_ahead_never_answer_the_confirmation(app: PtyApp) -> None:
     assert state["orders"] == 0
     app.burst(b"y")
     state = app.wait(lambda s: s["orders"] == 1, limit=10)
-    assert state["screens"] == ["Screen"]
+    assert state["screens"] == ["TradeScreen"]
 
 
 def test_keys_after_a_hotkey_reach_what_it_opens(app: PtyApp) -> None:
@@ -174,12 +174,12 @@ def test_keys_after_a_hotkey_reach_what_it_opens(app: PtyApp) -> None:
     # Enter. Before, "A" and "M" went to the watchlist (s, x, b would have been hotkeys there).
     app.burst(b"aAMD\r")
     state = app.wait(lambda s: "AMD" in s["watchlist"], limit=10)
-    assert state["screens"] == ["Screen"] and state["orders"] == 0
+    assert state["screens"] == ["TradeScreen"] and state["orders"] == 0
     app.wait(lambda s: s["focused"] == "watchlist", limit=10)
     # Enter loads the ticket and moves there: what follows is typed into the symbol field.
     app.burst(b"\rNQ1!")
     state = app.wait(lambda s: s["ticket"].get("t-symbol") == "NQ1!", limit=10)
-    assert state["focused"] == "t-symbol" and state["orders"] == 0 and state["screens"] == ["Screen"]
+    assert state["focused"] == "t-symbol" and state["orders"] == 0 and state["screens"] == ["TradeScreen"]
     assert state["stalled"] == 0
 
 
@@ -192,10 +192,10 @@ def test_keys_wait_for_the_confirmation_and_the_kill_switch_does_not(app: PtyApp
     state = app.settle(0.5)
     assert state["cursor"] == 0 and state["dropped"] == ["j"] and state["orders"] == 0
     app.burst(b"n")
-    app.wait(lambda s: s["screens"] == ["Screen"] and s["focused"] == "watchlist", limit=10)
+    app.wait(lambda s: s["screens"] == ["TradeScreen"] and s["focused"] == "watchlist", limit=10)
     # The kill switch pressed while an order's check is still running comes up at once.
     app.burst(b"b")
     app.settle(0.3)
     app.burst(b"\x0b")  # ctrl+k
     state = app.wait(lambda s: s["dialog"] == "KILL SWITCH", limit=1.0)
-    assert state["screens"] == ["Screen", "ConfirmDialog"]  # before the order's confirmation
+    assert state["screens"] == ["TradeScreen", "ConfirmDialog"]  # before the order's confirmation

@@ -29,7 +29,7 @@ async def test_main_screen(engine, settings, snapshot, theme: str, size: tuple[i
     async with app.run_test(size=size) as pilot:
         await wait_for(app.ready.is_set, pilot)
         wide = size[0] >= WIDE_WIDTH and size[1] >= WIDE_HEIGHT
-        await wait_for(lambda: app.wide == wide and not app._layout_busy, pilot)
+        await wait_for(lambda: app.wide == wide and not app.trade.layout_busy, pilot)
         await wait_for(lambda: all(r.quote is not None for r in app.grid.rows), pilot)
         # The ticket's pre-trade preview runs 150 ms after its last change: wait for its verdict.
         await wait_for(lambda: app.ticket.last_decision is not None, pilot)

@@ -5,6 +5,9 @@ TUI keeps one import path.
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+
 from tterm.core.verbs import (
     ACCOUNT_WORDS,
     BUY_WORDS,
@@ -108,3 +111,115 @@ __all__ = [
     "format_order",
     "parse",
 ]
+
+
+# --------------------------------------------------------------------------- screen-only verbs
+# Verbs that only make sense on a screen (the hub's plain-text alerts never open a ladder), so
+# they are parsed here, in front of the shared grammar of :mod:`tterm.core.verbs`.
+
+DOM_WORDS = frozenset({"dom", "ladder", "depth"})
+REVERSE_WORDS = frozenset({"reverse", "rev", "flip"})
+BREAKEVEN_WORDS = frozenset({"breakeven", "be"})
+TRAIL_STOP_WORDS = frozenset({"trail", "trailing"})
+SCREEN_WORDS = DOM_WORDS | REVERSE_WORDS | BREAKEVEN_WORDS | TRAIL_STOP_WORDS
+
+
+@dataclass(frozen=True, slots=True)
+class DomCommand:
+    """Open the DOM price ladder for ``symbol`` (None: close it)."""
+
+    symbol: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReverseCommand:
+    symbol: str
+    account: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BreakevenCommand:
+    symbol: str
+    account: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TrailCommand:
+    symbol: str
+    ticks: int
+    account: str | None = None
+
+
+ScreenCommand = DomCommand | ReverseCommand | BreakevenCommand | TrailCommand
+
+_SYMBOL_RE = re.compile(r"^/?[A-Za-z][A-Za-z0-9.!:_-]*$")
+MAX_TRAIL_TICKS = 10_000
+
+
+def _screen_symbol(verb: str, token: str | None, example: str) -> str:
+    if token is None:
+        raise ParseError(f"{verb}: missing symbol, e.g. {example!r}")
+    if not _SYMBOL_RE.match(token) or token.isdigit():
+        raise ParseError(f"{verb}: {token[:24]!r} is not a symbol")
+    return token.upper()
+
+
+def _screen_account(verb: str, words: list[str]) -> tuple[list[str], str | None]:
+    if len(words) >= 2 and words[-2].lower() in ACCOUNT_WORDS:
+        return words[:-2], words[-1]
+    if words and words[-1].lower() in ACCOUNT_WORDS:
+        raise ParseError(f"{verb}: missing account name after {words[-1]!r}")
+    return words, None
+
+
+def parse_screen(text: str) -> ScreenCommand | None:
+    """A screen-only verb, or None when ``text`` is not one (then :func:`parse` takes it)."""
+    words = text.strip().lstrip(":").split()
+    if not words or words[0].lower() not in SCREEN_WORDS:
+        return None
+    verb = words[0].lower()
+    rest, account = _screen_account(verb, words[1:])
+    if verb in DOM_WORDS:
+        if account is not None:
+            raise ParseError(f"{verb}: the ladder trades the current account; switch with 'account NAME'")
+        if rest and rest[0].lower() in ("close", "off"):
+            if len(rest) > 1:
+                raise ParseError(f"{verb}: unexpected {' '.join(rest[1:])!r}")
+            return DomCommand(None)
+        symbol = _screen_symbol(verb, rest[0] if rest else None, "dom MES")
+        if len(rest) > 1:
+            raise ParseError(f"{verb}: unexpected {' '.join(rest[1:])!r}")
+        return DomCommand(symbol)
+    if verb in TRAIL_STOP_WORDS:
+        symbol = _screen_symbol(verb, rest[0] if rest else None, "trail MES 8")
+        if len(rest) < 2:
+            raise ParseError(f"{verb}: missing the distance in ticks, e.g. 'trail {symbol} 8'")
+        raw = rest[1].lower().removesuffix("ticks").removesuffix("tick").removesuffix("t")
+        if not raw.isdigit() or not 0 < int(raw[:6]) <= MAX_TRAIL_TICKS or len(raw) > 6:
+            raise ParseError(f"{verb}: {rest[1][:24]!r} is not a distance in ticks (1 to {MAX_TRAIL_TICKS:,})")
+        if len(rest) > 2:
+            raise ParseError(f"{verb}: unexpected {' '.join(rest[2:])!r}")
+        return TrailCommand(symbol, int(raw), account)
+    example = "reverse MES" if verb in REVERSE_WORDS else "breakeven MES"
+    symbol = _screen_symbol(verb, rest[0] if rest else None, example)
+    if len(rest) > 1:
+        raise ParseError(f"{verb}: unexpected {' '.join(rest[1:])!r}")
+    if verb in REVERSE_WORDS:
+        return ReverseCommand(symbol, account)
+    return BreakevenCommand(symbol, account)
+
+
+def describe_screen(cmd: ScreenCommand) -> str:
+    where = f" in {cmd.account or 'the current account'}" if not isinstance(cmd, DomCommand) else ""
+    match cmd:
+        case DomCommand(symbol=None):
+            return "close the DOM price ladder"
+        case DomCommand(symbol=s):
+            return f"open the DOM price ladder for {s}"
+        case ReverseCommand(symbol=s):
+            return f"REVERSE {s}{where}: one market order for twice the position"
+        case BreakevenCommand(symbol=s):
+            return f"BREAKEVEN {s}{where}: move the stop to the average price plus fees"
+        case TrailCommand(symbol=s, ticks=t):
+            return f"TRAIL {s}{where}: a trailing stop {t} ticks behind the market for the position"
+    raise TypeError(f"not a screen command: {cmd!r}")  # pragma: no cover

@@ -78,6 +78,8 @@ class OrderTicket(Vertical):
     """Account, symbol, side, quantity, type, prices, time in force and an optional bracket."""
 
     BINDINGS = bindings("ticket")
+    #: The kinds of engine change this pane is fed (see tterm.tui.screens.trade).
+    CONSUMES = frozenset({"quotes"})
 
     DEFAULT_CSS = """
     OrderTicket { height: auto; padding: 0 1; }

@@ -26,6 +26,7 @@ class PositionsTable(SyncedTable):
     """Open positions (and today's closed ones, for their realized P&L) plus per-account totals."""
 
     BINDINGS = bindings("positions")
+    CONSUMES = frozenset({"positions"})
     TONE_PREFIX = "positions"
     COMPONENT_CLASSES = SyncedTable.COMPONENT_CLASSES | {
         "positions--up",

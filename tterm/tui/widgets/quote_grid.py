@@ -116,6 +116,8 @@ class QuoteGrid(ScrollView, can_focus=True):
     """Live quotes for one watchlist; keys: see ``tterm.tui.keymap`` scope ``watchlist``."""
 
     BINDINGS = bindings("watchlist")
+    #: The kinds of engine change this pane is fed (see tterm.tui.screens.trade).
+    CONSUMES = frozenset({"quotes"})
 
     COMPONENT_CLASSES = {
         "quote-grid--header",

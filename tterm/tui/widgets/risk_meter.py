@@ -352,6 +352,8 @@ class RiskMeter(Widget):
 class RiskPanel(VerticalScroll):
     """A RiskMeter for every account, the current one first."""
 
+    CONSUMES = frozenset({"positions", "balances", "risk", "locks", "accounts"})
+
     DEFAULT_CSS = """
     RiskPanel { height: 1fr; padding: 0 1; }
     """
