@@ -48,6 +48,7 @@ from tterm.tui.modals.login import LoginScreen
 from tterm.tui.modals.prompt import Prompt
 from tterm.tui.ordered_keys import OrderedKeys
 from tterm.tui.orders import OrderPath
+from tterm.tui.presets import QuantityPresets
 from tterm.tui.screens.help import HelpScreen
 from tterm.tui.screens.trade import WIDE_HEIGHT, WIDE_WIDTH, TradeScreen
 from tterm.tui.screenshot import SCREENSHOT_DIR, save_svg
@@ -116,6 +117,7 @@ class TtermApp(OrderedKeys, App[None]):
         #: The one order path (every pane's orders) and the palette / command-bar runner.
         self.orders = OrderPath(self)
         self.commands = CommandRunner(self)
+        self.presets = QuantityPresets(self.settings.general.quantity_presets)
         hz = self.settings.general.refresh_hz
         self.refresh_hz = min(hz, SSH_MAX_HZ) if ssh else hz
         self.account: str | None = None
@@ -670,6 +672,11 @@ class TtermApp(OrderedKeys, App[None]):
         if not bar.is_open:
             self._return_focus = self.focused
             bar.open()
+
+    def return_focus_to(self, widget: Any) -> None:
+        """A command opened ``widget`` (the ladder): focus goes there when the command bar closes."""
+        if self.command_bar.is_open:
+            self._return_focus = widget
 
     def take_return_focus(self) -> Any:
         """Where focus goes back to when the command bar closes (and forget it)."""

@@ -38,6 +38,7 @@ from tterm.tui import format as fmt
 from tterm.tui.estimate import estimate_risk
 from tterm.tui.modals.confirm import ConfirmDialog
 from tterm.tui.modals.modify import ModifyOrderScreen
+from tterm.tui.widgets.blotter import order_price
 
 if TYPE_CHECKING:
     from tterm.tui.app import TtermApp
@@ -249,7 +250,7 @@ class OrderPath:
                 ConfirmDialog(
                     "Cancel orders",
                     f"CANCEL {len(orders)} order{'s' if len(orders) != 1 else ''} {what}?",
-                    [f"{o.order_id}: {o.describe()}" for o in orders[:6]],
+                    [self._order_line(o) for o in orders[:6]],
                     yes="Cancel orders",
                     danger=True,
                 )
@@ -266,6 +267,11 @@ class OrderPath:
             app.notify("cancel failed: " + "; ".join(failed), severity="error", timeout=10)
         else:
             app.notify(f"cancelled {len(orders)} order{'s' if len(orders) != 1 else ''} {what}", timeout=3)
+
+    def _order_line(self, o: Order) -> str:
+        price = order_price(o, self.app.instrument_or_none(o.symbol))
+        otype = o.order_type.value.replace("_", " ")
+        return f"{o.order_id}: {o.side.value.upper()} {o.quantity - o.filled_quantity} {o.symbol} {otype} {price}"
 
     def cancel_all(self, account: str, symbol: str | None) -> Worker[Any]:
         return self._run(self._cancel_all(account, symbol), "cancel")

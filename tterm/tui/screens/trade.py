@@ -26,10 +26,11 @@ from textual.widget import Widget
 from textual.widgets import Footer, Input, TabbedContent, TabPane
 
 from tterm.config import IfMissing
-from tterm.core.models import OrderRequest, OrderSource, OrderType, RiskStatus
+from tterm.core.models import Instrument, OrderRequest, OrderSource, OrderType, RiskStatus
 from tterm.tui.bridge import Changes
 from tterm.tui.widgets.blotter import FillsTable, OrdersTable
 from tterm.tui.widgets.command_bar import CommandBar
+from tterm.tui.widgets.dom_ladder import DomLadder
 from tterm.tui.widgets.order_ticket import OrderTicket
 from tterm.tui.widgets.positions import PositionsTable
 from tterm.tui.widgets.quote_grid import QuoteGrid
@@ -71,6 +72,7 @@ class TradeScreen(Screen[None]):
         yield StatusBar(id="status")
         with Horizontal(id="top"):
             yield QuoteGrid(id="watchlist")
+            yield Container(id="dom-slot")
             with Vertical(id="side"):
                 yield OrderTicket(self.tterm.bridge, id="ticket")
                 yield Container(id="side-risk")
@@ -92,6 +94,7 @@ class TradeScreen(Screen[None]):
         self.grid.flash_enabled = True
         self.grid.border_title = "Watchlist"
         self.ticket.border_title = "Order ticket"
+        self.ticket.presets = self.tterm.presets
         self.grid.focus()
         self.check_layout(self.app.size.width, self.app.size.height)
         self.tterm.trade_screen_mounted()
@@ -129,6 +132,10 @@ class TradeScreen(Screen[None]):
     @property
     def command_bar(self) -> CommandBar:
         return self.query_one("#command-bar", CommandBar)
+
+    @property
+    def dom(self) -> DomLadder | None:
+        return self.query_one_optional("#dom", DomLadder)
 
     def panes(self) -> list[Widget]:
         """The mounted panes that consume engine changes (each declares ``CONSUMES``)."""
@@ -174,6 +181,8 @@ class TradeScreen(Screen[None]):
             inst = pane.instrument
             if inst is not None and inst.symbol in ch.quotes:
                 pane.update_quote(ch.quotes[inst.symbol])
+        elif isinstance(pane, DomLadder):
+            pane.apply_changes(ch, self.tterm.bridge.state, self.tterm.account)
 
     def tables_changed(self, *names: str) -> None:
         self._dirty.update(names)
@@ -216,6 +225,9 @@ class TradeScreen(Screen[None]):
         self.update_status()
         if self.tterm.bridge.state.loaded:
             self.update_risk()
+        dom = self.dom
+        if dom is not None:
+            dom.set_freshness(self.tterm.freshness)
 
     # ------------------------------------------------------------------ status and risk
 
@@ -360,6 +372,12 @@ class TradeScreen(Screen[None]):
         elif pane == "fills":
             tabs.active = "tab-fills"
             self.fills_table.focus()
+        elif pane == "dom":
+            dom = self.dom
+            if dom is not None:
+                dom.focus()
+            else:
+                self.notify("no ladder open: dom SYMBOL opens one (or d on the watchlist)", severity="warning")
         elif pane in ("positions", "risk") and self.layout_busy:
             self.call_after_refresh(self.focus_pane, pane)  # the pane is moving between tab and side
         elif pane == "positions":
@@ -370,6 +388,82 @@ class TradeScreen(Screen[None]):
             if not self.wide:
                 tabs.active = "tab-risk"
             self.risk_panel.focus()
+
+    # ------------------------------------------------------------------ the DOM ladder
+
+    async def open_dom(self, inst: Instrument) -> None:
+        """Show the ladder for ``inst`` (replacing the one open): depth and trades are streamed
+        for it while it shows. On a small screen it takes the watchlist's place."""
+        app = self.tterm
+        dom = self.dom
+        if dom is None:
+            dom = DomLadder(id="dom")
+            await self.query_one("#dom-slot").mount(dom)
+        dom.risk = app.settings.risk
+        dom.quantity = app.presets.quantity(inst)
+        dom.show_instrument(inst, app.bridge.state, app.account, app.freshness)
+        self.set_class(True, "-dom")
+        await app.bridge.want("dom", [inst.symbol], kind="depth")
+        await app.bridge.want("dom", [inst.symbol], kind="trades")
+        await app.bridge.want("dom", [inst.symbol])
+        dom.focus()
+        app.return_focus_to(dom)
+
+    async def close_dom(self) -> None:
+        dom = self.dom
+        app = self.tterm
+        if dom is None:
+            return
+        refocus = dom.has_focus
+        self.set_class(False, "-dom")  # the watchlist shows again before it takes the focus
+        await dom.remove()
+        await app.bridge.want("dom", [], kind="depth")
+        await app.bridge.want("dom", [], kind="trades")
+        await app.bridge.want("dom", [])
+        if refocus:
+            self.call_after_refresh(self.grid.focus)
+
+    @on(DomLadder.Closed)
+    def _dom_closed(self, event: DomLadder.Closed) -> None:
+        event.stop()
+        self.run_worker(self.close_dom(), group="dom", exit_on_error=False)
+
+    @on(DomLadder.Problem)
+    def _dom_problem(self, event: DomLadder.Problem) -> None:
+        event.stop()
+        self.notify(event.text, title="ladder", severity="error", timeout=8)
+
+    @on(DomLadder.PlaceOrder)
+    def _dom_order(self, event: DomLadder.PlaceOrder) -> None:
+        event.stop()
+        self.tterm.orders.submit(event.request)
+
+    @on(DomLadder.Move)
+    def _dom_move(self, event: DomLadder.Move) -> None:
+        event.stop()
+        self.tterm.orders.move(event.order, event.price)
+
+    @on(DomLadder.CancelRow)
+    def _dom_cancel(self, event: DomLadder.CancelRow) -> None:
+        event.stop()
+        self.tterm.orders.cancel_orders(list(event.orders), event.what)
+
+    @on(DomLadder.PositionVerb)
+    def _dom_position(self, event: DomLadder.PositionVerb) -> None:
+        event.stop()
+        app = self.tterm
+        if app.account is None:
+            self.notify("no account yet", severity="error")
+            return
+        orders = app.orders
+        if event.verb == "flatten":
+            orders.flatten(app.account, event.symbol)
+        elif orders.position(app.account, event.symbol) is None:
+            self.notify(f"{event.verb}: no position in {event.symbol}", severity="error")
+        elif event.verb == "reverse":
+            orders.reverse(app.account, event.symbol, OrderSource.DOM)
+        elif event.verb == "breakeven":
+            orders.breakeven(app.account, event.symbol, OrderSource.DOM)
 
     # ------------------------------------------------------------------ watchlists
 
@@ -442,13 +536,17 @@ class TradeScreen(Screen[None]):
     @on(QuoteGrid.Trade)
     def _hotkey_trade(self, event: QuoteGrid.Trade) -> None:
         """Buy or sell at market from the watchlist: the symbol came with the key press, the
-        quantity is the ticket's."""
+        quantity is the row's asset-class preset (the ticket's, when it shows that class)."""
         event.stop()
         app = self.tterm
         if app.account is None:
             self.notify("no account yet", severity="error")
             return
-        qty = self.ticket.quantity or 1
+        resolved = app.bridge.resolve(event.listed)
+        if resolved.instrument is None:
+            self.notify(f"{event.listed}: {resolved.error}", severity="error")
+            return
+        qty = app.presets.quantity(resolved.instrument)
         request = OrderRequest(
             account=app.account,
             symbol=event.contract,
@@ -464,6 +562,54 @@ class TradeScreen(Screen[None]):
         event.stop()
         self.ticket.load(event.listed)
         self.focus_pane("ticket")
+
+    @on(QuoteGrid.CursorMoved)
+    def _cursor_moved(self, event: QuoteGrid.CursorMoved) -> None:
+        """The ticket's symbol follows the watchlist cursor (not while the ticket is being edited)."""
+        event.stop()
+        ticket = self.ticket
+        if ticket.has_focus_within:
+            return
+        ticket.follow(event.listed)
+
+    @on(QuoteGrid.OpenDom)
+    def _open_dom(self, event: QuoteGrid.OpenDom) -> None:
+        event.stop()
+        resolved = self.tterm.bridge.resolve(event.listed)
+        if resolved.instrument is None:
+            self.notify(f"{event.listed}: {resolved.error}", severity="error")
+            return
+        inst = resolved.instrument
+        self.tterm.keys_wait_for(self.run_worker(self.open_dom(inst), group="dom", exit_on_error=False))
+
+    @on(QuoteGrid.QuantityKey)
+    def _grid_quantity(self, event: QuoteGrid.QuantityKey) -> None:
+        event.stop()
+        resolved = self.tterm.bridge.resolve(event.listed)
+        if resolved.instrument is not None:
+            self.choose_quantity(resolved.instrument, event.slot, event.step)
+
+    @on(DomLadder.QuantityKey)
+    def _dom_quantity(self, event: DomLadder.QuantityKey) -> None:
+        event.stop()
+        dom = self.dom
+        if dom is not None and dom.instrument is not None:
+            self.choose_quantity(dom.instrument, event.slot, event.step)
+
+    def choose_quantity(self, inst: Instrument, slot: int | None, step: int) -> None:
+        """A preset key: the quantity for ``inst``'s asset class, shown where that class is traded."""
+        presets = self.tterm.presets
+        qty = presets.choose(inst, slot) if slot is not None else presets.step(inst, step)
+        if qty is None:
+            self.notify(f"{inst.asset_class.value}: only {len(presets.sizes(inst))} presets", severity="warning")
+            return
+        ticket = self.ticket
+        if ticket.instrument is not None and ticket.instrument.asset_class is inst.asset_class:
+            ticket.set_quantity(qty)
+        dom = self.dom
+        if dom is not None and dom.instrument is not None and dom.instrument.asset_class is inst.asset_class:
+            dom.set_quantity(qty)
+        self.notify(f"quantity {qty} for {inst.asset_class.value}s ({presets.label(inst)})", timeout=2)
 
     @on(QuoteGrid.Problem)
     def _grid_problem(self, event: QuoteGrid.Problem) -> None:
