@@ -189,6 +189,8 @@ def test_keys_wait_for_the_confirmation_and_the_kill_switch_does_not(app: PtyApp
     # under the order being prepared; it waits for the confirmation (which ignores it).
     app.burst(b"bj")
     state = app.wait(lambda s: s["screens"][-1] == "ConfirmDialog", limit=10)
+    # The j is handled by the dialog once it is up (how soon depends on the machine's load).
+    app.wait(lambda s: s["dropped"] == ["j"], limit=5)
     state = app.settle(0.5)
     assert state["cursor"] == 0 and state["dropped"] == ["j"] and state["orders"] == 0
     app.burst(b"n")
@@ -199,3 +201,40 @@ def test_keys_wait_for_the_confirmation_and_the_kill_switch_does_not(app: PtyApp
     app.burst(b"\x0b")  # ctrl+k
     state = app.wait(lambda s: s["dialog"] == "KILL SWITCH", limit=1.0)
     assert state["screens"] == ["TradeScreen", "ConfirmDialog"]  # before the order's confirmation
+
+
+def test_dom_keys_in_a_burst_never_trade_from_a_text_field(app: PtyApp) -> None:
+    # d opens the ladder (from a worker): the keys typed right after it move its cursor.
+    app.burst(b"dkk")
+    state = app.wait(lambda s: s["focused"] == "dom" and s["dom"] and s["dom"]["cursor"] == s["dom"]["market"] + 2,
+                     limit=10)  # fmt: skip
+    assert state["screens"] == ["TradeScreen"] and state["orders"] == 0
+    # With the ladder focused, a command typed in one burst lands in the command bar: b, s, B, S,
+    # x, m, f, r, e, [, ], 1-4 are ladder keys there, and none of them may act.
+    text = b"b s B S x m f r e [ ] 1 2 3 4 + -"
+    app.burst(b":" + text)
+    app.wait(lambda s: s["bar_value"] == text.decode(), limit=10)
+    state = app.settle()
+    assert state["screens"] == ["TradeScreen"], "a key of the command fired a ladder key"
+    assert state["orders"] == 0 and state["dom"]["quantity"] == 1 and state["dom"]["moving"] is None
+    app.burst(b"\x1b")
+    state = app.wait(lambda s: not s["bar_open"] and s["focused"] == "dom", limit=10)
+    # In the ticket's symbol field the same letters are text.
+    app.burst(b"\x1bOR" + b"bsBSxmfre[]")
+    state = app.wait(lambda s: s["ticket"].get("t-symbol", "").endswith("bsBSxmfre[]"), limit=10)
+    state = app.settle()
+    assert state["focused"] == "t-symbol" and state["orders"] == 0 and state["screens"] == ["TradeScreen"]
+    assert state["stalled"] == 0, state["stalled_keys"]
+
+
+def test_a_ladder_order_and_typed_ahead_keys(app: PtyApp) -> None:
+    # The ladder opens with its cursor on the ask; j twice goes one tick under the bid, b buys a
+    # limit there: one confirmation, and the y typed with it is dropped, not an answer.
+    app.burst(b"d")
+    app.wait(lambda s: s["focused"] == "dom" and s["dom"], limit=10)
+    app.burst(b"jjby")
+    state = app.wait(lambda s: s["screens"][-1] == "ConfirmDialog", limit=10)
+    state = app.settle(1.0)
+    assert state["orders"] == 0 and state["screens"] == ["TradeScreen", "ConfirmDialog"]
+    app.burst(b"y")
+    state = app.wait(lambda s: s["orders"] == 1 and s["screens"] == ["TradeScreen"], limit=10)

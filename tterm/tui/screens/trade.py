@@ -580,7 +580,7 @@ class TradeScreen(Screen[None]):
             self.notify(f"{event.listed}: {resolved.error}", severity="error")
             return
         inst = resolved.instrument
-        self.tterm.keys_wait_for(self.run_worker(self.open_dom(inst), group="dom", exit_on_error=False))
+        self.tterm.keys_wait_for(self.tterm.run_worker(self.open_dom(inst), group="dom", exit_on_error=False))
 
     @on(QuoteGrid.QuantityKey)
     def _grid_quantity(self, event: QuoteGrid.QuantityKey) -> None:
