@@ -206,6 +206,7 @@ class DomLadder(Widget, can_focus=True):
         self.moving: Order | None = None
         self.stale = False
         self._cells: dict[int, RowCells] = {}
+        self._price_texts: dict[int, str] = {}
         self._strips: dict[tuple[RowCells, int, int], Strip] = {}
         self._styles: dict[str, Style] = {}
         self._header_key: object = None
@@ -223,6 +224,7 @@ class DomLadder(Widget, can_focus=True):
         self.instrument = inst
         self.border_title = f"DOM {inst.symbol}"
         if changed:
+            self._price_texts = {}
             self.volume_at = {}
             self.last_index = None
             self.moving = None
@@ -375,7 +377,7 @@ class DomLadder(Widget, can_focus=True):
         return RowCells(
             buys=_orders_cell(here, Side.BUY),
             bid=bid_sz,
-            price=fmt.price(price, inst),
+            price=self._price_text(idx, price),
             ask=ask_sz,
             sells=_orders_cell(here, Side.SELL),
             volume=fmt.volume(vol) if vol else "",
@@ -383,6 +385,14 @@ class DomLadder(Widget, can_focus=True):
             last=idx == self.last_index,
             avg=bool(avg),
         )
+
+    def _price_text(self, idx: int, price: Decimal) -> str:
+        text = self._price_texts.get(idx)
+        if text is None:
+            if len(self._price_texts) > 4096:
+                self._price_texts.clear()
+            text = self._price_texts[idx] = fmt.price(price, self.instrument)
+        return text
 
     def orders_at(self, idx: int) -> list[Order]:
         return [o for o in self.orders if (p := order_price(o)) is not None and self.index(p) == idx]
