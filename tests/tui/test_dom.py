@@ -224,3 +224,13 @@ async def test_watchlist_key_opens_the_ladder_and_escape_closes_it(engine, setti
         await wait_for(lambda: app.trade.dom is None, pilot)
         await wait_for(lambda: app.focused is app.grid, pilot)
         assert "MESZ6" not in app.bridge.subscribed_to("depth")
+
+
+async def test_a_ladder_for_an_unknown_symbol_is_refused(engine, settings) -> None:
+    app = make_app(engine, settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(app.ready.is_set, pilot)
+        await pilot.press("colon", *"dom ZZZQ", "enter")
+        await wait_for(lambda: any(t.startswith("dom: ") and "ZZZQ" in t for t in texts(app)), pilot)
+        assert app.trade.dom is None and app.bridge.subscribed_to("depth") == frozenset()
+        assert app.command_bar.is_open  # the command stays for correcting

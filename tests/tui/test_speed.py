@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
 from textual.widgets import Input
 
 from tests.tui.conftest import make_app, push, wait_for
@@ -148,3 +149,19 @@ async def test_reverse_and_trail_verbs(engine, settings) -> None:
         assert trail.order_type is OrderType.TRAILING_STOP and trail.trail_amount == D("2.00")
         await pilot.press("colon", *"trail MES 0", "enter")
         await wait_for(lambda: any("is not a distance in ticks" in t for t in texts(app)), pilot)
+
+
+@pytest.mark.parametrize(("size", "longest"), [((80, 24), 8.0), ((160, 48), 15.0)])
+async def test_toasts_on_a_small_screen_stay_briefly(engine, settings, size, longest) -> None:
+    """At 80x24 toasts sit over the blotter and positions: they go within seconds (rejects stay
+    listed in the fills pane); a big screen keeps them as long as asked."""
+    app = make_app(engine, settings)
+    async with app.run_test(size=size) as pilot:
+        await started(app, pilot)
+        await wait_for(lambda: app.wide == (size[0] >= 140) and not app.trade.layout_busy, pilot)
+        app.notify("REJECTED something", severity="error", timeout=15)
+        app.notify("filled something", timeout=6)
+        await wait_for(lambda: len([n for n in app._notifications if "something" in n.message]) == 2, pilot)
+        error, info = [n for n in app._notifications if "something" in n.message]
+        assert error.timeout == longest
+        assert info.timeout == (3.0 if longest == 8.0 else 6)

@@ -84,6 +84,25 @@ def _orders_cell(orders: list[Order], side: Side) -> str:
     return f"{qty}{'s' if stop else ''}"
 
 
+#: Column key -> (x, x + width) on a row (a separator belongs to the column after it).
+SPANS: dict[str, tuple[int, int]] = {}
+_x = 0
+for _n, (_key, _title, _w, _align) in enumerate(COLUMNS):
+    SPANS[_key] = (_x, _x + _w + (1 if _n else 0))
+    _x += _w + (1 if _n else 0)
+_CELL_KEYS = ("buys", "bid", "ask", "sells", "volume")
+
+
+def _changed_span(old: RowCells | None, new: RowCells, width: int) -> tuple[int, int]:
+    """The x range of a row to repaint: the whole row when a mark or the price moved."""
+    if old is None or (old.touch, old.last, old.avg, old.price) != (new.touch, new.last, new.avg, new.price):
+        return 0, width
+    xs = [SPANS[k] for k in _CELL_KEYS if getattr(old, k) != getattr(new, k)]
+    if not xs:
+        return 0, width
+    return min(a for a, _ in xs), min(width, max(b for _, b in xs))
+
+
 def order_price(order: Order) -> Decimal | None:
     """The price an order rests at on the ladder: a stop's trigger, else its limit."""
     if order.order_type in (OrderType.STOP, OrderType.STOP_LIMIT, OrderType.TRAILING_STOP):
@@ -398,14 +417,18 @@ class DomLadder(Widget, can_focus=True):
         return [o for o in self.orders if (p := order_price(o)) is not None and self.index(p) == idx]
 
     def _update_rows(self) -> None:
-        """Recompute the visible rows; refresh only those whose cells changed."""
+        """Recompute the visible rows; refresh only those whose cells changed, and of those only
+        the changed columns when the marks stayed (a size change repaints its own cell, which
+        keeps the bytes sent over SSH down when a busy book changes a few levels a frame)."""
         width = self.size.width
         for y, idx in enumerate(self.visible_indices()):
             cells = self._cells_for(idx)
-            if self._cells.get(idx) != cells:
+            old = self._cells.get(idx)
+            if old != cells:
                 self._cells[idx] = cells
                 self.refreshed_rows.append(idx)
-                self.refresh(Region(0, y + HEADER_LINES, width, 1))
+                x0, x1 = _changed_span(old, cells, width)
+                self.refresh(Region(x0, y + HEADER_LINES, x1 - x0, 1))
         self._refresh_header()
 
     def _repaint_all(self) -> None:
