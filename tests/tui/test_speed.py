@@ -165,3 +165,19 @@ async def test_toasts_on_a_small_screen_stay_briefly(engine, settings, size, lon
         error, info = [n for n in app._notifications if "something" in n.message]
         assert error.timeout == longest
         assert info.timeout == (3.0 if longest == 8.0 else 6)
+
+
+async def test_reverse_and_breakeven_keys_on_the_positions_pane(engine, settings) -> None:
+    await engine.place(OrderRequest(account=ACCOUNT, symbol="MES", side=Side.BUY, quantity=1))
+    app = make_app(engine, settings)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await started(app, pilot)
+        await pilot.press("f6")
+        await wait_for(lambda: "paper:FUT50K|MESZ6" in app.positions_table.positions, pilot)
+        app.positions_table.move_cursor(row=app.positions_table.get_row_index("paper:FUT50K|MESZ6"))
+        await pilot.press("e")  # still at the entry price: refused, nothing sent
+        await wait_for(lambda: any("has not moved past the breakeven" in t for t in texts(app)), pilot)
+        await pilot.press("r")
+        await confirm(pilot, app, "REVERSE long 1 MESZ6: SELL 2 MESZ6 at market")
+        await pilot.press("y")
+        await wait_for(lambda: engine.position(ACCOUNT, "MESZ6").quantity == -1, pilot)

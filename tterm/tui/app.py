@@ -36,14 +36,23 @@ from tterm.core.broker import LoginResult
 from tterm.core.client import EngineClient
 from tterm.core.clock import ClockError, CmeClock
 from tterm.core.instruments import UnknownSymbol
-from tterm.core.models import Account, Fill, Instrument, ModelError, Order, OrderStatus, utcnow
+from tterm.core.models import Account, Fill, Instrument, ModelError, Order, OrderSource, OrderStatus, utcnow
 from tterm.tui import format as fmt
 from tterm.tui.actions import CommandError, CommandRunner
 from tterm.tui.bridge import Bridge, Changes
 from tterm.tui.commands import Plan, TradeCommands
 from tterm.tui.freshness import Freshness, freshness
 from tterm.tui.keymap import SPECS, bindings, check_keymap, effective_keys
-from tterm.tui.messages import AccountChosen, CancelAll, CancelOrder, Flatten, ModifyOrder, SubmitOrder, SymbolChosen
+from tterm.tui.messages import (
+    AccountChosen,
+    CancelAll,
+    CancelOrder,
+    Flatten,
+    ModifyOrder,
+    PositionVerb,
+    SubmitOrder,
+    SymbolChosen,
+)
 from tterm.tui.modals.login import LoginScreen
 from tterm.tui.modals.prompt import Prompt
 from tterm.tui.ordered_keys import OrderedKeys
@@ -591,6 +600,14 @@ class TtermApp(OrderedKeys, App[None]):
     def _flatten(self, event: Flatten) -> None:
         event.stop()
         self.orders.flatten(event.account, event.symbol)
+
+    @on(PositionVerb)
+    def _position_verb(self, event: PositionVerb) -> None:
+        event.stop()
+        if event.verb == "reverse":
+            self.orders.reverse(event.account, event.symbol, OrderSource.HOTKEY)
+        elif event.verb == "breakeven":
+            self.orders.breakeven(event.account, event.symbol, OrderSource.HOTKEY)
 
     def action_kill_switch(self) -> None:
         self.orders.kill_switch()

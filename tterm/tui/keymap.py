@@ -118,6 +118,10 @@ SPECS: tuple[BindingSpec, ...] = (
     # ---- positions
     _B("positions.flatten", "f", "flatten_position", "Flatten",
         "Flatten the selected position (on a TOTAL row: the account)", "positions"),
+    _B("positions.reverse", "r", "reverse_position", "Reverse",
+        "Reverse the selected position at market (one order for twice its size; asks first)", "positions"),
+    _B("positions.breakeven", "e", "breakeven_position", "Breakeven",
+        "Move the selected position's stop to its average price plus fees (or place one there)", "positions"),
     _B("positions.flatten_account", "F", "flatten_account", "Flatten acct",
         "Flatten everything in the selected account", "positions"),
     # ---- DOM price ladder
