@@ -234,3 +234,22 @@ async def test_a_ladder_for_an_unknown_symbol_is_refused(engine, settings) -> No
         await wait_for(lambda: any(t.startswith("dom: ") and "ZZZQ" in t for t in texts(app)), pilot)
         assert app.trade.dom is None and app.bridge.subscribed_to("depth") == frozenset()
         assert app.command_bar.is_open  # the command stays for correcting
+
+
+async def test_a_broker_without_depth_still_gets_a_ladder_and_is_told(engine, settings, monkeypatch) -> None:
+    from tterm.core.client import EngineError
+
+    async def no_depth(symbols):
+        raise EngineError("not supported by paper: depth")
+
+    monkeypatch.setattr(engine, "subscribe_depth", no_depth)
+    app = make_app(engine, settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(app.ready.is_set, pilot)
+        await pilot.press("colon", *"dom MES", "enter")
+        await wait_for(lambda: app.trade.dom is not None and app.focused is app.trade.dom, pilot)
+        await wait_for(lambda: any("no depth: the touch comes from the quote" in t for t in texts(app)), pilot)
+        dom = app.trade.dom
+        await wait_for(lambda: dom._cells.get(dom.index(D("5000.00"))) is not None, pilot)
+        assert dom._cells[dom.index(D("5000.00"))].touch == "bid"  # from the quote
+        assert app.bridge.subscribed_to("depth") == frozenset()

@@ -26,7 +26,9 @@ from textual.widget import Widget
 from textual.widgets import Footer, Input, TabbedContent, TabPane
 
 from tterm.config import IfMissing
-from tterm.core.models import Instrument, OrderRequest, OrderSource, OrderType, RiskStatus
+from tterm.core.client import EngineError
+from tterm.core.instruments import UnknownSymbol
+from tterm.core.models import Instrument, ModelError, OrderRequest, OrderSource, OrderType, RiskStatus
 from tterm.tui.bridge import Changes
 from tterm.tui.widgets.blotter import FillsTable, OrdersTable
 from tterm.tui.widgets.command_bar import CommandBar
@@ -403,9 +405,17 @@ class TradeScreen(Screen[None]):
         dom.quantity = app.presets.quantity(inst)
         dom.show_instrument(inst, app.bridge.state, app.account, app.freshness)
         self.set_class(True, "-dom")
-        await app.bridge.want("dom", [inst.symbol], kind="depth")
-        await app.bridge.want("dom", [inst.symbol], kind="trades")
         await app.bridge.want("dom", [inst.symbol])
+        missing = []
+        for kind, what in (("depth", "no depth: the touch comes from the quote"),
+                           ("trades", "no prints: no last trade or volume at price")):  # fmt: skip
+            try:
+                await app.bridge.want("dom", [inst.symbol], kind=kind)
+            except (EngineError, UnknownSymbol, ModelError) as exc:
+                await app.bridge.want("dom", [], kind=kind)
+                missing.append(f"{what} ({exc})")
+        if missing:
+            self.notify(f"{inst.symbol}: " + "; ".join(missing), title="ladder", severity="warning", timeout=10)
         dom.focus()
         app.return_focus_to(dom)
 
