@@ -211,6 +211,21 @@ class GeneralSettings(_Section):
     confirm_orders: bool = True
     default_account: AccountId = "paper:FUT50K"
     data_dir: Path | None = None
+    # Quantity presets per asset class (keys 1-4 pick one, + and - step): `b` on AAPL buys 100
+    # shares, not 1, unless you choose otherwise. Each list: up to four whole numbers, ascending.
+    quantity_presets: dict[Literal["future", "equity", "option"], list[int]] = Field(
+        default_factory=lambda: {"future": [1, 2, 5, 10], "equity": [100, 200, 500, 1000], "option": [1, 2, 5, 10]}
+    )
+
+    @field_validator("quantity_presets")
+    @classmethod
+    def _presets(cls, v: dict[str, list[int]]) -> dict[str, list[int]]:
+        for asset, sizes in v.items():
+            if not 1 <= len(sizes) <= 4:
+                raise ValueError(f"quantity_presets.{asset}: give one to four sizes, got {len(sizes)}")
+            if any(n < 1 for n in sizes) or sorted(set(sizes)) != sizes:
+                raise ValueError(f"quantity_presets.{asset}: sizes must be whole numbers >= 1, ascending, got {sizes}")
+        return v
 
     @field_validator("data_dir")
     @classmethod

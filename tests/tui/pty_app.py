@@ -47,6 +47,8 @@ class StateApp(TtermApp):
     def __init__(self, *args: Any, state_file: Path, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.state_file = state_file
+        #: The keys the stall watchdog had to release, with their flight state (for a failing test).
+        self.stalled_keys: list[str] = []
 
     stalled_keys: list[str] = []
 
@@ -91,10 +93,25 @@ class StateApp(TtermApp):
             "flight": _flight(self),
             "backlog": len(getattr(self, "_key_backlog", ())),
             "legs": len(getattr(next((sc for sc in self.screen_stack if hasattr(sc, "legs")), None), "legs", ())),
+            "dom": self._dom_state(),
         }
         tmp = self.state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(state))
         os.replace(tmp, self.state_file)
+
+    def _key_stalled(self, seq: int) -> None:
+        flight = getattr(self, "_key_flight", None)
+        if flight is not None and flight.seq == seq:
+            self.stalled_keys.append(f"{getattr(flight.event, 'key', 'paste')} {_flight(self)}")
+        super()._key_stalled(seq)
+
+    def _dom_state(self) -> dict[str, Any] | None:
+        dom = self.trade.dom
+        if dom is None or dom.instrument is None:
+            return None
+        market = dom.market_index()
+        return {"symbol": dom.instrument.symbol, "cursor": dom.cursor, "market": market, "quantity": dom.quantity,
+                "moving": dom.moving.order_id if dom.moving is not None else None}  # fmt: skip
 
 
 def _flight(app: Any) -> str:

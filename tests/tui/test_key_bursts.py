@@ -112,7 +112,7 @@ def test_commands_typed_in_one_burst_land_in_the_command_bar(app: PtyApp) -> Non
     state = app.wait(lambda s: s["bar_value"] == "buy 2 MES mkt", limit=10)
     assert state["focused"] == "cmd-input"
     state = app.settle()
-    assert state["screens"] == ["Screen"], "a key of the command fired a hotkey"
+    assert state["screens"] == ["TradeScreen"], "a key of the command fired a hotkey"
     assert state["orders"] == 0
     assert state["bar_value"] == "buy 2 MES mkt"
     close_bar(app)
@@ -122,7 +122,7 @@ def test_commands_typed_in_one_burst_land_in_the_command_bar(app: PtyApp) -> Non
     app.wait(lambda s: s["bar_value"] == "xk", limit=10)
     state = app.settle()
     assert state["watchlist"] == watchlist
-    assert state["screens"] == ["Screen"]
+    assert state["screens"] == ["TradeScreen"]
     close_bar(app)
 
     # Every letter here is a watchlist hotkey when the watchlist has focus (b, s, x, a, o, j, k, g).
@@ -130,7 +130,7 @@ def test_commands_typed_in_one_burst_land_in_the_command_bar(app: PtyApp) -> Non
     app.burst(b":" + text)
     app.wait(lambda s: s["bar_value"] == text.decode(), limit=10)
     state = app.settle()
-    assert state["screens"] == ["Screen"]
+    assert state["screens"] == ["TradeScreen"]
     assert state["orders"] == 0
     assert state["watchlist"] == watchlist
     # Every key's handling finished on its own: none waited for the stall watchdog.
@@ -142,7 +142,7 @@ def test_a_burst_through_focus_changes_keeps_every_key(app: PtyApp) -> None:
     # the side), and the 5 must land there.
     app.burst(b"\x1bOR\t\t5")
     state = app.wait(lambda s: s["focused"] == "t-qty" and s["ticket"].get("t-qty") == "5", limit=10)
-    assert state["screens"] == ["Screen"]
+    assert state["screens"] == ["TradeScreen"]
     assert state["orders"] == 0
 
 
@@ -152,11 +152,11 @@ def test_keys_typed_ahead_never_answer_the_confirmation(app: PtyApp) -> None:
     app.burst(b":buy 1 MES mkt\r\r\ry\r")
     state = app.wait(lambda s: s["screens"][-1] == "ConfirmDialog", limit=10)
     state = app.settle(1.0)
-    assert state["screens"] == ["Screen", "ConfirmDialog"], str(state)
+    assert state["screens"] == ["TradeScreen", "ConfirmDialog"], str(state)
     assert state["orders"] == 0
     # A key pressed now, with the dialog on screen, is an answer.
     app.burst(b"n")
-    state = app.wait(lambda s: s["screens"] == ["Screen"] and s["focused"] == "watchlist", limit=10)
+    state = app.wait(lambda s: s["screens"] == ["TradeScreen"] and s["focused"] == "watchlist", limit=10)
     assert state["orders"] == 0
 
     # A hotkey and a typed-ahead y: the y came before the question, so it is not the answer.
@@ -166,7 +166,7 @@ def test_keys_typed_ahead_never_answer_the_confirmation(app: PtyApp) -> None:
     assert state["orders"] == 0
     app.burst(b"y")
     state = app.wait(lambda s: s["orders"] == 1, limit=10)
-    assert state["screens"] == ["Screen"]
+    assert state["screens"] == ["TradeScreen"]
 
 
 def test_keys_after_a_hotkey_reach_what_it_opens(app: PtyApp) -> None:
@@ -174,12 +174,12 @@ def test_keys_after_a_hotkey_reach_what_it_opens(app: PtyApp) -> None:
     # Enter. Before, "A" and "M" went to the watchlist (s, x, b would have been hotkeys there).
     app.burst(b"aAMD\r")
     state = app.wait(lambda s: "AMD" in s["watchlist"], limit=10)
-    assert state["screens"] == ["Screen"] and state["orders"] == 0
+    assert state["screens"] == ["TradeScreen"] and state["orders"] == 0
     app.wait(lambda s: s["focused"] == "watchlist", limit=10)
     # Enter loads the ticket and moves there: what follows is typed into the symbol field.
     app.burst(b"\rNQ1!")
     state = app.wait(lambda s: s["ticket"].get("t-symbol") == "NQ1!", limit=10)
-    assert state["focused"] == "t-symbol" and state["orders"] == 0 and state["screens"] == ["Screen"]
+    assert state["focused"] == "t-symbol" and state["orders"] == 0 and state["screens"] == ["TradeScreen"]
     assert state["stalled"] == 0
 
 
@@ -189,16 +189,55 @@ def test_keys_wait_for_the_confirmation_and_the_kill_switch_does_not(app: PtyApp
     # under the order being prepared; it waits for the confirmation (which ignores it).
     app.burst(b"bj")
     state = app.wait(lambda s: s["screens"][-1] == "ConfirmDialog", limit=10)
+    # The j is handled by the dialog once it is up (how soon depends on the machine's load).
+    app.wait(lambda s: s["dropped"] == ["j"], limit=5)
     state = app.settle(0.5)
     assert state["cursor"] == 0 and state["dropped"] == ["j"] and state["orders"] == 0
     app.burst(b"n")
-    app.wait(lambda s: s["screens"] == ["Screen"] and s["focused"] == "watchlist", limit=10)
+    app.wait(lambda s: s["screens"] == ["TradeScreen"] and s["focused"] == "watchlist", limit=10)
     # The kill switch pressed while an order's check is still running comes up at once.
     app.burst(b"b")
     app.settle(0.3)
     app.burst(b"\x0b")  # ctrl+k
     state = app.wait(lambda s: s["dialog"] == "KILL SWITCH", limit=1.0)
-    assert state["screens"] == ["Screen", "ConfirmDialog"]  # before the order's confirmation
+    assert state["screens"] == ["TradeScreen", "ConfirmDialog"]  # before the order's confirmation
+
+
+def test_dom_keys_in_a_burst_never_trade_from_a_text_field(app: PtyApp) -> None:
+    # d opens the ladder (from a worker): the keys typed right after it move its cursor.
+    app.burst(b"dkk")
+    state = app.wait(lambda s: s["focused"] == "dom" and s["dom"] and s["dom"]["cursor"] == s["dom"]["market"] + 2,
+                     limit=10)  # fmt: skip
+    assert state["screens"] == ["TradeScreen"] and state["orders"] == 0
+    # With the ladder focused, a command typed in one burst lands in the command bar: b, s, B, S,
+    # x, m, f, r, e, [, ], 1-4 are ladder keys there, and none of them may act.
+    text = b"b s B S x m f r e [ ] 1 2 3 4 + -"
+    app.burst(b":" + text)
+    app.wait(lambda s: s["bar_value"] == text.decode(), limit=10)
+    state = app.settle()
+    assert state["screens"] == ["TradeScreen"], "a key of the command fired a ladder key"
+    assert state["orders"] == 0 and state["dom"]["quantity"] == 1 and state["dom"]["moving"] is None
+    app.burst(b"\x1b")
+    state = app.wait(lambda s: not s["bar_open"] and s["focused"] == "dom", limit=10)
+    # In the ticket's symbol field the same letters are text.
+    app.burst(b"\x1bOR" + b"bsBSxmfre[]")
+    state = app.wait(lambda s: s["ticket"].get("t-symbol", "").endswith("bsBSxmfre[]"), limit=10)
+    state = app.settle()
+    assert state["focused"] == "t-symbol" and state["orders"] == 0 and state["screens"] == ["TradeScreen"]
+    assert state["stalled"] == 0, state["stalled_keys"]
+
+
+def test_a_ladder_order_and_typed_ahead_keys(app: PtyApp) -> None:
+    # The ladder opens with its cursor on the ask; j twice goes one tick under the bid, b buys a
+    # limit there: one confirmation, and the y typed with it is dropped, not an answer.
+    app.burst(b"d")
+    app.wait(lambda s: s["focused"] == "dom" and s["dom"], limit=10)
+    app.burst(b"jjby")
+    state = app.wait(lambda s: s["screens"][-1] == "ConfirmDialog", limit=10)
+    state = app.settle(1.0)
+    assert state["orders"] == 0 and state["screens"] == ["TradeScreen", "ConfirmDialog"]
+    app.burst(b"y")
+    state = app.wait(lambda s: s["orders"] == 1 and s["screens"] == ["TradeScreen"], limit=10)
 
 
 def test_an_alert_typed_in_one_burst_on_the_alerts_screen(app: PtyApp) -> None:
@@ -213,5 +252,5 @@ def test_an_alert_typed_in_one_burst_on_the_alerts_screen(app: PtyApp) -> None:
     state = app.wait(lambda s: len(s["alerts"]) == 2, limit=10)
     assert state["alerts"] == ["MES (MESZ6) bid < 4990.00 (axe quote)", "MES (MESZ6) last > 5001.00"]
     state = app.settle()
-    assert state["screens"] == ["Screen", "AlertsScreen"] and len(state["alerts"]) == 2
+    assert state["screens"] == ["TradeScreen", "AlertsScreen"] and len(state["alerts"]) == 2
     assert state["orders"] == 0 and state["stalled"] == 0, state["stalled_keys"]

@@ -18,9 +18,9 @@ def test_keys_typed_after_c_go_to_the_chart_not_the_watchlist(app: PtyApp) -> No
     state = app.wait(lambda s: s["screens"][-1] == "ChartScreen" and s["focused"] == "chart", limit=15)
     state = app.settle(1.0)
     assert state["watchlist"] == watchlist and state["orders"] == 0
-    assert state["screens"] == ["Screen", "ChartScreen"]
+    assert state["screens"] == ["TradeScreen", "ChartScreen"]
     app.burst(b"\x1b")
-    state = app.wait(lambda s: s["screens"] == ["Screen"] and s["focused"] == "watchlist", limit=10)
+    state = app.wait(lambda s: s["screens"] == ["TradeScreen"] and s["focused"] == "watchlist", limit=10)
     assert state["watchlist"] == watchlist and state["orders"] == 0
 
 
@@ -30,7 +30,7 @@ def test_a_screen_verb_typed_in_one_burst_opens_the_tape(app: PtyApp) -> None:  
     state = app.settle(0.5)
     assert state["focused"] == "tape" and state["orders"] == 0 and not state["bar_open"]
     app.burst(b"\x1b")
-    app.wait(lambda s: s["screens"] == ["Screen"], limit=10)
+    app.wait(lambda s: s["screens"] == ["TradeScreen"], limit=10)
 
 
 def test_a_command_typed_over_the_chain_is_a_command_not_chain_keys(app: PtyApp) -> None:  # noqa: F811
@@ -40,7 +40,7 @@ def test_a_command_typed_over_the_chain_is_a_command_not_chain_keys(app: PtyApp)
     app.settle(1.0)
     app.burst(b":buy 1 MES mkt\r")
     state = app.wait(lambda s: s["screens"][-1] == "ConfirmDialog", limit=15)
-    assert state["screens"] == ["Screen", "ChainScreen", "ConfirmDialog"] and state["orders"] == 0
+    assert state["screens"] == ["TradeScreen", "ChainScreen", "ConfirmDialog"] and state["orders"] == 0
     app.burst(b"n")
-    state = app.wait(lambda s: s["screens"] == ["Screen", "ChainScreen"], limit=10)
+    state = app.wait(lambda s: s["screens"] == ["TradeScreen", "ChainScreen"], limit=10)
     assert state["orders"] == 0 and state["legs"] == 0

@@ -53,7 +53,7 @@ async def test_prices_read_the_same_in_every_pane_toast_and_dialog(engine, setti
         await wait_for(lambda: any(t.startswith("FILLED") for t in toasts), pilot)
         assert "@ 5,000.25 " in next(t for t in toasts if t.startswith("FILLED"))
         # The confirmation's headline.
-        app.submit_order(limit.with_changes(limit_price=D("4991.00")))
+        app.orders.submit(limit.with_changes(limit_price=D("4991.00")))
         await wait_for(lambda: isinstance(app.screen, ConfirmDialog), pilot)
         assert "limit 4,991.00" in app.screen.headline
         await pilot.press("n")

@@ -119,13 +119,17 @@ async def test_sort_keeps_the_cursor_on_its_symbol_and_resorts_at_most_once_a_se
 
 
 async def test_narrow_grid_drops_low_priority_columns() -> None:
+    """Bid and ask stay with the symbol as the grid narrows (the 80x24 watchlist); the rest go first."""
     app = GridApp()
     async with app.run_test(size=(44, 10)) as pilot:
         grid = app.query_one(QuoteGrid)
         await pilot.pause()
-        assert grid.visible_columns[:2] == ("symbol", "last")
-        assert "change_pct" in grid.visible_columns
-        assert "bid_size" not in grid.visible_columns and "ask_size" not in grid.visible_columns
+        assert grid.visible_columns == ("symbol", "last", "bid", "ask")
+    app = GridApp()
+    async with app.run_test(size=(34, 10)) as pilot:
+        grid = app.query_one(QuoteGrid)
+        await pilot.pause()
+        assert grid.visible_columns == ("symbol", "bid", "ask")
 
 
 async def test_an_absent_side_shows_as_absent_not_as_a_stale_price() -> None:

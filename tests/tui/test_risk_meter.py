@@ -10,7 +10,7 @@ from textual.app import App, ComposeResult
 from tterm.core.clock import CT
 from tterm.core.models import Account, RiskStatus
 from tterm.risk.profiles import load_profiles
-from tterm.tui.app import _fields
+from tterm.tui.screens.trade import _fields
 from tterm.tui.themes import ThemeVariablesMixin
 from tterm.tui.widgets.risk_meter import RiskMeter, status_from_profile
 

@@ -181,6 +181,7 @@ class OrderSource(StrEnum):
     PALETTE = "palette"
     COMMAND_BAR = "command_bar"
     HOTKEY = "hotkey"
+    DOM = "dom"
     WEBHOOK = "webhook"
     RISK = "risk"
     API = "api"

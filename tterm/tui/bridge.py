@@ -21,6 +21,7 @@ from tterm.core.models import (
     AccountLock,
     AccountSnapshot,
     ConnectionStatus,
+    Depth,
     Fill,
     Instrument,
     ModelError,
@@ -31,6 +32,7 @@ from tterm.core.models import (
     Quote,
     RiskDecision,
     RiskStatus,
+    Trade,
 )
 
 
@@ -52,10 +54,21 @@ class Changes:
     #: Price alerts: the list changed; the ones that fired (each once: a toast and the bell).
     alerts: bool = False
     alerts_fired: list[AlertFired] = field(default_factory=list)
+    depth: dict[str, Depth] = field(default_factory=dict)
+    trades: list[Trade] = field(default_factory=list)
     events: int = 0
 
     def __bool__(self) -> bool:
         return self.events > 0
+
+    def kinds(self) -> frozenset[str]:
+        """The names of the parts that changed: what a pane's ``CONSUMES`` is matched against."""
+        return frozenset(name for name in EVENT_KINDS if getattr(self, name))
+
+
+#: Every kind of change a pane may consume (the fields of :class:`Changes`).
+EVENT_KINDS = ("quotes", "orders", "fills", "positions", "balances", "connections", "locks", "risk", "accounts",
+               "notices", "decisions", "depth", "trades")  # fmt: skip
 
 
 class ScreenState:
@@ -68,6 +81,8 @@ class ScreenState:
         self.orders: dict[tuple[str, str], Order] = {}
         self.fills: dict[str, Fill] = {}
         self.quotes: dict[str, Quote] = {}
+        #: The latest book per symbol, for the symbols a ladder shows (coalesced like quotes).
+        self.depth: dict[str, Depth] = {}
         self.connections: dict[str, ConnectionStatus] = {}
         self.locks: dict[str, AccountLock] = {}
         self.risk: dict[str, RiskStatus] = {}
@@ -111,6 +126,11 @@ class ScreenState:
             if t is Quote:
                 self.quotes[ev.symbol] = ev
                 ch.quotes[ev.symbol] = ev
+            elif t is Depth:
+                self.depth[ev.symbol] = ev
+                ch.depth[ev.symbol] = ev
+            elif t is Trade:
+                ch.trades.append(ev)
             elif t is Order:
                 self.orders[(ev.account, ev.order_id)] = ev
                 ch.orders.append(ev)
@@ -201,8 +221,8 @@ class Bridge:
         self.client = client
         self.state = ScreenState()
         self.stream: EventStream | None = None
-        self._wanted: dict[str, set[str]] = {}  # reason -> contract symbols
-        self._subscribed: set[str] = set()
+        self._wanted_by_kind: dict[str, dict[str, set[str]]] = {}  # kind -> reason -> contract symbols
+        self._subscribed_by_kind: dict[str, set[str]] = {}
         self._lock = asyncio.Lock()
 
     def open(self) -> None:
@@ -234,23 +254,42 @@ class Bridge:
         except (UnknownSymbol, ModelError) as exc:
             return Resolved(symbol, None, str(exc))
 
-    async def want(self, reason: str, contracts: Iterable[str]) -> None:
-        """Stream quotes for ``contracts`` on behalf of ``reason`` (watchlist, ticket, positions).
+    async def want(self, reason: str, contracts: Iterable[str], kind: str = "quotes") -> None:
+        """Stream ``kind`` (quotes, depth, trades) for ``contracts`` on behalf of ``reason``
+        (watchlist, ticket, positions, dom...).
 
-        Each reason's set replaces its previous one; the engine is told only the difference.
+        Each reason's set replaces its previous one; the engine is told only the difference, so a
+        symbol two panes need is subscribed once and dropped when the last of them lets go.
         """
+        verbs = _FEED_VERBS[kind]
         async with self._lock:  # two reasons changing at once must not both subscribe a symbol
-            self._wanted[reason] = {c for c in contracts if c}
-            needed = set().union(*self._wanted.values()) if self._wanted else set()
-            add = sorted(needed - self._subscribed)
-            drop = sorted(self._subscribed - needed)
+            wanted = self._wanted_by_kind.setdefault(kind, {})
+            wanted[reason] = {c for c in contracts if c}
+            subscribed = self._subscribed_by_kind.setdefault(kind, set())
+            needed = set().union(*wanted.values()) if wanted else set()
+            add = sorted(needed - subscribed)
+            drop = sorted(subscribed - needed)
             if add:
-                await self.client.subscribe(add)
-                self._subscribed |= set(add)
+                await getattr(self.client, verbs[0])(add)
+                subscribed |= set(add)
             if drop:
-                await self.client.unsubscribe(drop)
-                self._subscribed -= set(drop)
+                await getattr(self.client, verbs[1])(drop)
+                subscribed -= set(drop)
+            if kind == "depth":
+                for symbol in drop:
+                    self.state.depth.pop(symbol, None)
 
     @property
     def subscribed(self) -> frozenset[str]:
-        return frozenset(self._subscribed)
+        return frozenset(self._subscribed_by_kind.get("quotes", ()))
+
+    def subscribed_to(self, kind: str) -> frozenset[str]:
+        return frozenset(self._subscribed_by_kind.get(kind, ()))
+
+
+#: Feed kind -> the EngineClient's subscribe and unsubscribe verbs.
+_FEED_VERBS = {
+    "quotes": ("subscribe", "unsubscribe"),
+    "depth": ("subscribe_depth", "unsubscribe_depth"),
+    "trades": ("subscribe_trades", "unsubscribe_trades"),
+}

@@ -66,3 +66,13 @@ class SymbolChosen(Message):
     def __init__(self, contract: str | None) -> None:
         super().__init__()
         self.contract = contract
+
+
+class PositionVerb(Message):
+    """reverse or breakeven on one position (from the positions pane)."""
+
+    def __init__(self, verb: str, account: str, symbol: str) -> None:
+        super().__init__()
+        self.verb = verb
+        self.account = account
+        self.symbol = symbol

@@ -63,6 +63,8 @@ class ConfirmDialog(ModalScreen[bool]):
         self.shown_at = float("inf")
         #: Keys that arrived before the dialog was shown, and were therefore ignored.
         self.dropped: list[str] = []
+        #: (detail line index, symbol): that line is the market, kept live by the app.
+        self.live_line: tuple[int, str] | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
@@ -70,8 +72,8 @@ class ConfirmDialog(ModalScreen[bool]):
             if self.live:
                 yield Static(" LIVE ACCOUNT: this sends a real order ", classes="live", markup=False)
             yield Static(self.headline, id="headline", markup=False)
-            for line in self.details:
-                yield Static(line, classes="detail", markup=False)
+            for n, line in enumerate(self.details):
+                yield Static(line, classes="detail", id=f"detail-{n}", markup=False)
             for line in self.warnings:
                 yield Static(f"⚠ {line}", classes="warn", markup=False)
             with Horizontal(id="buttons"):
@@ -81,6 +83,13 @@ class ConfirmDialog(ModalScreen[bool]):
     def on_mount(self) -> None:
         self.query_one("#yes", Button).focus()
         self.shown_at = get_time()
+
+    def update_detail(self, index: int, text: str) -> None:
+        """Replace one detail line (the live market line of an order confirmation)."""
+        if 0 <= index < len(self.details) and self.details[index] != text:
+            self.details[index] = text
+            if self.is_mounted:
+                self.query_one(f"#detail-{index}", Static).update(text)
 
     def on_key(self, event: events.Key) -> None:
         """Drop a key pressed before the dialog appeared, unless it cancels."""

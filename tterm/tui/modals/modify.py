@@ -1,5 +1,6 @@
 """Modify a working order's quantity or price. The dialog stays open with the engine's reason
-when a change is refused, and closes once the engine accepted it."""
+when a change is refused, and closes once the engine accepted it. Prices step by the
+instrument's tick with up/down (ten ticks with shift or page keys), as in the ticket."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
-from tterm.core.models import Order
+from tterm.core.models import Instrument, Order, Quote
+from tterm.tui import format as fmt
+from tterm.tui.widgets.order_ticket import PriceInput
 
 #: Sends the change; returns None on success, or the reason it was refused.
 ApplyModify = Callable[[int | None, Decimal | None, Decimal | None], Awaitable[str | None]]
@@ -38,10 +41,32 @@ class ModifyOrderScreen(ModalScreen[bool]):
     ModifyOrderScreen Button { margin-left: 2; }
     """
 
-    def __init__(self, order: Order, apply: ApplyModify) -> None:
+    def __init__(
+        self,
+        order: Order,
+        apply: ApplyModify,
+        instrument: Instrument | None = None,
+        quote: Callable[[], Quote | None] | None = None,
+    ) -> None:
         super().__init__()
         self.order = order
         self.apply = apply
+        self.instrument = instrument
+        self.quote = quote or (lambda: None)
+
+    def _price_input(self, fid: str, value: Decimal | None) -> PriceInput:
+        field = PriceInput(id=fid)
+        field.compact = False
+        field.value = fmt.price(value, self.instrument).replace(",", "") if value is not None else ""
+        field.instrument = self.instrument
+        field.reference = self._reference
+        return field
+
+    def _reference(self) -> Decimal | None:
+        q = self.quote()
+        if q is None:
+            return None
+        return q.last if q.last is not None else q.mid
 
     def compose(self) -> ComposeResult:
         o = self.order
@@ -58,11 +83,11 @@ class ModifyOrderScreen(ModalScreen[bool]):
             if o.order_type.needs_limit:
                 with Horizontal(classes="row"):
                     yield Label("Limit price")
-                    yield Input(str(o.limit_price), id="m-limit")
+                    yield self._price_input("m-limit", o.limit_price)
             if o.order_type.needs_stop:
                 with Horizontal(classes="row"):
                     yield Label("Stop price")
-                    yield Input(str(o.stop_price), id="m-stop")
+                    yield self._price_input("m-stop", o.stop_price)
             yield Static("", id="error", markup=False)
             with Horizontal(id="buttons"):
                 yield Button("Apply  (enter)", id="apply", variant="primary")

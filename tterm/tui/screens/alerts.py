@@ -157,7 +157,7 @@ class AlertsScreen(ModalScreen[None]):
 
     def _ask(self, label: str, value: str, replaces: int | None) -> None:
         # The keys typed after a/e wait until the prompt is up, so they are its text (ordered_keys).
-        self.tterm._keys_wait_for(self._prompt(label, value, replaces))
+        self.tterm.keys_wait_for(self._prompt(label, value, replaces))
 
     @work(group="alerts-prompt", exit_on_error=False)
     async def _prompt(self, label: str, value: str, replaces: int | None) -> None:

@@ -60,6 +60,7 @@ class OrdersTable(SyncedTable):
     """Working orders, oldest first. Keys: cancel, modify, cancel all (scope ``orders``)."""
 
     BINDINGS = bindings("orders")
+    CONSUMES = frozenset({"orders", "fills"})
     TONE_PREFIX = "orders"
     COMPONENT_CLASSES = SyncedTable.COMPONENT_CLASSES | {"orders--up", "orders--down", "orders--muted"}
     DEFAULT_CSS = """
@@ -140,6 +141,7 @@ class OrdersTable(SyncedTable):
 class FillsTable(SyncedTable):
     """Today's fills and rejected orders (with the reason), newest first."""
 
+    CONSUMES = frozenset({"orders", "fills"})
     TONE_PREFIX = "fills"
     COMPONENT_CLASSES = SyncedTable.COMPONENT_CLASSES | {"fills--up", "fills--down", "fills--muted", "fills--reject"}
     DEFAULT_CSS = """

@@ -37,6 +37,7 @@ from tterm.tui.estimate import estimate_risk
 from tterm.tui.freshness import Freshness
 from tterm.tui.keymap import bindings
 from tterm.tui.messages import AccountChosen, SubmitOrder, SymbolChosen
+from tterm.tui.presets import QuantityPresets
 
 ORDER_TYPES = [("Market", OrderType.MARKET), ("Limit", OrderType.LIMIT), ("Stop", OrderType.STOP),
                ("Stop-limit", OrderType.STOP_LIMIT)]  # fmt: skip
@@ -78,6 +79,8 @@ class OrderTicket(Vertical):
     """Account, symbol, side, quantity, type, prices, time in force and an optional bracket."""
 
     BINDINGS = bindings("ticket")
+    #: The kinds of engine change this pane is fed (see tterm.tui.screens.trade).
+    CONSUMES = frozenset({"quotes"})
 
     DEFAULT_CSS = """
     OrderTicket { height: auto; padding: 0 1; }
@@ -89,7 +92,7 @@ class OrderTicket(Vertical):
     OrderTicket Select { width: 1fr; }
     OrderTicket #t-account { width: 1fr; }
     OrderTicket #t-unit { width: 9; }
-    OrderTicket #t-quote { width: 1fr; padding-left: 1; color: $text-muted; }
+    OrderTicket #t-quote { width: 1fr; color: $text-muted; }
     OrderTicket #t-risk { height: 1; text-wrap: nowrap; text-overflow: ellipsis; }
     OrderTicket #t-quote { text-wrap: nowrap; text-overflow: ellipsis; }
     OrderTicket #t-quote.-stale { color: $text-warning; }
@@ -118,6 +121,8 @@ class OrderTicket(Vertical):
         self.error = ""
         self.freshness: Freshness | None = None
         self.stale = False
+        #: Quantity presets per asset class: a new symbol takes its class's current quantity.
+        self.presets: QuantityPresets | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="row"):
@@ -216,6 +221,17 @@ class OrderTicket(Vertical):
         badge.set_class(not confirm_on, "-off")
         self.revalidate()
 
+    def follow(self, listed: str) -> None:
+        """The watchlist cursor moved to ``listed``: show it (the side, type and prices stay)."""
+        field = self.query_one("#t-symbol", Input)
+        if field.value.strip().upper() != listed.upper():
+            field.value = listed
+
+    def set_quantity(self, quantity: int) -> None:
+        field = self.query_one("#t-qty", Input)
+        if field.value != str(quantity):
+            field.value = str(quantity)
+
     def load(self, symbol: str | None = None, *, side: Side | None = None, quantity: int | None = None) -> None:
         """Prefill the ticket (from the watchlist or a palette ``ticket`` verb)."""
         if symbol is not None:
@@ -282,6 +298,10 @@ class OrderTicket(Vertical):
         event.stop()
         if event.input.id == "t-symbol":
             self._resolve_symbol(event.value)
+        elif event.input.id == "t-qty" and self.presets is not None and self.instrument is not None:
+            qty = self.quantity
+            if qty is not None:
+                self.presets.set(self.instrument, qty)
         self.revalidate()
 
     @on(Input.Submitted)
@@ -308,6 +328,8 @@ class OrderTicket(Vertical):
         if contract != previous:
             self.quote = self.bridge.state.quotes.get(contract) if contract else None
             self.post_message(SymbolChosen(contract))
+            if self.instrument is not None and self.presets is not None:
+                self.set_quantity(self.presets.quantity(self.instrument))
         self.update_quote(self.quote)
 
     def _sync_price_fields(self) -> None:
@@ -498,7 +520,8 @@ class OrderTicket(Vertical):
     def action_reset(self) -> None:
         for fid in ("t-limit", "t-stop", "t-tp", "t-sl"):
             self.query_one(f"#{fid}", Input).value = ""
-        self.query_one("#t-qty", Input).value = "1"
+        qty = self.presets.quantity(self.instrument) if self.presets and self.instrument else 1
+        self.query_one("#t-qty", Input).value = str(qty)
         self.query_one("#t-type", Select).value = OrderType.MARKET
         self.query_one("#t-tif", Select).value = TimeInForce.DAY
         self.side = Side.BUY

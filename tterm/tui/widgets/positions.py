@@ -10,7 +10,7 @@ from rich.text import Text
 from tterm.core.models import ZERO, Account, Instrument, Position
 from tterm.tui import format as fmt
 from tterm.tui.keymap import bindings
-from tterm.tui.messages import Flatten
+from tterm.tui.messages import Flatten, PositionVerb
 from tterm.tui.widgets.blotter import account_label
 from tterm.tui.widgets.tables import SyncedTable
 
@@ -26,6 +26,7 @@ class PositionsTable(SyncedTable):
     """Open positions (and today's closed ones, for their realized P&L) plus per-account totals."""
 
     BINDINGS = bindings("positions")
+    CONSUMES = frozenset({"positions"})
     TONE_PREFIX = "positions"
     COMPONENT_CLASSES = SyncedTable.COMPONENT_CLASSES | {
         "positions--up",
@@ -124,6 +125,19 @@ class PositionsTable(SyncedTable):
             return
         account, pos = sel
         self.post_message(Flatten(account, pos.symbol if pos is not None else None))
+
+    def _position_verb(self, verb: str) -> None:
+        sel = self.selected
+        if sel is None or sel[1] is None or not sel[1].quantity:
+            self.notify(f"{verb}: select an open position", severity="warning")
+            return
+        self.post_message(PositionVerb(verb, sel[0], sel[1].symbol))
+
+    def action_reverse_position(self) -> None:
+        self._position_verb("reverse")
+
+    def action_breakeven_position(self) -> None:
+        self._position_verb("breakeven")
 
     def action_flatten_account(self) -> None:
         sel = self.selected

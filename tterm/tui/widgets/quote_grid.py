@@ -56,13 +56,14 @@ class Column:
     priority: int  # lower stays longer as the grid narrows
 
 
+#: Priorities: as the grid narrows the other columns go first; bid and ask stay with the symbol.
 COLUMNS: tuple[Column, ...] = (
     Column("symbol", "Symbol", 8, "left", 0),
-    Column("last", "Last", 10, "right", 1),
+    Column("last", "Last", 10, "right", 3),
     Column("change", "Chg", 8, "right", 5),
-    Column("change_pct", "%Chg", 7, "right", 2),
-    Column("bid", "Bid", 10, "right", 3),
-    Column("ask", "Ask", 10, "right", 4),
+    Column("change_pct", "%Chg", 7, "right", 4),
+    Column("bid", "Bid", 10, "right", 1),
+    Column("ask", "Ask", 10, "right", 2),
     Column("bid_size", "BidSz", 6, "right", 8),
     Column("ask_size", "AskSz", 6, "right", 9),
     Column("volume", "Volume", 7, "right", 7),
@@ -117,6 +118,8 @@ class QuoteGrid(ScrollView, can_focus=True):
     """Live quotes for one watchlist; keys: see ``tterm.tui.keymap`` scope ``watchlist``."""
 
     BINDINGS = bindings("watchlist")
+    #: The kinds of engine change this pane is fed (see tterm.tui.screens.trade).
+    CONSUMES = frozenset({"quotes"})
 
     COMPONENT_CLASSES = {
         "quote-grid--header",
@@ -184,6 +187,29 @@ class QuoteGrid(ScrollView, can_focus=True):
 
         def __init__(self, step: int) -> None:
             super().__init__()
+            self.step = step
+
+    class OpenDom(Message):
+        """Open the DOM price ladder for a row."""
+
+        def __init__(self, listed: str) -> None:
+            super().__init__()
+            self.listed = listed
+
+    class CursorMoved(Message):
+        """The cursor is on another symbol (the ticket follows it)."""
+
+        def __init__(self, listed: str) -> None:
+            super().__init__()
+            self.listed = listed
+
+    class QuantityKey(Message):
+        """A quantity preset key (1-4: ``slot``; + and -: ``step``) for the cursor row's asset class."""
+
+        def __init__(self, listed: str, slot: int | None, step: int = 0) -> None:
+            super().__init__()
+            self.listed = listed
+            self.slot = slot
             self.step = step
 
     class Problem(Message):
@@ -651,6 +677,9 @@ class QuoteGrid(ScrollView, can_focus=True):
     def watch_cursor(self, old: int, new: int) -> None:
         self._refresh_index(old)
         self._refresh_index(new)
+        row = self.cursor_row
+        if row is not None:
+            self.post_message(self.CursorMoved(row.listed))
         self.scroll_to_region(Region(0, new + 1, 1, 1), animate=False, immediate=True, spacing=None)
         # The header occupies line 0, so keep the cursor row below it.
         if new - self.scroll_offset.y < 0:
@@ -706,6 +735,25 @@ class QuoteGrid(ScrollView, can_focus=True):
             self.post_message(self.Problem(f"{row.listed}: {row.error or 'unknown symbol'}"))
         else:
             self.post_message(self.OpenView(row.listed, row.contract, kind))
+
+    def action_dom(self) -> None:
+        row = self.cursor_row
+        if row is None:
+            self.post_message(self.Problem("the watchlist is empty: no symbol for the ladder"))
+        elif row.contract is None:
+            self.post_message(self.Problem(f"{row.listed}: {row.error or 'unknown symbol'}"))
+        else:
+            self.post_message(self.OpenDom(row.listed))
+
+    def action_quantity(self, slot: int) -> None:
+        row = self.cursor_row
+        if row is not None:
+            self.post_message(self.QuantityKey(row.listed, slot))
+
+    def action_quantity_step(self, step: int) -> None:
+        row = self.cursor_row
+        if row is not None:
+            self.post_message(self.QuantityKey(row.listed, None, step))
 
     def action_add_symbol(self) -> None:
         self.post_message(self.AddRequested())

@@ -179,11 +179,12 @@ class RiskMeter(Widget):
         return text
 
     def _lines(self, width: int) -> list[Text]:
-        lines = self._build(width)
-        for line in lines:
-            line.no_wrap = True
-            line.truncate(max(1, width), overflow="ellipsis")
-        return lines
+        """The meter's lines; a line longer than the pane folds onto indented continuation lines
+        (at a space), so a wide pane never cuts a rule's wording short."""
+        out: list[Text] = []
+        for line in self._build(width):
+            out.extend(_fold(line, width))
+        return out
 
     def _build(self, width: int) -> list[Text]:
         acct = self.account
@@ -349,8 +350,34 @@ class RiskMeter(Widget):
         return self._s("up") if value > 0 else self._s("down") if value < 0 else self._s("muted")
 
 
+FOLD_INDENT = "    "
+FOLD_MAX = 3
+"""Continuation lines start FOLD_INDENT in; a line folds at most FOLD_MAX times, then is cut with an ellipsis."""
+
+
+def _fold(line: Text, width: int) -> list[Text]:
+    width = max(1, width)
+    out: list[Text] = []
+    rest = line
+    while rest.cell_len > width and len(out) < FOLD_MAX and width > 2 * len(FOLD_INDENT) + 8:
+        plain = rest.plain
+        cut = plain.rfind(" ", len(FOLD_INDENT) + 1, width)
+        if cut <= len(FOLD_INDENT):
+            cut = width
+        head, tail = rest.divide([cut])
+        out.append(head)
+        skip = len(tail.plain) - len(tail.plain.lstrip(" "))
+        rest = Text(FOLD_INDENT, style=line.style) + tail[skip:]
+    rest.no_wrap = True
+    rest.truncate(width, overflow="ellipsis")
+    out.append(rest)
+    return out
+
+
 class RiskPanel(VerticalScroll):
     """A RiskMeter for every account, the current one first."""
+
+    CONSUMES = frozenset({"positions", "balances", "risk", "locks", "accounts"})
 
     DEFAULT_CSS = """
     RiskPanel { height: 1fr; padding: 0 1; }
