@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
@@ -13,6 +14,7 @@ import pytest
 from tests.integration.hub_support import SECRET, render
 from tterm.cli import main, serve_command
 from tterm.config import validate_settings
+from tterm.core.clock import CmeClock
 from tterm.hub.service import EmbeddedHub, ensure_hub_secrets, hub_secrets, with_embedded_hub
 from tterm.runtime import build_engine
 
@@ -81,7 +83,9 @@ async def test_embedded_terminal_serves_webhooks(dirs: Path, monkeypatch: pytest
         },
         dirs / "config.toml",
     )
-    plain = build_engine(settings, scripted=True, root=dirs / "data")
+    # A Tuesday 09:00 CT: on the real clock, after 15:06 CT Topstep's flat-by rule refuses the entry.
+    clock = CmeClock(now=lambda: datetime(2026, 11, 24, 15, 0, tzinfo=UTC))
+    plain = build_engine(settings, scripted=True, root=dirs / "data", clock=clock)
     wrapped = with_embedded_hub(plain, settings)
     assert isinstance(wrapped, EmbeddedHub)
     await wrapped.start()
