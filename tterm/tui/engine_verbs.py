@@ -152,7 +152,7 @@ EXAMPLES: tuple[tuple[str, str], ...] = (
 async def run(app: TtermApp, cmd: EngineCommand) -> str:
     """Carry out one of these commands in the terminal; raises the app's CommandError."""
     from tterm.core.client import EngineError
-    from tterm.tui.app import CommandError
+    from tterm.tui.actions import CommandError
 
     match cmd:
         case AlertCommand(spec=spec):
@@ -194,11 +194,11 @@ async def run(app: TtermApp, cmd: EngineCommand) -> str:
 
 def watch_from_search(app: TtermApp, symbol: str) -> None:
     """A symbol search result was chosen in the palette: add it to the shown watchlist."""
-    from tterm.tui.app import CommandError
+    from tterm.tui.actions import CommandError
 
     async def watch() -> None:
         try:
-            message = await app.watch_symbols((symbol,))
+            message = await app.trade.watch_symbols((symbol,))
         except CommandError as exc:
             app.notify(str(exc), title="watch", severity="error", timeout=10)
             return

@@ -124,11 +124,11 @@ class MarketScreen(Screen[None]):
         except p.ParseError as exc:
             self.notify(str(exc), title="command", severity="error", timeout=10)
             return
-        run = getattr(self.app, "run_command", None)
-        if run is None:
+        commands = getattr(self.app, "commands", None)  # the terminal app's CommandRunner
+        if commands is None:
             self.notify("commands need the terminal app", severity="error")
             return
-        run(cmd, OrderSource.COMMAND_BAR)
+        commands.run(cmd, OrderSource.COMMAND_BAR)
 
     # ------------------------------------------------------------------ the user's orders and fills
 

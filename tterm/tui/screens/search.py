@@ -99,10 +99,10 @@ class SearchScreen(ModalScreen[None]):
 
     @work(group="search-watch", exit_on_error=False)
     async def _watch(self, symbol: str) -> None:
-        from tterm.tui.app import CommandError
+        from tterm.tui.actions import CommandError
 
         try:
-            message = await self.tterm.watch_symbols((symbol,))
+            message = await self.tterm.trade.watch_symbols((symbol,))
         except CommandError as exc:
             self.notify(str(exc), title="watch", severity="error", timeout=10)
             return
