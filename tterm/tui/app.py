@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 import sys
 import time
@@ -23,6 +24,7 @@ from typing import Any
 
 from textual import events, on, work
 from textual.app import App, SystemCommand
+from textual.driver import Driver
 from textual.keys import key_to_character
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
@@ -36,7 +38,7 @@ from tterm.core.broker import LoginResult
 from tterm.core.client import EngineClient
 from tterm.core.clock import ClockError, CmeClock
 from tterm.core.instruments import UnknownSymbol
-from tterm.core.models import Account, Fill, Instrument, ModelError, Order, OrderSource, OrderStatus, utcnow
+from tterm.core.models import Account, Fill, Instrument, ModelError, Notice, Order, OrderSource, OrderStatus, utcnow
 from tterm.tui import engine_verbs
 from tterm.tui import format as fmt
 from tterm.tui.actions import CommandError, CommandRunner
@@ -62,7 +64,7 @@ from tterm.tui.presets import QuantityPresets
 from tterm.tui.screens.help import HelpScreen
 from tterm.tui.screens.trade import WIDE_HEIGHT, WIDE_WIDTH, TradeScreen
 from tterm.tui.screenshot import SCREENSHOT_DIR, save_svg
-from tterm.tui.terminal import terminal_gone
+from tterm.tui.terminal import ExitWatchdog, terminal_gone
 from tterm.tui.themes import APP_VARIABLES, load_themes, resolve_references, theme_dirs
 from tterm.tui.widgets.blotter import FillsTable, OrdersTable
 from tterm.tui.widgets.command_bar import CommandBar
@@ -83,6 +85,12 @@ THEME_SAVE_DELAY = 0.8
 SMALL_TOAST_SECONDS: dict[str, float] = {"information": 3.0, "warning": 5.0, "error": 8.0}
 """On a small screen toasts sit over the blotter and positions: they stay at most this long
 (rejects and errors stay listed in the fills pane and the journal)."""
+
+GONE_EXIT_GRACE = 15.0
+"""Seconds the shutdown may take once the terminal went away before the process is ended anyway:
+a hung tterm would keep the data dir locked and the broker sockets open."""
+
+log = logging.getLogger(__name__)
 
 
 #: A notice's level as Textual's toast severity.
@@ -149,6 +157,27 @@ class TtermApp(OrderedKeys, App[None]):
         self.color_depth = "truecolor"
         self._theme_timer: Timer | None = None
         self._worker_holds: dict[Worker[Any], int] = {}
+        self._gone_watchdog: ExitWatchdog | None = None
+
+    def get_driver_class(self) -> type[Driver]:
+        """Textual's choice, with its Linux driver replaced by one that survives a hang-up
+        (:mod:`tterm.tui.driver`); the web and Windows drivers are kept as they are."""
+        chosen = super().get_driver_class()
+        if sys.platform != "win32":
+            from textual.drivers.linux_driver import LinuxDriver
+
+            if chosen is LinuxDriver:
+                from tterm.tui.driver import HangupSafeDriver
+
+                return HangupSafeDriver
+        return chosen
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().run(*args, **kwargs)
+        finally:
+            if self._gone_watchdog is not None:
+                self._gone_watchdog.cancel()  # the shutdown finished in time
 
     # ================================================================== screens
 
@@ -314,7 +343,25 @@ class TtermApp(OrderedKeys, App[None]):
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._hangup)
 
     def _hangup(self) -> None:
-        self.exit(message="terminal hung up (SIGHUP)")
+        self.terminal_went_away("hung up, SIGHUP")
+
+    def terminal_went_away(self, reason: str) -> None:
+        """The terminal is gone (hang-up, failed writes, TTY lost): journal it and shut down in
+        order (the engine stops in ``on_unmount``, then tterm frees the data dir). Idempotent."""
+        if self._exit or self._gone_watchdog is not None:
+            return
+        text = f"terminal went away ({reason}); tterm is shutting down"
+        log.warning(text)
+        ingest = getattr(self.engine, "ingest", None)  # the in-process engine journals notices
+        if ingest is not None:
+            try:
+                ingest(Notice(level="warning", text=text, source="terminal"))
+            except Exception:
+                log.exception("could not journal that the terminal went away")
+        if not self.is_headless:
+            self._gone_watchdog = ExitWatchdog(GONE_EXIT_GRACE, text)
+        # No exit message: there is no terminal left to print it on.
+        self.exit()
 
     def _check_tty(self) -> None:
         """Leave when the terminal (or the browser session's pipe) is gone, so a dropped session
@@ -325,7 +372,7 @@ class TtermApp(OrderedKeys, App[None]):
         except (ValueError, OSError):
             fd = -1
         if fd < 0 or terminal_gone(fd, web=self.is_web):
-            self.exit(message="terminal lost")
+            self.terminal_went_away("terminal lost")
 
     def _warn_color_once(self) -> None:
         """Under the SSH profile, say once how to get truecolor when the terminal lacks it."""
