@@ -430,6 +430,13 @@ class FakeProjectX(RestEndpoints):
                 if kind == "order":
                     self._seen_orders.add(entity["id"])
                 await self.user_hub.publish(key, target, argument)
+            # Our fills print on the tape like anyone's (the taker's side is the aggressor).
+            prints, self.book.prints = self.book.prints, []
+            if not self.market_hub.silent:
+                now = self.clock.now()
+                for cid, price, size, side in prints:
+                    entry = self.market.tape_entry(cid, price, size, side, now)
+                    await self.market_hub.publish(("trades", cid), "GatewayTrade", cid, [entry])
 
     async def _push_market(self, contract_id: str, prints: list[JSON] | None = None) -> None:
         """Quotes (partial after the first), depth changes and prints to market-hub subscribers."""

@@ -167,6 +167,8 @@ class Book:
         self.positions: dict[tuple[int, str], Position] = {}
         self.trades: list[JSON] = []
         self.outbox: list[tuple[str, int, JSON]] = []
+        #: Fills are exchange trades too: ``(contract id, price, size, aggressor side)`` for the tape.
+        self.prints: list[tuple[str, Decimal, int, int]] = []
         self._order_ids = itertools.count(9056)
         self._trade_ids = itertools.count(8604)
         self._position_ids = itertools.count(6124)
@@ -515,6 +517,7 @@ class Book:
             "orderId": order.id,
         }
         self.trades.append(trade)
+        self.prints.append((c.id, price, qty, order.side))
         self._emit("trade", order.account_id, trade)
         pos = self.positions[(order.account_id, c.id)]
         self._emit("position", order.account_id, pos.json())

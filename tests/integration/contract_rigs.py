@@ -230,8 +230,110 @@ class SchwabRig:
         return req, "buying power"
 
 
+@dataclass
+class TastytradeRig:
+    """The Tastytrade adapter on the strict fake (OAuth, REST, the account streamer, DXLink).
+    Futures: MESZ6 in the margin account; chains of AAPL; the cash account takes the spread."""
+
+    tmp: Path
+    name: str = "tastytrade"
+    account: str = "tt:5WT00001"
+    symbol: str = "MESZ6"
+    tick: Decimal = Decimal("0.25")
+    has_connection: bool = True
+
+    async def start(self) -> None:
+        from tests.integration.tastytrade_support import make_broker, start_fake
+
+        self.fake = await start_fake(FakeClock(NOW))
+        # The cash account may trade defined-risk spreads (the fake refuses any sale to open at "Limited").
+        self.fake.accounts.by_number["5WT00002"].options_level = "Defined Risk Spreads"
+        self.fake.set_quote("/MESZ6", bid="6650.00", ask="6650.25", last="6650.00")
+        self.master = InstrumentMaster(today=lambda: self.fake.clock.now().date())
+        self.broker = make_broker(self.fake, self.tmp, master=self.master)
+
+    def today(self) -> date:
+        return self.fake.clock.now().date()
+
+    async def stop(self) -> None:
+        await self.fake.stop()
+
+    async def set_market(self, bid: Decimal, ask: Decimal) -> None:
+        self.fake.set_quote("/MESZ6", bid=str(bid), ask=str(ask), last=str(bid))
+
+    async def drop(self) -> None:
+        await self.fake.drop()
+
+    async def set_equity(self, symbol: str, price: Decimal) -> None:
+        price = price.quantize(Decimal("0.01"))
+        self.fake.set_quote(symbol, bid=str(price - Decimal("0.01")), ask=str(price + Decimal("0.01")), last=str(price))
+
+    def provoke_reject(self) -> tuple[OrderRequest, str]:
+        # Accepted (201), then Rejected on the streamer with the vendor's reason.
+        self.fake.reject_next("Order exceeds the account's maximum position size")
+        req = OrderRequest(
+            account=self.account,
+            symbol=self.symbol,
+            side=Side.BUY,
+            quantity=1,
+            source=OrderSource.TICKET,
+            order_type=OrderType.LIMIT,
+            limit_price=Decimal("6640.00"),
+        )
+        return req, "maximum position"
+
+
+@dataclass
+class ProjectXRig:
+    """The ProjectX (TopstepX) adapter on the strict fake gateway (REST and both SignalR hubs)."""
+
+    tmp: Path
+    name: str = "projectx"
+    account: str = "px:536"
+    symbol: str = "MESZ6"
+    tick: Decimal = Decimal("0.25")
+    has_connection: bool = True
+
+    async def start(self) -> None:
+        from tests.integration.projectx_support import make_broker, start_fake
+
+        self.fake = await start_fake(FakeClock(NOW))
+        self.master = InstrumentMaster(today=lambda: self.fake.clock.now().date())
+        self.broker = make_broker(self.fake, self.tmp, master=self.master)
+
+    def today(self) -> date:
+        return self.fake.clock.now().date()
+
+    async def stop(self) -> None:
+        await self.fake.stop()
+
+    async def set_market(self, bid: Decimal, ask: Decimal) -> None:
+        await self.fake.set_quote(self.symbol, bid=bid, ask=ask, last=bid)
+
+    async def drop(self) -> None:
+        self.fake.drop_sockets()
+
+    async def set_equity(self, symbol: str, price: Decimal) -> None:
+        raise AssertionError("ProjectX trades futures only")
+
+    def provoke_reject(self) -> tuple[OrderRequest, str]:
+        self.fake.reject_next("Order/place", 3, "Insufficient funds to place the order.")
+        req = OrderRequest(
+            account=self.account,
+            symbol=self.symbol,
+            side=Side.BUY,
+            quantity=1,
+            source=OrderSource.TICKET,
+            order_type=OrderType.LIMIT,
+            limit_price=Decimal("6640.00"),
+        )
+        return req, "insufficient funds"
+
+
 RIGS: dict[str, Callable[[Path], Any]] = {
     "paper": PaperRig,
+    "projectx": ProjectXRig,
     "schwab": SchwabRig,
+    "tastytrade": TastytradeRig,
     "tradovate": TradovateRig,
 }

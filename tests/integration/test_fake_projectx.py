@@ -728,12 +728,18 @@ async def test_pysignalr_hears_both_hubs(fake: FakeProjectX, rest: Rest) -> None
         position = user.events["GatewayUserPosition"][0][0]
         assert (position["type"], position["size"], position["averagePrice"]) == (1, 2, 6000.25)
 
+        # Our own fill prints on the tape (a buyer lifting the offer).
+        await market.wait(lambda: len(market.events["GatewayTrade"]) == 1)
+        contract, prints = market.events["GatewayTrade"][0]
+        assert contract == cid and prints == [
+            {"symbolId": "F.US.MES", "price": 6000.25, "timestamp": prints[0]["timestamp"], "type": 0, "volume": 2}
+        ]
         await fake.trade("MES", "6000.25", size=3)
-        await market.wait(lambda: len(market.events["GatewayQuote"]) == 2 and market.events["GatewayTrade"])
+        await market.wait(lambda: len(market.events["GatewayQuote"]) == 2 and len(market.events["GatewayTrade"]) == 2)
         contract, quote = market.events["GatewayQuote"][1]
         assert contract == cid and "open" not in quote  # partial: unchanged fields left out
         assert quote["lastPrice"] == 6000.25 and quote["volume"] == 3
-        contract, prints = market.events["GatewayTrade"][0]
+        contract, prints = market.events["GatewayTrade"][1]
         assert contract == cid and prints == [
             {"symbolId": "F.US.MES", "price": 6000.25, "timestamp": prints[0]["timestamp"], "type": 0, "volume": 3}
         ]
@@ -874,12 +880,13 @@ async def test_project_x_py_trades_against_the_fake(fake: FakeProjectX, projectx
             assert fake.book.orders[market.orderId].status == 2
             await fake.trade("MES", "6001")
             await until(
-                lambda: bool(got["market_trade"]) and bool(got["account_update"]) and bool(got["position_update"])
+                lambda: len(got["market_trade"]) >= 2 and bool(got["account_update"]) and bool(got["position_update"])
             )
             assert any(o["status"] == 2 and o["id"] == market.orderId for o in got["order_update"])
             assert got["trade_execution"][0]["orderId"] == market.orderId
             assert got["position_update"][0]["averagePrice"] == 6000.25
-            assert got["market_trade"][0]["data"][0]["price"] == 6001.0
+            # Our fill prints on the tape first, then the market's trade.
+            assert [t["data"][0]["price"] for t in got["market_trade"][:2]] == [6000.25, 6001.0]
             positions = await client.search_open_positions()
             assert [(p.contractId, p.size) for p in positions] == [(instrument.id, 1)]
         finally:

@@ -176,7 +176,10 @@ def test_doctor_finds_bad_config_perms_and_credentials(
     monkeypatch.setenv("TTERM_TV_DEMO_CID", "42")
     assert cli.main(["doctor"]) == 1
     out = capsys.readouterr().out
-    assert "tv-demo (tradovate, demo)" in out and "adapters  schwab (Schwab), tradovate (Tradovate)" in out
+    assert "tv-demo (tradovate, demo)" in out and (
+        "adapters  projectx (ProjectX Gateway (TopstepX)), schwab (Schwab), tastytrade (Tastytrade), "
+        "tradovate (Tradovate)" in out
+    )
     # What each broker has natively, so a user knows what tterm emulates or refuses there.
     assert "has       paper: futures equities options; orders market limit stop stop-limit trailing-stop" in out
     tv = next(line for line in out.splitlines() if "tv-demo: " in line)
@@ -188,11 +191,11 @@ def test_doctor_finds_bad_config_perms_and_credentials(
     assert "pw-123456789" not in out
 
     # A broker type with no adapter is refused, naming the types that exist.
-    path.write_text('[brokers.px]\ntype = "projectx"\nenabled = true\n')
+    path.write_text('[brokers.ib]\ntype = "ib"\nenabled = true\n')
     assert cli.main(["doctor"]) == 1
     out = capsys.readouterr().out
-    assert "brokers.px.type: no adapter for broker type 'projectx' (its adapter is not written yet)" in out
-    assert "broker types with an adapter: 'schwab', 'tradovate'" in out
+    assert "brokers.ib.type: no adapter for broker type 'ib';" in out
+    assert "broker types with an adapter: 'projectx', 'schwab', 'tastytrade', 'tradovate'" in out
 
     secrets = path.parent / "secrets.toml"
     secrets.chmod(0o640)

@@ -238,7 +238,8 @@ def test_error_message_names_file_key_and_reason(monkeypatch: pytest.MonkeyPatch
         ("[brokers.td]\nenabled = true\n", "brokers.td.type: required key is missing"),
         (
             '[brokers.td]\ntype = "ib"\n',
-            "brokers.td.type: no adapter for broker type 'ib'; broker types with an adapter: 'schwab', 'tradovate'",
+            "brokers.td.type: no adapter for broker type 'ib'; "
+            "broker types with an adapter: 'projectx', 'schwab', 'tastytrade', 'tradovate'",
         ),
         (
             '[brokers.sw]\ntype = "schwab"\n',

@@ -26,15 +26,14 @@ def test_each_adapter_declares_options_credentials_and_a_factory(spec):
         assert spec.login_note  # tterm login says how it logs in instead
 
 
-def test_unknown_and_planned_types_are_refused_naming_the_ones_that_exist():
-    assert known_types() == ["schwab", "tradovate"]
+def test_unknown_types_are_refused_naming_the_ones_that_exist():
+    assert known_types() == ["projectx", "schwab", "tastytrade", "tradovate"]
     with pytest.raises(
         UnknownBrokerType,
-        match=r"no adapter for broker type 'ib'; broker types with an adapter: 'schwab', 'tradovate'",
+        match=r"no adapter for broker type 'ib'; "
+        r"broker types with an adapter: 'projectx', 'schwab', 'tastytrade', 'tradovate'",
     ):
         adapter("ib")
-    with pytest.raises(UnknownBrokerType, match=r"'tastytrade' \(its adapter is not written yet\)"):
-        adapter("tastytrade")
 
 
 def test_credentials_pick_the_closest_set_and_accept_options_and_the_username():

@@ -11,16 +11,15 @@ a person must log in. A new adapter joins by adding its ``config.ADAPTER`` to :d
 from __future__ import annotations
 
 from tterm.brokers.common.adapter import AdapterSpec, Credentials
+from tterm.brokers.projectx.config import ADAPTER as PROJECTX
 from tterm.brokers.schwab.config import ADAPTER as SCHWAB
+from tterm.brokers.tastytrade.config import ADAPTER as TASTYTRADE
 from tterm.brokers.tradovate.config import ADAPTER as TRADOVATE
 
 __all__ = ["ADAPTERS", "AdapterSpec", "Credentials", "UnknownBrokerType", "adapter", "known_types"]
 
 #: Broker type -> its adapter. The one list of adapters.
-ADAPTERS: dict[str, AdapterSpec] = {spec.type: spec for spec in (TRADOVATE, SCHWAB)}
-
-#: Types with an issue open but no adapter yet: named in the refusal so nobody guesses.
-PLANNED = ("projectx", "tastytrade")
+ADAPTERS: dict[str, AdapterSpec] = {spec.type: spec for spec in (TRADOVATE, PROJECTX, SCHWAB, TASTYTRADE)}
 
 
 class UnknownBrokerType(ValueError):
@@ -37,5 +36,4 @@ def adapter(broker_type: str) -> AdapterSpec:
     if spec is not None:
         return spec
     known = ", ".join(repr(t) for t in known_types()) or "none"
-    why = " (its adapter is not written yet)" if broker_type in PLANNED else ""
-    raise UnknownBrokerType(f"no adapter for broker type {broker_type!r}{why}; broker types with an adapter: {known}")
+    raise UnknownBrokerType(f"no adapter for broker type {broker_type!r}; broker types with an adapter: {known}")

@@ -553,5 +553,14 @@ class DXLink:
             if transport is not None:
                 transport.abort()
 
+    async def push_raw(self, message: JSON | str) -> None:
+        """Send ``message`` as it is (text, or an object as JSON) to every authorized session."""
+        text = message if isinstance(message, str) else json.dumps(message)
+        for session in list(self.sessions):
+            if session.state == "authorized" and not session.ws.closed:
+                async with session.lock:
+                    with contextlib.suppress(ConnectionError, RuntimeError):
+                        await session.ws.send_str(text)
+
     def subscribed(self, event_type: str, symbol: str) -> bool:
         return any((event_type, symbol) in ch.subs for s in self.sessions for ch in s.channels.values())

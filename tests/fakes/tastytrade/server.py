@@ -22,7 +22,8 @@ The test API moves the market deterministically (:meth:`set_quote`, :meth:`move`
 :meth:`trade`); every move re-runs matching and pushes DXLink events. Fault switches:
 :meth:`drop`, ``silent_dxlink`` (socket open, nothing sent: DXLink is known to go quiet without
 closing), :meth:`expire_tokens`, :meth:`fail_429` / ``rate_limit``, :meth:`slow`,
-:meth:`reject_next` (an order accepted, then Rejected with a reason).
+:meth:`reject_next` (an order accepted, then Rejected with a reason), and :meth:`push_raw` /
+``dxlink.push_raw`` for odd payloads.
 """
 
 from __future__ import annotations
@@ -426,6 +427,13 @@ class FakeTastytrade:
             self._ack(session, action, rid)
             return
         self._nak(session, action, rid, f"unknown-action: {action!r}")
+
+    def push_raw(self, account: str, frame: str) -> None:
+        """Send ``frame`` as it is to every streamer session of ``account`` (odd-payload tests:
+        what a vendor bug or a newer API could send; the fake's own notifications stay strict)."""
+        for session in self.streamer_sessions:
+            if account in session.accounts:
+                session.queue.put_nowait(frame)
 
     def streamer_connected(self, account: str) -> bool:
         return any(account in s.accounts for s in self.streamer_sessions)

@@ -94,6 +94,7 @@ class HttpClient:
         user_agent: str = "tterm",
         transport: httpx.AsyncBaseTransport | None = None,
         redactor: Redactor | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.limiter = limiter
@@ -101,7 +102,7 @@ class HttpClient:
         self._client = httpx.AsyncClient(
             base_url=self.base_url,
             timeout=httpx.Timeout(timeout),
-            headers={"User-Agent": user_agent, "Accept": "application/json"},
+            headers={"User-Agent": user_agent, "Accept": "application/json", **(headers or {})},
             transport=transport,
             follow_redirects=False,
         )
