@@ -229,6 +229,7 @@ def test_record_rejects_unknown_kind_and_naive_time(journal: Journal) -> None:
         "group_request",
         "emulation",
         "login",
+        "broker_preview",
     } == JOURNAL_KINDS
 
 

@@ -83,6 +83,7 @@ JOURNAL_KINDS: frozenset[str] = frozenset(
         "group_request",
         "emulation",
         "login",
+        "broker_preview",
     }
 )
 

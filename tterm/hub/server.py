@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: Version of the /ws protocol; the remote client refuses a hub that speaks another.
-PROTOCOL = 2
+PROTOCOL = 3
 
 #: TradingView's published webhook source addresses (support article 43000529348).
 TRADINGVIEW_IPS: tuple[str, ...] = ("52.89.214.238", "34.212.75.30", "54.218.53.128", "52.32.178.7")
@@ -489,6 +489,8 @@ class _RemoteSession:
             return await self.server.snapshot()
         if op == "preview":
             return await e.preview(wire.decode(args.get("request"), OrderRequest))
+        if op == "broker_preview":
+            return await e.broker_preview(wire.decode(args.get("request"), OrderRequest))
         if op == "place":
             return await e.place(wire.decode(args.get("request"), OrderRequest))
         if op == "cancel":
