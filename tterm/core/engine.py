@@ -78,6 +78,9 @@ Processor = Callable[[Any], None]
 """A synchronous hook called for every ingested event, before it is published (risk monitor)."""
 
 
+#: Seconds a broker's dry run (``broker_preview``) may take before it counts as unavailable.
+PREVIEW_TIMEOUT = 5.0
+
 #: Market-data kinds the engine sources per symbol: capability flag, subscribe and unsubscribe verbs.
 FEEDS: dict[str, tuple[str | None, str, str]] = {
     "quotes": (None, "subscribe_quotes", "unsubscribe_quotes"),
@@ -533,9 +536,15 @@ class Engine:
         broker = self._broker_of(normalised.account)
         account, ref = normalised.account, normalised.client_order_id
         try:
-            preview = await broker.preview_order(normalised)
+            async with asyncio.timeout(PREVIEW_TIMEOUT):
+                preview = await broker.preview_order(normalised)
         except NotSupported as exc:
             raise EngineError(str(exc)) from None
+        except TimeoutError:
+            exc = BrokerError(f"no answer in {PREVIEW_TIMEOUT:g} s")
+            self.journal.record("broker_preview", {"broker": broker.name, "symbol": normalised.symbol,
+                                                   "error": str(exc)}, account=account, ref=ref)  # fmt: skip
+            raise EngineError(f"preview at {broker.name} failed: {exc}") from None
         except BrokerError as exc:
             self.journal.record("broker_preview", {"broker": broker.name, "symbol": normalised.symbol,
                                                    "error": str(exc)}, account=account, ref=ref)  # fmt: skip

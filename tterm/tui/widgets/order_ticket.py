@@ -3,10 +3,15 @@
 Sending never happens here: ``ctrl+s`` (or the button) builds an ``OrderRequest`` and posts
 :class:`~tterm.tui.messages.SubmitOrder`; the app runs the confirmation dialog and the engine
 call, exactly as it does for the palette, the command bar and the hotkeys.
+
+Where the account's broker dry-runs orders, a line under the status shows its dry run of the
+ticket's order, asked a moment after the last edit (:mod:`tterm.tui.dry_run`); other accounts
+show no such line.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 
@@ -31,6 +36,7 @@ from tterm.core.models import (
     Side,
     TimeInForce,
 )
+from tterm.tui import dry_run
 from tterm.tui import format as fmt
 from tterm.tui.bridge import Bridge
 from tterm.tui.estimate import estimate_risk
@@ -100,6 +106,11 @@ class OrderTicket(Vertical):
     OrderTicket #t-status.-error { color: $text-error; }
     OrderTicket #t-status.-warn { color: $text-warning; }
     OrderTicket #t-status.-ok { color: $text-success; }
+    OrderTicket #t-dryrun { display: none; color: $text-muted; }
+    OrderTicket #t-dryrun.-shown { display: block; }
+    OrderTicket #t-dryrun.-error { color: $text-error; }
+    OrderTicket #t-dryrun.-warn { color: $text-warning; }
+    OrderTicket #t-dryrun.-ok { color: $text-success; }
     OrderTicket #t-send { width: 1fr; min-width: 10; height: 1; border: none; }
     OrderTicket #t-confirm { width: auto; padding-left: 1; color: $text-muted; }
     OrderTicket #t-confirm.-off { color: $text-warning; text-style: bold reverse; }
@@ -118,6 +129,8 @@ class OrderTicket(Vertical):
         self._preview_timer: Timer | None = None
         self._preview_seq = 0
         self.last_decision: RiskDecision | None = None
+        #: The broker's dry run of the order the ticket shows (None: none asked or it is out of date).
+        self.last_dry_run: dry_run.DryRun | None = None
         self.error = ""
         self.freshness: Freshness | None = None
         self.stale = False
@@ -157,6 +170,7 @@ class OrderTicket(Vertical):
                          compact=True)  # fmt: skip
         yield Static("", id="t-risk")
         yield Static("", id="t-status")
+        yield Static("", id="t-dryrun", markup=False)
         with Horizontal(classes="row"):
             yield Button("BUY", id="t-send", variant="success", compact=True)
             yield Static("", id="t-confirm")
@@ -451,11 +465,14 @@ class OrderTicket(Vertical):
             if self._preview_timer is not None:
                 self._preview_timer.stop()
             self.last_decision = None
+            self._dry_run(None)
             self._status(error, "-error" if field else "")
             self._show_risk()
             return None
         self._status("checking…", "")
         self._show_risk(request)
+        acct = self.bridge.state.accounts.get(request.account)
+        self._dry_run(dry_run.pending(acct.broker) if acct is not None and acct.previews else None)
         self._schedule_preview(request)
         return request
 
@@ -501,6 +518,29 @@ class OrderTicket(Vertical):
             self._status(f"⚠ {decision.reason}", "-warn")
         else:
             self._status("✓ passes the pre-trade checks", "-ok")
+        acct = self.bridge.state.accounts.get(request.account)
+        if acct is None or not acct.previews:
+            self._dry_run(None)
+            return
+        if not decision.allowed:
+            self._dry_run(dry_run.DryRun(f"{acct.broker} dry run: not asked (the pre-trade checks refuse it)", ""))
+            return
+        self._dry_run(dry_run.pending(acct.broker))
+        # This worker is exclusive: the next edit cancels the wait, so only a settled order is asked.
+        await asyncio.sleep(dry_run.TICKET_DEBOUNCE)
+        bal = self.bridge.state.balances.get(request.account)
+        result = await dry_run.ask(self.bridge.client, request, bal.buying_power if bal is not None else None)
+        if seq == self._preview_seq:
+            self._dry_run(result)
+
+    def _dry_run(self, result: dry_run.DryRun | None) -> None:
+        """Show the broker's dry-run line (None hides it: no previews, or no valid order)."""
+        self.last_dry_run = result if result is not None and result.level else None
+        line = self.query_one("#t-dryrun", Static)
+        line.set_class(result is not None, "-shown")
+        line.update(result.text if result is not None else "")
+        for cls in ("-error", "-warn", "-ok"):
+            line.set_class(result is not None and cls == f"-{result.level}", cls)
 
     # ------------------------------------------------------------------ actions
 
