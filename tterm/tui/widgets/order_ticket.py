@@ -4,9 +4,10 @@ Sending never happens here: ``ctrl+s`` (or the button) builds an ``OrderRequest`
 :class:`~tterm.tui.messages.SubmitOrder`; the app runs the confirmation dialog and the engine
 call, exactly as it does for the palette, the command bar and the hotkeys.
 
-Where the account's broker dry-runs orders, a line under the status shows its dry run of the
-ticket's order, asked a moment after the last edit (:mod:`tterm.tui.dry_run`); other accounts
-show no such line.
+Where the account's broker dry-runs orders, the status line shows its dry run of the ticket's
+order (asked a moment after the last edit of an order that passes tterm's checks, see
+:mod:`tterm.tui.dry_run`) in place of "passes the pre-trade checks"; the whole line is the
+status's tooltip and the confirmation shows it in full. Other accounts show no dry run.
 """
 
 from __future__ import annotations
@@ -106,11 +107,6 @@ class OrderTicket(Vertical):
     OrderTicket #t-status.-error { color: $text-error; }
     OrderTicket #t-status.-warn { color: $text-warning; }
     OrderTicket #t-status.-ok { color: $text-success; }
-    OrderTicket #t-dryrun { display: none; color: $text-muted; }
-    OrderTicket #t-dryrun.-shown { display: block; }
-    OrderTicket #t-dryrun.-error { color: $text-error; }
-    OrderTicket #t-dryrun.-warn { color: $text-warning; }
-    OrderTicket #t-dryrun.-ok { color: $text-success; }
     OrderTicket #t-send { width: 1fr; min-width: 10; height: 1; border: none; }
     OrderTicket #t-confirm { width: auto; padding-left: 1; color: $text-muted; }
     OrderTicket #t-confirm.-off { color: $text-warning; text-style: bold reverse; }
@@ -131,6 +127,8 @@ class OrderTicket(Vertical):
         self.last_decision: RiskDecision | None = None
         #: The broker's dry run of the order the ticket shows (None: none asked or it is out of date).
         self.last_dry_run: dry_run.DryRun | None = None
+        self._dry: dry_run.DryRun | None = None
+        self._verdict: tuple[str, str] = ("", "")
         self.error = ""
         self.freshness: Freshness | None = None
         self.stale = False
@@ -170,7 +168,6 @@ class OrderTicket(Vertical):
                          compact=True)  # fmt: skip
         yield Static("", id="t-risk")
         yield Static("", id="t-status")
-        yield Static("", id="t-dryrun", markup=False)
         with Horizontal(classes="row"):
             yield Button("BUY", id="t-send", variant="success", compact=True)
             yield Static("", id="t-confirm")
@@ -477,8 +474,26 @@ class OrderTicket(Vertical):
         return request
 
     def _status(self, text: str, cls: str) -> None:
+        self._verdict = (text, cls)
+        self._paint_status()
+
+    def _paint_status(self) -> None:
+        """The pre-trade verdict, and the broker's dry run where there is one (one line: at 80
+        columns the ticket has no row to spare). An answered dry run stands in for a pass; a
+        pre-trade warning stays in front of it."""
+        text, cls = self._verdict
+        dry = self._dry
+        if dry is not None:
+            if not dry.level:  # still asking
+                text = f"{text} · {dry.text}"
+            elif cls == "-warn" and not dry.blocks:
+                text = f"{text} · {dry.text}"
+                cls = "-error" if dry.level == "error" else "-warn"
+            else:
+                text, cls = dry.text, f"-{dry.level}"
         status = self.query_one("#t-status", Static)
         status.update(text)
+        status.tooltip = text or None
         for c in ("-error", "-warn", "-ok"):
             status.set_class(c == cls, c)
 
@@ -519,11 +534,8 @@ class OrderTicket(Vertical):
         else:
             self._status("✓ passes the pre-trade checks", "-ok")
         acct = self.bridge.state.accounts.get(request.account)
-        if acct is None or not acct.previews:
-            self._dry_run(None)
-            return
-        if not decision.allowed:
-            self._dry_run(dry_run.DryRun(f"{acct.broker} dry run: not asked (the pre-trade checks refuse it)", ""))
+        if acct is None or not acct.previews or not decision.allowed:
+            self._dry_run(None)  # tterm's own refusal says it all: the broker is not asked
             return
         self._dry_run(dry_run.pending(acct.broker))
         # This worker is exclusive: the next edit cancels the wait, so only a settled order is asked.
@@ -534,13 +546,10 @@ class OrderTicket(Vertical):
             self._dry_run(result)
 
     def _dry_run(self, result: dry_run.DryRun | None) -> None:
-        """Show the broker's dry-run line (None hides it: no previews, or no valid order)."""
+        """Show the broker's dry run on the status line (None: no previews, or no order to ask)."""
         self.last_dry_run = result if result is not None and result.level else None
-        line = self.query_one("#t-dryrun", Static)
-        line.set_class(result is not None, "-shown")
-        line.update(result.text if result is not None else "")
-        for cls in ("-error", "-warn", "-ok"):
-            line.set_class(result is not None and cls == f"-{result.level}", cls)
+        self._dry = result
+        self._paint_status()
 
     # ------------------------------------------------------------------ actions
 
