@@ -103,12 +103,12 @@ async def test_tastytrade_dry_run_in_the_ticket_and_a_reject_blocks_the_send(tas
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(app.ready.is_set, pilot)
         await ticket_on(app, pilot, tt.MARGIN, "MESZ6", "1")
-        await seen(app, pilot, "dry run: accepted")
+        await seen(app, pilot, "dry run ok")
         assert shown(app) and "fees $1.05" in line(app) and "buying power $" in line(app), line(app)
         assert "cost $" in line(app) and "→" in line(app)
         # The cash account's shares: edits are debounced, a burst asks for the settled one only.
         await ticket_on(app, pilot, tt.CASH, "AAPL", "1")
-        await seen(app, pilot, "dry run: accepted")
+        await seen(app, pilot, "dry run ok")
         before = sum(1 for r in fake.requests if r[1] == TT_CASH_DRY_RUN)
         for q in ("2", "20", "200"):
             app.ticket.query_one("#t-qty").value = q
@@ -129,10 +129,10 @@ async def test_tastytrade_dry_run_in_the_ticket_and_a_reject_blocks_the_send(tas
         assert order_posts(fake) == [] and not fake.book.orders
         # A good order: the dialog shows the accepted dry run, then Send places it.
         await ticket_on(app, pilot, tt.MARGIN, "MESZ6", "1")
-        await seen(app, pilot, "dry run: accepted")
+        await seen(app, pilot, "dry run ok")
         await pilot.press("ctrl+s")
         dialog = await dialog_of(pilot, app)
-        await says(dialog, pilot, "dry run: accepted")
+        await says(dialog, pilot, "dry run ok")
         assert not dialog.query_one("#yes").disabled
         await pilot.press("y")
         await wait_for(lambda: len(fake.book.orders) == 1, pilot)
@@ -190,7 +190,7 @@ async def test_schwab_previeworder_in_the_ticket_and_its_reject(tmp_path) -> Non
         async with app.run_test(size=SIZE) as pilot:
             await wait_for(app.ready.is_set, pilot)
             await ticket_on(app, pilot, sw.CASH, "AAPL", "1")
-            await seen(app, pilot, "sw dry run: accepted")
+            await seen(app, pilot, "sw dry run ok")
             assert "fees $" in line(app) and "cost $" in line(app), line(app)
             app.ticket.query_one("#t-qty").value = "100000"
             await seen(app, pilot, "rejects it")

@@ -49,11 +49,11 @@ def unavailable(reason: str) -> DryRun:
 
 
 def explain(preview: OrderPreview, buying_power: Decimal | None = None) -> DryRun:
-    """The preview as one line: ``✓ tt dry run: accepted · cost $… · fees $… · buying power $… → $…``."""
+    """The preview as one line: ``✓ tt dry run ok · cost $… · fees $… · buying power $… → $…``."""
     if not preview.accepted:
         reason = "; ".join(preview.rejects) or "the broker refuses it (no reason given)"
         return DryRun(f"✗ {preview.broker} dry run rejects it: {reason}", "error", blocks=reason)
-    words = [f"✓ {preview.broker} dry run: accepted"]
+    words = [f"✓ {preview.broker} dry run ok"]
     if preview.order_value is not None:
         words.append(f"cost {fmt.money(preview.order_value)}")
     if preview.commission is not None:
