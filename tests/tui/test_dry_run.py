@@ -143,16 +143,25 @@ async def test_tastytrade_dry_run_in_the_ticket_and_a_reject_blocks_the_send(tas
 
 async def test_a_dry_run_that_does_not_answer_is_shown_and_the_user_decides(tastytrade, monkeypatch) -> None:
     fake, engine, settings = tastytrade
-    monkeypatch.setattr("tterm.core.engine.PREVIEW_TIMEOUT", 0.3)
+    monkeypatch.setattr("tterm.core.engine.PREVIEW_TIMEOUT", 1.0)
     app = make_app(engine, settings)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(app.ready.is_set, pilot)
-        fake.slow(TT_DRY_RUN, 1.0, times=10)
-        await ticket_on(app, pilot, tt.MARGIN, "MESZ6", "1")
+        fake.slow(TT_DRY_RUN, 2.0, times=10)
+        await ticket_on(app, pilot, tt.MARGIN, "MESZ6", "3")
+        # While the broker is asked the ticket takes keys: the quantity is edited as usual.
+        await seen(app, pilot, "asking the broker")
+        await pilot.press("backspace", "1")
+        assert app.ticket.query_one("#t-qty").value == "1"
         await seen(app, pilot, "broker check unavailable")
-        assert "no answer in 0.3 s" in line(app), line(app)
+        assert "no answer in 1 s" in line(app), line(app)
         await pilot.press("ctrl+s")
         dialog = await dialog_of(pilot, app)
+        # Send waits for the dry run: a y before the answer sends nothing (Esc would cancel).
+        assert "asking the broker" in check(dialog) and dialog.query_one("#yes").disabled
+        await pilot.press("y")
+        await pilot.pause(0.05)
+        assert app.screen is dialog and order_posts(fake) == []
         await says(dialog, pilot, "broker check unavailable")
         assert "you may still send" in check(dialog)
         assert order_posts(fake) == []
@@ -222,3 +231,23 @@ async def test_paper_shows_no_dry_run_line(engine, settings) -> None:
         assert not dialog.query("#check") and not dialog.query_one("#yes").disabled
         await pilot.press("n")
     assert engine.journal.entries(kind="broker_preview") == []
+
+
+def test_the_dry_run_in_plain_words() -> None:
+    from decimal import Decimal as D
+
+    from tterm.core.models import OrderPreview
+    from tterm.tui import dry_run
+
+    ok = dry_run.explain(OrderPreview(broker="sw", accepted=True, warnings=("the market is closed",),
+                                      order_value=D("2300.20"), commission=D("0"),
+                                      buying_power_after=D("22699.80")), D("25000"))  # fmt: skip
+    assert ok.text == ("✓ sw dry run ok · cost $2,300.20 · fees $0.00 · buying power $25,000.00 → $22,699.80"
+                       " · ⚠ the market is closed")  # fmt: skip
+    assert ok.level == "warn" and not ok.blocks and not ok.unavailable
+    no = dry_run.explain(OrderPreview(broker="tt", accepted=False, rejects=("not enough buying power", "closed")))
+    assert no.blocks == "not enough buying power; closed" and no.level == "error"
+    silent = dry_run.explain(OrderPreview(broker="tt", accepted=False))
+    assert "no reason given" in silent.blocks
+    down = dry_run.unavailable("preview at tt failed: 503")
+    assert down.unavailable and down.text == "⚠ broker check unavailable: preview at tt failed: 503"
