@@ -230,6 +230,7 @@ def test_record_rejects_unknown_kind_and_naive_time(journal: Journal) -> None:
         "emulation",
         "login",
         "alert",
+        "broker_preview",
     } == JOURNAL_KINDS
 
 

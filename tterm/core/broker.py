@@ -133,6 +133,8 @@ class Capabilities:
       and the router never resends on a miss: a miss is not proof the order is absent.
     - market data: which optional verbs answer, and the bar timeframes ``bars`` takes.
     - ``interactive_login``: a person must log in through a browser (``tterm login``).
+    - ``previews``: the broker dry-runs an order without placing it (``preview_order``: Schwab's
+      previewOrder, Tastytrade's /orders/dry-run); the ticket and the confirmation show it.
     """
 
     brackets: bool = True
@@ -153,6 +155,7 @@ class Capabilities:
     option_chain: bool = False
     search: bool = False
     interactive_login: bool = False
+    previews: bool = False
 
     def with_changes(self, **changes: Any) -> Capabilities:
         return replace(self, **changes)
@@ -187,6 +190,8 @@ class Capabilities:
         ]
         if not self.client_order_id_lookup:
             words.append("no lookup by tterm's order id (never re-sent)")
+        if self.previews:
+            words.append("order dry runs")
         if self.interactive_login:
             words.append("browser login")
         return "; ".join(words)

@@ -39,6 +39,7 @@ from tterm.core.models import (
     OptionChain,
     Order,
     OrderGroup,
+    OrderPreview,
     OrderRequest,
     Position,
     Quote,
@@ -126,6 +127,13 @@ class EngineClient(Protocol):
 
     async def preview(self, request: OrderRequest) -> RiskDecision:
         """Run validation and the pre-trade checks without sending (ticket and palette preview)."""
+        ...
+
+    async def broker_preview(self, request: OrderRequest) -> OrderPreview:
+        """The broker's own dry run of an order the pre-trade checks allow (accounts whose
+        ``previews`` is True): cost, fees, buying power after, its warnings and rejects. Places
+        nothing. EngineError when tterm refuses the order, the broker has no previews, or the
+        broker could not be asked."""
         ...
 
     async def place(self, request: OrderRequest) -> Order:

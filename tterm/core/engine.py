@@ -83,6 +83,9 @@ Processor = Callable[[Any], None]
 """A synchronous hook called for every ingested event, before it is published (risk monitor)."""
 
 
+#: Seconds a broker's dry run (``broker_preview``) may take before it counts as unavailable.
+PREVIEW_TIMEOUT = 5.0
+
 #: Market-data kinds the engine sources per symbol: capability flag, subscribe and unsubscribe verbs.
 FEEDS: dict[str, tuple[str | None, str, str]] = {
     "quotes": (None, "subscribe_quotes", "unsubscribe_quotes"),
@@ -538,17 +541,29 @@ class Engine:
     async def broker_preview(self, request: OrderRequest) -> OrderPreview:
         """The broker's own check of an order tterm's checks allow (Schwab's previewOrder): cost,
         buying power after, the broker's rejects. Nothing is placed; EngineError when tterm refuses
-        the order itself or the broker has no previews."""
+        the order itself or the broker has no previews. Every answer and failure is journaled
+        (``broker_preview``, ref the client order id) so what the user was shown can be traced."""
         normalised, decision = self.router.prepare(request)
         if not decision.allowed:
             raise EngineError(f"preview refused: {decision.reason}")
         broker = self._broker_of(normalised.account)
+        account, ref = normalised.account, normalised.client_order_id
         try:
-            return await broker.preview_order(normalised)
+            async with asyncio.timeout(PREVIEW_TIMEOUT):
+                preview = await broker.preview_order(normalised)
         except NotSupported as exc:
             raise EngineError(str(exc)) from None
+        except TimeoutError:
+            why = f"no answer in {PREVIEW_TIMEOUT:g} s"
+            self.journal.record("broker_preview", {"broker": broker.name, "symbol": normalised.symbol,
+                                                   "error": why}, account=account, ref=ref)  # fmt: skip
+            raise EngineError(f"preview at {broker.name} failed: {why}") from None
         except BrokerError as exc:
+            self.journal.record("broker_preview", {"broker": broker.name, "symbol": normalised.symbol,
+                                                   "error": str(exc)}, account=account, ref=ref)  # fmt: skip
             raise EngineError(f"preview at {broker.name} failed: {exc}") from None
+        self.journal.record("broker_preview", preview, account=account, ref=ref)
+        return preview
 
     async def place(self, request: OrderRequest) -> Order:
         symbols = [leg.symbol for leg in request.legs] or [request.symbol]
@@ -1030,6 +1045,9 @@ class Engine:
     # ================================================================== internals
 
     def _add_account(self, account: Account) -> None:
+        broker = self.brokers.get(account.broker)
+        if broker is not None and broker.capabilities.previews != account.previews:
+            account = replace(account, previews=broker.capabilities.previews)
         opts = self._options.get(account.id)
         if opts is not None:
             account = replace(

@@ -87,6 +87,7 @@ JOURNAL_KINDS: frozenset[str] = frozenset(
         "emulation",
         "login",
         "alert",
+        "broker_preview",
     }
 )
 

@@ -828,7 +828,11 @@ class Position:
 
 @dataclass(frozen=True, slots=True)
 class Account:
-    """A trading account. ``id`` is engine-wide (``broker:vendor_id``); ``name`` is for display."""
+    """A trading account. ``id`` is engine-wide (``broker:vendor_id``); ``name`` is for display.
+
+    ``previews`` is set by the engine from the broker's capabilities: the broker dry-runs orders
+    (``EngineClient.broker_preview``), so a client knows whether to ask without knowing brokers.
+    """
 
     id: str
     broker: str
@@ -838,6 +842,7 @@ class Account:
     currency: str = "USD"
     is_live: bool = False
     profile: str = ""
+    previews: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,6 +46,7 @@ from tterm.core.models import (
     OptionChain,
     Order,
     OrderGroup,
+    OrderPreview,
     OrderRequest,
     Position,
     RiskDecision,
@@ -361,6 +362,9 @@ class RemoteEngineClient:
 
     async def preview(self, request: OrderRequest) -> RiskDecision:
         return await self._call("preview", request=request)
+
+    async def broker_preview(self, request: OrderRequest) -> OrderPreview:
+        return await self._call("broker_preview", request=request)
 
     async def place(self, request: OrderRequest) -> Order:
         try:

@@ -49,7 +49,8 @@ log = logging.getLogger(__name__)
 
 #: Version of the /ws protocol; the remote client refuses a hub that speaks another.
 #: 3: price alerts (the add_alert, list_alerts and remove_alert calls; Alert and AlertFired events;
-#: the snapshot's alerts) and pnl_history (a PnlReport), which a protocol-2 client could not decode.
+#: the snapshot's alerts) and pnl_history (a PnlReport), and broker_preview (an OrderPreview;
+#: accounts say whether their broker has dry runs), which a protocol-2 client could not decode.
 PROTOCOL = 3
 
 #: TradingView's published webhook source addresses (support article 43000529348).
@@ -492,6 +493,8 @@ class _RemoteSession:
             return await self.server.snapshot()
         if op == "preview":
             return await e.preview(wire.decode(args.get("request"), OrderRequest))
+        if op == "broker_preview":
+            return await e.broker_preview(wire.decode(args.get("request"), OrderRequest))
         if op == "place":
             return await e.place(wire.decode(args.get("request"), OrderRequest))
         if op == "cancel":

@@ -62,6 +62,7 @@ WIRE_TYPES: dict[str, type] = {
         models.ConnectionStatus,
         models.Notice,
         models.RiskDecision,
+        models.OrderPreview,
         models.AccountLock,
         models.RiskStatus,
         models.SignalOutcome,

@@ -4,6 +4,10 @@ The ticket, the palette, the command bar, the watchlist hotkeys and the DOM ladd
 ``OrderRequest`` (or name a working order) and call :class:`OrderPath`. It runs the same steps
 for all of them: stream the symbol if nothing shows it yet, ask the engine for the pre-trade
 verdict, show the confirmation (unless it is off for the account), place, and report the outcome.
+Where the account's broker dry-runs orders (``Account.previews``), the confirmation shows the
+dry run as it arrives and a broker reject refuses the send (:mod:`tterm.tui.dry_run`); with the
+confirmation off the dry run is awaited before the send, and one that cannot be had brings the
+confirmation up instead of passing.
 Changes to working orders (cancel, modify, move) and position verbs (flatten, reverse, breakeven,
 trail) pass through here too, so a key anywhere cannot skip a check another path makes.
 
@@ -35,6 +39,7 @@ from tterm.core.models import (
     Position,
     Side,
 )
+from tterm.tui import dry_run
 from tterm.tui import format as fmt
 from tterm.tui.estimate import estimate_risk
 from tterm.tui.modals.confirm import ConfirmDialog
@@ -142,11 +147,8 @@ class OrderPath:
         if not decision.allowed:
             app.notify(f"REFUSED {self.describe(request)}: {decision.reason}", severity="error", timeout=15)
             return None
-        if app.confirm_on(request.account):
-            ok = await app.push_screen_wait(self.confirm_dialog(request, decision.reasons, headline=headline))
-            if not ok:
-                app.notify("order not sent", timeout=3)
-                return None
+        if not await self._confirmed(request, decision.reasons, headline):
+            return None
         try:
             order = await self.engine.place(request)
         except EngineError as exc:
@@ -158,6 +160,58 @@ class OrderPath:
             app.notify(f"sent: {self.describe(request)}", timeout=4)
         app.tables_changed("orders", "fills")
         return order
+
+    def previews(self, account: str) -> bool:
+        """Whether the account's broker dry-runs orders (the engine says so on the account)."""
+        acct = self.state.accounts.get(account)
+        return bool(acct is not None and acct.previews)
+
+    async def dry_run(self, request: OrderRequest) -> dry_run.DryRun:
+        """The broker's dry run of ``request`` in plain words (never raises; journaled by the engine)."""
+        bal = self.state.balances.get(request.account)
+        return await dry_run.ask(self.engine, request, bal.buying_power if bal is not None else None)
+
+    async def _confirmed(self, request: OrderRequest, warnings: tuple[str, ...], headline: str | None) -> bool:
+        """The confirmation (unless off) with the broker's dry run where it has one: True to send."""
+        app = self.app
+        check = self.previews(request.account)
+        if not app.confirm_on(request.account):
+            if not check:
+                return True
+            # No dialog: the dry run is awaited; a reject refuses the send, no answer asks the user.
+            result = await self.dry_run(request)
+            if result.blocks:
+                app.notify(f"NOT SENT {self.describe(request)}: {result.text}", severity="error", timeout=15)
+                return False
+            if not result.unavailable:
+                return True
+            dialog = self.confirm_dialog(request, warnings, headline=headline, check=result.text)
+            dialog.show_check(result.text, result.level, unavailable=True)
+            return await self._answer(dialog)
+        asking = dry_run.pending(self._broker(request.account)).text if check else None
+        dialog = self.confirm_dialog(request, warnings, headline=headline, check=asking)
+        if not check:
+            return await self._answer(dialog)
+
+        async def fill_in() -> None:
+            result = await self.dry_run(request)
+            dialog.show_check(result.text, result.level, blocks=result.blocks, unavailable=result.unavailable)
+
+        task = asyncio.create_task(fill_in())
+        try:
+            return await self._answer(dialog)
+        finally:
+            task.cancel()
+
+    async def _answer(self, dialog: ConfirmDialog) -> bool:
+        ok = await self.app.push_screen_wait(dialog)
+        if not ok:
+            self.app.notify("order not sent", timeout=3)
+        return bool(ok)
+
+    def _broker(self, account: str) -> str:
+        acct = self.state.accounts.get(account)
+        return acct.broker if acct is not None else account
 
     async def _ensure_quote(self, symbol: str, wait: float = 3.0) -> None:
         """Stream ``symbol`` before an order in it is checked: the engine refuses orders without a
@@ -177,8 +231,9 @@ class OrderPath:
         self._quote_waiters.pop(symbol, None)
 
     def confirm_dialog(
-        self, request: OrderRequest, warnings: tuple[str, ...], *, headline: str | None = None
-    ) -> ConfirmDialog:
+        self, request: OrderRequest, warnings: tuple[str, ...], *, headline: str | None = None,
+        check: str | None = None,
+    ) -> ConfirmDialog:  # fmt: skip
         """The order confirmation: account, a live market line, the risk, the bracket's prices."""
         app = self.app
         acct = self.state.accounts.get(request.account)
@@ -203,6 +258,7 @@ class OrderPath:
             warnings=list(warnings),
             live=bool(acct.is_live) if acct is not None else False,
             yes="Send",
+            check=check,
         )
         if market_index is not None:
             # The market line follows the quotes while the dialog is open (the app updates it).

@@ -96,6 +96,7 @@ class SchwabBroker(Broker):
         option_chain=True,
         search=True,
         interactive_login=True,
+        previews=True,  # previewOrder (A6.6)
     )
 
     def __init__(

@@ -86,6 +86,7 @@ class TastytradeBroker(Broker):
         timeframes=frozenset(mk.PERIODS),
         option_chain=True,
         search=True,
+        previews=True,  # POST /accounts/{n}/orders/dry-run
     )
 
     def __init__(

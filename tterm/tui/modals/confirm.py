@@ -5,6 +5,10 @@ cancels; the dialog returns True or False.
 A key pressed before the dialog was on screen is never its answer: a second Enter of a double
 press, or the rest of a burst, would otherwise confirm an order nobody had seen. Such keys are
 dropped (cancel keys still cancel).
+
+An order confirmation may carry the broker's dry run (``check``): its line says "asking" until
+the answer arrives, and Send waits for it. A broker reject keeps Send refused with the reason;
+an unavailable check lets the user send, and says so.
 """
 
 from __future__ import annotations
@@ -36,6 +40,10 @@ class ConfirmDialog(ModalScreen[bool]):
     ConfirmDialog #headline { text-style: bold; padding-bottom: 1; }
     ConfirmDialog .detail { color: $text-muted; }
     ConfirmDialog .warn { color: $text-warning; text-style: bold; }
+    ConfirmDialog #check { padding-top: 1; }
+    ConfirmDialog #check.-ok { color: $text-success; }
+    ConfirmDialog #check.-warn { color: $text-warning; text-style: bold; }
+    ConfirmDialog #check.-error { color: $text-error; text-style: bold; }
     ConfirmDialog .live { color: $badge-live-fg; background: $badge-live-bg; text-style: bold; }
     ConfirmDialog #buttons { height: auto; padding-top: 1; align-horizontal: right; }
     ConfirmDialog Button { margin-left: 2; }
@@ -51,6 +59,7 @@ class ConfirmDialog(ModalScreen[bool]):
         live: bool = False,
         yes: str = "Confirm",
         danger: bool = False,
+        check: str | None = None,
     ) -> None:
         super().__init__(classes="-danger" if danger else None)
         self.title_text = title
@@ -65,6 +74,11 @@ class ConfirmDialog(ModalScreen[bool]):
         self.dropped: list[str] = []
         #: (detail line index, symbol): that line is the market, kept live by the app.
         self.live_line: tuple[int, str] | None = None
+        #: The broker's dry-run line (None: this broker has none), and why Send is refused now
+        #: (waiting for the dry run, or its reject); empty once the user may send.
+        self.check = check
+        self.check_level = ""
+        self.blocked = "waiting for the broker's dry run (Esc cancels)" if check is not None else ""
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
@@ -76,6 +90,9 @@ class ConfirmDialog(ModalScreen[bool]):
                 yield Static(line, classes="detail", id=f"detail-{n}", markup=False)
             for line in self.warnings:
                 yield Static(f"⚠ {line}", classes="warn", markup=False)
+            if self.check is not None:
+                level = f"-{self.check_level}" if self.check_level else None
+                yield Static(self.check, id="check", classes=level, markup=False)
             with Horizontal(id="buttons"):
                 yield Button(f"{self.yes_label}  (y)", id="yes", variant="error" if self.danger else "primary")
                 yield Button("Cancel  (n)", id="no")
@@ -83,6 +100,28 @@ class ConfirmDialog(ModalScreen[bool]):
     def on_mount(self) -> None:
         self.query_one("#yes", Button).focus()
         self.shown_at = get_time()
+        self._paint_check()
+
+    def show_check(self, text: str, level: str, *, blocks: str = "", unavailable: bool = False) -> None:
+        """The dry run answered: show it; a reject (``blocks``) keeps Send refused with it."""
+        if unavailable:
+            text += " — you may still send (y) or cancel (n)"
+        self.check, self.check_level = text, level
+        self.blocked = f"the broker's dry run rejects it: {blocks}" if blocks else ""
+        if self.is_mounted:
+            self._paint_check()
+
+    def _paint_check(self) -> None:
+        """Draw the dry-run line and hold Send while it is refused (an answer may come before mount)."""
+        if self.check is None:
+            return
+        line = self.query_one("#check", Static)
+        line.update(self.check)
+        for cls in ("-ok", "-warn", "-error"):
+            line.set_class(cls == f"-{self.check_level}", cls)
+        self.query_one("#yes", Button).disabled = bool(self.blocked)
+        if self.blocked:
+            self.query_one("#no", Button).focus()
 
     def update_detail(self, index: int, text: str) -> None:
         """Replace one detail line (the live market line of an order confirmation)."""
@@ -104,6 +143,10 @@ class ConfirmDialog(ModalScreen[bool]):
         self.dropped.append(event.key)
 
     def action_yes(self) -> None:
+        if self.blocked:
+            self.app.bell()
+            self.notify(f"not sent: {self.blocked}", severity="error", timeout=6)
+            return
         self.dismiss(True)
 
     def action_no(self) -> None:
@@ -112,4 +155,7 @@ class ConfirmDialog(ModalScreen[bool]):
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:
         event.stop()
-        self.dismiss(event.button.id == "yes")
+        if event.button.id == "yes":
+            self.action_yes()
+        else:
+            self.dismiss(False)

@@ -3,10 +3,16 @@
 Sending never happens here: ``ctrl+s`` (or the button) builds an ``OrderRequest`` and posts
 :class:`~tterm.tui.messages.SubmitOrder`; the app runs the confirmation dialog and the engine
 call, exactly as it does for the palette, the command bar and the hotkeys.
+
+Where the account's broker dry-runs orders, the status line shows its dry run of the ticket's
+order (asked a moment after the last edit of an order that passes tterm's checks, see
+:mod:`tterm.tui.dry_run`) in place of "passes the pre-trade checks"; the whole line is the
+status's tooltip and the confirmation shows it in full. Other accounts show no dry run.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 
@@ -31,6 +37,7 @@ from tterm.core.models import (
     Side,
     TimeInForce,
 )
+from tterm.tui import dry_run
 from tterm.tui import format as fmt
 from tterm.tui.bridge import Bridge
 from tterm.tui.estimate import estimate_risk
@@ -118,6 +125,10 @@ class OrderTicket(Vertical):
         self._preview_timer: Timer | None = None
         self._preview_seq = 0
         self.last_decision: RiskDecision | None = None
+        #: The broker's dry run of the order the ticket shows (None: none asked or it is out of date).
+        self.last_dry_run: dry_run.DryRun | None = None
+        self._dry: dry_run.DryRun | None = None
+        self._verdict: tuple[str, str] = ("", "")
         self.error = ""
         self.freshness: Freshness | None = None
         self.stale = False
@@ -452,17 +463,38 @@ class OrderTicket(Vertical):
             if self._preview_timer is not None:
                 self._preview_timer.stop()
             self.last_decision = None
+            self._dry_run(None)
             self._status(error, "-error" if field else "")
             self._show_risk()
             return None
         self._status("checking…", "")
         self._show_risk(request)
+        acct = self.bridge.state.accounts.get(request.account)
+        self._dry_run(dry_run.pending(acct.broker) if acct is not None and acct.previews else None)
         self._schedule_preview(request)
         return request
 
     def _status(self, text: str, cls: str) -> None:
+        self._verdict = (text, cls)
+        self._paint_status()
+
+    def _paint_status(self) -> None:
+        """The pre-trade verdict, and the broker's dry run where there is one (one line: at 80
+        columns the ticket has no row to spare). An answered dry run stands in for a pass; a
+        pre-trade warning stays in front of it."""
+        text, cls = self._verdict
+        dry = self._dry
+        if dry is not None:
+            if not dry.level:  # still asking
+                text = f"{text} · {dry.text}"
+            elif cls == "-warn" and not dry.blocks:
+                text = f"{text} · {dry.text}"
+                cls = "-error" if dry.level == "error" else "-warn"
+            else:
+                text, cls = dry.text, f"-{dry.level}"
         status = self.query_one("#t-status", Static)
         status.update(text)
+        status.tooltip = text or None
         for c in ("-error", "-warn", "-ok"):
             status.set_class(c == cls, c)
 
@@ -502,6 +534,23 @@ class OrderTicket(Vertical):
             self._status(f"⚠ {decision.reason}", "-warn")
         else:
             self._status("✓ passes the pre-trade checks", "-ok")
+        acct = self.bridge.state.accounts.get(request.account)
+        if acct is None or not acct.previews or not decision.allowed:
+            self._dry_run(None)  # tterm's own refusal says it all: the broker is not asked
+            return
+        self._dry_run(dry_run.pending(acct.broker))
+        # This worker is exclusive: the next edit cancels the wait, so only a settled order is asked.
+        await asyncio.sleep(dry_run.TICKET_DEBOUNCE)
+        bal = self.bridge.state.balances.get(request.account)
+        result = await dry_run.ask(self.bridge.client, request, bal.buying_power if bal is not None else None)
+        if seq == self._preview_seq:
+            self._dry_run(result)
+
+    def _dry_run(self, result: dry_run.DryRun | None) -> None:
+        """Show the broker's dry run on the status line (None: no previews, or no order to ask)."""
+        self.last_dry_run = result if result is not None and result.level else None
+        self._dry = result
+        self._paint_status()
 
     # ------------------------------------------------------------------ actions
 
