@@ -201,6 +201,7 @@ class SignalRouter:
         now: Callable[[], datetime] = utcnow,
         monotonic: Callable[[], float] = time.monotonic,
         recent: int = 200,
+        coid_limit: int = 100_000,
     ) -> None:
         self.engine = engine
         self.store = store
@@ -223,6 +224,10 @@ class SignalRouter:
         #: signal id -> time.perf_counter() at receipt, and client order id -> signal id (bench metrics).
         self.received_perf: dict[str, float] = {}
         self.coid_signal: dict[str, str] = {}
+        #: (monotonic time, client order id) in the order they went into ``coid_signal``: see _remember_coid.
+        self._coid_born: deque[tuple[float, str]] = deque()
+        self._coid_at: dict[str, float] = {}
+        self.coid_limit = coid_limit
         self.idle = asyncio.Event()
         self.idle.set()
         self.recovery = Recovery()
@@ -878,7 +883,7 @@ class SignalRouter:
         req = step.request
         if row.status != "sending":
             self.store.set_step(job.signal_id, job.account, row.seq, "sending")
-        self.coid_signal[req.client_order_id] = job.signal_id
+        self._remember_coid(req.client_order_id, job.signal_id)
         try:
             order = await engine.place(req)
         except Exception as exc:
@@ -894,6 +899,34 @@ class SignalRouter:
             code = ErrorCode.RISK_REJECTED if local else ErrorCode.BROKER_REJECTED
             raise _Fail(code, f"{'refused' if local else 'rejected by the broker'}: {order.reject_reason}")
         return f"order {order.order_id} {order.status.value.replace('_', ' ')}", order.order_id
+
+    def _remember_coid(self, coid: str, signal_id: str) -> None:
+        """Map a client order id to its alert, forgetting old ones so the map stays bounded.
+
+        An entry is kept while its alert is in flight and for the dedupe window after it was
+        sent (``stale_after``: an alert older than that is refused as stale, so nothing can ask
+        about its orders as a live repeat), and ``coid_limit`` entries at most. Idempotency never
+        rests on this map: the store's UNIQUE dedup key refuses a repeated alert, and the client
+        order ids are derived from the alert's id, so a resend carries the same id.
+        """
+        now = self._monotonic()
+        self.coid_signal[coid] = signal_id
+        self._coid_at[coid] = now
+        born = self._coid_born
+        born.append((now, coid))
+        window = self.stale_after
+        while born:
+            at, old = born[0]
+            over = len(born) > self.coid_limit
+            if not over and now - at <= window:
+                break
+            sid = self.coid_signal.get(old)
+            if not over and sid is not None and sid in self._pending:
+                break  # still in flight: keep it (and everything after it) a while longer
+            born.popleft()
+            if self._coid_at.get(old) == at:  # not remembered again since (a resend after a restart)
+                del self._coid_at[old]
+                self.coid_signal.pop(old, None)
 
     async def _wait_position(self, account: str, symbol: str, expected: int) -> None:
         """Wait until the book shows ``expected`` for (account, symbol): the exit fills before the entry."""

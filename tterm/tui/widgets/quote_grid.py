@@ -42,6 +42,9 @@ TREND_INTERVAL = 2.0
 """The trend samples the price at most every TREND_INTERVAL seconds; the column shows the last
 TREND_POINTS samples, or up to TREND_MAX when the grid has room."""
 
+ROW_LOG = 1024
+"""How many of the latest refreshed and rendered row indexes the grid remembers (tests, bench)."""
+
 RESORT_INTERVAL = 1.0
 """A sort on a live column re-orders at most once a second, so rows do not jitter every frame."""
 
@@ -213,9 +216,11 @@ class QuoteGrid(ScrollView, can_focus=True):
         self._last_sort = -1e9
         self.flash_enabled = True
         self.freshness: Freshness | None = None
-        #: Counters for tests and the bench: rows refreshed, strips rendered (cache misses).
-        self.refreshed_rows: list[int] = []
-        self.rendered_rows: list[int] = []
+        #: The latest row indexes refreshed and strips rendered (cache misses), for tests and the
+        #: bench. Bounded: a list appended on every refresh grew by thousands of entries a second
+        #: under a firehose and was never trimmed (bench/soak).
+        self.refreshed_rows: deque[int] = deque(maxlen=ROW_LOG)
+        self.rendered_rows: deque[int] = deque(maxlen=ROW_LOG)
 
     # ------------------------------------------------------------------ data in
 
