@@ -280,8 +280,9 @@ def figures_webhook(quick: bool = False) -> list[Any]:
     r = asyncio.run(run(500.0, 4.0 if quick else 10.0, accounts=2))
     return [
         Figure("webhook ack at 500 alerts/s", median(r["acks"]), "ms", pct(r["acks"], 0.99), "<= 10", where=WHERE),
-        Figure("alert -> broker submit at 500/s", median(r["submits"]), "ms", pct(r["submits"], 0.99), "<= 20",
-               where=WHERE),  # fmt: skip
+        Figure(
+            "alert -> broker submit at 500/s", median(r["submits"]), "ms", pct(r["submits"], 0.99), "<= 20", where=WHERE
+        ),
         Figure("hub CPU per alert (2 accounts)", r["cpu_us"], "us", where=WHERE),
         Figure("alerts lost or refused", r["lost"] + r["failed"], "alerts", goal="<= 0", where=WHERE),
         Figure("orders doubled", r["duplicates"], "orders", goal="<= 0", where=WHERE),
@@ -294,8 +295,9 @@ def figures_fanout(quick: bool = False) -> list[Any]:
 
     r = asyncio.run(run(20.0, 5.0 if quick else 10.0, accounts=20))
     return [
-        Figure("fan-out to 20 accounts: last order", median(r["last"]), "ms", pct(r["last"], 0.99), "<= 50",
-               where=WHERE),  # fmt: skip
+        Figure(
+            "fan-out to 20 accounts: last order", median(r["last"]), "ms", pct(r["last"], 0.99), "<= 50", where=WHERE
+        ),
         Figure("fan-out: alerts lost or refused", r["lost"] + r["failed"], "alerts", goal="<= 0", where=WHERE),
     ]
 

@@ -124,7 +124,7 @@ def figures_startup(quick: bool = False) -> list[object]:
             "<= 0.8",
             where=where,
             note=f"worst of {runs} as p99",
-        ),  # fmt: skip
+        ),
         Figure("imports (tterm.cli + tterm.tui.app)", median(imports), "s", max(imports)),
     ]
 
