@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 from tterm.core.instruments import UnknownSymbol
 from tterm.core.models import (
     Bracket,
+    Fill,
     Instrument,
     ModelError,
     Notice,
@@ -237,6 +238,10 @@ class SignalRouter:
         self._quoted: set[str] = set()
         self._side_tasks: set[asyncio.Task[Any]] = set()
         self._last_sid = 0
+        #: Market orders sent per (account, symbol) whose fills may not be in the book yet, and the
+        #: quantity of fills seen for each: the next alert on that pair plans once they are in.
+        self._unsettled: dict[tuple[str, str], list[str]] = {}
+        self._fill_seen: dict[str, int] = {}
 
     # ================================================================== lifecycle
 
@@ -784,6 +789,7 @@ class SignalRouter:
     async def _run(self, job: _Job) -> None:
         if job.symbol:
             await self._wait_quote(job.symbol)
+            await self._settle(job.account, job.symbol)
         rows = self.store.steps(job.signal_id, job.account) if job.resume else []
         if rows:
             steps = [(row, Step.from_row(row)) for row in rows]
@@ -884,9 +890,13 @@ class SignalRouter:
         if row.status != "sending":
             self.store.set_step(job.signal_id, job.account, row.seq, "sending")
         self._remember_coid(req.client_order_id, job.signal_id)
+        market = req.order_type is OrderType.MARKET and bool(step.symbol)
+        if market:
+            self._fill_seen[req.client_order_id] = 0  # before it is sent: a fill may beat the reply
         try:
             order = await engine.place(req)
         except Exception as exc:
+            self._fill_seen.pop(req.client_order_id, None)
             engine.journal.record(
                 "error",
                 {"action": "webhook-place", "signal": job.signal_id, "error": str(exc)},
@@ -894,11 +904,53 @@ class SignalRouter:
                 ref=req.client_order_id,
             )
             raise _Fail(ErrorCode.FAILED, f"not placed: {exc}") from None
+        if market and order.status is not OrderStatus.REJECTED:
+            self._unsettled.setdefault((job.account, step.symbol), []).append(req.client_order_id)
+        else:
+            self._fill_seen.pop(req.client_order_id, None)
         if order.status is OrderStatus.REJECTED:
             local = order.order_id.startswith("local-")
             code = ErrorCode.RISK_REJECTED if local else ErrorCode.BROKER_REJECTED
             raise _Fail(code, f"{'refused' if local else 'rejected by the broker'}: {order.reject_reason}")
         return f"order {order.order_id} {order.status.value.replace('_', ' ')}", order.order_id
+
+    def _settled(self, account: str, coid: str) -> bool:
+        """The market order ``coid`` is done and every fill of it has reached the book."""
+        order = self.engine.order_by_client_id(account, coid)
+        if order is None:
+            return False
+        if order.status is OrderStatus.REJECTED:
+            return True
+        return not order.is_open and self._fill_seen.get(coid, 0) >= order.filled_quantity
+
+    async def _settle(self, account: str, symbol: str) -> None:
+        """Before an alert is planned on (account, symbol): wait until the market orders the alerts
+        before it sent there have filled and their fills are in the book, so the plan (a target's
+        difference, a reversal) starts from the position they made, not from the one before them.
+        A broker's fill arrives after its acknowledgement; without this wait an alert that follows
+        quickly traded against a stale position (bench_hub at 500 alerts/s: reduce-only exits
+        refused, targets skipped as already reached)."""
+        key = (account, symbol)
+        coids = self._unsettled.get(key)
+        if not coids:
+            return
+        try:
+            await self._wait_until(key, lambda: all(self._settled(account, c) for c in coids), "fill")
+        except _Fail:
+            self.engine.journal.record(
+                "error",
+                {
+                    "action": "webhook-settle",
+                    "orders": list(coids),
+                    "error": f"no fill within {self.exit_fill_timeout:g} s; the next alert is planned "
+                    "against the position as it stands",
+                },
+                account=account,
+            )
+        finally:
+            for c in coids:
+                self._fill_seen.pop(c, None)
+            self._unsettled.pop(key, None)
 
     def _remember_coid(self, coid: str, signal_id: str) -> None:
         """Map a client order id to its alert, forgetting old ones so the map stays bounded.
@@ -962,9 +1014,11 @@ class SignalRouter:
     async def _watch(self) -> None:
         """Wake position waits on every position or order event of their (account, symbol)."""
         while True:
-            sub = self.engine.bus.subscribe("hub-watch", wants=(Position, Order, Quote))
+            sub = self.engine.bus.subscribe("hub-watch", wants=(Position, Order, Quote, Fill))
             try:
                 async for event in sub:
+                    if type(event) is Fill and event.client_order_id in self._fill_seen:
+                        self._fill_seen[event.client_order_id] += event.quantity
                     key = ("quote", event.symbol) if isinstance(event, Quote) else (event.account, event.symbol)
                     waits = self._waits.get(key)
                     if waits:
@@ -973,7 +1027,12 @@ class SignalRouter:
                                 fut.set_result(None)
                 if not sub.overflowed:
                     return
-                # Fell behind: re-check every wait against the book, then subscribe again.
+                # Fell behind: fills may have been missed, but the engine has every finished
+                # order's filled quantity in its book by now. Re-check every wait, subscribe again.
+                for coid in self._fill_seen:
+                    done = next((o for a, c in self._unsettled if (o := self.engine.order_by_client_id(a, coid))), None)
+                    if done is not None and not done.is_open:
+                        self._fill_seen[coid] = done.filled_quantity
                 for waits in list(self._waits.values()):
                     for check, fut in list(waits):
                         if not fut.done() and check():
