@@ -10,7 +10,7 @@ from tests.tui.conftest import wait_for
 from tterm.core.models import AssetClass, Instrument, Quote
 from tterm.tui.bridge import Resolved
 from tterm.tui.themes import ThemeVariablesMixin
-from tterm.tui.widgets.quote_grid import FLASH_SECONDS, ROW_LOG, QuoteGrid
+from tterm.tui.widgets.quote_grid import FLASH_SECONDS, ROW_LOG, SLOW_INTERVAL, QuoteGrid
 
 N = 2000
 
@@ -93,6 +93,38 @@ async def test_2000_symbols_only_changed_visible_rows_redraw() -> None:
         assert not grid.refreshed_rows and not grid.rendered_rows
         grid.apply_quotes({syms[1999]: quote(syms[1999], "97.00")}, now=20.0)
         assert list(grid.refreshed_rows) == [1999]
+
+
+async def test_sizes_and_volume_reach_the_screen_at_most_every_slow_interval() -> None:
+    def q(last: str, volume: int) -> Quote:
+        p = Decimal(last)
+        return Quote("AAA", bid=p - Decimal("0.01"), ask=p + Decimal("0.01"), last=p, prev_close=Decimal(100),
+                     bid_size=100, ask_size=200, volume=volume)  # fmt: skip
+
+    app = GridApp()
+    async with app.run_test(size=(100, 10)) as pilot:
+        grid = app.query_one(QuoteGrid)
+        grid.flash_enabled = False
+        grid.show_list("l", [Resolved("AAA", instrument("AAA"))], {}, now=0.0)
+        await pilot.pause()
+        grid.apply_quotes({"AAA": q("101.00", 1_000)}, now=1.0)  # first quote: the whole row
+        await pilot.pause()
+        row = grid.rows[0]
+        grid.refreshed_rows.clear()
+        # Only the volume moved, inside the interval: nothing is repainted yet...
+        assert grid.apply_quotes({"AAA": q("101.00", 2_000)}, now=1.0 + SLOW_INTERVAL / 2) == 0
+        assert not grid.refreshed_rows and row.slow_pending
+        grid.expire_flashes(1.0 + SLOW_INTERVAL * 0.9)
+        assert not grid.refreshed_rows
+        # ...until its turn comes, and then the screen shows it.
+        grid.expire_flashes(1.0 + SLOW_INTERVAL)
+        assert list(grid.refreshed_rows) == [0] and not row.slow_pending
+        await pilot.pause()
+        assert "2.00K" in grid.render_line(1).text
+        # A price change is drawn at once, its volume change waits again.
+        grid.refreshed_rows.clear()
+        assert grid.apply_quotes({"AAA": q("101.01", 3_000)}, now=1.0 + SLOW_INTERVAL * 1.5) == 1
+        assert list(grid.refreshed_rows) == [0] and row.slow_pending
 
 
 async def test_row_logs_stay_bounded_under_a_long_feed() -> None:
