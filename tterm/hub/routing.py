@@ -917,9 +917,9 @@ class SignalRouter:
     def _settled(self, account: str, coid: str) -> bool:
         """The market order ``coid`` is done and every fill of it has reached the book."""
         order = self.engine.order_by_client_id(account, coid)
-        if order is None:
-            return False
-        if order.status is OrderStatus.REJECTED:
+        if order is None or order.status is OrderStatus.REJECTED:
+            # None: the engine does not know the order by tterm's id (it answered with another
+            # one); planning against the book as it stands beats holding the queue for 30 s.
             return True
         return not order.is_open and self._fill_seen.get(coid, 0) >= order.filled_quantity
 
@@ -1029,10 +1029,11 @@ class SignalRouter:
                     return
                 # Fell behind: fills may have been missed, but the engine has every finished
                 # order's filled quantity in its book by now. Re-check every wait, subscribe again.
-                for coid in self._fill_seen:
-                    done = next((o for a, c in self._unsettled if (o := self.engine.order_by_client_id(a, coid))), None)
-                    if done is not None and not done.is_open:
-                        self._fill_seen[coid] = done.filled_quantity
+                for (account, _), coids in self._unsettled.items():
+                    for coid in coids:
+                        done = self.engine.order_by_client_id(account, coid)
+                        if done is not None and not done.is_open and coid in self._fill_seen:
+                            self._fill_seen[coid] = done.filled_quantity
                 for waits in list(self._waits.values()):
                     for check, fut in list(waits):
                         if not fut.done() and check():
