@@ -238,10 +238,9 @@ class SignalRouter:
         self._quoted: set[str] = set()
         self._side_tasks: set[asyncio.Task[Any]] = set()
         self._last_sid = 0
-        #: Market orders sent per (account, symbol) whose fills may not be in the book yet, and the
-        #: quantity of fills seen for each: the next alert on that pair plans once they are in.
+        #: Market orders sent per (account, symbol) whose fills may not be in the book yet: the
+        #: next alert on that pair is planned once they are in.
         self._unsettled: dict[tuple[str, str], list[str]] = {}
-        self._fill_seen: dict[str, int] = {}
 
     # ================================================================== lifecycle
 
@@ -891,12 +890,9 @@ class SignalRouter:
             self.store.set_step(job.signal_id, job.account, row.seq, "sending")
         self._remember_coid(req.client_order_id, job.signal_id)
         market = req.order_type is OrderType.MARKET and bool(step.symbol)
-        if market:
-            self._fill_seen[req.client_order_id] = 0  # before it is sent: a fill may beat the reply
         try:
             order = await engine.place(req)
         except Exception as exc:
-            self._fill_seen.pop(req.client_order_id, None)
             engine.journal.record(
                 "error",
                 {"action": "webhook-place", "signal": job.signal_id, "error": str(exc)},
@@ -906,8 +902,6 @@ class SignalRouter:
             raise _Fail(ErrorCode.FAILED, f"not placed: {exc}") from None
         if market and order.status is not OrderStatus.REJECTED:
             self._unsettled.setdefault((job.account, step.symbol), []).append(req.client_order_id)
-        else:
-            self._fill_seen.pop(req.client_order_id, None)
         if order.status is OrderStatus.REJECTED:
             local = order.order_id.startswith("local-")
             code = ErrorCode.RISK_REJECTED if local else ErrorCode.BROKER_REJECTED
@@ -921,7 +915,9 @@ class SignalRouter:
             # None: the engine does not know the order by tterm's id (it answered with another
             # one); planning against the book as it stands beats holding the queue for 30 s.
             return True
-        return not order.is_open and self._fill_seen.get(coid, 0) >= order.filled_quantity
+        # The engine counts a fill the moment it ingests it (the bus, which wakes the wait, is a
+        # loop pass or two behind): most alerts find the orders before them settled already.
+        return not order.is_open and self.engine.filled_in_book(account, coid) >= order.filled_quantity
 
     async def _settle(self, account: str, symbol: str) -> None:
         """Before an alert is planned on (account, symbol): wait until the market orders the alerts
@@ -948,8 +944,6 @@ class SignalRouter:
                 account=account,
             )
         finally:
-            for c in coids:
-                self._fill_seen.pop(c, None)
             self._unsettled.pop(key, None)
 
     def _remember_coid(self, coid: str, signal_id: str) -> None:
@@ -1017,8 +1011,6 @@ class SignalRouter:
             sub = self.engine.bus.subscribe("hub-watch", wants=(Position, Order, Quote, Fill))
             try:
                 async for event in sub:
-                    if type(event) is Fill and event.client_order_id in self._fill_seen:
-                        self._fill_seen[event.client_order_id] += event.quantity
                     key = ("quote", event.symbol) if isinstance(event, Quote) else (event.account, event.symbol)
                     waits = self._waits.get(key)
                     if waits:
@@ -1027,13 +1019,7 @@ class SignalRouter:
                                 fut.set_result(None)
                 if not sub.overflowed:
                     return
-                # Fell behind: fills may have been missed, but the engine has every finished
-                # order's filled quantity in its book by now. Re-check every wait, subscribe again.
-                for (account, _), coids in self._unsettled.items():
-                    for coid in coids:
-                        done = self.engine.order_by_client_id(account, coid)
-                        if done is not None and not done.is_open and coid in self._fill_seen:
-                            self._fill_seen[coid] = done.filled_quantity
+                # Fell behind: re-check every wait against the book, then subscribe again.
                 for waits in list(self._waits.values()):
                     for check, fut in list(waits):
                         if not fut.done() and check():
