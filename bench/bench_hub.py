@@ -267,6 +267,8 @@ async def run(rate: float, seconds: float, accounts: int = 2) -> dict[str, Any]:
         "cpu_us": per_alert,
         "alerts": len(results),
         "failed": sum(n for st, n in statuses.items() if st != 202),
+        "replies": ", ".join(f"{n} x {st or 'no reply'}" for st, n in sorted(statuses.items()))
+        + "".join(f"; {n} x {err}" for err, n in Counter(r[3][:100] for r in results if r[1] == 0).items()),
     }
 
 
@@ -284,7 +286,15 @@ def figures_webhook(quick: bool = False) -> list[Any]:
             "alert -> broker submit at 500/s", median(r["submits"]), "ms", pct(r["submits"], 0.99), "<= 20", where=WHERE
         ),
         Figure("hub CPU per alert (2 accounts)", r["cpu_us"], "us", where=WHERE),
-        Figure("alerts lost or refused", r["lost"] + r["failed"], "alerts", goal="<= 0", where=WHERE),
+        Figure("alerts lost (acknowledged, not done)", r["lost"], "alerts", goal="<= 0", where=WHERE),
+        Figure(
+            "alerts not acknowledged (no 202)",
+            r["failed"],
+            "alerts",
+            goal="<= 0",
+            where=WHERE,
+            note=f"replies: {r['replies']}",
+        ),
         Figure("orders doubled", r["duplicates"], "orders", goal="<= 0", where=WHERE),
     ]
 
@@ -298,7 +308,7 @@ def figures_fanout(quick: bool = False) -> list[Any]:
         Figure(
             "fan-out to 20 accounts: last order", median(r["last"]), "ms", pct(r["last"], 0.99), "<= 50", where=WHERE
         ),
-        Figure("fan-out: alerts lost or refused", r["lost"] + r["failed"], "alerts", goal="<= 0", where=WHERE),
+        Figure("fan-out: alerts lost or not acknowledged", r["lost"] + r["failed"], "alerts", goal="<= 0", where=WHERE),
     ]
 
 
