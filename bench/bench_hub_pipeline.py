@@ -74,7 +74,8 @@ def _timed_async(table: dict[str, list[float]], name: str, fn: Any) -> Any:
     return wrapper
 
 
-async def run(alerts: int, batch: int, stages: bool) -> None:
+async def run(alerts: int, batch: int, stages: bool) -> float:
+    """Print the report; return CPU microseconds per alert (all threads)."""
     from tterm.brokers.paper import store as paper_store
     from tterm.hub import server as hub_server
 
@@ -160,6 +161,19 @@ async def run(alerts: int, batch: int, stages: bool) -> None:
     await engine.stop()
     journal.close()
     shutil.rmtree(tmp, ignore_errors=True)  # the run's state files (hundreds of MB of WAL at peak)
+    return cpu / alerts * 1e6
+
+
+def figures_pipeline(quick: bool = False) -> list[Any]:
+    """CPU per alert through the pipeline, one alert per loop pass and 20 at once."""
+    from benchlib import Figure
+
+    n = 1000 if quick else 3000
+    where = "paper broker (scripted), no HTTP"
+    return [
+        Figure("hub pipeline CPU per alert, 1 a pass", asyncio.run(run(n, 1, False)), "us", where=where),
+        Figure("hub pipeline CPU per alert, 20 a pass", asyncio.run(run(n, 20, False)), "us", where=where),
+    ]
 
 
 def main() -> None:
