@@ -94,19 +94,10 @@ async def run(alerts: int, batch: int, stages: bool) -> float:
         router._finish_account = _timed(table, "finish account", router._finish_account)  # type: ignore[method-assign]
         router._finish_signal = _timed(table, "finish signal", router._finish_signal)  # type: ignore[method-assign]
         hub.store.record_steps = _timed(table, "store.record_steps", hub.store.record_steps)  # type: ignore[method-assign]
-        hub.store.commit = _timed(table, "hub store commit", hub.store.commit)  # type: ignore[method-assign]
-        engine.router.prepare = _timed(table, "checks (router.prepare)", engine.router.prepare)  # type: ignore[method-assign]
         journal.record = _timed(table, "journal.record (all rows)", journal.record)  # type: ignore[method-assign]
-        real_commit = journal._db.commit
-
-        class _Db:  # sqlite3.Connection's methods cannot be replaced; wrap the connection instead
-            def __getattr__(self, name: str) -> Any:
-                return getattr(journal._db_real, name)
-
-        journal._db_real = journal._db  # type: ignore[attr-defined]
-        wrapped = _Db()
-        wrapped.commit = _timed(table, "journal commit", real_commit)  # type: ignore[attr-defined]
-        journal._db = wrapped  # type: ignore[assignment]
+        # The journal's and the hub store's inserts and commits run on the writer thread.
+        writer = journal.writer
+        writer._batch = _timed(table, "writer batch (writer thread)", writer._batch)  # type: ignore[method-assign]
         broker.place = _timed_async(table, "paper broker place (incl. store)", broker.place)  # type: ignore[method-assign]
         store = broker._store
         assert store is not None
@@ -156,7 +147,6 @@ async def run(alerts: int, batch: int, stages: bool) -> float:
         print("stage (inclusive; nested stages overlap)            us/alert   calls/alert")
         for name, (secs, calls) in sorted(table.items(), key=lambda kv: -kv[1][0]):
             print(f"  {name:48s} {secs / alerts * 1e6:8.1f}   {calls / alerts:6.1f}")
-        journal._db = journal._db_real  # type: ignore[attr-defined]
     await hub.stop()
     await engine.stop()
     journal.close()

@@ -26,7 +26,7 @@ async def test_back_to_back_targets_each_trade_from_the_position_the_last_one_ma
         sids = []
         for i, size in enumerate(sizes):  # no settling in between: the queue holds them all
             status, reply = await rig.post("trend", target(i, size, stamp))
-            assert status == 202
+            assert status == 202, reply
             sids.append(reply["id"])
         await rig.settle()
         assert rig.position("paper:A") == sizes[-1]

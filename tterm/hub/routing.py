@@ -237,7 +237,13 @@ class SignalRouter:
         self._statuses: dict[str, dict[str, tuple[str, str]]] = {}
         self._quoted: set[str] = set()
         self._side_tasks: set[asyncio.Task[Any]] = set()
-        self._last_sid = 0
+        # Above every id already in the store: a joined store writes later (on the journal's
+        # writer thread), so an id taken in an earlier run could not be refused at the insert.
+        last = getattr(store, "last_signal_id", "")
+        try:
+            self._last_sid = int(last, 16) if last else 0
+        except ValueError:
+            self._last_sid = 0
         #: Market orders sent per (account, symbol) whose fills may not be in the book yet: the
         #: next alert on that pair is planned once they are in.
         self._unsettled: dict[tuple[str, str], list[str]] = {}
@@ -462,6 +468,13 @@ class SignalRouter:
         for index, t in enumerate(targets):
             if self._busy.get((t.account, symbol or "*")):
                 previews[t.account] = "queued behind earlier alerts"
+                continue
+            coids = self._unsettled.get((t.account, symbol)) if symbol else None
+            if coids and not all(self._settled(t.account, c) for c in coids):
+                # The orders before it have not filled into the book yet: planned against the
+                # position as it stands now, a target or reduce-only exit would be judged stale
+                # (refused with a 422 although its turn would find it right). Planned in its turn.
+                previews[t.account] = "planned when the earlier alerts' orders have filled"
                 continue
             if symbol and ((q := self.engine.quote(symbol)) is None or q.mark is None):
                 previews[t.account] = f"planned when the first {symbol} quote arrives"
