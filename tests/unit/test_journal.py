@@ -538,3 +538,17 @@ def test_one_walk_cleaning_equals_redact_of_jsonable(payload: dict) -> None:
     from tterm.core.journal import _clean
 
     assert _clean(payload) == redact(to_jsonable(payload))
+
+
+async def test_a_closed_journal_refuses_rows_instead_of_queueing_them(tmp_path: Path) -> None:
+    import sqlite3
+
+    journal = Journal(tmp_path / "j.sqlite3")
+    journal.record("notice", {"text": "kept"})
+    journal.close()
+    with pytest.raises(sqlite3.ProgrammingError):
+        journal.record("notice", {"text": "after close"})
+    journal.close()  # idempotent
+    reader = Journal(tmp_path / "j.sqlite3")
+    assert [e.data["text"] for e in reader.entries()] == ["kept"]
+    reader.close()

@@ -312,6 +312,7 @@ class GroupWriter:
         self._conns: list[sqlite3.Connection] = []
         self._wake = threading.Event()
         self._stopping = False
+        self._closed = False
         self._busy = False
         self._thread: threading.Thread | None = None
         #: Batches committed, and statements that failed (see the class docstring).
@@ -332,11 +333,15 @@ class GroupWriter:
 
     def add(self, conn: sqlite3.Connection, sql: str, args: Any = ()) -> None:
         """Queue one statement for the next batch."""
+        if self._closed:
+            raise sqlite3.ProgrammingError(f"{self.name}: cannot write, the database is closed")
         with self._queue:
             self._ops.append((conn, sql, args))
 
     def add_many(self, statements: list[tuple[sqlite3.Connection, str, Any]]) -> None:
         """Queue several statements that must land in one transaction (the same batch)."""
+        if self._closed:
+            raise sqlite3.ProgrammingError(f"{self.name}: cannot write, the database is closed")
         with self._queue:
             self._ops.extend(statements)
 
@@ -378,6 +383,7 @@ class GroupWriter:
             self._wake.set()
             thread.join(timeout)
         self.drain()
+        self._closed = True
 
     def _run(self) -> None:
         while True:
