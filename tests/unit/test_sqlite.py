@@ -269,3 +269,29 @@ def _spy(fn, seen):  # type: ignore[no-untyped-def]
         return fn(ops)
 
     return wrapped
+
+
+async def test_an_idle_group_writer_ends_its_thread_and_the_next_write_starts_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from tterm.core import sqlite as sq
+
+    monkeypatch.setattr(sq, "IDLE_EXIT", 0.05)
+    db = WalDatabase(tmp_path / "a.sqlite3", check_same_thread=False)
+    db.db.execute("CREATE TABLE t (k TEXT)")
+    writer = sq.GroupWriter("test")
+    writer.register(db.db)
+    for n in range(2):
+        writer.add(db.db, "INSERT INTO t VALUES (?)", (str(n),))
+        done = writer.wait()
+        writer.kick()
+        thread = writer._thread
+        assert thread is not None
+        await asyncio.wait_for(done, 5)
+        thread.join(5)
+        assert not thread.is_alive() and writer._thread is None
+    assert db.db.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 2
+    writer.stop()
+    db.close()

@@ -54,6 +54,8 @@ CAP_WAIT = 0.2
 #: tail first while the writer keeps writing).
 SHORT_TAIL = 256
 WAL_FRAME_HEADER = 24
+#: Seconds a group writer's thread waits for work before it ends (the next write starts another).
+IDLE_EXIT = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,13 +361,16 @@ class GroupWriter:
         return fut
 
     def kick(self) -> None:
-        """Have the thread write what is queued now."""
-        if self._thread is None:
-            if self._stopping:
+        """Have the thread write what is queued now (starting it if it is not running)."""
+        if self._stopping:
+            if self._thread is None:
                 self.drain()
                 return
-            self._thread = threading.Thread(target=self._run, name=f"sqlite-writer:{self.name}", daemon=True)
-            self._thread.start()
+        else:
+            with self._queue:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._run, name=f"sqlite-writer:{self.name}", daemon=True)
+                    self._thread.start()
         self._wake.set()
 
     def drain(self) -> None:
@@ -387,7 +392,14 @@ class GroupWriter:
 
     def _run(self) -> None:
         while True:
-            self._wake.wait()
+            if not self._wake.wait(IDLE_EXIT):
+                # Idle: end, so a writer nobody closed does not keep a thread (and its
+                # connections) forever; the next kick starts another.
+                with self._queue:
+                    if not (self._ops or self._waiters or self._wake.is_set()):
+                        self._thread = None
+                        return
+                continue
             self._wake.clear()
             with self.lock:
                 self._batch()
