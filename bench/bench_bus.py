@@ -106,6 +106,19 @@ async def run(
     }
 
 
+def figures_bus(quick: bool = False) -> list[object]:
+    """Quotes through the engine to three coalescing subscribers, with depth flowing."""
+    from benchlib import Figure
+
+    r = asyncio.run(run(100_000 if quick else 300_000, 200, 3, True, 500, 4))
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return [
+        Figure("engine quotes/s, 3 subscribers + depth", r["publish_rate"], "quotes/s", goal=">= 200000"),
+        Figure("engine publish -> subscriber", r["p50_us"], "us", r["p99_us"]),
+        Figure("engine bench peak RSS", rss, "MiB"),
+    ]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quotes", type=int, default=300_000)

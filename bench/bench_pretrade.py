@@ -77,10 +77,8 @@ def per_call(fn, n: int) -> float:
     return best / n * 1e6
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=50_000, help="calls per measurement (default 50000)")
-    n = ap.parse_args().n
+def setup() -> tuple[InstrumentMaster, object, list, CheckContext]:
+    """The instruments, the rule profiles, the check chain of a profile account, an order's context."""
     master = InstrumentMaster(today=lambda: date(2026, 11, 24))
     profiles = load_profiles(user=False)
     profile = profiles.get("topstep-50k-combine")
@@ -116,7 +114,24 @@ def main() -> None:
             views.get, RiskSettings(), master, guards=lambda a: guard, calendar=lambda: calendar, positions=lambda: book
         ),
     ]
-    ctx = context(master)
+    return master, profiles, checks, context(master)
+
+
+def figures_pretrade(quick: bool = False) -> list[object]:
+    """The whole pre-trade chain per order, as the router runs it."""
+    from benchlib import Figure
+
+    master, _, checks, ctx = setup()
+    router = Router(brokers={}, instruments=master, state=None, journal=Journal(":memory:"), checks=checks)  # type: ignore[arg-type]
+    us = per_call(lambda: router._run_checks(ctx), 10_000 if quick else 50_000)
+    return [Figure(f"pre-trade checks per order ({len(checks)} checks)", us, "us")]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=50_000, help="calls per measurement (default 50000)")
+    n = ap.parse_args().n
+    master, profiles, checks, ctx = setup()
 
     print(f"pre-trade checks, {n:,} calls each (mean of the best of 3 runs)")
     for check in checks:

@@ -776,3 +776,28 @@ def main() -> None:
 if __name__ == "__main__":
     sys.path.insert(0, str(ROOT))
     main()
+
+
+def figures_tui(quick: bool = False) -> list[object]:
+    """The terminal (and the bare grid, against a DataTable watchlist) under the firehose, 200x50."""
+    from benchlib import Figure
+
+    seconds = 3.0 if quick else 6.0
+    out: list[object] = []
+    where = "2,000 symbols at 20k quotes/s, no broker, headless"
+    label = {"tterm": "tterm", "grid": "line-API grid", "datatable": "DataTable"}
+    for kind in ("datatable", "grid", "tterm"):
+        r = asyncio.run(measure(kind, seconds, RATE))
+        base = "" if kind == "datatable" else "keypress -> screen, DataTable"
+        name = f"keypress -> screen, {label[kind]}" if kind != "tterm" else "keypress -> screen, tterm"
+        out.append(Figure(name, r["key_p50"], "ms", r["key_p99"], "<= 30" if kind != "datatable" else "",
+                          baseline=base, where=where))  # fmt: skip
+        out.append(Figure(f"tick -> screen, {label[kind]}", r["tick_p50"], "ms", r["tick_p99"],
+                          "<= 50" if kind != "datatable" else "", baseline=base.replace("keypress", "tick")
+                          if base else "", where=where))  # fmt: skip
+    kib = pty_bytes("tterm", seconds, RATE, truecolor=True)
+    out.append(Figure("terminal output 200x50, truecolor", kib, "KiB/s", goal="<= 64", where="bench client, real pty"))
+    kib256 = pty_bytes("tterm", seconds, RATE, truecolor=False)
+    out.append(Figure("terminal output 200x50, 256 colours", kib256, "KiB/s", goal="<= 64",
+                      where="bench client, real pty"))  # fmt: skip
+    return out

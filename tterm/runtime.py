@@ -221,11 +221,15 @@ def run_terminal(
     """
     active = ssh_profile_active(settings, ssh)
     apply_ssh_environment(active)
-    from tterm.hub.service import with_embedded_hub
     from tterm.tui.app import TtermApp
 
-    # With [hub] serve_webhooks the engine serves TradingView alerts while the terminal runs.
-    engine = with_embedded_hub(build_engine(settings, paper_seed=paper_seed), settings)
+    engine: Any = build_engine(settings, paper_seed=paper_seed)
+    if settings.hub.serve_webhooks:
+        # The engine serves TradingView alerts while the terminal runs. Imported only then: the
+        # hub brings aiohttp's server, a tenth of a second of start-up nobody else needs.
+        from tterm.hub.service import with_embedded_hub
+
+        engine = with_embedded_hub(engine, settings)
     from tterm.config import config_dir, edit_config
 
     target = Path(config_file).expanduser() if config_file is not None else None

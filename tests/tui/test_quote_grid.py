@@ -10,7 +10,7 @@ from tests.tui.conftest import wait_for
 from tterm.core.models import AssetClass, Instrument, Quote
 from tterm.tui.bridge import Resolved
 from tterm.tui.themes import ThemeVariablesMixin
-from tterm.tui.widgets.quote_grid import FLASH_SECONDS, QuoteGrid
+from tterm.tui.widgets.quote_grid import FLASH_SECONDS, ROW_LOG, SLOW_INTERVAL, QuoteGrid
 
 N = 2000
 
@@ -74,11 +74,11 @@ async def test_2000_symbols_only_changed_visible_rows_redraw() -> None:
         grid.rendered_rows.clear()
         assert grid.apply_quotes({syms[2]: quote(syms[2], "100.05")}, now=10.1) == 0
         await pilot.pause()
-        assert grid.refreshed_rows == [] and grid.rendered_rows == []
+        assert not grid.refreshed_rows and not grid.rendered_rows
 
         # The flashes end after FLASH_SECONDS and only their rows redraw.
         grid.expire_flashes(10.0 + FLASH_SECONDS / 2)
-        assert grid.refreshed_rows == []
+        assert not grid.refreshed_rows
         grid.expire_flashes(10.0 + FLASH_SECONDS)
         assert sorted(grid.refreshed_rows) == [2, 5]
         assert grid.rows[2].flash == 0
@@ -90,9 +90,57 @@ async def test_2000_symbols_only_changed_visible_rows_redraw() -> None:
         grid.rendered_rows.clear()
         grid.apply_quotes({syms[2]: quote(syms[2], "100.10")}, now=20.0)
         await pilot.pause()
-        assert grid.refreshed_rows == [] and grid.rendered_rows == []
+        assert not grid.refreshed_rows and not grid.rendered_rows
         grid.apply_quotes({syms[1999]: quote(syms[1999], "97.00")}, now=20.0)
-        assert grid.refreshed_rows == [1999]
+        assert list(grid.refreshed_rows) == [1999]
+
+
+async def test_sizes_and_volume_reach_the_screen_at_most_every_slow_interval() -> None:
+    def q(last: str, volume: int) -> Quote:
+        p = Decimal(last)
+        return Quote("AAA", bid=p - Decimal("0.01"), ask=p + Decimal("0.01"), last=p, prev_close=Decimal(100),
+                     bid_size=100, ask_size=200, volume=volume)  # fmt: skip
+
+    app = GridApp()
+    async with app.run_test(size=(100, 10)) as pilot:
+        grid = app.query_one(QuoteGrid)
+        grid.flash_enabled = False
+        grid.show_list("l", [Resolved("AAA", instrument("AAA"))], {}, now=0.0)
+        await pilot.pause()
+        grid.apply_quotes({"AAA": q("101.00", 1_000)}, now=1.0)  # first quote: the whole row
+        await pilot.pause()
+        row = grid.rows[0]
+        grid.refreshed_rows.clear()
+        # Only the volume moved, inside the interval: nothing is repainted yet...
+        assert grid.apply_quotes({"AAA": q("101.00", 2_000)}, now=1.0 + SLOW_INTERVAL / 2) == 0
+        assert not grid.refreshed_rows and row.slow_pending
+        grid.expire_flashes(1.0 + SLOW_INTERVAL * 0.9)
+        assert not grid.refreshed_rows
+        # ...until its turn comes, and then the screen shows it.
+        grid.expire_flashes(1.0 + SLOW_INTERVAL)
+        assert list(grid.refreshed_rows) == [0] and not row.slow_pending
+        await pilot.pause()
+        assert "2.00K" in grid.render_line(1).text
+        # A price change is drawn at once, its volume change waits again.
+        grid.refreshed_rows.clear()
+        assert grid.apply_quotes({"AAA": q("101.01", 3_000)}, now=1.0 + SLOW_INTERVAL * 1.5) == 1
+        assert list(grid.refreshed_rows) == [0] and row.slow_pending
+
+
+async def test_row_logs_stay_bounded_under_a_long_feed() -> None:
+    syms = names(40)
+    app = GridApp()
+    async with app.run_test(size=(100, 30)) as pilot:
+        grid = app.query_one(QuoteGrid)
+        grid.show_list("l", [Resolved(s, instrument(s)) for s in syms], {}, now=0.0)
+        await pilot.pause()
+        for n in range(200):  # 200 frames of every symbol moving: thousands of row refreshes
+            price = f"{100 + (n % 7) / 100:.2f}"
+            grid.apply_quotes({s: quote(s, price) for s in syms}, now=float(n))
+            if n % 50 == 0:
+                await pilot.pause()
+        assert len(grid.refreshed_rows) == ROW_LOG
+        assert len(grid.rendered_rows) <= ROW_LOG
 
 
 async def test_sort_keeps_the_cursor_on_its_symbol_and_resorts_at_most_once_a_second() -> None:

@@ -51,7 +51,7 @@ async def test_joined_store_commits_with_the_journal_and_durable_covers_it(tmp_p
     store = SignalStore(tmp_path / "hub.sqlite3")
     store.join(journal)
     assert _insert(store, "a1", "k1") is None
-    assert _insert(store, "a2", "k1") == "a1"  # dedup sees the uncommitted row: same connection
+    assert _insert(store, "a2", "k1") == "a1"  # dedup sees the uncommitted row: the in-memory index
     store.set_expected("s", "paper:A", "MESZ6", 1, NOW)
     # Not on disk yet: the pass has not ended ...
     assert _count(tmp_path / "hub.sqlite3", "signals") == 0
@@ -69,12 +69,17 @@ async def test_joined_store_commits_with_the_journal_and_durable_covers_it(tmp_p
     assert con.execute("SELECT status FROM signals WHERE id = 'a1'").fetchone()[0] == "done"
     con.close()
 
-    # Ends of a loop pass commit it too, without anyone waiting.
+    # The end of a loop pass hands them to the writer thread, without anyone waiting.
     store.record_steps("a1", "paper:A", [("order", {"n": 1}, "c1")], first="sending")
-    assert store.in_transaction
-    await asyncio.sleep(0)
-    assert not store.in_transaction
+    assert journal.writer.pending
+    for _ in range(500):
+        await asyncio.sleep(0.01)
+        if not journal.writer.pending:
+            break
     assert _count(tmp_path / "hub.sqlite3", "steps") == 1
+    # A read sees what is still queued (it writes the queue first).
+    store.set_step("a1", "paper:A", 0, "sent", order_id="O1")
+    assert [s.status for s in store.steps("a1")] == ["sent"]
 
     # close() commits what is pending and leaves the journal alone.
     store.set_outcome("a1", "paper:A", "done", "order sent", "", NOW)
@@ -96,3 +101,30 @@ def test_signal_ids_are_16_hex_digits_in_time_order() -> None:
     ids = [SignalRouter._new_signal_id(router) for _ in range(5000)]  # type: ignore[arg-type]
     assert all(len(i) == 16 and int(i, 16) >= 0 for i in ids)
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
+
+
+async def test_dedup_survives_a_restart_and_prune_forgets_the_key(tmp_path: Path) -> None:
+    """The in-memory dedup index is loaded from the file, so a repeat after a restart is still
+    refused; prune() drops the keys it deletes, so they can be used again."""
+    from datetime import timedelta
+
+    journal = Journal(tmp_path / "journal.sqlite3")
+    store = SignalStore(tmp_path / "hub.sqlite3")
+    store.join(journal)
+    assert _insert(store, "0000000000000001", "k1") is None
+    await journal.durable()
+    store.close()
+    journal.close()
+
+    journal = Journal(tmp_path / "journal.sqlite3")
+    store = SignalStore(tmp_path / "hub.sqlite3")
+    store.join(journal)
+    assert store.last_signal_id == "0000000000000001"
+    assert _insert(store, "0000000000000002", "k1") == "0000000000000001"
+    store.set_signal_status("0000000000000001", "done")
+    assert store.prune(NOW + timedelta(days=400)) == 1
+    assert _insert(store, "0000000000000003", "k1") is None
+    await journal.durable()
+    assert [r.id for r in store.signals()] == ["0000000000000003"]
+    store.close()
+    journal.close()

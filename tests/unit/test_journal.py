@@ -399,10 +399,12 @@ def test_to_jsonable_types() -> None:
     }
 
 
-async def test_group_commit_inside_a_loop_pass_and_flush_writes_ahead(tmp_path):
-    """Rows recorded in one loop pass commit together at its end; flush() commits at once, so a
+async def test_group_commit_on_the_writer_thread_and_flush_writes_ahead(tmp_path):
+    """Rows recorded in one loop pass go to the writer thread together at its end and commit
+    there while the loop goes on; durable() waits for that commit; flush() commits at once, so a
     second process (the export, a crash restart) sees what was flushed before any action."""
     import asyncio as _asyncio
+    import threading
 
     path = tmp_path / "j.sqlite3"
     journal = Journal(path)
@@ -410,15 +412,22 @@ async def test_group_commit_inside_a_loop_pass_and_flush_writes_ahead(tmp_path):
     journal.record("notice", {"text": "one"})
     journal.record("notice", {"text": "two"})
     assert reader.count() == 0  # not yet committed: same pass
-    await _asyncio.sleep(0)
-    assert reader.count() == 2  # committed at the end of the pass
+    await journal.durable()
+    assert reader.count() == 2  # committed by the writer thread
+    assert journal.writer._thread is not None and journal.writer._thread is not threading.current_thread()
+    assert journal.count() == 2  # the writer's own reads see its writes
     journal.record("order_request", {"symbol": "MESZ6"}, ref="c1")
     journal.flush()
     assert reader.count() == 3  # write-ahead: visible before anything is awaited
+    journal.record("notice", {"text": "read your writes"})
+    assert [e.data["text"] for e in journal.entries(kind="notice")][-1] == "read your writes"
     journal.set_state("k", {"v": 1})
+    assert journal.get_state("k") == {"v": 1}
+    journal.set_state("k", {"v": 2})
     journal.close()  # close commits what is pending
-    assert reader.get_state("k") == {"v": 1}
+    assert reader.get_state("k") == {"v": 2}
     reader.close()
+    await _asyncio.sleep(0)
 
 
 def test_outside_a_loop_every_record_commits_at_once(tmp_path):
@@ -437,16 +446,7 @@ async def test_durable_waiters_in_one_pass_share_one_commit(tmp_path):
     path = tmp_path / "j.sqlite3"
     journal = Journal(path)
     reader = Journal(path)
-    commits = 0
-    real_flush = journal.flush
-
-    def counting_flush() -> None:
-        nonlocal commits
-        if journal._db.in_transaction:
-            commits += 1
-        real_flush()
-
-    journal.flush = counting_flush  # type: ignore[method-assign]
+    before = journal.writer.batches
 
     async def place(n: int) -> int:
         journal.record("order_request", {"n": n}, ref=f"c{n}")
@@ -454,10 +454,23 @@ async def test_durable_waiters_in_one_pass_share_one_commit(tmp_path):
         return reader.count()  # what a second process sees the moment this order may go out
 
     seen = await _asyncio.gather(*(place(n) for n in range(10)))
-    assert commits == 1
+    assert journal.writer.batches - before == 1
     assert min(seen) == 10  # every request was on disk before any of them was "sent"
     journal.close()
     reader.close()
+
+
+async def test_ids_survive_a_restart_and_rows_keep_their_order(tmp_path):
+    path = tmp_path / "j.sqlite3"
+    journal = Journal(path)
+    first = [journal.record("notice", {"n": n}) for n in range(3)]
+    await journal.durable()
+    journal.close()
+    again = Journal(path)
+    later = again.record("notice", {"n": 3})
+    assert later == first[-1] + 1
+    assert [e.id for e in again.entries()] == [*first, later]
+    again.close()
 
 
 def test_core_events_are_scrubbed_every_time_they_are_recorded(tmp_path: Path) -> None:
@@ -526,3 +539,17 @@ def test_one_walk_cleaning_equals_redact_of_jsonable(payload: dict) -> None:
     from tterm.core.journal import _clean
 
     assert _clean(payload) == redact(to_jsonable(payload))
+
+
+async def test_a_closed_journal_refuses_rows_instead_of_queueing_them(tmp_path: Path) -> None:
+    import sqlite3
+
+    journal = Journal(tmp_path / "j.sqlite3")
+    journal.record("notice", {"text": "kept"})
+    journal.close()
+    with pytest.raises(sqlite3.ProgrammingError):
+        journal.record("notice", {"text": "after close"})
+    journal.close()  # idempotent
+    reader = Journal(tmp_path / "j.sqlite3")
+    assert [e.data["text"] for e in reader.entries()] == ["kept"]
+    reader.close()

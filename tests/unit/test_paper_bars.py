@@ -159,3 +159,17 @@ def test_requests_it_cannot_serve_are_refused_clearly() -> None:
         bars.bars(ES.symbol, Timeframe.M1, now - timedelta(days=30), now - timedelta(days=20), now)
     with pytest.raises(BrokerError, match="no bars for"):
         bars.bars("NQZ5", Timeframe.M1, now - timedelta(hours=1), now, now)
+
+
+def test_packed_seconds_keep_the_latest_bars_in_order_and_stay_bounded() -> None:
+    from tterm.brokers.paper.bars import PackedBars
+
+    ring = PackedBars(100)
+    assert len(ring) == 0 and list(ring) == []
+    for t in range(1000):
+        ring.append((t, 5000 + t, 5001 + t, 4999 + t, 5000 + t, t % 7))
+        assert len(ring) == min(t + 1, 100)
+        assert len(ring._a) <= (100 + PackedBars.SLACK) * 6  # never more than the slack beyond maxlen
+    bars = list(ring)
+    assert [b[0] for b in bars] == list(range(900, 1000))
+    assert bars[-1] == (999, 5999, 6000, 5998, 5999, 999 % 7)

@@ -200,3 +200,98 @@ def test_committed_rows_survive_sigkill(tmp_path: Path) -> None:
     paper = PaperStore(tmp_path / "paper.sqlite3")
     assert paper.load().meta["counter"] == "41"
     paper.close()
+
+
+async def test_group_writer_commits_off_the_loop_and_keeps_a_batch_going_past_a_bad_row(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two connections, committed in the order registered; a statement that breaks a constraint
+    is logged and counted and the rest of its batch is still committed; waiters resolve on
+    their loop once their batch is on disk."""
+    import asyncio
+    import threading
+
+    from tterm.core.sqlite import GroupWriter
+
+    first = WalDatabase(tmp_path / "a.sqlite3", check_same_thread=False)
+    second = WalDatabase(tmp_path / "b.sqlite3", check_same_thread=False)
+    for db in (first.db, second.db):
+        db.execute("CREATE TABLE t (k TEXT PRIMARY KEY)")
+    writer = GroupWriter("test")
+    writer.register(first.db)
+    writer.register(second.db)
+    seen: list[str] = []
+    writer._write = _spy(writer._write, seen)  # type: ignore[method-assign]
+    writer.add(first.db, "INSERT INTO t VALUES (?)", ("x",))
+    writer.add(first.db, "INSERT INTO t VALUES (?)", ("x",))  # duplicate: refused, logged
+    writer.add_many([(second.db, "INSERT INTO t VALUES (?)", ("y",)), (second.db, "INSERT INTO t VALUES (?)", ("z",))])
+    assert writer.pending
+    done = writer.wait()
+    writer.kick()
+    await asyncio.wait_for(done, 5)
+    assert not writer.pending and writer.batches == 1 and writer.errors == 1
+    assert seen == ["sqlite-writer:test"] and threading.current_thread().name != seen[0]
+    assert "a queued write failed" in caplog.text
+    for path, want in (("a.sqlite3", ["x"]), ("b.sqlite3", ["y", "z"])):
+        con = sqlite3.connect(tmp_path / path)
+        assert [r[0] for r in con.execute("SELECT k FROM t ORDER BY k")] == want
+        con.close()
+    writer.stop()
+    with pytest.raises(sqlite3.ProgrammingError):
+        writer.add(first.db, "INSERT INTO t VALUES (?)", ("late",))
+    first.close()
+    second.close()
+
+
+async def test_group_writer_fails_the_waiters_of_a_batch_it_could_not_commit(tmp_path: Path) -> None:
+    import asyncio
+
+    from tterm.core.sqlite import GroupWriter
+
+    db = WalDatabase(tmp_path / "a.sqlite3", check_same_thread=False)
+    writer = GroupWriter("test")
+    writer.register(db.db)
+    writer.add(db.db, "INSERT INTO missing VALUES (1)")  # no such table: the batch fails
+    done = writer.wait()
+    writer.kick()
+    with pytest.raises(sqlite3.OperationalError):
+        await asyncio.wait_for(done, 5)
+    assert not db.db.in_transaction  # rolled back
+    writer.stop()
+    db.close()
+
+
+def _spy(fn, seen):  # type: ignore[no-untyped-def]
+    import threading
+
+    def wrapped(ops):  # type: ignore[no-untyped-def]
+        seen.append(threading.current_thread().name)
+        return fn(ops)
+
+    return wrapped
+
+
+async def test_an_idle_group_writer_ends_its_thread_and_the_next_write_starts_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from tterm.core import sqlite as sq
+
+    monkeypatch.setattr(sq, "IDLE_EXIT", 0.05)
+    db = WalDatabase(tmp_path / "a.sqlite3", check_same_thread=False)
+    db.db.execute("CREATE TABLE t (k TEXT)")
+    writer = sq.GroupWriter("test")
+    writer.register(db.db)
+    for n in range(2):
+        writer.add(db.db, "INSERT INTO t VALUES (?)", (str(n),))
+        done = writer.wait()
+        writer.kick()
+        thread = writer._thread
+        assert thread is not None
+        await asyncio.wait_for(done, 5)
+        thread.join(5)
+        assert not thread.is_alive() and writer._thread is None
+    assert db.db.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 2
+    writer.stop()
+    db.close()

@@ -167,6 +167,9 @@ class Engine:
         # The working ones, so open_orders() (run by every pre-trade check) does not scan the day.
         self._open: dict[tuple[str, str], Order] = {}
         self._fills: list[Fill] = []
+        #: (account, client order id) -> quantity of its fills in the book, for the day (the hub
+        #: plans an alert once the orders before it have all their fills in: SignalRouter._settle).
+        self._filled: dict[tuple[str, str], int] = {}
         # Symbols each account has a book lot in (the book's insertion order), so positions(account)
         # — run by every pre-trade check and risk evaluation — builds only that account's open
         # positions. The engine is the book's only writer (fills, seeds, the day's reset).
@@ -408,6 +411,8 @@ class Engine:
             return False
         self._fill_ids.add(key)
         self._fills.append(fill)
+        by_order = (fill.account, fill.client_order_id)
+        self._filled[by_order] = self._filled.get(by_order, 0) + fill.quantity
         if journal:
             self.journal.record("fill", fill, account=fill.account, ref=fill.client_order_id)
         position = self.book.apply_fill(fill)
@@ -485,6 +490,10 @@ class Engine:
 
     def balance(self, account: str) -> AccountSnapshot | None:
         return self._balances.get(account)
+
+    def filled_in_book(self, account: str, client_order_id: str) -> int:
+        """How much of the order placed with ``client_order_id`` the book holds fills for (today)."""
+        return self._filled.get((account, client_order_id), 0)
 
     def order_by_client_id(self, account: str, client_order_id: str) -> Order | None:
         """The latest state of the order placed with ``client_order_id`` (the emulator's lookup)."""
@@ -1203,6 +1212,7 @@ class Engine:
             for symbol in [s for s in symbols if self.book.quantity(account, s) == 0]:
                 del symbols[symbol]
         self._fills = []
+        self._filled = {}
         self._orders = {k: o for k, o in self._orders.items() if o.is_open}
         for account, lock in list(self._locks.items()):
             if lock.until is not None and lock.until <= self._now():

@@ -7,22 +7,25 @@ through :func:`tterm.core.redact.redact` first, so no secret reaches the file.
 
 Storage choices:
 
-- WAL mode with ``synchronous=NORMAL`` and group commit: rows recorded while the event loop
-  runs are committed together at the end of the current loop pass (one commit for a burst of
-  fills instead of one each, which is most of the cost of a row). :meth:`Journal.flush` commits
-  at once, and every caller that is about to act outside the process flushes first — the router
-  before it sends an order, the hub before it acknowledges an alert — so what the world was told
-  is always on disk first (write-ahead). A crash of the tterm process loses at most the rows of
+- WAL mode with ``synchronous=NORMAL`` and group commit on a writer thread
+  (:class:`tterm.core.sqlite.GroupWriter`): a row recorded while the event loop runs is queued,
+  and at the end of the loop pass the queue goes to the thread, which inserts and commits it
+  while the loop goes on (sqlite3 releases the GIL); what gathers meanwhile shares the next
+  commit. Every caller about to act outside the process awaits :meth:`Journal.durable` first —
+  the router before it sends an order, the hub before it acknowledges an alert — so what the
+  world was told is always on disk first (write-ahead). :meth:`Journal.flush` commits at once,
+  on the calling thread. A crash of the tterm process loses at most the rows of
   the pass it was in, all of them observations the brokers replay on restart. Outside a running
   loop every record commits at once. An operating-system crash or power loss may also lose the
   last transactions (WAL frames not yet on disk); that is the price of not fsyncing every event.
 - Checkpoints (copying the WAL into the database file, with its fsyncs) run on a background
   thread with its own connection (:class:`tterm.core.sqlite.WalDatabase`), never inside one of
   the loop's commits.
-- One connection, used from the event loop thread only (SQLite's same-thread check is left on,
-  so misuse fails loudly). Another thread must hand work to the loop
-  (``loop.call_soon_threadsafe``); another process (``tterm journal export`` while the terminal
-  runs) opens its own :class:`Journal` — WAL lets readers run beside the writer.
+- One connection, written by the writer thread and read by the loop under the writer's lock;
+  a read first writes what is queued, so the loop always reads its own writes. Another thread
+  must hand work to the loop (``loop.call_soon_threadsafe``); another process (``tterm journal
+  export`` while the terminal runs) opens its own :class:`Journal` — WAL lets readers run beside
+  the writer. Only one process writes a journal file (row ids are handed out in memory).
 - ``ts`` is stored as fixed-width UTC ISO-8601 text, so text order is time order and the file
   reads well in the ``sqlite3`` shell. Rows are returned in the order they were recorded (id).
 - A small ``state`` table holds persisted engine state as JSON (risk high-water marks, locks,
@@ -37,6 +40,7 @@ import csv
 import dataclasses
 import json
 import sqlite3
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -62,7 +66,7 @@ from tterm.core.models import (
     utcnow,
 )
 from tterm.core.redact import MASK, REDACTOR, is_secret_key, mask, redact, redact_text
-from tterm.core.sqlite import WalDatabase
+from tterm.core.sqlite import GroupWriter, WalDatabase
 
 JOURNAL_FILENAME = "journal.sqlite3"
 
@@ -115,13 +119,15 @@ CREATE TABLE IF NOT EXISTS state (
 """
 
 
+_INSERT = "INSERT INTO journal (id, ts, kind, account, ref, data) VALUES (?, ?, ?, ?, ?, ?)"
+
+
 class Companion(Protocol):
-    """A store committed together with the journal (see :meth:`Journal.attach`)."""
+    """A store committed together with the journal (see :meth:`Journal.attach`): its connection
+    (opened with ``check_same_thread=False``) is written by the journal's writer thread."""
 
     @property
-    def in_transaction(self) -> bool: ...
-
-    def commit(self) -> None: ...
+    def db(self) -> sqlite3.Connection: ...
 
 
 class JournalError(Exception):
@@ -340,14 +346,14 @@ class Journal:
         self.path = path if str(path) == ":memory:" else Path(path).expanduser()
         self._clock = clock
         self._commit_scheduled = False
-        self._durable: asyncio.Future[None] | None = None
-        self._companions: list[Companion] = []
         if isinstance(self.path, Path):
             private_dir(self.path.parent, tighten=False)
         # isolation_level=None: we open transactions ourselves (BEGIN) to commit a loop pass at once.
         # Checkpoints run on the WalDatabase's thread, never inside one of our commits.
-        self._wal = WalDatabase(self.path, start=False)
+        self._wal = WalDatabase(self.path, start=False, check_same_thread=False)
         self._db = self._wal.db
+        self.writer = GroupWriter(self.path.name if isinstance(self.path, Path) else "journal")
+        self.writer.register(self._db)
         try:
             self._setup()
         except BaseException:
@@ -369,6 +375,10 @@ class Journal:
         db.executescript(_SCHEMA)
         if version < _SCHEMA_VERSION:
             db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+        # AUTOINCREMENT's high-water mark: ids of deleted rows are never handed out again.
+        seq = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'journal'").fetchone()
+        top = db.execute("SELECT MAX(id) FROM journal").fetchone()[0]
+        self._last_id = max(int(seq[0]) if seq else 0, int(top or 0))
 
     # ------------------------------------------------------------------ writing
 
@@ -381,8 +391,11 @@ class Journal:
         ref: str = "",
         ts: datetime | None = None,
     ) -> int:
-        """Append one row (committed at the end of this loop pass, or now with no loop running);
-        returns its id. ``data`` is redacted before it is stored."""
+        """Append one row (handed to the writer thread at the end of this loop pass, or committed
+        now with no loop running); returns its id. ``data`` is redacted before it is stored.
+
+        Ids are handed out here, not by SQLite, since the row is written later: one process
+        writes a journal file (another may read it beside, as ``tterm journal export`` does)."""
         if kind not in JOURNAL_KINDS:
             raise ValueError(f"unknown journal kind {kind!r} (known: {', '.join(sorted(JOURNAL_KINDS))})")
         names = _FIELDS.get(type(data))
@@ -396,13 +409,9 @@ class Journal:
             payload = {"value": payload}
         text = _to_json(payload)
         stamp = _ts_text(ts if ts is not None else self._clock())
-        self._begin()
-        cur = self._db.execute(
-            "INSERT INTO journal (ts, kind, account, ref, data) VALUES (?, ?, ?, ?, ?)",
-            (stamp, kind, account or "", ref or "", text),
-        )
-        row_id = cur.lastrowid
-        assert row_id is not None
+        self._last_id += 1
+        row_id = self._last_id
+        self.writer.add(self._db, _INSERT, (row_id, stamp, kind, account or "", ref or "", text))
         self._commit_later()
         return row_id
 
@@ -410,36 +419,19 @@ class Journal:
         """Commit ``store`` with the journal: its writes join this journal's group commit
         (:meth:`commit_soon`), and every :meth:`flush` / :meth:`durable` covers it too — the
         journal first, so a store never records a state whose journal rows are not on disk."""
-        if store not in self._companions:
-            self._companions.append(store)
+        self.writer.register(store.db)
 
     def detach(self, store: Companion) -> None:
-        if store in self._companions:
-            self._companions.remove(store)
+        self.writer.unregister(store.db)
 
     def commit_soon(self) -> None:
         """Have the group commit at the end of this loop pass cover a companion's new writes."""
         self._commit_later()
 
-    def _pending(self) -> bool:
-        return self._db.in_transaction or any(c.in_transaction for c in self._companions)
-
     def flush(self) -> None:
-        """Commit everything recorded so far, now (and then the attached stores' writes). Call
-        before acting on what was recorded."""
-        waiter, self._durable = self._durable, None
-        try:
-            if self._db.in_transaction:
-                self._db.commit()
-            for store in self._companions:
-                if store.in_transaction:
-                    store.commit()
-        except BaseException as exc:
-            if waiter is not None and not waiter.done():
-                waiter.set_exception(exc)
-            raise
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        """Commit everything recorded so far, now, on this thread (and then the attached stores'
+        writes)."""
+        self.writer.drain()
 
     async def durable(self) -> None:
         """Wait until everything recorded so far is committed (write-ahead, in a loop).
@@ -448,16 +440,11 @@ class Journal:
         orders sent at once cost one commit, not one each, and none leaves before its request row
         is on disk.
         """
-        if not self._pending():
+        if not self.writer.pending:
             return
-        if self._durable is None:
-            self._durable = asyncio.get_running_loop().create_future()
+        done = self.writer.wait()
         self._commit_later()
-        await asyncio.shield(self._durable)
-
-    def _begin(self) -> None:
-        if not self._db.in_transaction:
-            self._db.execute("BEGIN")
+        await asyncio.shield(done)
 
     def _commit_later(self) -> None:
         """Commit at the end of this loop pass, or at once when no event loop is running."""
@@ -469,14 +456,11 @@ class Journal:
             self.flush()
             return
         self._commit_scheduled = True
-        loop.call_soon(self._scheduled_commit)
+        loop.call_soon(self._hand_off)
 
-    def _scheduled_commit(self) -> None:
+    def _hand_off(self) -> None:
         self._commit_scheduled = False
-        try:
-            self.flush()
-        except sqlite3.ProgrammingError:
-            pass  # closed in the meantime: close() already committed
+        self.writer.kick()
 
     def record_event(self, event: object) -> int | None:
         """Journal a core event by its type; quotes, positions, snapshots and risk status are not
@@ -546,6 +530,11 @@ class Journal:
             args.append(limit)
         return self._db.execute(sql, args)
 
+    def _reading(self) -> threading.RLock:
+        """Write what is queued, then hold the writer's lock for a read (``with self._reading():``)."""
+        self.writer.drain()
+        return self.writer.lock
+
     def entries(
         self,
         *,
@@ -559,18 +548,19 @@ class Journal:
     ) -> list[JournalEntry]:
         """Rows matching every given filter, in recorded order; ``since`` inclusive, ``until``
         exclusive. An unknown kind raises ValueError."""
-        cur = self._select(
-            kind=kind,
-            account=account,
-            ref=ref,
-            since=since,
-            until=until,
-            limit=limit,
-            newest_first=newest_first,
-        )
+        with self._reading():
+            rows = self._select(
+                kind=kind,
+                account=account,
+                ref=ref,
+                since=since,
+                until=until,
+                limit=limit,
+                newest_first=newest_first,
+            ).fetchall()
         return [
             JournalEntry(id=i, ts=datetime.fromisoformat(t), kind=k, account=a, ref=r, data=json.loads(d))
-            for i, t, k, a, r, d in cur
+            for i, t, k, a, r, d in rows
         ]
 
     def export(
@@ -591,6 +581,8 @@ class Journal:
         # The cursor is closed here, not by a generator's finaliser: a reader that goes away
         # (``| head``) raises BrokenPipeError out of the loop, and the journal may be closed
         # before a suspended generator is collected (which then fails on the closed database).
+        lock = self._reading()
+        lock.acquire()
         rows = self._select(since=since, kind=kind)
         n = 0
         try:
@@ -607,25 +599,28 @@ class Journal:
                     n += 1
         finally:
             rows.close()
+            lock.release()
         return n
 
     def count(self) -> int:
         """Number of rows in the journal."""
-        return int(self._db.execute("SELECT COUNT(*) FROM journal").fetchone()[0])
+        with self._reading():
+            return int(self._db.execute("SELECT COUNT(*) FROM journal").fetchone()[0])
 
     # ------------------------------------------------------------------ persisted state
 
     def get_state(self, key: str, default: Any = None) -> Any:
         """The JSON value stored under ``key`` (Decimals come back as strings), else ``default``."""
-        row = self._db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+        with self._reading():
+            row = self._db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
         return default if row is None else json.loads(row[0])
 
     def set_state(self, key: str, value: Any) -> None:
         """Store ``value`` (made JSON-able like journal payloads) under ``key`` (group-committed
         like :meth:`record`; :meth:`flush` to commit at once)."""
         text = json.dumps(to_jsonable(value), separators=(",", ":"), ensure_ascii=False)
-        self._begin()
-        self._db.execute(
+        self.writer.add(
+            self._db,
             "INSERT INTO state (key, value, updated) VALUES (?, ?, ?) "
             "ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated = excluded.updated",
             (key, text, _ts_text(self._clock())),
@@ -637,10 +632,11 @@ class Journal:
     def close(self) -> None:
         """Commit what is pending and close the connection (idempotent)."""
         try:
-            self.flush()
+            self.writer.stop()
         except sqlite3.ProgrammingError:
             return  # already closed
-        self._wal.close()
+        with self.writer.lock:
+            self._wal.close()
 
     def __enter__(self) -> Journal:
         return self

@@ -372,7 +372,10 @@ class Router:
         caps = broker.capabilities
         while True:
             try:
-                return await asyncio.wait_for(broker.place(request), self._send_timeout)
+                # asyncio.timeout, not wait_for: wait_for runs the call as a task of its own, two
+                # more event-loop passes between the write-ahead commit and the broker (bench_hub).
+                async with asyncio.timeout(self._send_timeout):
+                    return await broker.place(request)
             except NotSupported as exc:
                 return self.local_reject(request, str(exc))
             except (BrokerError, TimeoutError, OSError) as exc:

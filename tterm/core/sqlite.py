@@ -27,6 +27,7 @@ TRUNCATE checkpoint, leaving a complete database file and an empty WAL.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import sqlite3
@@ -34,6 +35,7 @@ import threading
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tterm.core.files import private_dir, private_file, tighten_file
 
@@ -52,6 +54,8 @@ CAP_WAIT = 0.2
 #: tail first while the writer keeps writing).
 SHORT_TAIL = 256
 WAL_FRAME_HEADER = 24
+#: Seconds a group writer's thread waits for work before it ends (the next write starts another).
+IDLE_EXIT = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +215,7 @@ class WalDatabase:
         interval: float = CHECKPOINT_INTERVAL,
         max_wal_bytes: int = MAX_WAL_BYTES,
         start: bool = True,
+        check_same_thread: bool = True,
     ) -> None:
         self.path: Path | None = None if str(path) == ":memory:" else Path(path)
         self._synchronous = synchronous
@@ -226,7 +231,7 @@ class WalDatabase:
             private_file(self.path)
             for suffix in ("-wal", "-shm"):
                 tighten_file(self.path.with_name(self.path.name + suffix))
-        self.db = sqlite3.connect(str(path), isolation_level=None)
+        self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=check_same_thread)
         self._closed = False
         if start:
             try:
@@ -276,3 +281,183 @@ class WalDatabase:
             log.info("final checkpoint of %s skipped (%s)", self.path, exc)
         finally:
             self.db.close()
+
+
+class GroupWriter:
+    """Group commit on a writer thread, for the journal and the stores joined to it.
+
+    The event loop queues its writes (:meth:`add`, plain Python, no SQLite call) and asks for them
+    to be committed (:meth:`kick`, once per loop pass); a daemon thread runs every queued
+    statement and commits each connection, in the order the connections were registered (the
+    journal first, so a store never holds a state whose journal rows are not on disk). Python's
+    sqlite3 releases the GIL while SQLite works, so the loop goes on parsing, answering and routing
+    while a batch is written, and the next batch gathers meanwhile: the busier the hub, the more
+    rows share one commit. A coroutine that must not go on before its rows are on disk awaits
+    :meth:`wait`'s future, resolved on its loop once the batch holding them is committed.
+
+    :meth:`drain` runs everything queued on the calling thread instead (a synchronous flush, a
+    read that must see the loop's own writes, no loop running). :attr:`lock` is held whenever a
+    registered connection is used, by the thread or by a reader; ``_queue`` guards the queue only,
+    and is always taken after :attr:`lock`, so batches run in the order they were queued.
+
+    A statement that fails (a constraint) is logged and counted and the rest of its batch still
+    commits, as it would have inline; a commit that fails is rolled back and fails every waiter of
+    the batch (nothing of it is on disk).
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.lock = threading.RLock()
+        self._queue = threading.Lock()
+        self._ops: list[tuple[sqlite3.Connection, str, Any]] = []
+        self._waiters: list[asyncio.Future[None]] = []
+        self._conns: list[sqlite3.Connection] = []
+        self._wake = threading.Event()
+        self._stopping = False
+        self._closed = False
+        self._busy = False
+        self._thread: threading.Thread | None = None
+        #: Batches committed, and statements that failed (see the class docstring).
+        self.batches = 0
+        self.errors = 0
+
+    def register(self, conn: sqlite3.Connection) -> None:
+        """Commit ``conn`` in each batch (after the ones registered before it)."""
+        with self.lock:
+            if conn not in self._conns:
+                self._conns.append(conn)
+
+    def unregister(self, conn: sqlite3.Connection) -> None:
+        self.drain()
+        with self.lock:
+            if conn in self._conns:
+                self._conns.remove(conn)
+
+    def add(self, conn: sqlite3.Connection, sql: str, args: Any = ()) -> None:
+        """Queue one statement for the next batch."""
+        if self._closed:
+            raise sqlite3.ProgrammingError(f"{self.name}: cannot write, the database is closed")
+        with self._queue:
+            self._ops.append((conn, sql, args))
+
+    def add_many(self, statements: list[tuple[sqlite3.Connection, str, Any]]) -> None:
+        """Queue several statements that must land in one transaction (the same batch)."""
+        if self._closed:
+            raise sqlite3.ProgrammingError(f"{self.name}: cannot write, the database is closed")
+        with self._queue:
+            self._ops.extend(statements)
+
+    @property
+    def pending(self) -> bool:
+        """True while something queued or being written is not committed yet."""
+        return bool(self._ops) or self._busy
+
+    def wait(self) -> asyncio.Future[None]:
+        """A future on the running loop, done once everything queued so far is committed (the
+        caller kicks, usually at the end of its loop pass)."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        with self._queue:
+            self._waiters.append(fut)
+        return fut
+
+    def kick(self) -> None:
+        """Have the thread write what is queued now (starting it if it is not running)."""
+        if self._stopping:
+            if self._thread is None:
+                self.drain()
+                return
+        else:
+            with self._queue:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._run, name=f"sqlite-writer:{self.name}", daemon=True)
+                    self._thread.start()
+        self._wake.set()
+
+    def drain(self) -> None:
+        """Write and commit everything queued, on this thread; raises if the commit fails."""
+        with self.lock:
+            error = self._batch()
+        if error is not None:
+            raise error
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Write what is queued, then end the thread (idempotent)."""
+        self._stopping = True
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            self._wake.set()
+            thread.join(timeout)
+        self.drain()
+        self._closed = True
+
+    def _run(self) -> None:
+        while True:
+            if not self._wake.wait(IDLE_EXIT):
+                # Idle: end, so a writer nobody closed does not keep a thread (and its
+                # connections) forever; the next kick starts another.
+                with self._queue:
+                    if not (self._ops or self._waiters or self._wake.is_set()):
+                        self._thread = None
+                        return
+                continue
+            self._wake.clear()
+            with self.lock:
+                self._batch()
+            if self._stopping and not self._ops:
+                return
+
+    def _batch(self) -> BaseException | None:
+        """One batch, with :attr:`lock` held: run the queue, commit, resolve its waiters."""
+        with self._queue:
+            ops, self._ops = self._ops, []
+            waiters, self._waiters = self._waiters, []
+            self._busy = True
+        error: BaseException | None = None
+        try:
+            if ops:
+                self._write(ops)
+                for conn in self._conns:
+                    if conn.in_transaction:
+                        conn.commit()
+                self.batches += 1
+        except sqlite3.Error as exc:
+            error = exc
+            log.error("%s: a group commit of %d statements failed (%s); rolled back", self.name, len(ops), exc)
+            for conn in self._conns:
+                try:
+                    if conn.in_transaction:
+                        conn.rollback()
+                except sqlite3.Error:
+                    pass
+        finally:
+            self._busy = False
+        on_thread = threading.current_thread() is self._thread
+        for fut in waiters:
+            if on_thread:
+                try:
+                    fut.get_loop().call_soon_threadsafe(_settle, fut, error)
+                except RuntimeError:
+                    pass  # that loop is closed: nobody waits any more
+            else:
+                _settle(fut, error)
+        return error
+
+    def _write(self, ops: list[tuple[sqlite3.Connection, str, Any]]) -> None:
+        for conn, sql, args in ops:
+            if not conn.in_transaction:
+                conn.execute("BEGIN")
+            try:
+                conn.execute(sql, args)
+            except (sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.ProgrammingError) as exc:
+                # A bad statement from a caller: the others of the batch are still written.
+                self.errors += 1
+                log.error("%s: a queued write failed (%s): %s", self.name, exc, sql.split("(")[0].strip())
+
+
+def _settle(fut: asyncio.Future[None], error: BaseException | None) -> None:
+    if fut.done():
+        return
+    if error is None:
+        fut.set_result(None)
+    else:
+        fut.set_exception(error)

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 from tterm.core.instruments import UnknownSymbol
 from tterm.core.models import (
     Bracket,
+    Fill,
     Instrument,
     ModelError,
     Notice,
@@ -201,6 +202,7 @@ class SignalRouter:
         now: Callable[[], datetime] = utcnow,
         monotonic: Callable[[], float] = time.monotonic,
         recent: int = 200,
+        coid_limit: int = 100_000,
     ) -> None:
         self.engine = engine
         self.store = store
@@ -223,6 +225,10 @@ class SignalRouter:
         #: signal id -> time.perf_counter() at receipt, and client order id -> signal id (bench metrics).
         self.received_perf: dict[str, float] = {}
         self.coid_signal: dict[str, str] = {}
+        #: (monotonic time, client order id) in the order they went into ``coid_signal``: see _remember_coid.
+        self._coid_born: deque[tuple[float, str]] = deque()
+        self._coid_at: dict[str, float] = {}
+        self.coid_limit = coid_limit
         self.idle = asyncio.Event()
         self.idle.set()
         self.recovery = Recovery()
@@ -231,7 +237,16 @@ class SignalRouter:
         self._statuses: dict[str, dict[str, tuple[str, str]]] = {}
         self._quoted: set[str] = set()
         self._side_tasks: set[asyncio.Task[Any]] = set()
-        self._last_sid = 0
+        # Above every id already in the store: a joined store writes later (on the journal's
+        # writer thread), so an id taken in an earlier run could not be refused at the insert.
+        last = getattr(store, "last_signal_id", "")
+        try:
+            self._last_sid = int(last, 16) if last else 0
+        except ValueError:
+            self._last_sid = 0
+        #: Market orders sent per (account, symbol) whose fills may not be in the book yet: the
+        #: next alert on that pair is planned once they are in.
+        self._unsettled: dict[tuple[str, str], list[str]] = {}
 
     # ================================================================== lifecycle
 
@@ -453,6 +468,13 @@ class SignalRouter:
         for index, t in enumerate(targets):
             if self._busy.get((t.account, symbol or "*")):
                 previews[t.account] = "queued behind earlier alerts"
+                continue
+            coids = self._unsettled.get((t.account, symbol)) if symbol else None
+            if coids and not all(self._settled(t.account, c) for c in coids):
+                # The orders before it have not filled into the book yet: planned against the
+                # position as it stands now, a target or reduce-only exit would be judged stale
+                # (refused with a 422 although its turn would find it right). Planned in its turn.
+                previews[t.account] = "planned when the earlier alerts' orders have filled"
                 continue
             if symbol and ((q := self.engine.quote(symbol)) is None or q.mark is None):
                 previews[t.account] = f"planned when the first {symbol} quote arrives"
@@ -779,6 +801,7 @@ class SignalRouter:
     async def _run(self, job: _Job) -> None:
         if job.symbol:
             await self._wait_quote(job.symbol)
+            await self._settle(job.account, job.symbol)
         rows = self.store.steps(job.signal_id, job.account) if job.resume else []
         if rows:
             steps = [(row, Step.from_row(row)) for row in rows]
@@ -878,7 +901,8 @@ class SignalRouter:
         req = step.request
         if row.status != "sending":
             self.store.set_step(job.signal_id, job.account, row.seq, "sending")
-        self.coid_signal[req.client_order_id] = job.signal_id
+        self._remember_coid(req.client_order_id, job.signal_id)
+        market = req.order_type is OrderType.MARKET and bool(step.symbol)
         try:
             order = await engine.place(req)
         except Exception as exc:
@@ -889,11 +913,79 @@ class SignalRouter:
                 ref=req.client_order_id,
             )
             raise _Fail(ErrorCode.FAILED, f"not placed: {exc}") from None
+        if market and order.status is not OrderStatus.REJECTED:
+            self._unsettled.setdefault((job.account, step.symbol), []).append(req.client_order_id)
         if order.status is OrderStatus.REJECTED:
             local = order.order_id.startswith("local-")
             code = ErrorCode.RISK_REJECTED if local else ErrorCode.BROKER_REJECTED
             raise _Fail(code, f"{'refused' if local else 'rejected by the broker'}: {order.reject_reason}")
         return f"order {order.order_id} {order.status.value.replace('_', ' ')}", order.order_id
+
+    def _settled(self, account: str, coid: str) -> bool:
+        """The market order ``coid`` is done and every fill of it has reached the book."""
+        order = self.engine.order_by_client_id(account, coid)
+        if order is None or order.status is OrderStatus.REJECTED:
+            # None: the engine does not know the order by tterm's id (it answered with another
+            # one); planning against the book as it stands beats holding the queue for 30 s.
+            return True
+        # The engine counts a fill the moment it ingests it (the bus, which wakes the wait, is a
+        # loop pass or two behind): most alerts find the orders before them settled already.
+        return not order.is_open and self.engine.filled_in_book(account, coid) >= order.filled_quantity
+
+    async def _settle(self, account: str, symbol: str) -> None:
+        """Before an alert is planned on (account, symbol): wait until the market orders the alerts
+        before it sent there have filled and their fills are in the book, so the plan (a target's
+        difference, a reversal) starts from the position they made, not from the one before them.
+        A broker's fill arrives after its acknowledgement; without this wait an alert that follows
+        quickly traded against a stale position (bench_hub at 500 alerts/s: reduce-only exits
+        refused, targets skipped as already reached)."""
+        key = (account, symbol)
+        coids = self._unsettled.get(key)
+        if not coids:
+            return
+        try:
+            await self._wait_until(key, lambda: all(self._settled(account, c) for c in coids), "fill")
+        except _Fail:
+            self.engine.journal.record(
+                "error",
+                {
+                    "action": "webhook-settle",
+                    "orders": list(coids),
+                    "error": f"no fill within {self.exit_fill_timeout:g} s; the next alert is planned "
+                    "against the position as it stands",
+                },
+                account=account,
+            )
+        finally:
+            self._unsettled.pop(key, None)
+
+    def _remember_coid(self, coid: str, signal_id: str) -> None:
+        """Map a client order id to its alert, forgetting old ones so the map stays bounded.
+
+        An entry is kept while its alert is in flight and for the dedupe window after it was
+        sent (``stale_after``: an alert older than that is refused as stale, so nothing can ask
+        about its orders as a live repeat), and ``coid_limit`` entries at most. Idempotency never
+        rests on this map: the store's UNIQUE dedup key refuses a repeated alert, and the client
+        order ids are derived from the alert's id, so a resend carries the same id.
+        """
+        now = self._monotonic()
+        self.coid_signal[coid] = signal_id
+        self._coid_at[coid] = now
+        born = self._coid_born
+        born.append((now, coid))
+        window = self.stale_after
+        while born:
+            at, old = born[0]
+            over = len(born) > self.coid_limit
+            if not over and now - at <= window:
+                break
+            sid = self.coid_signal.get(old)
+            if not over and sid is not None and sid in self._pending:
+                break  # still in flight: keep it (and everything after it) a while longer
+            born.popleft()
+            if self._coid_at.get(old) == at:  # not remembered again since (a resend after a restart)
+                del self._coid_at[old]
+                self.coid_signal.pop(old, None)
 
     async def _wait_position(self, account: str, symbol: str, expected: int) -> None:
         """Wait until the book shows ``expected`` for (account, symbol): the exit fills before the entry."""
@@ -929,7 +1021,7 @@ class SignalRouter:
     async def _watch(self) -> None:
         """Wake position waits on every position or order event of their (account, symbol)."""
         while True:
-            sub = self.engine.bus.subscribe("hub-watch", wants=(Position, Order, Quote))
+            sub = self.engine.bus.subscribe("hub-watch", wants=(Position, Order, Quote, Fill))
             try:
                 async for event in sub:
                     key = ("quote", event.symbol) if isinstance(event, Quote) else (event.account, event.symbol)

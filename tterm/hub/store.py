@@ -2,12 +2,17 @@
 
 A small SQLite file (``hub.sqlite3`` in the data dir, WAL) so that what the hub acknowledged
 survives a restart and a SIGKILL. Standing alone, every write is its own committed transaction.
-Joined to the engine's journal (:meth:`SignalStore.join`, which the hub does), writes are
-group-committed with the journal's at the end of the loop pass, right after the journal's own
-commit, and ``Journal.durable()`` / ``flush()`` cover them: the hub awaits it before it answers an
-alert and the router before it sends an order, so both are write-ahead as before, at one commit per
-pass instead of one per write; and the hub never records an alert as finished before the journal
-holds its outcome.
+Joined to the engine's journal (:meth:`SignalStore.join`, which the hub does), writes are queued
+on the journal's writer thread (:class:`tterm.core.sqlite.GroupWriter`) and group-committed there
+right after the journal's own commit, and ``Journal.durable()`` / ``flush()`` cover them: the hub
+awaits it before it answers an alert and the router before it sends an order, so both are
+write-ahead as before, at one commit per batch, off the event loop; and the hub never records an
+alert as finished before the journal holds its outcome.
+
+The duplicate check cannot wait for the thread (between the check and the insert nothing else may
+run), so the store keeps every dedup key it holds in memory (:attr:`SignalStore._dedup`, loaded
+from the file when it opens, so dedup survives a restart; :meth:`prune` forgets the keys it
+deletes); the UNIQUE constraint stays as the last word.
 
 - ``signals``: one row per accepted alert with its dedup key (UNIQUE, so a repeat can never be
   accepted twice, even across restarts), the parsed signal, the accounts it fans out to, and its
@@ -20,7 +25,9 @@ holds its outcome.
 - ``expected``: the position each target-position strategy wants per account and symbol, for the
   drift alarm.
 
-Only the event loop thread uses a store (sqlite's same-thread check stays on).
+Only the event loop thread calls a store; joined, its connection is also written by the journal's
+writer thread, under that writer's lock (a read first writes what is queued, so it sees the loop's
+own writes).
 """
 
 from __future__ import annotations
@@ -134,18 +141,30 @@ class SignalStore:
         if isinstance(self.path, Path):
             private_dir(self.path.parent, tighten=False)
         # Checkpoints run on the WalDatabase's thread, never inside one of our commits.
-        self._wal = WalDatabase(self.path)
+        self._wal = WalDatabase(self.path, check_same_thread=False)
         self._db = self._wal.db
         self._journal: Journal | None = None
         try:
             self._db.executescript(_SCHEMA)
+            #: dedup key -> id of the alert holding it (see the module docstring).
+            self._dedup: dict[str, str] = dict(
+                self._db.execute("SELECT dedup_key, id FROM signals WHERE dedup_key IS NOT NULL").fetchall()
+            )
+            top = self._db.execute("SELECT MAX(id) FROM signals").fetchone()[0]
+            #: The greatest alert id in the file when it was opened ('' for none).
+            self.last_signal_id: str = str(top or "")
         except BaseException:
             self._wal.close()
             raise
 
+    @property
+    def db(self) -> sqlite3.Connection:
+        """The connection (for the journal's writer thread)."""
+        return self._db
+
     def close(self) -> None:
         if self._journal is not None:
-            self._journal.detach(self)
+            self._journal.detach(self)  # writes what is queued first
             self._journal = None
         self._wal.close()
 
@@ -156,29 +175,28 @@ class SignalStore:
         self._journal = journal
         journal.attach(self)
 
-    @property
-    def in_transaction(self) -> bool:
-        return self._db.in_transaction
-
-    def commit(self) -> None:
-        if self._db.in_transaction:
-            self._db.commit()
-
-    def _write(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> sqlite3.Cursor:
-        """Run one write: inside the journal's pass transaction when joined, else committed at once."""
+    def _read(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> list[Any]:
+        """Rows of one query; joined, after what is queued is written, under the writer's lock."""
         if self._journal is None:
-            return self._db.execute(sql, args)
-        if not self._db.in_transaction:
-            self._db.execute("BEGIN")
-        cur = self._db.execute(sql, args)
+            return self._db.execute(sql, args).fetchall()
+        writer = self._journal.writer
+        writer.drain()
+        with writer.lock:
+            return self._db.execute(sql, args).fetchall()
+
+    def _write(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> None:
+        """One write: queued on the journal's writer when joined, else committed at once."""
+        if self._journal is None:
+            self._db.execute(sql, args)
+            return
+        self._journal.writer.add(self._db, sql, args)
         self._journal.commit_soon()
-        return cur
 
     def _write_many(self, statements: list[tuple[str, tuple[Any, ...] | list[Any]]]) -> None:
-        """Several writes, atomically (the pass transaction when joined, else one of their own)."""
+        """Several writes, atomically (one batch of the writer when joined, else one transaction)."""
         if self._journal is not None:
-            for sql, args in statements:
-                self._write(sql, args)
+            self._journal.writer.add_many([(self._db, sql, args) for sql, args in statements])
+            self._journal.commit_soon()
             return
         self._db.execute("BEGIN")
         try:
@@ -207,8 +225,14 @@ class SignalStore:
         status: str = "accepted",
     ) -> str | None:
         """Insert an accepted alert; returns None, or the id of the alert that already holds
-        ``dedup_key`` (the insert and the check are one statement, so no repeat slips through)."""
-        cur = self._write(
+        ``dedup_key`` (checked against the in-memory index and claimed in it at once, so no repeat
+        slips through; the UNIQUE constraint stays behind it). Standing alone, an id already
+        taken raises ``sqlite3.IntegrityError``; joined, ids must be new (see ``last_signal_id``)."""
+        if dedup_key is not None:
+            holder = self._dedup.get(dedup_key)
+            if holder is not None:
+                return holder
+        self._write(
             "INSERT INTO signals (id, dedup_key, strategy, ticker, symbol, form, received_at, alert_time, "
             "signal, targets, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(dedup_key) DO NOTHING",
             (
@@ -225,10 +249,9 @@ class SignalStore:
                 status,
             ),
         )
-        if cur.rowcount == 1:
-            return None
-        row = self._db.execute("SELECT id FROM signals WHERE dedup_key = ?", (dedup_key,)).fetchone()
-        return str(row[0])
+        if dedup_key is not None:
+            self._dedup[dedup_key] = signal_id
+        return None
 
     def set_signal_status(self, signal_id: str, status: str, summary: str = "", error: str = "") -> None:
         self._write(
@@ -258,34 +281,31 @@ class SignalStore:
     )
 
     def signal(self, signal_id: str) -> SignalRow | None:
-        row = self._db.execute(f"SELECT {self._COLUMNS} FROM signals WHERE id = ?", (signal_id,)).fetchone()
+        rows = self._read(f"SELECT {self._COLUMNS} FROM signals WHERE id = ?", (signal_id,))
+        row = rows[0] if rows else None
         return self._signal(row) if row else None
 
     def unfinished(self) -> list[SignalRow]:
         """Alerts acknowledged but not finished in every account, oldest first."""
-        rows = self._db.execute(
-            f"SELECT {self._COLUMNS} FROM signals WHERE status = 'accepted' ORDER BY received_at, rowid"
-        ).fetchall()
+        rows = self._read(f"SELECT {self._COLUMNS} FROM signals WHERE status = 'accepted' ORDER BY received_at, rowid")
         return [self._signal(r) for r in rows]
 
     def signals(self, *, limit: int = 100) -> list[SignalRow]:
         """The latest alerts, newest first."""
-        rows = self._db.execute(
-            f"SELECT {self._COLUMNS} FROM signals ORDER BY received_at DESC, rowid DESC LIMIT ?", (limit,)
-        ).fetchall()
+        sql = f"SELECT {self._COLUMNS} FROM signals ORDER BY received_at DESC, rowid DESC LIMIT ?"
+        rows = self._read(sql, (limit,))
         return [self._signal(r) for r in rows]
 
     def prune(self, before: datetime) -> int:
         """Forget finished alerts received before ``before`` (their dedup keys go with them)."""
         stamp = _ts(before)
-        ids = [
-            r[0]
-            for r in self._db.execute(
-                "SELECT id FROM signals WHERE received_at < ? AND status != 'accepted'", (stamp,)
-            ).fetchall()
-        ]
+        found = self._read("SELECT id, dedup_key FROM signals WHERE received_at < ? AND status != 'accepted'", (stamp,))
+        ids = [r[0] for r in found]
         if not ids:
             return 0
+        for _, key in found:
+            if key is not None:
+                self._dedup.pop(key, None)
         statements: list[tuple[str, tuple[Any, ...] | list[Any]]] = []
         for i in range(0, len(ids), 500):
             chunk = ids[i : i + 500]
@@ -340,8 +360,7 @@ class SignalStore:
             args.append(account)
         sql += " ORDER BY account, seq"
         return [
-            StepRow(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5], r[6], r[7], r[8])
-            for r in self._db.execute(sql, args).fetchall()
+            StepRow(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5], r[6], r[7], r[8]) for r in self._read(sql, args)
         ]
 
     # ------------------------------------------------------------------ outcomes
@@ -356,9 +375,7 @@ class SignalStore:
 
     def outcomes(self, signal_id: str) -> dict[str, tuple[str, str, str]]:
         """account -> (status, summary, error) for every account that finished."""
-        rows = self._db.execute(
-            "SELECT account, status, summary, error FROM outcomes WHERE signal_id = ?", (signal_id,)
-        ).fetchall()
+        rows = self._read("SELECT account, status, summary, error FROM outcomes WHERE signal_id = ?", (signal_id,))
         return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
     # ------------------------------------------------------------------ expected positions
@@ -374,5 +391,5 @@ class SignalStore:
         """(strategy, account, symbol, quantity) of every target-position strategy."""
         return [
             (r[0], r[1], r[2], int(r[3]))
-            for r in self._db.execute("SELECT strategy, account, symbol, quantity FROM expected").fetchall()
+            for r in self._read("SELECT strategy, account, symbol, quantity FROM expected")
         ]

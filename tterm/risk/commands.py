@@ -25,18 +25,11 @@ from tterm.config import Settings, load_settings
 from tterm.core.clock import CT, CmeClock, default_calendar
 from tterm.core.instruments import InstrumentMaster
 from tterm.risk.caveats import caveats
-from tterm.risk.news import CalendarError, load_calendar
 from tterm.risk.profiles import Profile, ProfileError, ProfileIncomplete, ProfileSet, UnknownProfile, load_profiles
-from tterm.risk.replay import (
-    ReplayError,
-    format_comparison,
-    format_result,
-    format_summary,
-    read_replay,
-    replay,
-    replay_with_tterm,
-)
 from tterm.risk.rules import fmt_money, lock_level
+
+# The replay machinery (tterm.risk.replay, the news calendar) is imported by cmd_replay only: the
+# CLI imports this module to register its subcommands, and plain `tterm` must not pay for them.
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -112,6 +105,17 @@ def _ticks(text: str) -> int:
 
 
 def cmd_replay(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    from tterm.risk.news import CalendarError, load_calendar
+    from tterm.risk.replay import (
+        ReplayError,
+        format_comparison,
+        format_result,
+        format_summary,
+        read_replay,
+        replay,
+        replay_with_tterm,
+    )
+
     out = out or sys.stdout
     err = err or sys.stderr
     settings = _settings(args)

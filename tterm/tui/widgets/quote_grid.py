@@ -33,6 +33,10 @@ from tterm.tui import format as fmt
 from tterm.tui.bridge import Resolved
 from tterm.tui.freshness import Freshness
 from tterm.tui.keymap import bindings
+from tterm.tui.partial_update import install as _crop_partial_updates
+
+# The grid repaints only the cells a quote changed; make Textual write only those (see the module).
+_crop_partial_updates()
 
 FLASH_SECONDS = 0.6
 """How long an up or down tick colours the last price."""
@@ -42,6 +46,15 @@ TREND_MAX = 30
 TREND_INTERVAL = 2.0
 """The trend samples the price at most every TREND_INTERVAL seconds; the column shows the last
 TREND_POINTS samples, or up to TREND_MAX when the grid has room."""
+
+SLOW_CELLS = frozenset({"bid_size", "ask_size", "volume", "trend"})
+SLOW_INTERVAL = 0.5
+"""Sizes, volume and the trend of a row reach the screen at most every SLOW_INTERVAL seconds
+(prices at every frame): under a firehose they change on every quote, and repainting them each
+frame was a third of the terminal's output (bench_tui at 200x50, truecolor)."""
+
+ROW_LOG = 1024
+"""How many of the latest refreshed and rendered row indexes the grid remembers (tests, bench)."""
 
 RESORT_INTERVAL = 1.0
 """A sort on a live column re-orders at most once a second, so rows do not jitter every frame."""
@@ -88,6 +101,8 @@ class Row:
     trend: deque[Decimal] = field(default_factory=lambda: deque(maxlen=TREND_MAX))
     trend_at: float = -1e9
     dirty: bool = False  # the quote changed while off screen; format before drawing
+    slow_at: float = -1e9  # when the slow cells (SLOW_CELLS) last reached the screen
+    slow_pending: bool = False  # slow cells changed since; the frame after SLOW_INTERVAL draws them
     stale: bool = False  # the quote is not current (see tterm.tui.freshness): prices dimmed
 
     @property
@@ -236,6 +251,7 @@ class QuoteGrid(ScrollView, can_focus=True):
         self._rows: list[Row] = []
         self._by_contract: dict[str, list[int]] = {}
         self._flashing: set[Row] = set()
+        self._slow: set[Row] = set()  # visible rows whose slow cells wait for their turn
         self._strips: dict[tuple[int, int, int], Strip] = {}
         self._layout: tuple[Column, ...] = ()
         self._layout_version = 0
@@ -249,9 +265,11 @@ class QuoteGrid(ScrollView, can_focus=True):
         self._last_sort = -1e9
         self.flash_enabled = True
         self.freshness: Freshness | None = None
-        #: Counters for tests and the bench: rows refreshed, strips rendered (cache misses).
-        self.refreshed_rows: list[int] = []
-        self.rendered_rows: list[int] = []
+        #: The latest row indexes refreshed and strips rendered (cache misses), for tests and the
+        #: bench. Bounded: a list appended on every refresh grew by thousands of entries a second
+        #: under a firehose and was never trimmed (bench/soak).
+        self.refreshed_rows: deque[int] = deque(maxlen=ROW_LOG)
+        self.rendered_rows: deque[int] = deque(maxlen=ROW_LOG)
 
     # ------------------------------------------------------------------ data in
 
@@ -267,6 +285,7 @@ class QuoteGrid(ScrollView, can_focus=True):
             else:
                 self._format(row)
         self._flashing.clear()
+        self._slow.clear()
         self._sort_rows(force=True)
         self._reindex()
         self._strips.clear()
@@ -286,7 +305,7 @@ class QuoteGrid(ScrollView, can_focus=True):
         rows = self._rows
         top = self.scroll_offset.y
         bottom = top + max(0, self.size.height - 1)
-        width = self.size.width
+        width = self.scrollable_content_region.width or self.size.width  # not the scrollbar
         flash = self.flash_enabled
         refreshed = self.refreshed_rows
         fresh = self.freshness
@@ -317,8 +336,32 @@ class QuoteGrid(ScrollView, can_focus=True):
                 self.refresh()
         return changed
 
+    def _slow_drawn(self, row: Row, now: float) -> None:
+        row.slow_at = now
+        if row.slow_pending:
+            row.slow_pending = False
+            self._slow.discard(row)
+
+    def _flush_slow(self, now: float) -> None:
+        """Repaint the slow cells of rows whose turn has come (see SLOW_INTERVAL)."""
+        due = [r for r in self._slow if now - r.slow_at >= SLOW_INTERVAL]
+        if not due:
+            return
+        xs = [self._spans[k] for k in SLOW_CELLS if k in self._spans]
+        span = (min(a for a, _ in xs), max(b for _, b in xs)) if xs else None
+        index = {id(r): i for i, r in enumerate(self._rows)} if len(due) > 4 else None
+        for row in due:
+            self._slow_drawn(row, now)
+            if span is None:
+                continue
+            i = index.get(id(row)) if index is not None else self._index_of(row)
+            if i is not None:
+                self._refresh_index(i, span)
+
     def expire_flashes(self, now: float) -> None:
-        """Clear flashes whose time is up (called once per frame)."""
+        """Clear flashes whose time is up, and draw slow cells whose turn has come (once per frame)."""
+        if self._slow:
+            self._flush_slow(now)
         if not self._flashing:
             return
         done = [r for r in self._flashing if r.flash_until <= now]
@@ -369,6 +412,9 @@ class QuoteGrid(ScrollView, can_focus=True):
         if row.flash:
             row.flash = 0
             self._flashing.discard(row)
+        if row.slow_pending:  # drawn whole when it scrolls back into view
+            row.slow_pending = False
+            self._slow.discard(row)
         row.dirty = True
         row.version += 1
 
@@ -399,7 +445,16 @@ class QuoteGrid(ScrollView, can_focus=True):
             return None
         row.version += 1
         if was_dirty or prev is None or _sign(prev.change) != _sign(quote.change):
+            self._slow_drawn(row, now)
             return (0, 0)  # colours of several cells follow the sign of the change
+        if any(k in SLOW_CELLS for k in changed):
+            if now - row.slow_at >= SLOW_INTERVAL:
+                self._slow_drawn(row, now)
+            else:
+                # The strip holds the new text already; the screen gets it when the row's turn comes.
+                changed = [k for k in changed if k not in SLOW_CELLS]
+                row.slow_pending = True
+                self._slow.add(row)
         xs = [self._spans[k] for k in changed if k in self._spans]
         if not xs:
             return None
@@ -571,7 +626,7 @@ class QuoteGrid(ScrollView, can_focus=True):
         y = i - self.scroll_offset.y + 1
         if 1 <= y < self.size.height:
             self.refreshed_rows.append(i)
-            width = self.size.width
+            width = self.scrollable_content_region.width or self.size.width  # not the scrollbar
             x0, x1 = span if span is not None else (0, width)
             self.refresh(Region(x0, y, min(x1, width) - x0, 1))
 
