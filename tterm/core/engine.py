@@ -135,6 +135,10 @@ def _is_stale(prev: Order, new: Order) -> bool:
     return new.updated_at < prev.updated_at
 
 
+#: Seconds ``stop()`` waits for the brokers' already-emitted events to be ingested.
+STOP_SETTLE_SECONDS = 2.0
+
+
 class Engine:
     """The embedded engine; implements :class:`tterm.core.client.EngineClient`."""
 
@@ -314,6 +318,14 @@ class Engine:
             await asyncio.sleep(0)
 
     async def stop(self) -> None:
+        # What the brokers already emitted (a fill the moment before a quit) is ingested and
+        # journaled first: cancelling the pumps now would drop it, and after a restart neither the
+        # journal nor the engine would know the fill (tests/faults/test_paper_restarts.py).
+        try:
+            await self.settle(within=STOP_SETTLE_SECONDS)
+        except EngineError as exc:
+            log.warning("stopping with broker events not ingested: %s", exc)
+            self.journal.record("error", {"action": "stop", "error": str(exc)})
         await self.emulator.close()
         await self.alerts.close()
         for task in self._tasks:
