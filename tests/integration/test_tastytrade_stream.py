@@ -13,6 +13,7 @@ from decimal import Decimal
 import pytest
 
 from tests.integration.tastytrade_support import MARGIN, make_broker, start_engine, start_fake, until
+from tterm.core.broker import BrokerError
 from tterm.core.models import (
     ConnectionState,
     ConnectionStatus,
@@ -292,3 +293,17 @@ async def test_heartbeats_keep_the_account_streamer_open_when_the_server_enforce
     finally:
         await broker.close()
         await fake.stop()
+
+
+async def test_a_symbol_tastytrade_cannot_stream_does_not_cost_the_others_their_quotes(fake, tmp_path):
+    # The fake lists ES and MES futures only: CLF7 has no record there (the default watchlist
+    # holds CL1!, which once made the whole batch fail and MESZ6 go without quotes).
+    broker = make_broker(fake, tmp_path)
+    await broker.connect()
+    try:
+        with pytest.raises(BrokerError, match="CLF7"):
+            await broker.subscribe_quotes(["CLF7", "MESZ6"])
+        await until(lambda: broker.last_quote("MESZ6") is not None, "MESZ6's quote despite CLF7")
+        assert broker.last_quote("CLF7") is None
+    finally:
+        await broker.close()

@@ -140,16 +140,24 @@ class TastytradeFeed:
             raise BrokerError(str(exc), sent=False) from None
 
     async def subscribe_quotes(self, symbols: Iterable[str]) -> None:
+        """Stream every symbol Tastytrade can; one it cannot (no record, no streamer symbol) does
+        not cost the others their quotes: they are subscribed, then the failures are raised."""
         new: list[str] = []
+        failed: list[str] = []
         for symbol in [symbols] if isinstance(symbols, str) else symbols:
-            inst, streamer = await self.streamer_of(symbol)
+            try:
+                inst, streamer = await self.streamer_of(symbol)
+            except BrokerError as exc:
+                failed.append(f"{symbol}: {exc}")
+                continue
             if streamer not in self._quote_subs:
                 self._quote_subs[streamer] = inst.symbol
                 new.append(streamer)
         sock = self.b._dx.socket
-        if not new or sock is None or not sock.is_open:
-            return  # subscribed when DXLink (re)connects
-        await sock.subscribe(MARKET, add=[{"type": t, "symbol": s} for s in new for t in QUOTE_TYPES])
+        if new and sock is not None and sock.is_open:  # else subscribed when DXLink (re)connects
+            await sock.subscribe(MARKET, add=[{"type": t, "symbol": s} for s in new for t in QUOTE_TYPES])
+        if failed:
+            raise BrokerError("no quotes for " + "; ".join(failed), sent=False)
 
     async def unsubscribe_quotes(self, symbols: Iterable[str]) -> None:
         gone: list[str] = []
