@@ -66,13 +66,59 @@ class FaultRig(Protocol):
 
 
 class _Base:
+    """What the fakes share: the request faults on the rig's order path, strikes and heals."""
+
     rig: Any
+    path: str
+
+    @property
+    def name(self) -> str:
+        return str(self.rig.name)
+
+    @property
+    def fake(self) -> Any:
+        return self.rig.fake
 
     async def start(self) -> None:
         await self.rig.start()
 
     async def stop(self) -> None:
         await self.rig.stop()
+
+    def arm(self, fault: str) -> None:
+        arms = {
+            "429": lambda: self.fake.fail_429(self.path),
+            "slow": lambda: self.fake.slow(self.path, 0.3),
+            "lost_answer": lambda: self.fake.lose_answer(self.path),
+            "drop_request": lambda: self.fake.drop_next(self.path),
+            "token": lambda: self.fake.expire_tokens(),
+            **self._extra_arms(),
+        }
+        if fault not in arms:
+            raise ValueError(f"{self.name} cannot arm {fault!r}")
+        arms[fault]()
+
+    def _extra_arms(self) -> dict[str, Callable[[], None]]:
+        return {}
+
+    async def _drop(self) -> None:
+        await self.fake.drop_sockets()
+
+    async def strike(self, fault: str) -> None:
+        if fault == "drop":
+            await self._drop()
+        elif fault == "silent":
+            self.fake.silent = True
+        elif fault == "token":
+            self.fake.expire_tokens()
+        elif fault == "restart":
+            await self.fake.restart(down_for=0.2)
+        else:
+            raise ValueError(f"{self.name} cannot strike {fault!r}")
+
+    async def heal(self, fault: str) -> None:
+        if fault == "silent":
+            self.fake.silent = False
 
 
 class TradovateFaults(_Base):
@@ -85,42 +131,12 @@ class TradovateFaults(_Base):
     def __init__(self, tmp: Path) -> None:
         self.rig = TradovateRig(tmp)
 
-    @property
-    def fake(self) -> Any:
-        return self.rig.fake
-
-    def arm(self, fault: str) -> None:
-        if fault == "429":
-            self.fake.fail_429(self.path)
-        elif fault == "penalty":
-            self.fake.penalize(self.path, p_time=2)
-        elif fault == "slow":
-            self.fake.slow(self.path, 0.3)
-        elif fault == "lost_answer":
-            self.fake.lose_answer(self.path)
-        elif fault == "drop_request":
-            self.fake.drop_next(self.path)
-        elif fault == "token":
-            self.fake.expire_tokens()
-        else:
-            raise ValueError(f"tradovate cannot arm {fault!r}")
-
-    async def strike(self, fault: str) -> None:
-        if fault == "drop":
-            await self.fake.drop_sockets()
-        elif fault == "silent":
-            self.fake.silent = True
-        elif fault == "token":
-            self.fake.expire_tokens()
-        elif fault == "restart":
-            await self.fake.restart(down_for=0.2)
-        else:
-            raise ValueError(f"tradovate cannot strike {fault!r}")
+    def _extra_arms(self) -> dict[str, Callable[[], None]]:
+        return {"penalty": lambda: self.fake.penalize(self.path, p_time=2)}
 
     async def heal(self, fault: str) -> None:
-        if fault == "silent":
-            self.fake.silent = False
-        elif fault == "429":
+        await super().heal(fault)
+        if fault == "429":
             # A Tradovate 429 locks the login out for an hour (issue 15): nothing recovers until
             # it is over, so the vendor's clock (shared with tterm's lockout) runs past it.
             self.fake.clock.advance(LOCKOUT + timedelta(minutes=1))
@@ -180,35 +196,8 @@ class SchwabFaults(_Base):
         number = self.rig.account.split(":", 1)[1]
         return f"/trader/v1/accounts/{self.fake.account(number).hash}/orders"
 
-    def arm(self, fault: str) -> None:
-        if fault == "429":
-            self.fake.fail_429(self.path)
-        elif fault == "slow":
-            self.fake.slow(self.path, 0.3)
-        elif fault == "lost_answer":
-            self.fake.lose_answer(self.path)
-        elif fault == "drop_request":
-            self.fake.drop_next(self.path)
-        elif fault == "token":
-            self.fake.expire_tokens()
-        else:
-            raise ValueError(f"schwab cannot arm {fault!r}")
-
-    async def strike(self, fault: str) -> None:
-        if fault == "drop":
-            await self.fake.drop_streams()
-        elif fault == "silent":
-            self.fake.silent = True
-        elif fault == "token":
-            self.fake.expire_tokens()
-        elif fault == "restart":
-            await self.fake.restart(down_for=0.2)
-        else:
-            raise ValueError(f"schwab cannot strike {fault!r}")
-
-    async def heal(self, fault: str) -> None:
-        if fault == "silent":
-            self.fake.silent = False
+    async def _drop(self) -> None:
+        await self.fake.drop_streams()
 
     def _account(self) -> Any:
         return self.fake.account(self.rig.account.split(":", 1)[1])
